@@ -1,6 +1,15 @@
 //! The config file: INI text → a validated [`Config`]. Pure: reads files,
 //! never starts anything. `load` is the only entry point the rest of pman uses.
 
+mod build;
+mod expand;
+mod files;
+mod host;
+mod ini;
+mod keys;
+pub mod shlex;
+mod values;
+
 use std::path::{Path, PathBuf};
 
 /// Where a program's stdout or stderr goes.
@@ -90,16 +99,211 @@ pub struct Report {
 
 pub const DEFAULT_SOCKET: &str = "@pman";
 
+/// Include files nested deeper than this are refused (a loop guard).
+const MAX_INCLUDE_DEPTH: usize = 8;
+
 /// Reads, parses and validates the config at `path` and its includes.
+/// As root, refuses any file someone else could edit.
 pub fn load(path: &Path) -> Report {
-    let _ = path;
-    Report { warnings: Vec::new(), notes: Vec::new(), result: Err(vec!["not implemented".into()]) }
+    let mut loader = Loader::new(true);
+    loader.read(&files::absolute(path), None, 0);
+    loader.finish(files::absolute(path))
+}
+
+/// Parses `text` as the config file `path` without reading anything else:
+/// includes are not followed and nothing on disk is checked.
+#[allow(dead_code)] // the entry point of the config fuzz target
+pub fn parse_text(text: &str, path: &Path) -> Report {
+    let mut loader = Loader::new(false);
+    let path = files::absolute(path);
+    let file = loader.diags.add_file(&path);
+    loader.parse(text, file);
+    loader.finish(path)
 }
 
 /// The `[pman] socket` value of the file at `path` (clients read nothing
 /// else, so a file with errors elsewhere still reaches the daemon). Missing
 /// file or key: [`DEFAULT_SOCKET`].
 pub fn socket_name(path: &Path) -> String {
-    let _ = path;
-    DEFAULT_SOCKET.to_string()
+    let path = files::absolute(path);
+    let Ok(text) = std::fs::read(&path) else {
+        return DEFAULT_SOCKET.to_string();
+    };
+    let (sections, _) = ini::parse(&String::from_utf8_lossy(&text), 0);
+    let entry = sections.iter().rev().filter(|s| s.name == "pman").find_map(|s| s.get("socket"));
+    match entry {
+        Some(entry) => {
+            build::socket(entry, &path, &host::host_name()).unwrap_or_else(|_| DEFAULT_SOCKET.into())
+        }
+        None => DEFAULT_SOCKET.to_string(),
+    }
+}
+
+/// Warnings and errors pointing at a file and line (0: the whole file).
+struct Diag {
+    file: usize,
+    line: usize,
+    text: String,
+}
+
+/// The files read so far and what was said about them.
+pub(crate) struct Diags {
+    files: Vec<PathBuf>,
+    warnings: Vec<Diag>,
+    errors: Vec<Diag>,
+    notes: Vec<String>,
+}
+
+impl Diags {
+    fn add_file(&mut self, path: &Path) -> usize {
+        self.files.push(path.to_path_buf());
+        self.files.len() - 1
+    }
+
+    /// The directory of file `file`, for relative paths and `%(here)s`.
+    fn dir(&self, file: usize) -> &Path {
+        self.files.get(file).and_then(|f| f.parent()).unwrap_or(Path::new("/"))
+    }
+
+    fn warn(&mut self, file: usize, line: usize, text: String) {
+        self.warnings.push(Diag { file, line, text });
+    }
+
+    fn error(&mut self, file: usize, line: usize, text: String) {
+        self.errors.push(Diag { file, line, text });
+    }
+
+    /// `FILE:LINE: text` in file order, each message once.
+    fn format(&self, mut list: Vec<Diag>) -> Vec<String> {
+        list.sort_by_key(|d| (d.file, d.line));
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        // Duplicates (a bad key repeated by numprocs) share a file and line.
+        let (mut group, mut group_start) = ((usize::MAX, 0), 0);
+        for d in list {
+            if (d.file, d.line) != group {
+                group = (d.file, d.line);
+                group_start = out.len();
+            }
+            let file = self.files.get(d.file).map(|f| f.display().to_string()).unwrap_or_default();
+            let line = if d.line == 0 {
+                format!("{file}: {}", d.text)
+            } else {
+                format!("{file}:{}: {}", d.line, d.text)
+            };
+            if !out.get(group_start..).is_some_and(|g| g.contains(&line)) {
+                out.push(line);
+            }
+        }
+        out
+    }
+}
+
+struct Loader {
+    diags: Diags,
+    sections: Vec<ini::Section>,
+    /// Canonical paths already read, so an include loop ends.
+    seen: Vec<PathBuf>,
+    /// Whether to read includes and look at the disk (`false` for `parse_text`).
+    disk: bool,
+    euid: Option<u32>,
+    host_name: String,
+}
+
+impl Loader {
+    fn new(disk: bool) -> Loader {
+        Loader {
+            diags: Diags { files: Vec::new(), warnings: Vec::new(), errors: Vec::new(), notes: Vec::new() },
+            sections: Vec::new(),
+            seen: Vec::new(),
+            disk,
+            euid: if disk { host::euid() } else { None },
+            host_name: host::host_name(),
+        }
+    }
+
+    /// Reads one file and, depth first, the files it includes. `site` is the
+    /// `[include]` line that named it.
+    fn read(&mut self, path: &Path, site: Option<(usize, usize)>, depth: usize) {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some((file, line)) = site {
+            if self.seen.contains(&canonical) {
+                self.diags.warn(
+                    file,
+                    line,
+                    format!("{} is already read; not included again", path.display()),
+                );
+                return;
+            }
+            if depth > MAX_INCLUDE_DEPTH {
+                self.diags.error(file, line, format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
+                return;
+            }
+        }
+        self.seen.push(canonical);
+        let file = self.diags.add_file(path);
+        let text = match files::read(path, self.euid) {
+            Ok(text) => text,
+            Err(reason) => return self.diags.error(file, 0, reason),
+        };
+        let includes = self.parse(&text, file);
+        for (pattern, line) in includes {
+            match files::glob(&pattern) {
+                Ok(found) if found.is_empty() => {
+                    self.diags.warn(file, line, format!("include {} matches no file", pattern.display()))
+                }
+                Ok(found) => {
+                    for path in found {
+                        self.read(&path, Some((file, line)), depth + 1);
+                    }
+                }
+                Err(message) => self.diags.error(file, line, format!("[include] files: {message}")),
+            }
+        }
+    }
+
+    /// Parses one file's text into the merged sections; returns its include
+    /// patterns (absolute) with their line.
+    fn parse(&mut self, text: &str, file: usize) -> Vec<(PathBuf, usize)> {
+        let (sections, errors) = ini::parse(text, file);
+        for (line, message) in errors {
+            self.diags.error(file, line, message);
+        }
+        let mut patterns = Vec::new();
+        let files_entry =
+            sections.iter().filter(|s| s.name == "include").filter_map(|s| s.get("files")).last();
+        if let Some(entry) = files_entry.filter(|_| self.disk) {
+            let here = self.diags.dir(file).to_string_lossy().into_owned();
+            let vars = expand::Vars {
+                program: None,
+                process_num: None,
+                numprocs: None,
+                here: &here,
+                host: &self.host_name,
+                env: &[],
+            };
+            match expand::expand(&entry.value, &vars) {
+                Ok(value) => {
+                    let home = host::own_home();
+                    for word in value.split_whitespace() {
+                        patterns.push((files::resolve(word, Path::new(&here), &home), entry.line));
+                    }
+                }
+                Err(message) => self.diags.error(file, entry.line, format!("[include] files: {message}")),
+            }
+        }
+        ini::merge(&mut self.sections, sections);
+        patterns
+    }
+
+    fn finish(mut self, path: PathBuf) -> Report {
+        let sections = std::mem::take(&mut self.sections);
+        let config = build::build(&sections, &mut self.diags, &self.host_name, self.disk, path);
+        let warnings = std::mem::take(&mut self.diags.warnings);
+        let warnings = self.diags.format(warnings);
+        let notes = std::mem::take(&mut self.diags.notes);
+        let errors = std::mem::take(&mut self.diags.errors);
+        let errors = self.diags.format(errors);
+        let result = if errors.is_empty() { Ok(config) } else { Err(errors) };
+        Report { warnings, notes, result }
+    }
 }

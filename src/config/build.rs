@@ -1,0 +1,595 @@
+//! Merged sections → a validated [`Config`]: the `[pman]`/`[supervisord]`
+//! globals, every `[program:NAME]` (defaults, inheritance, expansion,
+//! `numprocs`), and warnings for what pman accepts but ignores.
+
+use super::expand::{self, Vars};
+use super::ini::{Entry, Section};
+use super::{files, host, keys, shlex, values};
+use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const DEFAULT_MAXBYTES: u64 = 256 * 1024;
+/// More processes than this from one section is surely a typo (and RAM).
+const MAX_NUMPROCS: u32 = 1000;
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_NAME: usize = 107;
+const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+
+const SUPERVISORD_NOTE: &str = "pman's defaults differ from Supervisor's: autorestart=true (Supervisor: \
+     unexpected), startretries=infinite (3), killasgroup=true (false), stdout/stderr_maxbytes=256KB (50MB)";
+
+/// Settings every program inherits, from `[pman]` (or `[supervisord]`).
+struct Globals {
+    pidfile: Option<PathBuf>,
+    logfile: Option<PathBuf>,
+    logfile_maxbytes: u64,
+    logfile_backups: u32,
+    socket: String,
+    syslog_socket: PathBuf,
+    directory: Option<PathBuf>,
+    umask: Option<u32>,
+    env: Vec<(String, String)>,
+}
+
+/// Expands and parses the values of one section, reporting errors as
+/// `FILE:LINE: [section] key: reason`.
+struct Scope<'a> {
+    diags: &'a mut Diags,
+    host: &'a str,
+    env: &'a [(String, String)],
+    label: String,
+    program: Option<&'a str>,
+    process_num: Option<u32>,
+    numprocs: Option<u32>,
+    failed: bool,
+}
+
+impl Scope<'_> {
+    fn fail(&mut self, e: &Entry, reason: String) {
+        self.diags.error(e.file, e.line, format!("{} {}: {reason}", self.label, e.key));
+        self.failed = true;
+    }
+
+    fn text(&mut self, e: &Entry) -> Option<String> {
+        let here = self.diags.dir(e.file).to_string_lossy().into_owned();
+        let vars = Vars {
+            program: self.program,
+            process_num: self.process_num,
+            numprocs: self.numprocs,
+            here: &here,
+            host: self.host,
+            env: self.env,
+        };
+        match expand::expand(&e.value, &vars) {
+            Ok(text) => Some(text),
+            Err(reason) => {
+                self.fail(e, reason);
+                None
+            }
+        }
+    }
+
+    /// The parsed value of `e`, or `default` when absent or bad.
+    fn parse<T>(&mut self, e: Option<&Entry>, default: T, parse: fn(&str) -> Result<T, String>) -> T {
+        let Some(e) = e else { return default };
+        let Some(text) = self.text(e) else { return default };
+        match parse(&text) {
+            Ok(value) => value,
+            Err(reason) => {
+                self.fail(e, reason);
+                default
+            }
+        }
+    }
+
+    /// A path value, relative to the file's directory; `~` is `home`.
+    fn path(&mut self, e: &Entry, home: &str) -> Option<PathBuf> {
+        let text = self.text(e)?;
+        if text.is_empty() {
+            self.fail(e, "empty path".to_string());
+            return None;
+        }
+        Some(files::resolve(&text, self.diags.dir(e.file), home))
+    }
+
+    /// `pidfile`/`logfile`: a path, or `none` (also `syslog` when `syslog_ok`).
+    fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<PathBuf> {
+        let e = e?;
+        let word = e.value.trim();
+        if word.eq_ignore_ascii_case("none") || (syslog_ok && word.eq_ignore_ascii_case("syslog")) {
+            return None;
+        }
+        self.path(e, home)
+    }
+}
+
+/// The `[pman] socket` value: `@name` (abstract) or a path relative to `dir`.
+pub fn socket(e: &Entry, dir: &Path, host: &str) -> Result<String, String> {
+    let here = dir.to_string_lossy();
+    let vars = Vars { program: None, process_num: None, numprocs: None, here: &here, host, env: &[] };
+    let text = expand::expand(&e.value, &vars)?;
+    let name = match text.strip_prefix('@') {
+        Some("") => return Err("'@' needs a name after it".to_string()),
+        Some(_) => text,
+        None if text.is_empty() => return Err("empty socket name".to_string()),
+        None => files::resolve(&text, dir, &host::own_home()).to_string_lossy().into_owned(),
+    };
+    if name.len() > MAX_SOCKET_NAME || name.contains('\0') {
+        return Err(format!("'{name}' is longer than {MAX_SOCKET_NAME} bytes"));
+    }
+    Ok(name)
+}
+
+fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> Globals {
+    let pman = sections.iter().find(|s| s.name == "pman");
+    let sup = sections.iter().find(|s| s.name == "supervisord");
+    // The environment first: other values may use its %(ENV_X)s.
+    let mut env = Vec::new();
+    {
+        let mut sc = Scope {
+            diags: &mut *diags,
+            host,
+            env: &[],
+            label: String::new(),
+            program: None,
+            process_num: None,
+            numprocs: None,
+            failed: false,
+        };
+        for s in [sup, pman].into_iter().flatten() {
+            let Some(e) = s.get("environment") else { continue };
+            sc.label = format!("[{}]", s.name);
+            let Some(text) = sc.text(e) else { continue };
+            match values::environment(&text) {
+                Ok(pairs) => pairs.iter().for_each(|(k, v)| values::set(&mut env, k, v)),
+                Err(reason) => sc.fail(e, reason),
+            }
+        }
+    }
+    if let Some(s) = pman {
+        for e in &s.entries {
+            if e.key == "port" {
+                diags.warn(
+                    e.file,
+                    e.line,
+                    "[pman] port is ignored: pman is steered through its socket".into(),
+                );
+            } else if !keys::PMAN.contains(&e.key.as_str()) {
+                let near = keys::nearest(&e.key, keys::PMAN.iter().copied());
+                diags.warn(
+                    e.file,
+                    e.line,
+                    format!("[pman] unknown key '{}' ignored (nearest: {near})", e.key),
+                );
+            }
+        }
+    }
+    let mut sc = Scope {
+        diags,
+        host,
+        env: &env,
+        label: "[pman]".into(),
+        program: None,
+        process_num: None,
+        numprocs: None,
+        failed: false,
+    };
+    // [pman] wins over [supervisord]; both are read for these keys.
+    let pick = |sc: &mut Scope, key: &str| -> Option<Entry> {
+        let from_pman = pman.and_then(|s| s.get(key));
+        sc.label = if from_pman.is_some() { "[pman]" } else { "[supervisord]" }.to_string();
+        from_pman.or_else(|| sup.and_then(|s| s.get(key))).cloned()
+    };
+    let e = pick(&mut sc, "pidfile");
+    let pidfile = sc.optional_path(e.as_ref(), home, false);
+    let e = pick(&mut sc, "logfile");
+    let logfile = sc.optional_path(e.as_ref(), home, true);
+    let e = pick(&mut sc, "logfile_maxbytes");
+    let logfile_maxbytes = sc.parse(e.as_ref(), DEFAULT_MAXBYTES, values::size);
+    let e = pick(&mut sc, "logfile_backups");
+    let logfile_backups = sc.parse(e.as_ref(), 1, values::count);
+    sc.label = "[pman]".into();
+    let own = |key: &str| pman.and_then(|s| s.get(key));
+    let socket_name = match own("socket") {
+        Some(e) => match socket(e, sc.diags.dir(e.file), host) {
+            Ok(name) => name,
+            Err(reason) => {
+                sc.fail(e, reason);
+                DEFAULT_SOCKET.to_string()
+            }
+        },
+        None => DEFAULT_SOCKET.to_string(),
+    };
+    let syslog_socket = match own("syslog_socket") {
+        Some(e) => sc.path(e, home).unwrap_or_default(),
+        None => PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+    };
+    let directory = own("directory").and_then(|e| sc.path(e, home));
+    let umask = own("umask").map(|e| sc.parse(Some(e), 0, values::umask));
+    Globals {
+        pidfile,
+        logfile,
+        logfile_maxbytes,
+        logfile_backups,
+        socket: socket_name,
+        syslog_socket,
+        directory,
+        umask,
+        env,
+    }
+}
+
+/// Builds the config from the merged sections; errors go to `diags`.
+pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
+    let home = host::own_home();
+    let g = globals(sections, diags, host, &home);
+    let mut all = Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new() };
+    for s in sections {
+        let name = s.name.as_str();
+        if name == "pman" {
+            continue;
+        } else if name == "supervisord" {
+            let used = keys::SUPERVISORD_USED.join(", ");
+            diags.warn(
+                s.file,
+                s.line,
+                format!("[supervisord] is Supervisor's: pman reads only {used} from it"),
+            );
+            diags.notes.push(SUPERVISORD_NOTE.to_string());
+        } else if name == "include" {
+            for e in s.entries.iter().filter(|e| e.key != "files") {
+                diags.warn(
+                    e.file,
+                    e.line,
+                    format!("[include] unknown key '{}' ignored (nearest: files)", e.key),
+                );
+            }
+        } else if let Some(group) = name.strip_prefix("program:") {
+            program(s, group, &g, diags, host, &home, disk, &mut all);
+        } else if keys::is_supervisor_section(name) {
+            diags.warn(
+                s.file,
+                s.line,
+                format!("[{name}] is a Supervisor section pman does not use; ignored"),
+            );
+        } else {
+            let near = keys::nearest_section(name);
+            diags.warn(s.file, s.line, format!("unknown section [{name}] ignored (nearest: [{near}])"));
+        }
+    }
+    Config {
+        path,
+        pidfile: g.pidfile,
+        logfile: g.logfile,
+        logfile_maxbytes: g.logfile_maxbytes,
+        logfile_backups: g.logfile_backups,
+        socket: g.socket,
+        syslog_socket: g.syslog_socket,
+        programs: all.list,
+    }
+}
+
+/// The programs so far, their names (to refuse duplicates) and log files
+/// (streams sharing one take the first stream's cap: worth a warning).
+struct Programs {
+    list: Vec<ProgramConfig>,
+    names: BTreeMap<String, String>,
+    logs: BTreeMap<PathBuf, (u64, u32, String)>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn slot<'a>(slots: &[(&str, &'a Entry)], key: &str) -> Option<&'a Entry> {
+    slots.iter().find(|(k, _)| *k == key).map(|(_, e)| *e)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn program(
+    s: &Section,
+    group: &str,
+    g: &Globals,
+    diags: &mut Diags,
+    host: &str,
+    home: &str,
+    disk: bool,
+    all: &mut Programs,
+) {
+    let label = format!("[{}]", s.name);
+    if !valid_name(group) {
+        let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.'");
+        diags.error(s.file, s.line, text);
+    }
+    // The last line of each key wins, aliases included.
+    let mut slots: Vec<(&str, &Entry)> = Vec::new();
+    let mut warned = BTreeSet::new();
+    for e in &s.entries {
+        match keys::program_key(&e.key) {
+            Some(k) => {
+                slots.retain(|(n, _)| *n != k);
+                slots.push((k, e));
+            }
+            None if keys::PROGRAM_IGNORED.contains(&e.key.as_str()) => {
+                if warned.insert(e.key.as_str()) {
+                    let text =
+                        format!("{label} {} is a Supervisor option pman does not implement; ignored", e.key);
+                    diags.warn(e.file, e.line, text);
+                }
+            }
+            None => {
+                let near = keys::nearest(&e.key, keys::all_program_keys());
+                let text = format!("{label} unknown key '{}' ignored (nearest known key: {near})", e.key);
+                diags.warn(e.file, e.line, text);
+            }
+        }
+    }
+    let mut sc = Scope {
+        diags,
+        host,
+        env: &g.env,
+        label,
+        program: Some(group),
+        process_num: None,
+        numprocs: None,
+        failed: false,
+    };
+    let numprocs_entry = slot(&slots, "numprocs");
+    let numprocs = sc.parse(numprocs_entry, 1, values::count);
+    if let Some(e) = numprocs_entry.filter(|_| !(1..=MAX_NUMPROCS).contains(&numprocs)) {
+        sc.fail(e, format!("{numprocs} is not between 1 and {MAX_NUMPROCS}"));
+    }
+    let numprocs = numprocs.clamp(1, MAX_NUMPROCS);
+    let start = sc.parse(slot(&slots, "numprocs_start"), 0, values::count);
+    let name_entry = slot(&slots, "process_name");
+    if numprocs > 1 && !name_entry.is_some_and(|e| e.value.contains("%(process_num)")) {
+        let (file, line) = name_entry.map_or((s.file, s.line), |e| (e.file, e.line));
+        let text = format!("{} numprocs = {numprocs} needs %(process_num)d in process_name", sc.label);
+        sc.diags.error(file, line, text);
+        return;
+    }
+    sc.numprocs = Some(numprocs);
+    for i in 0..numprocs {
+        let Some(num) = start.checked_add(i) else { break };
+        sc.process_num = Some(num);
+        let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
+        if let Some(other) = all.names.get(&p.name) {
+            let text = format!("{} process name '{}' is already used by [program:{other}]", sc.label, p.name);
+            sc.diags.error(s.file, s.line, text);
+            break;
+        }
+        all.names.insert(p.name.clone(), group.to_string());
+        shared_logs(&mut sc, &slots, s, &p, &mut all.logs);
+        all.list.push(p);
+    }
+}
+
+/// One process of a section; `None` after an error (already reported).
+fn process(
+    sc: &mut Scope,
+    slots: &[(&str, &Entry)],
+    s: &Section,
+    g: &Globals,
+    own_home: &str,
+    disk: bool,
+) -> Option<ProgramConfig> {
+    let get = |key: &str| slot(slots, key);
+    let group = sc.program.unwrap_or("");
+    let name = match get("process_name") {
+        Some(e) => {
+            let name = sc.text(e).unwrap_or_default();
+            if !sc.failed && !valid_name(&name) {
+                sc.fail(e, format!("'{name}' may hold only letters, digits, '-', '_' and '.'"));
+            }
+            name
+        }
+        None => group.to_string(),
+    };
+    let user = get("user").and_then(|e| {
+        let text = sc.text(e)?;
+        match check_user(&text) {
+            Ok(()) => Some((text, e)),
+            Err(reason) => {
+                sc.fail(e, reason);
+                None
+            }
+        }
+    });
+    let account = user.as_ref().and_then(|(u, _)| host::user(u.split(':').next().unwrap_or("")));
+    let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
+    if let (Some((u, e)), None, true) = (&user, &account, disk) {
+        if u.parse::<u32>().is_err() && !u.contains(':') {
+            let text = format!("{} user '{u}' is unknown (its start fails until it exists)", sc.label);
+            sc.diags.warn(e.file, e.line, text);
+        }
+    }
+    let argv = match get("command") {
+        None => {
+            sc.diags.error(s.file, s.line, format!("{} command is required", sc.label));
+            sc.failed = true;
+            Vec::new()
+        }
+        Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
+            Some(Ok(argv)) if argv.is_empty() => {
+                sc.fail(e, "empty command".into());
+                argv
+            }
+            Some(Ok(argv)) => argv,
+            Some(Err(reason)) => {
+                sc.fail(e, reason);
+                Vec::new()
+            }
+            None => Vec::new(),
+        },
+    };
+    let directory = match get("directory") {
+        Some(e) => sc.path(e, home),
+        None => g.directory.clone(),
+    };
+    let mut environment = g.env.clone();
+    if let Some(e) = get("environment") {
+        if let Some(text) = sc.text(e) {
+            match values::environment(&text) {
+                Ok(pairs) => pairs.iter().for_each(|(k, v)| values::set(&mut environment, k, v)),
+                Err(reason) => sc.fail(e, reason),
+            }
+        }
+    }
+    let umask = match get("umask") {
+        Some(e) => Some(sc.parse(Some(e), 0, values::umask)),
+        None => g.umask,
+    };
+    let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
+    let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
+    let redirect_stderr = sc.parse(get("redirect_stderr"), false, values::boolean);
+    if let (true, Some(e)) = (redirect_stderr, get("stderr")) {
+        let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.key);
+        sc.diags.warn(e.file, e.line, text);
+    }
+    let p = ProgramConfig {
+        name,
+        group: group.to_string(),
+        argv,
+        directory,
+        environment,
+        umask,
+        user: user.map(|(u, _)| u),
+        autostart: sc.parse(get("autostart"), true, values::boolean),
+        autorestart: sc.parse(get("autorestart"), AutoRestart::Always, values::autorestart),
+        exitcodes: sc.parse(get("exitcodes"), vec![0], values::exitcodes),
+        startsecs: sc.parse(get("startsecs"), 1, values::count),
+        startretries: sc.parse(get("startretries"), None, values::retries),
+        backoff: sc.parse(get("backoff"), 1, values::count),
+        backoff_max: sc.parse(get("backoff_max"), 60, values::count),
+        stopsignal: sc.parse(get("stopsignal"), libc::SIGTERM, values::signal),
+        stopwaitsecs: sc.parse(get("stopwaitsecs"), 10, values::count),
+        killasgroup: sc.parse(get("killasgroup"), true, values::boolean),
+        priority: sc.parse(get("priority"), 999, values::integer),
+        stdout,
+        stderr,
+        redirect_stderr,
+        stdout_maxbytes: sc.parse(get("stdout_maxbytes"), DEFAULT_MAXBYTES, values::size),
+        stderr_maxbytes: sc.parse(get("stderr_maxbytes"), DEFAULT_MAXBYTES, values::size),
+        stdout_backups: sc.parse(get("stdout_backups"), 1, values::count),
+        stderr_backups: sc.parse(get("stderr_backups"), 1, values::count),
+    };
+    if sc.failed {
+        return None;
+    }
+    if disk {
+        disk_warnings(sc, slots, s, &p);
+    }
+    Some(p)
+}
+
+/// `name`, `uid` or `uid:gid`.
+fn check_user(text: &str) -> Result<(), String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty user".into());
+    }
+    if let Some((uid, gid)) = t.split_once(':') {
+        if uid.parse::<u32>().is_err() || gid.parse::<u32>().is_err() {
+            return Err(format!("'{t}' is not a name, a uid or uid:gid"));
+        }
+    } else if t.contains(char::is_whitespace) {
+        return Err(format!("'{t}' is not a name, a uid or uid:gid"));
+    }
+    Ok(())
+}
+
+/// `stdout=`/`stderr=`: a path, `syslog`, `none`, or `AUTO` / absent for
+/// `/tmp/NAME_STREAM.log`.
+fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
+    let default = || LogTarget::File(PathBuf::from(format!("/tmp/{name}_{stream}.log")));
+    let Some(e) = e else { return default() };
+    let word = e.value.trim();
+    if word.eq_ignore_ascii_case("none") {
+        LogTarget::None
+    } else if word.eq_ignore_ascii_case("syslog") {
+        LogTarget::Syslog
+    } else if word.eq_ignore_ascii_case("auto") {
+        default()
+    } else {
+        sc.path(e, home).map_or(LogTarget::None, LogTarget::File)
+    }
+}
+
+/// Two streams writing one file share the first one's cap and backups.
+fn shared_logs(
+    sc: &mut Scope,
+    slots: &[(&str, &Entry)],
+    s: &Section,
+    p: &ProgramConfig,
+    logs: &mut BTreeMap<PathBuf, (u64, u32, String)>,
+) {
+    let mut streams = vec![("stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups)];
+    if !p.redirect_stderr {
+        streams.push(("stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups));
+    }
+    for (stream, target, maxbytes, backups) in streams {
+        let LogTarget::File(path) = target else { continue };
+        if path.starts_with("/dev") {
+            continue;
+        }
+        let who = format!("{} {stream}", p.name);
+        match logs.get(path) {
+            None => {
+                logs.insert(path.clone(), (maxbytes, backups, who));
+            }
+            Some((m, b, first)) if (*m, *b) != (maxbytes, backups) => {
+                let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
+                let text = format!(
+                    "{} {} is also the log of {first}, whose maxbytes and backups apply",
+                    sc.label,
+                    path.display()
+                );
+                sc.diags.warn(file, line, text);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// `check` looks at the disk: command, directory and log directories.
+fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &ProgramConfig) {
+    let at = |key: &str| slot(slots, key).map_or((s.file, s.line), |e| (e.file, e.line));
+    if let Some(cmd) = p.argv.first() {
+        let missing = if cmd.contains('/') {
+            let base = p.directory.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+            (!host::is_executable(&base.join(cmd)))
+                .then(|| format!("command {cmd} is not an executable file"))
+        } else {
+            let path_var = p
+                .environment
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var("PATH").ok())
+                .unwrap_or_else(|| DEFAULT_PATH.to_string());
+            host::which(cmd, &path_var).is_none().then(|| format!("command {cmd} is not found in PATH"))
+        };
+        if let Some(text) = missing {
+            let (file, line) = at("command");
+            sc.diags.warn(file, line, format!("{} {text}", sc.label));
+        }
+    }
+    if let Some(dir) = p.directory.as_ref().filter(|d| !d.is_dir()) {
+        let (file, line) = at("directory");
+        sc.diags.warn(file, line, format!("{} directory {} does not exist", sc.label, dir.display()));
+    }
+    let mut targets = vec![("stdout", &p.stdout)];
+    if !p.redirect_stderr {
+        targets.push(("stderr", &p.stderr));
+    }
+    for (key, target) in targets {
+        let LogTarget::File(path) = target else { continue };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            let (file, line) = at(key);
+            sc.diags.warn(file, line, format!("{} log directory {} does not exist", sc.label, dir.display()));
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `%(name)s` expansion in values, as Python's `%` operator does it for
+//! Supervisor: `%%` is a literal `%`, `s` fits any name, `d` (with flags,
+//! width and precision) fits the numbers `process_num` and `numprocs`.
+
+/// The names a value may use. `program` is also `group_name`; `env` is the
+/// `[pman]`/`[supervisord]` environment, looked up before the daemon's own.
+pub struct Vars<'a> {
+    pub program: Option<&'a str>,
+    pub process_num: Option<u32>,
+    pub numprocs: Option<u32>,
+    pub here: &'a str,
+    pub host: &'a str,
+    pub env: &'a [(String, String)],
+}
+
+/// Widths beyond this are refused (a fuzzer would ask for gigabytes).
+const MAX_WIDTH: usize = 1024;
+
+enum Value {
+    Text(String),
+    Number(u32),
+}
+
+fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
+    if let Some(var) = name.strip_prefix("ENV_") {
+        if let Some((_, v)) = vars.env.iter().rev().find(|(k, _)| k == var) {
+            return Ok(Value::Text(v.clone()));
+        }
+        return match std::env::var_os(var) {
+            Some(v) => Ok(Value::Text(v.to_string_lossy().into_owned())),
+            None => Err(format!("%({name})s: environment variable {var} is not set")),
+        };
+    }
+    let found = match name {
+        "program_name" | "group_name" => vars.program.map(|p| Value::Text(p.to_string())),
+        "process_num" => vars.process_num.map(Value::Number),
+        "numprocs" => vars.numprocs.map(Value::Number),
+        "here" => Some(Value::Text(vars.here.to_string())),
+        "host_node_name" => Some(Value::Text(vars.host.to_string())),
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        let known = if vars.program.is_some() {
+            "program_name, process_num, group_name, numprocs, host_node_name, here, ENV_NAME"
+        } else {
+            "host_node_name, here, ENV_NAME"
+        };
+        format!("unknown name %({name}) (known here: {known})")
+    })
+}
+
+/// Pads `text` to `width` (left-justified with `-`, else right).
+fn pad(out: &mut String, text: &str, width: usize, left: bool, fill: char) {
+    let len = text.chars().count();
+    let gap = width.saturating_sub(len);
+    if left {
+        out.push_str(text);
+        out.extend(std::iter::repeat(' ').take(gap));
+    } else {
+        out.extend(std::iter::repeat(fill).take(gap));
+        out.push_str(text);
+    }
+}
+
+/// Reads digits at the start of `s`: (value capped past MAX_WIDTH, rest).
+fn digits(s: &str) -> (Option<usize>, &str) {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, rest) = s.split_at(end);
+    if num.is_empty() {
+        return (None, rest);
+    }
+    (Some(num.parse::<usize>().unwrap_or(usize::MAX)), rest)
+}
+
+fn bare_percent(text: &str) -> String {
+    format!("'%' in '{}' starts no expansion: write '%%' for a literal %", super::ini::clip(text))
+}
+
+/// Expands every `%(name)…` and `%%` in `text`.
+pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
+    if !text.contains('%') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('%') {
+        out.push_str(rest.get(..pos).unwrap_or(""));
+        let after = rest.get(pos + 1..).unwrap_or("");
+        if let Some(r) = after.strip_prefix('%') {
+            out.push('%');
+            rest = r;
+            continue;
+        }
+        let Some(inner) = after.strip_prefix('(') else {
+            return Err(bare_percent(text));
+        };
+        let Some(close) = inner.find(')') else {
+            return Err(bare_percent(text));
+        };
+        let name = inner.get(..close).unwrap_or("");
+        let mut spec = inner.get(close + 1..).unwrap_or("");
+        let (mut left, mut zero, mut plus, mut space) = (false, false, false, false);
+        while let Some(c) = spec.chars().next() {
+            match c {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' => plus = true,
+                ' ' => space = true,
+                '#' => {}
+                _ => break,
+            }
+            spec = spec.get(1..).unwrap_or("");
+        }
+        let (width, s) = digits(spec);
+        spec = s;
+        let mut precision = None;
+        if let Some(s) = spec.strip_prefix('.') {
+            let (p, s) = digits(s);
+            precision = Some(p.unwrap_or(0));
+            spec = s;
+        }
+        let width = width.unwrap_or(0);
+        if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
+            return Err(format!("%({name}): width too large"));
+        }
+        spec = spec.trim_start_matches(['h', 'l', 'L']);
+        let Some(conv) = spec.chars().next() else {
+            return Err(format!("%({name}) has no conversion: write %({name})s"));
+        };
+        let value = lookup(name, vars)?;
+        match (conv, value) {
+            ('s', Value::Text(t)) => {
+                let t: String = match precision {
+                    Some(p) => t.chars().take(p).collect(),
+                    None => t,
+                };
+                pad(&mut out, &t, width, left, ' ');
+            }
+            ('s', Value::Number(n)) => pad(&mut out, &n.to_string(), width, left, ' '),
+            ('d' | 'i' | 'u', Value::Number(n)) => {
+                let mut num = n.to_string();
+                if let Some(p) = precision {
+                    let zeros = p.saturating_sub(num.len());
+                    num.insert_str(0, &"0".repeat(zeros));
+                }
+                let sign = if plus {
+                    "+"
+                } else if space {
+                    " "
+                } else {
+                    ""
+                };
+                if zero && !left && precision.is_none() {
+                    let zeros = width.saturating_sub(num.len() + sign.len());
+                    out.push_str(sign);
+                    out.extend(std::iter::repeat('0').take(zeros));
+                    out.push_str(&num);
+                } else {
+                    pad(&mut out, &format!("{sign}{num}"), width, left, ' ');
+                }
+            }
+            ('d' | 'i' | 'u', Value::Text(_)) => {
+                return Err(format!("%({name})d: {name} is text, not a number: write %({name})s"));
+            }
+            (c, _) => return Err(format!("%({name}){c}: unsupported conversion '{c}' (use s or d)")),
+        }
+        rest = spec.get(conv.len_utf8()..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(env: &[(String, String)]) -> Vars<'_> {
+        Vars {
+            program: Some("web"),
+            process_num: Some(3),
+            numprocs: Some(4),
+            here: "/etc",
+            host: "router",
+            env,
+        }
+    }
+
+    fn ok(text: &str) -> String {
+        expand(text, &vars(&[])).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn err(text: &str) -> String {
+        expand(text, &vars(&[])).expect_err(text)
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(ok("%(program_name)s_%(process_num)02d"), "web_03");
+        assert_eq!(ok("%(group_name)s@%(host_node_name)s:%(here)s"), "web@router:/etc");
+        assert_eq!(ok("%(process_num)d/%(numprocs)d %(process_num)s"), "3/4 3");
+        assert_eq!(ok("[%(program_name)5s][%(program_name)-5s][%(process_num)-3d]"), "[  web][web  ][3  ]");
+        assert_eq!(ok("%(program_name).1s %(process_num)+d %(process_num).3d"), "w +3 003");
+        assert_eq!(ok("50%% main@%%h"), "50% main@%h");
+        assert_eq!(ok("plain"), "plain");
+    }
+
+    #[test]
+    fn environment() {
+        let env = vec![("FOO".to_string(), "bar".to_string())];
+        assert_eq!(expand("%(ENV_FOO)s", &vars(&env)).as_deref(), Ok("bar"));
+        assert!(err("%(ENV_PMAN_SURELY_UNSET_VAR)s").contains("not set"));
+    }
+
+    #[test]
+    fn errors_suggest_double_percent() {
+        assert!(err("100%").contains("%%"));
+        assert!(err("a % b").contains("%%"));
+        assert!(err("%(program_name").contains("%%"));
+        assert!(err("%(program_name)").contains("no conversion"));
+        assert!(err("%(nope)s").contains("unknown name %(nope)"));
+        assert!(err("%(program_name)d").contains("not a number"));
+        assert!(err("%(process_num)x").contains("unsupported"));
+        assert!(err("%(process_num)99999999999999999999d").contains("too large"));
+    }
+
+    #[test]
+    fn without_program() {
+        let v = Vars { program: None, process_num: None, numprocs: None, here: "/", host: "h", env: &[] };
+        assert!(expand("%(program_name)s", &v).is_err());
+        assert_eq!(expand("%(here)s", &v).as_deref(), Ok("/"));
+    }
+}

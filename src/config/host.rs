@@ -1,0 +1,83 @@
+//! What the config needs to know about the machine, read from files only
+//! (no libc calls, so the config stays pure Rust): effective uid, host
+//! name, `/etc/passwd` entries, home directories, executables on PATH.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The effective uid from `/proc/self/status`; `None` when it cannot be read.
+pub fn euid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `platform.node()` for `%(host_node_name)s`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// One `/etc/passwd` entry: (name, uid, home).
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub home: String,
+}
+
+fn passwd() -> Vec<User> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            let home = f.nth(2)?;
+            Some(User { name: name.to_string(), uid, home: home.to_string() })
+        })
+        .collect()
+}
+
+/// Looks up a user name or a numeric uid.
+pub fn user(name_or_uid: &str) -> Option<User> {
+    let uid = name_or_uid.parse::<u32>().ok();
+    passwd().into_iter().find(|u| u.name == name_or_uid || Some(u.uid) == uid)
+}
+
+/// The daemon's home: `$HOME`, else its passwd entry, else `/`.
+pub fn own_home() -> String {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return home.to_string_lossy().into_owned();
+    }
+    euid().and_then(|uid| user(&uid.to_string())).map(|u| u.home).unwrap_or_else(|| "/".to_string())
+}
+
+pub fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds a bare command name in `path_var` (a `PATH` value).
+pub fn which(name: &str, path_var: &str) -> Option<PathBuf> {
+    path_var
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_sh_and_root() {
+        assert!(which("sh", "/nonexistent:/bin:/usr/bin").is_some());
+        assert!(which("pman-surely-missing", "/bin:/usr/bin").is_none());
+        assert_eq!(user("root").map(|u| u.uid), Some(0));
+        assert_eq!(user("0").map(|u| u.name), Some("root".to_string()));
+        assert!(euid().is_some());
+    }
+}

@@ -1,0 +1,204 @@
+//! INI text → sections of `key = value` entries with their line numbers,
+//! read the way Supervisor's configparser reads them (inline comments after
+//! whitespace, `:` or `=`, indented continuation lines, lower-case keys).
+
+/// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub file: usize,
+    pub line: usize,
+}
+
+/// A `[name]` section. After [`merge`], a repeated section holds the entries
+/// of every occurrence in reading order and keeps its first position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub file: usize,
+    pub line: usize,
+    pub entries: Vec<Entry>,
+}
+
+impl Section {
+    /// The last value of `key` (later wins, as in configparser).
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().rev().find(|e| e.key == key)
+    }
+}
+
+/// Cuts a ` ;` / ` #` inline comment (the marker must follow whitespace or
+/// start the line). Returns the text before it and whether a comment was cut.
+fn strip_comment(line: &str) -> (&str, bool) {
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        if (c == ';' || c == '#') && prev_space {
+            return (line.get(..i).unwrap_or(""), true);
+        }
+        prev_space = c.is_whitespace();
+    }
+    (line, false)
+}
+
+/// Parses one file's text. Errors are `(line, message)`.
+pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut errors = Vec::new();
+    // Whether the last entry of the last section may take continuation lines.
+    let mut open_key = false;
+    let mut indent_level = 0usize;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let (before, had_comment) = strip_comment(raw);
+        let is_comment_line = raw.trim_start().starts_with([';', '#']);
+        let value = before.trim();
+        if value.is_empty() {
+            // A blank line inside a multi-line value is kept (configparser's
+            // empty_lines_in_values); trailing ones are trimmed at the end.
+            if !had_comment && !is_comment_line && open_key {
+                if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+                    entry.value.push('\n');
+                }
+            }
+            continue;
+        }
+        let indent = raw.len() - raw.trim_start().len();
+        if open_key && indent > indent_level {
+            if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+                entry.value.push('\n');
+                entry.value.push_str(value);
+            }
+            continue;
+        }
+        indent_level = indent;
+        open_key = false;
+        if let Some(rest) = value.strip_prefix('[') {
+            match rest.rfind(']') {
+                Some(end) => {
+                    let name = rest.get(..end).unwrap_or("").trim();
+                    if name.is_empty() {
+                        errors.push((line_no, "empty section name []".to_string()));
+                    }
+                    sections.push(Section {
+                        name: name.to_string(),
+                        file,
+                        line: line_no,
+                        entries: Vec::new(),
+                    });
+                }
+                None => errors.push((line_no, format!("section header without ']': {}", clip(value)))),
+            }
+            continue;
+        }
+        let Some(section) = sections.last_mut() else {
+            errors.push((line_no, format!("'{}' comes before any [section]", clip(value))));
+            continue;
+        };
+        let Some(sep) = value.find(['=', ':']) else {
+            errors.push((line_no, format!("expected 'key = value' or '[section]', found '{}'", clip(value))));
+            continue;
+        };
+        let key = value.get(..sep).unwrap_or("").trim();
+        if key.is_empty() {
+            errors.push((line_no, format!("missing key before '=' in '{}'", clip(value))));
+            continue;
+        }
+        let val = value.get(sep + 1..).unwrap_or("").trim();
+        section.entries.push(Entry { key: key.to_lowercase(), value: val.to_string(), file, line: line_no });
+        open_key = true;
+    }
+    for section in &mut sections {
+        for entry in &mut section.entries {
+            let trimmed = entry.value.trim_end().len();
+            entry.value.truncate(trimmed);
+        }
+    }
+    (sections, errors)
+}
+
+/// Appends `new` to `all`; a section seen before takes the new entries and
+/// keeps its first position.
+pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) {
+    for section in new {
+        match all.iter_mut().find(|s| s.name == section.name) {
+            Some(existing) => existing.entries.extend(section.entries),
+            None => all.push(section),
+        }
+    }
+}
+
+/// A line quoted in an error, cut to a readable length.
+pub fn clip(text: &str) -> String {
+    let mut out: String = text.chars().take(60).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Vec<Section> {
+        let (sections, errors) = parse(text, 0);
+        assert!(errors.is_empty(), "{errors:?}");
+        sections
+    }
+
+    #[test]
+    fn comments_separators_and_case() {
+        let s = one("# top\n[program:a] ; note\nCommand = /bin/x ; c\nuser: bob\n  ; indented comment\nk=a;b\nq=a #b\n");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "program:a");
+        let e = &s[0].entries;
+        assert_eq!((e[0].key.as_str(), e[0].value.as_str(), e[0].line), ("command", "/bin/x", 3));
+        assert_eq!((e[1].key.as_str(), e[1].value.as_str()), ("user", "bob"));
+        assert_eq!(e[2].value, "a;b");
+        assert_eq!(e[3].value, "a");
+    }
+
+    #[test]
+    fn first_separator_splits() {
+        let s = one("[a]\nurl = http://x=1\nenv=A=b:c\n");
+        assert_eq!(s[0].entries[0].key, "url");
+        assert_eq!(s[0].entries[0].value, "http://x=1");
+        assert_eq!(s[0].entries[1].value, "A=b:c");
+    }
+
+    #[test]
+    fn continuation_lines() {
+        let s = one("[a]\ncommand=one\n  two ; c\n\n\tthree\n\nnext=1\n");
+        assert_eq!(s[0].entries[0].value, "one\ntwo\n\nthree");
+        assert_eq!(s[0].entries[1].value, "1");
+    }
+
+    #[test]
+    fn indented_key_after_section_is_a_key() {
+        let s = one("[a]\n  x=1\n  y=2\n");
+        assert_eq!(s[0].entries.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_lines() {
+        let (_, errors) = parse("x=1\n[a]\n{% if %}\n=v\n[b\n[]\n", 0);
+        let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(lines, vec![1, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn merge_keeps_first_position() {
+        let mut all = one("[a]\nx=1\n[b]\ny=1\n");
+        merge(&mut all, one("[a]\nx=2\n[c]\n"));
+        assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(all[0].get("x").map(|e| e.value.as_str()), Some("2"));
+    }
+
+    #[test]
+    fn header_trailing_space_and_comment() {
+        let s = one("[eventlistener:stdout] \n[x]   ; c\n");
+        assert_eq!(s[0].name, "eventlistener:stdout");
+        assert_eq!(s[1].name, "x");
+    }
+}

@@ -1,0 +1,226 @@
+//! Typed values: booleans, numbers, sizes, octal umasks, exit code lists,
+//! signals, `autorestart` and `environment=` pair lists. Each parser takes
+//! the expanded text and returns the one-line reason on failure.
+
+use super::AutoRestart;
+
+pub fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{}' is not a boolean (true/false, yes/no, on/off, 1/0)", text.trim())),
+    }
+}
+
+pub fn count(text: &str) -> Result<u32, String> {
+    text.trim().parse::<u32>().map_err(|_| format!("'{}' is not a whole number", text.trim()))
+}
+
+pub fn integer(text: &str) -> Result<i32, String> {
+    text.trim().parse::<i32>().map_err(|_| format!("'{}' is not an integer", text.trim()))
+}
+
+/// A count, or `infinite` (`None`).
+pub fn retries(text: &str) -> Result<Option<u32>, String> {
+    if text.trim().eq_ignore_ascii_case("infinite") {
+        return Ok(None);
+    }
+    count(text).map(Some).map_err(|_| format!("'{}' is not a whole number or 'infinite'", text.trim()))
+}
+
+/// `1500`, `256KB`, `1500 KB`, `50mb`, `1GB` (powers of 1024).
+pub fn size(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{}' is not a size (a number, optionally followed by KB, MB or GB)", text.trim());
+    let lower = text.trim().to_ascii_lowercase();
+    let (num, unit) = match lower.len().checked_sub(2).and_then(|at| lower.get(at..).map(|u| (at, u))) {
+        Some((at, "kb")) => (lower.get(..at).unwrap_or(""), 1u64 << 10),
+        Some((at, "mb")) => (lower.get(..at).unwrap_or(""), 1 << 20),
+        Some((at, "gb")) => (lower.get(..at).unwrap_or(""), 1 << 30),
+        _ => (lower.as_str(), 1),
+    };
+    let n = num.trim().parse::<u64>().map_err(|_| bad())?;
+    n.checked_mul(unit).ok_or_else(bad)
+}
+
+/// `022`, `0o022`, `77`: octal, at most 0777.
+pub fn umask(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
+    match u32::from_str_radix(digits, 8) {
+        Ok(n) if n <= 0o777 && !digits.starts_with('+') => Ok(n),
+        _ => Err(format!("'{t}' is not an octal umask such as 022")),
+    }
+}
+
+/// `0`, `0,2`, `0, 1`: exit statuses 0..=255.
+pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
+    let mut codes = Vec::new();
+    for part in text.split(',') {
+        let p = part.trim();
+        match p.parse::<i32>() {
+            Ok(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
+            _ => return Err(format!("'{p}' in '{}' is not an exit status 0-255", text.trim())),
+        }
+    }
+    Ok(codes)
+}
+
+pub fn signal(text: &str) -> Result<i32, String> {
+    crate::signals::parse(text).ok_or_else(|| format!("'{}' is not a signal name or number", text.trim()))
+}
+
+pub fn autorestart(text: &str) -> Result<AutoRestart, String> {
+    if text.trim().eq_ignore_ascii_case("unexpected") {
+        return Ok(AutoRestart::Unexpected);
+    }
+    match boolean(text) {
+        Ok(true) => Ok(AutoRestart::Always),
+        Ok(false) => Ok(AutoRestart::Never),
+        Err(_) => Err(format!("'{}' is not true, false or unexpected", text.trim())),
+    }
+}
+
+/// `KEY=val,KEY2="a, b",K3='x'`: a quoted value may hold commas and spaces,
+/// with `\"`, `\'` and `\\` escapes; an unquoted one runs to the next comma.
+pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+            continue;
+        }
+        let eq = rest.find(['=', ',']).filter(|&i| rest.as_bytes().get(i) == Some(&b'='));
+        let Some(eq) = eq else {
+            let item = rest.split(',').next().unwrap_or("").trim();
+            return Err(format!("'{item}' is not KEY=value"));
+        };
+        let key = rest.get(..eq).unwrap_or("").trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(format!("bad variable name '{key}' (want KEY=value, comma-separated)"));
+        }
+        rest = rest.get(eq + 1..).unwrap_or("").trim_start();
+        let mut value = String::new();
+        match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let mut chars = rest.get(1..).unwrap_or("").char_indices();
+                let mut end = None;
+                while let Some((i, c)) = chars.next() {
+                    if c == q {
+                        end = Some(i + 2);
+                        break;
+                    }
+                    if c == '\\' {
+                        match chars.next() {
+                            Some((_, e)) if e == q || e == '\\' => value.push(e),
+                            Some((_, e)) => {
+                                value.push('\\');
+                                value.push(e);
+                            }
+                            None => {}
+                        }
+                        continue;
+                    }
+                    value.push(c);
+                }
+                let Some(end) = end else {
+                    return Err(format!("{key}: no closing quotation"));
+                };
+                rest = rest.get(end..).unwrap_or("").trim_start();
+                if !rest.is_empty() && !rest.starts_with(',') {
+                    return Err(format!("{key}: text after the closing quote (separate pairs with ',')"));
+                }
+            }
+            _ => {
+                let end = rest.find(',').unwrap_or(rest.len());
+                value = rest.get(..end).unwrap_or("").trim().to_string();
+                rest = rest.get(end..).unwrap_or("");
+            }
+        }
+        set(&mut pairs, key, &value);
+    }
+    Ok(pairs)
+}
+
+/// Sets `key` in an ordered variable list, replacing an earlier value.
+pub fn set(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match pairs.iter_mut().find(|(k, _)| k == key) {
+        Some(pair) => pair.1 = value.to_string(),
+        None => pairs.push((key.to_string(), value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(text: &str) -> Vec<(String, String)> {
+        environment(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["true", "YES", "On", "1"] {
+            assert_eq!(boolean(t), Ok(true));
+        }
+        for t in ["false", "No", "OFF", "0"] {
+            assert_eq!(boolean(t), Ok(false));
+        }
+        assert!(boolean("maybe").is_err());
+        assert!(boolean("").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("0"), Ok(0));
+        assert_eq!(size("256KB"), Ok(256 * 1024));
+        assert_eq!(size("1500 KB"), Ok(1500 * 1024));
+        assert_eq!(size("50mb"), Ok(50 << 20));
+        assert_eq!(size("1GB"), Ok(1 << 30));
+        for bad in ["", "KB", "1.5MB", "-1", "10 TB", "99999999999999999999GB", "18446744073709551615GB"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(umask("022"), Ok(0o22));
+        assert_eq!(umask("0o077"), Ok(0o77));
+        assert!(umask("8").is_err());
+        assert!(umask("1777").is_err());
+        assert_eq!(exitcodes("0, 1"), Ok(vec![0, 1]));
+        assert_eq!(exitcodes("0,2"), Ok(vec![0, 2]));
+        assert!(exitcodes("0,,1").is_err());
+        assert!(exitcodes("256").is_err());
+        assert_eq!(retries("infinite"), Ok(None));
+        assert_eq!(retries("3"), Ok(Some(3)));
+        assert!(retries("-1").is_err());
+        assert_eq!(integer("-5"), Ok(-5));
+        assert_eq!(signal("QUIT"), Ok(libc::SIGQUIT));
+        assert!(signal("QUIT  # comment").is_err());
+        assert_eq!(autorestart("Unexpected"), Ok(AutoRestart::Unexpected));
+        assert_eq!(autorestart("yes"), Ok(AutoRestart::Always));
+        assert!(autorestart("sometimes").is_err());
+    }
+
+    #[test]
+    fn environment_lists() {
+        assert_eq!(env("A=1,B=two"), pairs(&[("A", "1"), ("B", "two")]));
+        assert_eq!(
+            env(r#"A="a, b",B='x y', C = "q\"\\" "#),
+            pairs(&[("A", "a, b"), ("B", "x y"), ("C", "q\"\\")])
+        );
+        assert_eq!(env("HOME=/pretix"), pairs(&[("HOME", "/pretix")]));
+        assert_eq!(env("A=x=y,A=z,"), pairs(&[("A", "z")]));
+        assert_eq!(env("A="), pairs(&[("A", "")]));
+        assert_eq!(env(r#"V="with \$USER""#), pairs(&[("V", r"with \$USER")]));
+        assert_eq!(env(""), pairs(&[]));
+        for bad in ["A", "=1", "A=\"open", "A=\"x\"y", "A B=1", "A=1,B"] {
+            assert!(environment(bad).is_err(), "{bad}");
+        }
+    }
+}
