@@ -1,1 +1,422 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+pub type Pid = libc::pid_t;
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// `strerror` text without the " (os error N)" suffix std adds.
+pub fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Like [`strerror`] for an `io::Error`.
+pub fn describe(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(errno) => strerror(errno),
+        None => err.to_string(),
+    }
+}
+
+/// A pipe with both ends close-on-exec; `nonblock` applies to both ends.
+pub fn pipe(nonblock: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    let flags = libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 };
+    // SAFETY: fds is a valid array of two ints.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    // SAFETY: pipe2 returned two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Writes all of `buf`, retrying on EINTR; for blocking descriptors.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(fd, buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `poll(2)`; EINTR counts as "nothing ready".
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: fds is a valid slice of pollfd.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    Ok(n as usize)
+}
+
+pub fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd { fd, events, revents: 0 }
+}
+
+/// How a child ended, from `waitpid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Reaps one exited child without blocking.
+pub fn reap_any() -> Option<(Pid, Exit)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid int.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            let exit = if libc::WIFSIGNALED(status) {
+                Exit::Signal(libc::WTERMSIG(status))
+            } else {
+                Exit::Code(libc::WEXITSTATUS(status))
+            };
+            return Some((pid, exit));
+        }
+        if pid < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// `kill(2)`; a negative pid signals a process group.
+pub fn kill(pid: Pid, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::kill(pid, signal) }).map(|_| ())
+}
+
+/// True while any process is in process group `pgid`.
+pub fn group_alive(pgid: Pid) -> bool {
+    pgid > 0 && (kill(-pgid, 0).is_ok() || errno() == libc::EPERM)
+}
+
+pub fn getpid() -> Pid {
+    // SAFETY: plain syscall.
+    unsafe { libc::getpid() }
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::geteuid() }
+}
+
+pub fn setsid() {
+    // SAFETY: plain syscall; failure (already a leader) is harmless.
+    unsafe { libc::setsid() };
+}
+
+/// Asks to be a child subreaper, so orphans of programs are reaped by us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
+}
+
+/// Marks every descriptor from 3 up close-on-exec, so nothing the daemon
+/// inherited from whoever started it leaks into programs.
+pub fn cloexec_from(first: RawFd) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: limit is a valid rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let max = (limit.rlim_cur as u64).clamp(64, 4096) as RawFd;
+    for fd in first..max {
+        // SAFETY: fcntl on a closed fd fails with EBADF, which is fine.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// Peer credentials (pid, uid) of a connected Unix socket.
+pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid for getsockopt(SO_PEERCRED).
+    check(unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((cred.pid, cred.uid))
+}
+
+pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: path is NUL-terminated.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })?;
+    // SAFETY: open returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A user from the passwd database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: CString,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: CString,
+}
+
+pub enum UserLookup {
+    Found(User),
+    Unknown,
+}
+
+/// Resolves `name`, `uid` or `uid:gid` (passwd first; a numeric uid not in
+/// passwd is used as is, with gid = uid unless given).
+pub fn lookup_user(spec: &str) -> UserLookup {
+    let (who, gid) = match spec.split_once(':') {
+        Some((who, gid)) => match gid.parse::<u32>() {
+            Ok(gid) => (who, Some(gid)),
+            Err(_) => return UserLookup::Unknown,
+        },
+        None => (spec, None),
+    };
+    let numeric = who.parse::<u32>().ok();
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let rc = match numeric {
+        // SAFETY: pwd, buf and result are valid for getpwuid_r.
+        Some(uid) => unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) },
+        None => {
+            let Ok(cname) = CString::new(who) else { return UserLookup::Unknown };
+            // SAFETY: as above, cname is NUL-terminated.
+            unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) }
+        }
+    };
+    if rc == 0 && !result.is_null() {
+        // SAFETY: getpwnam_r filled pwd with pointers into buf, NUL-terminated.
+        let (name, home) =
+            unsafe { (CStr::from_ptr(pwd.pw_name).to_owned(), CStr::from_ptr(pwd.pw_dir).to_owned()) };
+        return UserLookup::Found(User { name, uid: pwd.pw_uid, gid: gid.unwrap_or(pwd.pw_gid), home });
+    }
+    match numeric {
+        Some(uid) => UserLookup::Found(User {
+            name: CString::new(who).unwrap_or_default(),
+            uid,
+            gid: gid.unwrap_or(uid),
+            home: CString::new("/").unwrap_or_default(),
+        }),
+        None => UserLookup::Unknown,
+    }
+}
+
+/// The stage of a child's setup that failed, sent back over the errno pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stage {
+    Exec = 1,
+    Directory = 2,
+    User = 3,
+    Stdio = 4,
+}
+
+impl Stage {
+    pub fn from_byte(byte: u8) -> Stage {
+        match byte {
+            2 => Stage::Directory,
+            3 => Stage::User,
+            4 => Stage::Stdio,
+            _ => Stage::Exec,
+        }
+    }
+}
+
+/// Everything a child needs between fork and exec, prepared beforehand so
+/// the child allocates nothing.
+pub struct ChildPlan<'a> {
+    pub path: &'a CStr,
+    pub argv: &'a [*const libc::c_char],
+    pub envp: &'a [*const libc::c_char],
+    pub directory: Option<&'a CStr>,
+    pub umask: Option<u32>,
+    pub user: Option<&'a User>,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    /// Write end of the close-on-exec errno pipe.
+    pub report: RawFd,
+    /// The daemon's pid: if it is gone before PDEATHSIG is armed, give up.
+    pub parent: Pid,
+}
+
+/// Forks a child that runs `plan`. Returns the child's pid.
+pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
+    // SAFETY: fork in a single-threaded process; the child only makes
+    // async-signal-safe calls on prepared data and then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: see above; child_main never returns.
+        unsafe { child_main(plan) }
+    }
+    Ok(pid)
+}
+
+unsafe fn child_fail(report: RawFd, stage: Stage) -> ! {
+    let errno = *libc::__errno_location();
+    let mut msg = [0u8; 5];
+    msg[0] = stage as u8;
+    msg[1..].copy_from_slice(&errno.to_ne_bytes());
+    libc::write(report, msg.as_ptr().cast(), msg.len());
+    libc::_exit(127)
+}
+
+unsafe fn child_main(plan: &ChildPlan) -> ! {
+    libc::setsid();
+    // Default dispositions (std ignores SIGPIPE) and an empty mask.
+    for signal in 1..32 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+
+    if libc::dup2(plan.stdin, 0) < 0 || libc::dup2(plan.stdout, 1) < 0 || libc::dup2(plan.stderr, 2) < 0 {
+        child_fail(plan.report, Stage::Stdio);
+    }
+    if let Some(user) = plan.user {
+        if libc::setgid(user.gid) < 0
+            || libc::initgroups(user.name.as_ptr(), user.gid as _) < 0
+                && libc::setgroups(0, std::ptr::null()) < 0
+            || libc::setuid(user.uid) < 0
+        {
+            child_fail(plan.report, Stage::User);
+        }
+    }
+    // After dropping privileges: changing credentials clears PDEATHSIG.
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if libc::getppid() != plan.parent {
+        libc::_exit(127);
+    }
+    if let Some(mask) = plan.umask {
+        libc::umask(mask as libc::mode_t);
+    }
+    if let Some(dir) = plan.directory {
+        if libc::chdir(dir.as_ptr()) < 0 {
+            child_fail(plan.report, Stage::Directory);
+        }
+    }
+    libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+    child_fail(plan.report, Stage::Exec)
+}
+
+/// `access(path, X_OK)`.
+pub fn executable(path: &CStr) -> bool {
+    // SAFETY: path is NUL-terminated.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// The child's half of a detaching fork: returns the child's pid in the
+/// parent, 0 in the child.
+pub fn fork() -> io::Result<Pid> {
+    // SAFETY: the process is single-threaded here.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// Points stdin, stdout and stderr at /dev/null.
+pub fn stdio_to_devnull() {
+    // SAFETY: plain syscalls on a fresh descriptor.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Registers `signals` so each delivery writes its number as one byte to
+/// `pipe` (non-blocking write end of a self-pipe).
+pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> io::Result<()> {
+    for &signal in signals {
+        let action = move || {
+            let byte = signal as u8;
+            // SAFETY: write(2) is async-signal-safe; a full pipe drops the byte.
+            unsafe { libc::write(pipe, (&byte as *const u8).cast(), 1) };
+        };
+        // SAFETY: the action only calls write(2).
+        unsafe { signal_hook::low_level::register(signal, action) }?;
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch and the local time split as
+/// (year, month, day, hour, minute, second), for log timestamps.
+pub fn local_time() -> (i32, u32, u32, u32, u32, u32) {
+    // SAFETY: time/localtime_r with valid pointers.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        (
+            tm.tm_year + 1900,
+            tm.tm_mon as u32 + 1,
+            tm.tm_mday as u32,
+            tm.tm_hour as u32,
+            tm.tm_min as u32,
+            tm.tm_sec as u32,
+        )
+    }
+}

@@ -1,7 +1,572 @@
-//! The supervisor daemon.
-use std::path::Path;
+//! The supervisor daemon: start-up (detach, readiness, pidfile) and the one
+//! `poll(2)` loop over the signal self-pipe, the control socket, clients and
+//! deadlines. Program lifecycles live in `program`, requests in `control`.
 
-pub fn run(_config: &Path, _foreground: bool) -> i32 {
-    eprintln!("pman: not implemented");
-    1
+mod control;
+mod log;
+mod program;
+mod spawn;
+mod status;
+
+use crate::config::{self, Config, ProgramConfig};
+use crate::sys::{self, Exit, Pid};
+use control::{Client, Job};
+use log::Logger;
+use program::{Action, Event, Program, State};
+use spawn::{Context, Prepared, SpawnError};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
+const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// One configured program and its runtime state.
+pub struct Slot {
+    pub cfg: ProgramConfig,
+    pub prog: Program,
+    /// argv/envp as C strings, built at the first start and kept.
+    prepared: Option<Prepared>,
+}
+
+pub struct Daemon {
+    config: Config,
+    slots: Vec<Slot>,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    next_client_id: u64,
+    jobs: Vec<Job>,
+    log: Logger,
+    ctx: Context,
+    signal_pipe: OwnedFd,
+    accept_paused_until: Option<Instant>,
+    /// SIGTERM/SIGINT/`kill` began the shutdown.
+    shutting_down: bool,
+    /// Set when the loop should end, with the exit code.
+    exit_code: Option<i32>,
+    pollfds: Vec<libc::pollfd>,
+}
+
+/// `pman daemon [-f]`.
+pub fn run(config_path: &Path, foreground: bool) -> i32 {
+    let report = config::load(config_path);
+    for warning in &report.warnings {
+        eprintln!("pman: warning: {warning}");
+    }
+    let config = match report.result {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("pman: {error}");
+            }
+            return 2;
+        }
+    };
+    if let Some(message) = already_running(&config.socket) {
+        eprintln!("pman: {message}");
+        return 1;
+    }
+    if foreground {
+        return match Daemon::start(config, &report.warnings, true, None) {
+            Ok(mut daemon) => daemon.run_loop(),
+            Err(message) => {
+                eprintln!("pman: {message}");
+                1
+            }
+        };
+    }
+    detach(config, &report.warnings)
+}
+
+/// Forks the daemon and waits for its readiness line over a pipe: `OK`, or
+/// the error that stopped it.
+fn detach(config: Config, warnings: &[String]) -> i32 {
+    let (ready_read, ready_write) = match sys::pipe(false) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("pman: pipe: {}", sys::describe(&e));
+            return 1;
+        }
+    };
+    match sys::fork() {
+        Err(e) => {
+            eprintln!("pman: fork: {}", sys::describe(&e));
+            1
+        }
+        Ok(0) => {
+            drop(ready_read);
+            sys::setsid();
+            match Daemon::start(config, warnings, false, Some(ready_write)) {
+                Ok(mut daemon) => daemon.run_loop(),
+                Err(_) => 1,
+            }
+        }
+        Ok(_child) => {
+            drop(ready_write);
+            let mut answer = String::new();
+            let _ = std::fs::File::from(ready_read).read_to_string(&mut answer);
+            if answer.starts_with("OK") {
+                0
+            } else if answer.is_empty() {
+                eprintln!("pman: daemon exited before it was ready");
+                1
+            } else {
+                eprint!("pman: {answer}");
+                1
+            }
+        }
+    }
+}
+
+/// Some("already running (pid N)") when a daemon answers on `socket`.
+fn already_running(socket: &str) -> Option<String> {
+    let stream = control::connect(socket).ok()?;
+    let (pid, uid) = sys::peer_cred(&stream).ok()?;
+    if uid != 0 && uid != sys::geteuid() {
+        return Some(format!("{socket} is held by uid {uid} (pid {pid})"));
+    }
+    Some(format!("already running (pid {pid})"))
+}
+
+impl Daemon {
+    /// Sets everything up: subreaper, signals, socket, pidfile, log; starts
+    /// the autostart programs. With `ready`, reports `OK` or the error on it
+    /// and then detaches stdio.
+    fn start(
+        config: Config,
+        warnings: &[String],
+        foreground: bool,
+        ready: Option<OwnedFd>,
+    ) -> Result<Daemon, String> {
+        let result = Daemon::setup(config, warnings, foreground);
+        if let Some(ready) = ready {
+            let message = match &result {
+                Ok(_) => "OK\n".to_string(),
+                Err(message) => format!("{message}\n"),
+            };
+            let _ = sys::write_all(ready.as_raw_fd(), message.as_bytes());
+            drop(ready);
+            if result.is_ok() {
+                sys::stdio_to_devnull();
+            }
+        }
+        let mut daemon = result?;
+        daemon.start_autostart();
+        Ok(daemon)
+    }
+
+    fn setup(config: Config, warnings: &[String], foreground: bool) -> Result<Daemon, String> {
+        // Whatever the launcher left open must not reach programs.
+        sys::cloexec_from(3);
+        let mut log = Logger::new(foreground);
+        log.configure(
+            config.logfile.as_deref(),
+            config.logfile_maxbytes,
+            config.logfile_backups,
+            &config.syslog_socket,
+        )?;
+        for warning in warnings {
+            log.warn(format_args!("{warning}"));
+        }
+        if let Err(e) = sys::set_child_subreaper() {
+            log.warn(format_args!(
+                "cannot become a child subreaper ({}): orphans may linger",
+                sys::describe(&e)
+            ));
+        }
+        let (signal_read, signal_write) =
+            sys::pipe(true).map_err(|e| format!("pipe: {}", sys::describe(&e)))?;
+        let signals = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+        sys::signals_to_pipe(&signals, signal_write.as_raw_fd())
+            .map_err(|e| format!("signals: {}", sys::describe(&e)))?;
+        // The write end lives as long as the handlers: for the whole process.
+        std::mem::forget(signal_write);
+
+        let listener = control::listen(&config.socket)
+            .map_err(|e| format!("cannot listen on {}: {}", config.socket, sys::describe(&e)))?;
+        if let Some(pidfile) = &config.pidfile {
+            write_pidfile(pidfile)?;
+        }
+        let devnull = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| format!("/dev/null: {}", sys::describe(&e)))?;
+        let environment: Vec<(String, String)> = std::env::vars().collect();
+        let ctx = Context {
+            environment,
+            daemon_uid: sys::geteuid(),
+            daemon_pid: sys::getpid(),
+            devnull: OwnedFd::from(devnull),
+        };
+        let slots = config
+            .programs
+            .iter()
+            .map(|cfg| Slot { cfg: cfg.clone(), prog: Program::new(), prepared: None })
+            .collect();
+        log.info(format_args!(
+            "pman {} started (pid {}), listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            sys::getpid(),
+            config.socket
+        ));
+        Ok(Daemon {
+            config,
+            slots,
+            listener,
+            clients: Vec::new(),
+            next_client_id: 1,
+            jobs: Vec::new(),
+            log,
+            ctx,
+            signal_pipe: signal_read,
+            accept_paused_until: None,
+            shutting_down: false,
+            exit_code: None,
+            pollfds: Vec::new(),
+        })
+    }
+
+    fn start_autostart(&mut self) {
+        let order =
+            self.start_order((0..self.slots.len()).filter(|&i| self.slots[i].cfg.autostart).collect());
+        for index in order {
+            self.event(index, Event::Start);
+        }
+    }
+
+    /// Indices sorted by ascending priority, ties in config order.
+    fn start_order(&self, mut indices: Vec<usize>) -> Vec<usize> {
+        indices.sort_by_key(|&i| (self.slots[i].cfg.priority, i));
+        indices
+    }
+
+    fn run_loop(&mut self) -> i32 {
+        loop {
+            let now = Instant::now();
+            self.fire_deadlines(now);
+            self.expire_clients(now);
+            self.advance_jobs();
+            self.flush_clients();
+            if let Some(code) = self.exit_code {
+                self.finish();
+                return code;
+            }
+            let timeout = self.poll_timeout(Instant::now());
+            self.build_pollfds();
+            if let Err(e) = sys::poll(&mut self.pollfds, timeout) {
+                self.log.error(format_args!("poll: {}", sys::describe(&e)));
+                return 1;
+            }
+            self.drain_signals();
+            self.reap();
+            self.serve_socket();
+        }
+    }
+
+    /// Removes the pidfile and says goodbye.
+    fn finish(&mut self) {
+        if let Some(pidfile) = &self.config.pidfile {
+            let _ = std::fs::remove_file(pidfile);
+        }
+        self.log.info(format_args!("pman stopped (pid {})", sys::getpid()));
+    }
+
+    /// The nearest deadline as a poll timeout in ms; -1 when none.
+    fn poll_timeout(&self, now: Instant) -> libc::c_int {
+        let programs = self.slots.iter().filter_map(|s| s.prog.deadline);
+        let clients = self.clients.iter().filter_map(|c| c.deadline);
+        let nearest = programs.chain(clients).chain(self.accept_paused_until).min();
+        match nearest {
+            None => -1,
+            Some(t) => {
+                let left = t.saturating_duration_since(now);
+                // Round up so we never wake just before the deadline.
+                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 > 0);
+                ms.min(i32::MAX as u128) as libc::c_int
+            }
+        }
+    }
+
+    fn build_pollfds(&mut self) {
+        self.pollfds.clear();
+        self.pollfds.push(sys::pollfd(self.signal_pipe.as_raw_fd(), libc::POLLIN));
+        let accepting = self.accept_paused_until.is_none() && !self.shutting_down_hard();
+        let listen_fd = if accepting { self.listener.as_raw_fd() } else { -1 };
+        self.pollfds.push(sys::pollfd(listen_fd, libc::POLLIN));
+        for client in &self.clients {
+            self.pollfds.push(sys::pollfd(client.stream.as_raw_fd(), client.poll_events()));
+        }
+    }
+
+    fn shutting_down_hard(&self) -> bool {
+        self.exit_code.is_some()
+    }
+
+    fn fire_deadlines(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            if self.slots[index].prog.deadline.is_some_and(|t| t <= now) {
+                self.event(index, Event::Deadline);
+            }
+        }
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+        }
+    }
+
+    fn drain_signals(&mut self) {
+        let mut buf = [0u8; 64];
+        loop {
+            match sys::read(self.signal_pipe.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    for &signal in &buf[..n] {
+                        match signal as libc::c_int {
+                            libc::SIGTERM | libc::SIGINT => self.on_terminate(signal as libc::c_int),
+                            libc::SIGHUP => {
+                                self.log.info(format_args!("SIGHUP: reloading the config"));
+                                self.request_reload(None);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// First SIGTERM/SIGINT: orderly shutdown; second: SIGKILL what is left and exit.
+    fn on_terminate(&mut self, signal: libc::c_int) {
+        if self.shutting_down {
+            self.log.warn(format_args!("second signal {signal}: killing every program"));
+            for index in 0..self.slots.len() {
+                self.kill_now(index);
+            }
+            self.exit_code = Some(0);
+            return;
+        }
+        self.log.info(format_args!("signal {signal}: stopping every program"));
+        self.begin_shutdown(None);
+    }
+
+    /// Sends SIGKILL to a program's process (group) at once.
+    fn kill_now(&mut self, index: usize) {
+        let slot = &self.slots[index];
+        if let Some(pgid) = slot.prog.pgid.filter(|_| slot.prog.is_active()) {
+            let target = if slot.cfg.killasgroup { -pgid } else { slot.prog.pid.unwrap_or(pgid) };
+            let _ = sys::kill(target, libc::SIGKILL);
+        }
+    }
+
+    /// Reaps every exited child; those that are programs' main processes
+    /// become `Exited` events, the rest are orphans we adopted.
+    fn reap(&mut self) {
+        while let Some((pid, exit)) = sys::reap_any() {
+            let Some(index) = self.slots.iter().position(|s| s.prog.pid == Some(pid)) else {
+                continue;
+            };
+            let slot = &self.slots[index];
+            let group_alive = slot.prog.state == State::Stopping
+                && slot.cfg.killasgroup
+                && sys::group_alive(slot.prog.pgid.unwrap_or(0));
+            self.event(index, Event::Exited { exit, group_alive });
+        }
+        // A stop waits for the process group to empty after the main process.
+        for index in 0..self.slots.len() {
+            let prog = &self.slots[index].prog;
+            if prog.state == State::Stopping
+                && prog.pid.is_none()
+                && !sys::group_alive(prog.pgid.unwrap_or(0))
+            {
+                self.event(index, Event::GroupGone);
+            }
+        }
+    }
+
+    /// Feeds one event to a program's state machine and carries out its action.
+    fn event(&mut self, index: usize, event: Event) {
+        let now = Instant::now();
+        let before = self.slots[index].prog.state;
+        let exited = match &event {
+            Event::Exited { exit, .. } => Some(*exit),
+            _ => None,
+        };
+        let slot = &mut self.slots[index];
+        let action = slot.prog.step(&slot.cfg, event, now);
+        if let Some(exit) = exited {
+            self.log_exit(index, exit);
+        }
+        self.log_transition(index, before, now);
+        match action {
+            Action::None => {}
+            Action::Spawn => self.spawn(index),
+            Action::Signal(signal) => self.signal_program(index, signal),
+        }
+    }
+
+    fn log_exit(&mut self, index: usize, exit: Exit) {
+        let name = &self.slots[index].cfg.name;
+        match exit {
+            Exit::Code(code) => self.log.info(format_args!("{name}: exited with status {code}")),
+            Exit::Signal(signal) => self.log.info(format_args!(
+                "{name}: killed by signal {}",
+                crate::signals::name(signal).unwrap_or("?")
+            )),
+        }
+    }
+
+    fn log_transition(&mut self, index: usize, before: State, now: Instant) {
+        let slot = &self.slots[index];
+        let (name, prog) = (&slot.cfg.name, &slot.prog);
+        if prog.state == before {
+            return;
+        }
+        match prog.state {
+            State::Backoff => {
+                let delay = prog.deadline.map_or(0, |t| t.saturating_duration_since(now).as_secs());
+                match &prog.reason {
+                    Some(reason) => self.log.warn(format_args!("{name}: {reason}; retry in {delay}s")),
+                    None => self.log.info(format_args!("{name}: restart in {delay}s")),
+                }
+            }
+            State::Fatal => match &prog.reason {
+                Some(reason) => self.log.error(format_args!("{name}: {reason}; gave up (FATAL)")),
+                None => self
+                    .log
+                    .error(format_args!("{name}: gave up after {} failed starts (FATAL)", prog.failures)),
+            },
+            State::Running => self.log.info(format_args!("{name}: running")),
+            State::Stopped => self.log.info(format_args!("{name}: stopped")),
+            State::Exited | State::Starting | State::Stopping => {}
+        }
+    }
+
+    fn spawn(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        if slot.prepared.is_none() {
+            match Prepared::new(&slot.cfg, &self.ctx) {
+                Ok(prepared) => slot.prepared = Some(prepared),
+                Err(err) => return self.spawn_error(index, err),
+            }
+        }
+        let Some(prepared) = &self.slots[index].prepared else { return };
+        match prepared.spawn(&self.ctx) {
+            Ok((pid, exec_failed)) => {
+                let name = &self.slots[index].cfg.name;
+                match &exec_failed {
+                    None => self.log.info(format_args!("{name}: spawned pid {pid}")),
+                    Some(reason) => self.log.error(format_args!("{name}: {reason}")),
+                }
+                self.event(index, Event::Spawned { pid, exec_failed });
+            }
+            Err(err) => self.spawn_error(index, err),
+        }
+    }
+
+    fn spawn_error(&mut self, index: usize, err: SpawnError) {
+        let event = match err {
+            SpawnError::Failed(reason) => Event::SpawnFailed { reason },
+            SpawnError::Refused(reason) => Event::SpawnRefused { reason },
+        };
+        self.event(index, event);
+    }
+
+    /// Sends `signal` to a program: the group with killasgroup, else the main process.
+    fn signal_program(&mut self, index: usize, signal: libc::c_int) {
+        let slot = &self.slots[index];
+        let target: Option<Pid> = match (slot.cfg.killasgroup, slot.prog.pgid, slot.prog.pid) {
+            (true, Some(pgid), _) => Some(-pgid),
+            (false, _, Some(pid)) => Some(pid),
+            _ => None,
+        };
+        if let Some(target) = target {
+            if let Err(e) = sys::kill(target, signal) {
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    let name = &slot.cfg.name;
+                    self.log.warn(format_args!("{name}: kill {target}: {}", sys::describe(&e)));
+                }
+            }
+        }
+    }
+
+    /// Accepts new clients and serves the ready ones.
+    fn serve_socket(&mut self) {
+        let listen_ready = self.pollfds.get(1).is_some_and(|p| p.revents != 0);
+        if listen_ready {
+            self.accept_clients();
+        }
+        // pollfds[2..] matches self.clients as they were when polled.
+        let ready: Vec<(u64, libc::c_short)> = self
+            .clients
+            .iter()
+            .zip(self.pollfds.iter().skip(2))
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(c, p)| (c.id, p.revents))
+            .collect();
+        for (id, revents) in ready {
+            self.service_client(id, revents);
+        }
+        self.clients.retain(|c| !c.closed);
+    }
+
+    fn accept_clients(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.new_client(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+                    ) {
+                        self.log
+                            .error(format_args!("accept: {}; pausing the socket for 1s", sys::describe(&e)));
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Applies a reloaded config's daemon settings (pidfile, logfile, socket).
+    fn apply_daemon_settings(&mut self, new: &Config) {
+        if new.pidfile != self.config.pidfile {
+            if let Some(old) = &self.config.pidfile {
+                let _ = std::fs::remove_file(old);
+            }
+            if let Some(path) = &new.pidfile {
+                if let Err(message) = write_pidfile(path) {
+                    self.log.error(format_args!("{message}"));
+                }
+            }
+        }
+        if let Err(message) = self.log.configure(
+            new.logfile.as_deref(),
+            new.logfile_maxbytes,
+            new.logfile_backups,
+            &new.syslog_socket,
+        ) {
+            self.log.error(format_args!("{message}"));
+        }
+        if new.socket != self.config.socket {
+            match control::listen(&new.socket) {
+                Ok(listener) => {
+                    self.listener = listener;
+                    self.log.info(format_args!("listening on {}", new.socket));
+                }
+                Err(e) => {
+                    self.log.error(format_args!("cannot listen on {}: {}", new.socket, sys::describe(&e)))
+                }
+            }
+        }
+    }
+}
+
+fn write_pidfile(path: &PathBuf) -> Result<(), String> {
+    std::fs::write(path, format!("{}\n", sys::getpid()))
+        .map_err(|e| format!("pidfile {}: {}", path.display(), sys::describe(&e)))
 }

@@ -1,0 +1,704 @@
+//! The control socket, daemon side: clients (bounded, non-blocking, timed
+//! out), request execution, and jobs — commands that wait on programs
+//! (start, stop, restart, reload, kill) and answer when they are done.
+
+use super::program::{Event, State};
+use super::{status, Daemon, Slot};
+use crate::config::{Config, LogTarget};
+use crate::protocol::{Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::sys;
+use std::io::{self, Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+/// Most clients connected at once; more are told `daemon busy`.
+pub const MAX_CLIENTS: usize = 32;
+/// A client must send its request line within this time; a reply that
+/// makes no progress for this long is abandoned.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn address(socket: &str) -> io::Result<SocketAddr> {
+    match socket.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(socket),
+    }
+}
+
+pub fn listen(socket: &str) -> io::Result<UnixListener> {
+    if !socket.starts_with('@') {
+        // A stale socket file from a dead daemon (a live one was ruled out).
+        let _ = std::fs::remove_file(socket);
+    }
+    let listener = UnixListener::bind_addr(&address(socket)?)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+pub fn connect(socket: &str) -> io::Result<UnixStream> {
+    UnixStream::connect_addr(&address(socket)?)
+}
+
+#[derive(PartialEq, Eq, Debug)]
+enum Phase {
+    Reading,
+    Waiting,
+    Writing,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub stream: UnixStream,
+    phase: Phase,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    written: usize,
+    pub deadline: Option<Instant>,
+    pub closed: bool,
+    /// Keep the connection open after the reply, until the daemon exits
+    /// (`kill` returns once the daemon is gone).
+    linger: bool,
+}
+
+impl Client {
+    pub fn poll_events(&self) -> libc::c_short {
+        match self.phase {
+            Phase::Reading => libc::POLLIN,
+            // Only hang-ups matter while a job runs; poll reports them anyway.
+            Phase::Waiting => 0,
+            Phase::Writing => libc::POLLOUT,
+        }
+    }
+}
+
+/// A reply being built: tagged lines, then the exit code.
+#[derive(Default)]
+pub struct Reply {
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn out(&mut self, text: &str) {
+        self.line(TAG_OUT, text);
+    }
+
+    pub fn err(&mut self, text: &str) {
+        self.line(TAG_ERR, text);
+    }
+
+    fn line(&mut self, tag: u8, text: &str) {
+        for line in text.split('\n') {
+            self.bytes.push(tag);
+            self.bytes.extend_from_slice(line.as_bytes());
+            self.bytes.push(b'\n');
+        }
+    }
+
+    fn finish(mut self, code: i32) -> Vec<u8> {
+        self.bytes.push(TAG_EXIT);
+        self.bytes.extend_from_slice(code.to_string().as_bytes());
+        self.bytes.push(b'\n');
+        self.bytes
+    }
+}
+
+/// What a job does once its stops are done.
+pub enum Then {
+    /// Reply with each name's status line (`stop`).
+    ReportStopped,
+    /// Start these and wait until each is RUNNING or failed (`start`, `restart`).
+    Start,
+    /// Install this config and start what it added or changed (`reload`).
+    Reload(Box<Config>),
+    /// End the daemon (`kill`, SIGTERM).
+    Exit,
+}
+
+pub struct Job {
+    client: Option<u64>,
+    /// Names to stop, in groups of one priority, highest priority first.
+    stop_groups: Vec<Vec<String>>,
+    stop_at: usize,
+    stop_issued: bool,
+    then: Then,
+    /// Names for the reply (and to start, for `Then::Start`), in the order named.
+    names: Vec<String>,
+    start_issued: bool,
+    /// Lines prepared at request time (reload's added/removed/changed).
+    reply: Reply,
+}
+
+impl Daemon {
+    pub(super) fn new_client(&mut self, stream: UnixStream) {
+        let allowed = match sys::peer_cred(&stream) {
+            Ok((_, uid)) => uid == 0 || uid == self.ctx.daemon_uid,
+            Err(_) => false,
+        };
+        let refusal = if !allowed {
+            Some(("pman: permission denied", 4))
+        } else if self.clients.len() >= MAX_CLIENTS {
+            Some(("pman: daemon busy", 1))
+        } else {
+            None
+        };
+        if let Some((message, code)) = refusal {
+            // Answered and closed at once, so it never holds a slot.
+            let _ = stream.set_nonblocking(true);
+            let mut reply = Reply::default();
+            reply.err(message);
+            let _ = (&stream).write(&reply.finish(code));
+            return;
+        }
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        self.clients.push(Client {
+            id,
+            stream,
+            phase: Phase::Reading,
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+            deadline: Some(Instant::now() + CLIENT_TIMEOUT),
+            closed: false,
+            linger: false,
+        });
+    }
+
+    pub(super) fn expire_clients(&mut self, now: Instant) {
+        for client in &mut self.clients {
+            if client.deadline.is_some_and(|t| t <= now) {
+                client.closed = true;
+            }
+        }
+        self.clients.retain(|c| !c.closed);
+    }
+
+    pub(super) fn service_client(&mut self, id: u64, revents: libc::c_short) {
+        let Some(client) = self.clients.iter_mut().find(|c| c.id == id) else { return };
+        match client.phase {
+            Phase::Reading => {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match (&client.stream).read(&mut buf) {
+                        Ok(0) => {
+                            client.closed = true;
+                            return;
+                        }
+                        Ok(n) => {
+                            client.input.extend_from_slice(&buf[..n]);
+                            if let Some(end) = client.input.iter().position(|&b| b == b'\n') {
+                                if end > MAX_REQUEST {
+                                    return self.refuse_long(id);
+                                }
+                                let line = String::from_utf8_lossy(&client.input[..end]).into_owned();
+                                client.input = Vec::new();
+                                client.phase = Phase::Waiting;
+                                client.deadline = None;
+                                return self.handle_request(id, &line);
+                            }
+                            if client.input.len() > MAX_REQUEST {
+                                return self.refuse_long(id);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(_) => {
+                            client.closed = true;
+                            return;
+                        }
+                    }
+                }
+            }
+            Phase::Waiting => {
+                if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                    client.closed = true;
+                }
+            }
+            Phase::Writing => write_some(client),
+        }
+    }
+
+    fn refuse_long(&mut self, id: u64) {
+        let mut reply = Reply::default();
+        reply.err(&format!("pman: request longer than {MAX_REQUEST} bytes"));
+        self.send(Some(id), reply, 2);
+    }
+
+    /// Queues a finished reply for a client (if it is still there).
+    fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
+        let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) else { return };
+        client.input = Vec::new();
+        client.output = reply.finish(code);
+        client.written = 0;
+        client.phase = Phase::Writing;
+        client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
+        write_some(client);
+    }
+
+    /// Writes what can be written now to every client with a reply.
+    pub(super) fn flush_clients(&mut self) {
+        for client in &mut self.clients {
+            if client.phase == Phase::Writing && !client.closed {
+                write_some(client);
+            }
+        }
+        self.clients.retain(|c| !c.closed);
+    }
+
+    fn handle_request(&mut self, id: u64, line: &str) {
+        let request = match Request::parse(line) {
+            Ok(request) => request,
+            Err(message) => {
+                let mut reply = Reply::default();
+                reply.err(&format!("pman: {message}"));
+                return self.send(Some(id), reply, 2);
+            }
+        };
+        match request {
+            Request::Status { names, json } => self.status(id, &names, json),
+            Request::Pid(name) => self.pid(id, name.as_deref()),
+            Request::Signal { signal, names } => self.signal(id, &signal, &names),
+            Request::LogPath { name, stderr } => self.log_path(id, &name, stderr),
+            Request::Start(names) => self.begin(id, &names, false, true),
+            Request::Stop(names) => self.begin(id, &names, true, false),
+            Request::Restart(names) => self.begin(id, &names, true, true),
+            Request::Reload => self.request_reload(Some(id)),
+            Request::Kill => self.begin_shutdown(Some(id)),
+        }
+    }
+
+    /// Indices of the programs `names` select (in the order named, each
+    /// once), or the unknown names.
+    fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
+        let mut found: Vec<usize> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for name in names {
+            let before = found.len();
+            if name == "all" {
+                found.extend(0..self.slots.len());
+            } else if let Some(i) = self.slots.iter().position(|s| s.cfg.name == *name) {
+                found.push(i);
+            } else {
+                let group = name.strip_suffix(":*").unwrap_or(name);
+                found.extend(
+                    self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group).map(|(i, _)| i),
+                );
+            }
+            if found.len() == before && !(name == "all" && self.slots.is_empty()) {
+                if !unknown.contains(name) {
+                    unknown.push(name.clone());
+                }
+            }
+        }
+        let mut seen = vec![false; self.slots.len()];
+        found.retain(|&i| !std::mem::replace(&mut seen[i], true));
+        (found, unknown)
+    }
+
+    fn unknown_reply(unknown: &[String], reply: &mut Reply) {
+        for name in unknown {
+            reply.err(&format!("pman: no such program: {name}"));
+        }
+    }
+
+    fn status(&mut self, id: u64, names: &[String], json: bool) {
+        let (indices, unknown) = if names.is_empty() {
+            ((0..self.slots.len()).collect(), Vec::new())
+        } else {
+            self.resolve(names)
+        };
+        let now = Instant::now();
+        let mut reply = Reply::default();
+        let mut text = String::with_capacity(64 * indices.len() + 2);
+        if json {
+            text.push('[');
+            for (n, &i) in indices.iter().enumerate() {
+                if n > 0 {
+                    text.push(',');
+                }
+                let slot = &self.slots[i];
+                status::json(&mut text, &slot.cfg.name, &slot.prog, now, 0);
+            }
+            text.push(']');
+            reply.out(&text);
+        } else {
+            for &i in &indices {
+                text.clear();
+                status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
+                reply.out(&text);
+            }
+        }
+        Self::unknown_reply(&unknown, &mut reply);
+        let code = if !unknown.is_empty() {
+            2
+        } else if indices.iter().any(|&i| self.slots[i].prog.state != State::Running) {
+            3
+        } else {
+            0
+        };
+        self.send(Some(id), reply, code);
+    }
+
+    fn pid(&mut self, id: u64, name: Option<&str>) {
+        let mut reply = Reply::default();
+        let Some(name) = name else {
+            reply.out(&sys::getpid().to_string());
+            return self.send(Some(id), reply, 0);
+        };
+        let (indices, unknown) = self.resolve(&[name.to_string()]);
+        if !unknown.is_empty() {
+            Self::unknown_reply(&unknown, &mut reply);
+            return self.send(Some(id), reply, 2);
+        }
+        let mut code = 1;
+        for i in indices {
+            let prog = &self.slots[i].prog;
+            if let (true, Some(pid)) =
+                (matches!(prog.state, State::Starting | State::Running | State::Stopping), prog.pid)
+            {
+                reply.out(&pid.to_string());
+                code = 0;
+            }
+        }
+        self.send(Some(id), reply, code);
+    }
+
+    fn signal(&mut self, id: u64, signal: &str, names: &[String]) {
+        let mut reply = Reply::default();
+        let Some(signo) = crate::signals::parse(signal) else {
+            reply.err(&format!("pman: bad signal: {signal}"));
+            return self.send(Some(id), reply, 2);
+        };
+        let (indices, unknown) = self.resolve(names);
+        if !unknown.is_empty() {
+            Self::unknown_reply(&unknown, &mut reply);
+            return self.send(Some(id), reply, 2);
+        }
+        let mut code = 0;
+        let now = Instant::now();
+        for i in indices {
+            let prog = &self.slots[i].prog;
+            let running = matches!(prog.state, State::Starting | State::Running | State::Stopping);
+            match prog.pid.filter(|_| running) {
+                Some(pid) => match sys::kill(pid, signo) {
+                    Ok(()) => self.event(i, Event::Signalled { signal: signo }),
+                    Err(e) => {
+                        reply.err(&format!("pman: {}: kill: {}", self.slots[i].cfg.name, sys::describe(&e)));
+                        code = 1;
+                    }
+                },
+                None => code = 1,
+            }
+            let mut text = String::new();
+            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
+            reply.out(&text);
+        }
+        self.send(Some(id), reply, code);
+    }
+
+    fn log_path(&mut self, id: u64, name: &str, stderr: bool) {
+        let mut reply = Reply::default();
+        let (indices, unknown) = self.resolve(&[name.to_string()]);
+        let Some(&i) = indices.first().filter(|_| unknown.is_empty()) else {
+            Self::unknown_reply(&[name.to_string()], &mut reply);
+            return self.send(Some(id), reply, 2);
+        };
+        let cfg = &self.slots[i].cfg;
+        let (which, target) =
+            if stderr && !cfg.redirect_stderr { ("stderr", &cfg.stderr) } else { ("stdout", &cfg.stdout) };
+        let code = match target {
+            LogTarget::File(path) => {
+                reply.out(&path.to_string_lossy());
+                0
+            }
+            LogTarget::Syslog => {
+                reply.err(&format!("pman: {}: {which} goes to syslog (see logread)", cfg.name));
+                1
+            }
+            LogTarget::None => {
+                reply.err(&format!("pman: {}: {which} is not logged (none)", cfg.name));
+                1
+            }
+        };
+        self.send(Some(id), reply, code);
+    }
+
+    /// `start`, `stop` and `restart`: check every name, then make a job.
+    fn begin(&mut self, id: u64, names: &[String], stop: bool, start: bool) {
+        let (indices, unknown) = self.resolve(names);
+        if !unknown.is_empty() {
+            let mut reply = Reply::default();
+            Self::unknown_reply(&unknown, &mut reply);
+            return self.send(Some(id), reply, 2);
+        }
+        if self.shutting_down && start {
+            let mut reply = Reply::default();
+            reply.err("pman: shutting down");
+            return self.send(Some(id), reply, 1);
+        }
+        let stop_groups = if stop { self.stop_groups(&indices) } else { Vec::new() };
+        let names = indices.iter().map(|&i| self.slots[i].cfg.name.clone()).collect();
+        self.jobs.push(Job {
+            client: Some(id),
+            stop_groups,
+            stop_at: 0,
+            stop_issued: false,
+            then: if start { Then::Start } else { Then::ReportStopped },
+            names,
+            start_issued: false,
+            reply: Reply::default(),
+        });
+    }
+
+    /// Names grouped by priority, highest first (the stop order).
+    fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<String>> {
+        let mut sorted: Vec<usize> = indices.to_vec();
+        sorted.sort_by_key(|&i| (std::cmp::Reverse(self.slots[i].cfg.priority), i));
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let mut last = None;
+        for i in sorted {
+            let priority = self.slots[i].cfg.priority;
+            if last != Some(priority) {
+                groups.push(Vec::new());
+                last = Some(priority);
+            }
+            if let Some(group) = groups.last_mut() {
+                group.push(self.slots[i].cfg.name.clone());
+            }
+        }
+        groups
+    }
+
+    /// `kill`, SIGTERM, SIGINT: stop everything by descending priority, then exit.
+    pub(super) fn begin_shutdown(&mut self, id: Option<u64>) {
+        self.shutting_down = true;
+        let all: Vec<usize> = (0..self.slots.len()).collect();
+        let stop_groups = self.stop_groups(&all);
+        self.jobs.push(Job {
+            client: id,
+            stop_groups,
+            stop_at: 0,
+            stop_issued: false,
+            then: Then::Exit,
+            names: Vec::new(),
+            start_issued: false,
+            reply: Reply::default(),
+        });
+    }
+
+    /// `reload` and SIGHUP: validate the file, stop what was removed or
+    /// changed, then install the new config. A broken file changes nothing.
+    pub(super) fn request_reload(&mut self, id: Option<u64>) {
+        let mut reply = Reply::default();
+        if self.shutting_down || self.jobs.iter().any(|j| matches!(j.then, Then::Reload(_))) {
+            reply.err("pman: busy: a reload or shutdown is in progress");
+            return self.send(id, reply, 1);
+        }
+        let report = crate::config::load(&self.config.path);
+        for warning in &report.warnings {
+            self.log.warn(format_args!("{warning}"));
+            reply.err(&format!("pman: warning: {warning}"));
+        }
+        let new = match report.result {
+            Ok(config) => config,
+            Err(errors) => {
+                for error in &errors {
+                    self.log.error(format_args!("reload: {error}"));
+                    reply.err(&format!("pman: {error}"));
+                }
+                self.log.error(format_args!("reload refused: the running config is kept"));
+                return self.send(id, reply, 2);
+            }
+        };
+        let mut to_stop: Vec<usize> = Vec::new();
+        for prog in &new.programs {
+            match self.slots.iter().position(|s| s.cfg.name == prog.name) {
+                None => reply.out(&format!("[{}] added", prog.name)),
+                Some(i) if self.slots[i].cfg != *prog => {
+                    reply.out(&format!("[{}] changed", prog.name));
+                    to_stop.push(i);
+                }
+                Some(_) => {}
+            }
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
+                reply.out(&format!("[{}] removed", slot.cfg.name));
+                to_stop.push(i);
+            }
+        }
+        self.log.info(format_args!("reloading {}", self.config.path.display()));
+        let stop_groups = self.stop_groups(&to_stop);
+        self.jobs.push(Job {
+            client: id,
+            stop_groups,
+            stop_at: 0,
+            stop_issued: false,
+            then: Then::Reload(Box::new(new)),
+            names: Vec::new(),
+            start_issued: false,
+            reply,
+        });
+    }
+
+    /// Moves every job on as far as the programs allow.
+    pub(super) fn advance_jobs(&mut self) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.jobs);
+        for mut job in jobs {
+            if !self.advance(&mut job) {
+                self.jobs.push(job);
+            }
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.cfg.name == name)
+    }
+
+    /// True when the job is finished (and answered).
+    fn advance(&mut self, job: &mut Job) -> bool {
+        while job.stop_at < job.stop_groups.len() {
+            let group = job.stop_groups[job.stop_at].clone();
+            if !job.stop_issued {
+                job.stop_issued = true;
+                for name in &group {
+                    if let Some(i) = self.index_of(name) {
+                        self.event(i, Event::Stop);
+                    }
+                }
+            }
+            let busy = group.iter().filter_map(|n| self.index_of(n)).any(|i| {
+                matches!(self.slots[i].prog.state, State::Starting | State::Running | State::Stopping)
+            });
+            if busy {
+                return false;
+            }
+            job.stop_at += 1;
+            job.stop_issued = false;
+        }
+        match std::mem::replace(&mut job.then, Then::ReportStopped) {
+            Then::ReportStopped => {
+                let mut reply = std::mem::take(&mut job.reply);
+                let mut code = 0;
+                let now = Instant::now();
+                for name in &job.names {
+                    if let Some(i) = self.index_of(name) {
+                        let mut text = String::new();
+                        status::line(&mut text, name, &self.slots[i].prog, now);
+                        if self.slots[i].prog.state != State::Stopped {
+                            code = 1;
+                        }
+                        reply.out(&text);
+                    }
+                }
+                self.send(job.client, reply, code);
+                true
+            }
+            Then::Start => {
+                job.then = Then::Start;
+                self.advance_start(job)
+            }
+            Then::Reload(config) => {
+                self.install(*config);
+                let reply = std::mem::take(&mut job.reply);
+                self.send(job.client, reply, 0);
+                true
+            }
+            Then::Exit => {
+                let mut reply = Reply::default();
+                reply.out(&format!("pman: stopped (pid {})", sys::getpid()));
+                if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == job.client) {
+                    client.linger = true;
+                }
+                self.send(job.client, reply, 0);
+                self.exit_code = Some(0);
+                true
+            }
+        }
+    }
+
+    /// The start half of `start`/`restart`: issue the starts (ascending
+    /// priority) once nothing named is still stopping, then wait until each
+    /// is RUNNING or its attempt failed.
+    fn advance_start(&mut self, job: &mut Job) -> bool {
+        let indices: Vec<usize> = job.names.iter().filter_map(|n| self.index_of(n)).collect();
+        if !job.start_issued {
+            if indices.iter().any(|&i| self.slots[i].prog.state == State::Stopping) {
+                return false;
+            }
+            job.start_issued = true;
+            for i in self.start_order(indices.clone()) {
+                self.event(i, Event::Start);
+            }
+        }
+        if indices.iter().any(|&i| matches!(self.slots[i].prog.state, State::Starting | State::Stopping)) {
+            return false;
+        }
+        let mut reply = Reply::default();
+        let now = Instant::now();
+        let mut code = 0;
+        for &i in &indices {
+            let mut text = String::new();
+            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
+            reply.out(&text);
+            if self.slots[i].prog.state != State::Running {
+                code = 1;
+            }
+        }
+        self.send(job.client, reply, code);
+        true
+    }
+
+    /// Replaces the program table with `config`'s: unchanged programs keep
+    /// their process and history; added and changed ones start if autostart.
+    fn install(&mut self, mut config: Config) {
+        self.apply_daemon_settings(&config);
+        let mut old = std::mem::take(&mut self.slots);
+        let mut fresh: Vec<usize> = Vec::new();
+        for cfg in std::mem::take(&mut config.programs) {
+            match old.iter().position(|s| s.cfg == cfg) {
+                Some(i) => self.slots.push(old.swap_remove(i)),
+                None => {
+                    if cfg.autostart {
+                        fresh.push(self.slots.len());
+                    }
+                    self.slots.push(Slot { cfg, prog: Default::default(), prepared: None });
+                }
+            }
+        }
+        self.config = config;
+        for i in self.start_order(fresh) {
+            self.event(i, Event::Start);
+        }
+    }
+}
+
+/// Writes as much of the reply as the socket takes; closes when done.
+fn write_some(client: &mut Client) {
+    while client.written < client.output.len() {
+        match (&client.stream).write(&client.output[client.written..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                client.written += n;
+                client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                client.closed = true;
+                return;
+            }
+        }
+    }
+    if client.linger {
+        client.deadline = None;
+    } else {
+        client.closed = true;
+    }
+}

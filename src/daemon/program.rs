@@ -1,0 +1,610 @@
+//! The lifecycle of one program as a pure state machine:
+//! `(state, event, now) -> (new state, action)`. The loop turns syscalls
+//! into [`Event`]s and [`Action`]s into syscalls; nothing here touches the OS.
+
+use crate::config::{AutoRestart, ProgramConfig};
+use crate::sys::{Exit, Pid};
+use std::time::{Duration, Instant};
+
+/// A restart after an exit from RUNNING never comes sooner than this after
+/// the previous start, so a program that dies at once cannot spin.
+pub const MIN_RESTART_INTERVAL: Duration = Duration::from_secs(1);
+/// After SIGKILL, how often the kill is repeated while the process lingers.
+pub const KILL_REPEAT: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Exited,
+    Fatal,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Stopped => "STOPPED",
+            State::Starting => "STARTING",
+            State::Running => "RUNNING",
+            State::Backoff => "BACKOFF",
+            State::Stopping => "STOPPING",
+            State::Exited => "EXITED",
+            State::Fatal => "FATAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// `start`, `restart`, autostart or reload.
+    Start,
+    /// `stop`, `restart`, `kill`, shutdown or reload.
+    Stop,
+    /// The process was forked (and, when `exec_failed`, its exec failed:
+    /// its exit is on the way).
+    Spawned { pid: Pid, exec_failed: Option<String> },
+    /// No process could be made (fork failed, user unknown): a failed start.
+    SpawnFailed { reason: String },
+    /// No process can ever be made with this config (e.g. a non-root daemon
+    /// asked for another user): FATAL at once.
+    SpawnRefused { reason: String },
+    /// The main process ended. `group_alive`: its process group still has
+    /// members (only looked at while stopping with killasgroup).
+    Exited { exit: Exit, group_alive: bool },
+    /// The process group emptied while STOPPING after the main process ended.
+    GroupGone,
+    /// The program's deadline passed.
+    Deadline,
+    /// `pman signal` sent this signal to the main process.
+    Signalled { signal: i32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    None,
+    /// Fork and exec the program, then report `Spawned`/`SpawnFailed`.
+    Spawn,
+    /// Send this signal (to the group with killasgroup).
+    Signal(i32),
+}
+
+/// The runtime side of one program.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub state: State,
+    pub pid: Option<Pid>,
+    /// Process group of the last process (= its pid: each runs in its own session).
+    pub pgid: Option<Pid>,
+    /// When the current/last process was forked.
+    pub started_at: Option<Instant>,
+    /// STARTING: when it counts as RUNNING; BACKOFF: the retry; STOPPING: the kill.
+    pub deadline: Option<Instant>,
+    /// Failed starts in a row.
+    pub failures: u32,
+    /// Automatic restarts since the daemon started.
+    pub restarts: u32,
+    pub last_exit: Option<Exit>,
+    /// Why the last start failed, e.g. `exec /nope: No such file or directory`.
+    pub reason: Option<String>,
+    /// A signal pman sent itself (stop or `signal`): a death by it is expected.
+    pub sent_signal: Option<i32>,
+    /// STOPPING sent SIGKILL already.
+    pub killed: bool,
+}
+
+impl Default for Program {
+    fn default() -> Self {
+        Program::new()
+    }
+}
+
+impl Program {
+    pub fn new() -> Program {
+        Program {
+            state: State::Stopped,
+            pid: None,
+            pgid: None,
+            started_at: None,
+            deadline: None,
+            failures: 0,
+            restarts: 0,
+            last_exit: None,
+            reason: None,
+            sent_signal: None,
+            killed: false,
+        }
+    }
+
+    /// True while a process of this program may exist or is about to.
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, State::Starting | State::Running | State::Stopping | State::Backoff)
+    }
+
+    /// One step of the lifecycle.
+    pub fn step(&mut self, cfg: &ProgramConfig, event: Event, now: Instant) -> Action {
+        use State::*;
+        match (self.state, event) {
+            // Starting from rest: fork now.
+            (Stopped | Exited | Fatal | Backoff, Event::Start) => {
+                self.failures = 0;
+                self.deadline = None;
+                Action::Spawn
+            }
+            (Starting | Running | Stopping, Event::Start) => Action::None,
+
+            (
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Event::Spawned { pid, exec_failed },
+            ) => {
+                self.pid = Some(pid);
+                self.pgid = Some(pid);
+                self.started_at = Some(now);
+                self.last_exit = None;
+                self.sent_signal = None;
+                self.killed = false;
+                self.reason = exec_failed.clone();
+                if cfg.startsecs == 0 && exec_failed.is_none() {
+                    self.state = Running;
+                    self.failures = 0;
+                    self.deadline = None;
+                } else {
+                    self.state = Starting;
+                    self.deadline = Some(now + secs(cfg.startsecs));
+                }
+                Action::None
+            }
+            (
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Event::SpawnFailed { reason },
+            ) => {
+                self.pid = None;
+                self.last_exit = None;
+                self.reason = Some(reason);
+                self.failed_start(cfg, now)
+            }
+            (
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Event::SpawnRefused { reason },
+            ) => {
+                self.pid = None;
+                self.last_exit = None;
+                self.reason = Some(reason);
+                self.state = Fatal;
+                self.deadline = None;
+                Action::None
+            }
+
+            (Starting, Event::Deadline) => {
+                self.state = Running;
+                self.failures = 0;
+                self.deadline = None;
+                Action::None
+            }
+            (Backoff, Event::Deadline) => {
+                self.restarts += 1;
+                self.deadline = None;
+                Action::Spawn
+            }
+            (Stopping, Event::Deadline) => {
+                self.killed = true;
+                self.deadline = Some(now + KILL_REPEAT);
+                Action::Signal(libc::SIGKILL)
+            }
+            (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
+
+            (Starting, Event::Exited { exit, .. }) => {
+                self.pid = None;
+                self.last_exit = Some(exit);
+                self.failed_start(cfg, now)
+            }
+            (Running, Event::Exited { exit, .. }) => {
+                self.pid = None;
+                self.last_exit = Some(exit);
+                self.deadline = None;
+                if !self.should_restart(cfg, exit) {
+                    self.state = Exited;
+                    return Action::None;
+                }
+                let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
+                if earliest <= now {
+                    self.restarts += 1;
+                    Action::Spawn
+                } else {
+                    self.state = Backoff;
+                    self.deadline = Some(earliest);
+                    Action::None
+                }
+            }
+            (Stopping, Event::Exited { exit, group_alive }) => {
+                self.pid = None;
+                self.last_exit = Some(exit);
+                if cfg.killasgroup && group_alive {
+                    return Action::None;
+                }
+                self.stopped();
+                Action::None
+            }
+            (Stopping, Event::GroupGone) => {
+                if self.pid.is_none() {
+                    self.stopped();
+                }
+                Action::None
+            }
+            (Stopped | Backoff | Exited | Fatal, Event::Exited { exit, .. }) => {
+                self.pid = None;
+                self.last_exit = Some(exit);
+                Action::None
+            }
+            (Stopped | Starting | Running | Backoff | Exited | Fatal, Event::GroupGone) => Action::None,
+
+            (Starting | Running, Event::Stop) => {
+                self.state = Stopping;
+                self.killed = false;
+                self.sent_signal = Some(cfg.stopsignal);
+                self.deadline = Some(now + secs(cfg.stopwaitsecs));
+                Action::Signal(cfg.stopsignal)
+            }
+            (Backoff | Exited | Fatal, Event::Stop) => {
+                self.stopped();
+                Action::None
+            }
+            (Stopped | Stopping, Event::Stop) => Action::None,
+
+            (Starting | Running | Stopping, Event::Signalled { signal }) => {
+                self.sent_signal = Some(signal);
+                Action::None
+            }
+            (Stopped | Backoff | Exited | Fatal, Event::Signalled { .. }) => Action::None,
+        }
+    }
+
+    fn stopped(&mut self) {
+        self.state = State::Stopped;
+        self.pid = None;
+        self.deadline = None;
+        self.failures = 0;
+        self.reason = None;
+    }
+
+    /// A start that did not survive `startsecs` (or never made a process).
+    fn failed_start(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        self.failures += 1;
+        if cfg.startretries.is_some_and(|retries| self.failures > retries) {
+            self.state = State::Fatal;
+            self.deadline = None;
+            return Action::None;
+        }
+        self.state = State::Backoff;
+        self.deadline = Some(now + backoff_delay(cfg, self.failures));
+        Action::None
+    }
+
+    fn should_restart(&self, cfg: &ProgramConfig, exit: Exit) -> bool {
+        match cfg.autorestart {
+            AutoRestart::Always => true,
+            AutoRestart::Never => false,
+            AutoRestart::Unexpected => match exit {
+                Exit::Code(code) => !cfg.exitcodes.contains(&code),
+                Exit::Signal(signal) => self.sent_signal != Some(signal),
+            },
+        }
+    }
+}
+
+/// Delay before retry `n` (1-based) of a failed start: `backoff * 2^(n-1)`
+/// capped at `backoff_max`; `backoff=0` retries at once, then 1 s, doubling.
+pub fn backoff_delay(cfg: &ProgramConfig, n: u32) -> Duration {
+    let seconds = if cfg.backoff == 0 {
+        if n <= 1 {
+            0
+        } else {
+            1u64 << (n - 2).min(32)
+        }
+    } else {
+        (cfg.backoff as u64).saturating_mul(1u64 << (n - 1).min(32))
+    };
+    secs(seconds.min(cfg.backoff_max as u64) as u32)
+}
+
+fn secs(n: u32) -> Duration {
+    Duration::from_secs(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogTarget;
+
+    fn cfg() -> ProgramConfig {
+        ProgramConfig {
+            name: "p".into(),
+            group: "p".into(),
+            argv: vec!["/bin/true".into()],
+            directory: None,
+            environment: vec![],
+            umask: None,
+            user: None,
+            autostart: true,
+            autorestart: AutoRestart::Always,
+            exitcodes: vec![0],
+            startsecs: 1,
+            startretries: None,
+            backoff: 1,
+            backoff_max: 60,
+            stopsignal: libc::SIGTERM,
+            stopwaitsecs: 10,
+            killasgroup: true,
+            priority: 999,
+            stdout: LogTarget::None,
+            stderr: LogTarget::None,
+            redirect_stderr: false,
+            stdout_maxbytes: 0,
+            stderr_maxbytes: 0,
+            stdout_backups: 1,
+            stderr_backups: 1,
+        }
+    }
+
+    const ALL_STATES: [State; 7] = [
+        State::Stopped,
+        State::Starting,
+        State::Running,
+        State::Backoff,
+        State::Stopping,
+        State::Exited,
+        State::Fatal,
+    ];
+
+    fn spawned(pid: Pid) -> Event {
+        Event::Spawned { pid, exec_failed: None }
+    }
+
+    fn exited(code: i32) -> Event {
+        Event::Exited { exit: Exit::Code(code), group_alive: false }
+    }
+
+    fn in_state(state: State, now: Instant) -> Program {
+        let mut p = Program::new();
+        p.state = state;
+        if matches!(state, State::Starting | State::Running | State::Stopping) {
+            p.pid = Some(42);
+            p.pgid = Some(42);
+            p.started_at = Some(now);
+        }
+        p
+    }
+
+    #[test]
+    fn start_from_rest_spawns_and_elsewhere_does_nothing() {
+        let now = Instant::now();
+        for state in ALL_STATES {
+            let mut p = in_state(state, now);
+            let action = p.step(&cfg(), Event::Start, now);
+            let rest = matches!(state, State::Stopped | State::Exited | State::Fatal | State::Backoff);
+            assert_eq!(action == Action::Spawn, rest, "{state:?}");
+            assert_eq!(p.state, state, "Start alone never changes state");
+        }
+    }
+
+    #[test]
+    fn spawned_goes_starting_then_running() {
+        let now = Instant::now();
+        let mut p = Program::new();
+        p.step(&cfg(), spawned(7), now);
+        assert_eq!((p.state, p.pid), (State::Starting, Some(7)));
+        assert_eq!(p.deadline, Some(now + Duration::from_secs(1)));
+        p.step(&cfg(), Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!(p.state, State::Running);
+        assert_eq!(p.deadline, None);
+    }
+
+    #[test]
+    fn startsecs_zero_is_running_at_once() {
+        let mut c = cfg();
+        c.startsecs = 0;
+        let mut p = Program::new();
+        p.step(&c, spawned(7), Instant::now());
+        assert_eq!(p.state, State::Running);
+    }
+
+    #[test]
+    fn exec_failure_stays_starting_until_the_exit() {
+        let mut c = cfg();
+        c.startsecs = 0;
+        let now = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, Event::Spawned { pid: 7, exec_failed: Some("exec /nope: x".into()) }, now);
+        assert_eq!(p.state, State::Starting);
+        p.step(&c, exited(127), now);
+        assert_eq!(p.state, State::Backoff);
+        assert_eq!(p.reason.as_deref(), Some("exec /nope: x"));
+        assert_eq!(p.last_exit, Some(Exit::Code(127)));
+    }
+
+    #[test]
+    fn failed_starts_back_off_doubling_then_fatal() {
+        let mut c = cfg();
+        c.startretries = Some(3);
+        c.backoff = 2;
+        c.backoff_max = 5;
+        let mut now = Instant::now();
+        let mut p = Program::new();
+        let mut delays = vec![];
+        for _ in 0..4 {
+            p.step(&c, spawned(7), now);
+            p.step(&c, exited(1), now);
+            if p.state == State::Backoff {
+                let d = p.deadline.unwrap() - now;
+                delays.push(d.as_secs());
+                now += d;
+                assert_eq!(p.step(&c, Event::Deadline, now), Action::Spawn);
+            }
+        }
+        assert_eq!(delays, vec![2, 4, 5]);
+        assert_eq!(p.state, State::Fatal);
+        assert_eq!(p.restarts, 3);
+    }
+
+    #[test]
+    fn startretries_zero_is_fatal_at_first_failure() {
+        let mut c = cfg();
+        c.startretries = Some(0);
+        let mut p = Program::new();
+        let now = Instant::now();
+        p.step(&c, spawned(7), now);
+        p.step(&c, exited(1), now);
+        assert_eq!(p.state, State::Fatal);
+    }
+
+    #[test]
+    fn backoff_zero_retries_at_once_then_doubles_from_one() {
+        let mut c = cfg();
+        c.backoff = 0;
+        let d: Vec<u64> = (1..=5).map(|n| backoff_delay(&c, n).as_secs()).collect();
+        assert_eq!(d, vec![0, 1, 2, 4, 8]);
+        c.backoff_max = 0;
+        assert_eq!(backoff_delay(&c, 9).as_secs(), 0);
+        c.backoff = 1;
+        c.backoff_max = 60;
+        assert_eq!(backoff_delay(&c, 40).as_secs(), 60);
+    }
+
+    #[test]
+    fn surviving_startsecs_resets_failures() {
+        let now = Instant::now();
+        let mut p = Program::new();
+        p.failures = 5;
+        p.step(&cfg(), spawned(7), now);
+        p.step(&cfg(), Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!(p.failures, 0);
+    }
+
+    #[test]
+    fn exit_from_running_restarts_at_once_after_one_second() {
+        let t0 = Instant::now();
+        let mut p = in_state(State::Running, t0);
+        let action = p.step(&cfg(), exited(0), t0 + Duration::from_secs(5));
+        assert_eq!(action, Action::Spawn);
+        assert_eq!(p.restarts, 1);
+    }
+
+    #[test]
+    fn exit_from_running_too_soon_waits_for_the_interval() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.startsecs = 0;
+        let mut p = in_state(State::Running, t0);
+        let action = p.step(&c, exited(0), t0 + Duration::from_millis(100));
+        assert_eq!(action, Action::None);
+        assert_eq!(p.state, State::Backoff);
+        assert_eq!(p.deadline, Some(t0 + MIN_RESTART_INTERVAL));
+        assert_eq!(p.step(&c, Event::Deadline, t0 + MIN_RESTART_INTERVAL), Action::Spawn);
+        assert_eq!(p.restarts, 1);
+    }
+
+    #[test]
+    fn autorestart_false_and_unexpected() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        let mut c = cfg();
+        c.autorestart = AutoRestart::Never;
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited(3), later), Action::None);
+        assert_eq!((p.state, p.last_exit), (State::Exited, Some(Exit::Code(3))));
+
+        c.autorestart = AutoRestart::Unexpected;
+        c.exitcodes = vec![0, 2];
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited(2), later), Action::None);
+        assert_eq!(p.state, State::Exited);
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited(1), later), Action::Spawn);
+
+        // A signal pman did not send is unexpected; one it sent is not.
+        let killed = Event::Exited { exit: Exit::Signal(libc::SIGKILL), group_alive: false };
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, killed.clone(), later), Action::Spawn);
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, Event::Signalled { signal: libc::SIGKILL }, later);
+        assert_eq!(p.step(&c, killed, later), Action::None);
+        assert_eq!(p.state, State::Exited);
+    }
+
+    #[test]
+    fn stop_signals_then_kills_after_stopwaitsecs() {
+        let t0 = Instant::now();
+        let c = cfg();
+        for state in [State::Starting, State::Running] {
+            let mut p = in_state(state, t0);
+            assert_eq!(p.step(&c, Event::Stop, t0), Action::Signal(libc::SIGTERM));
+            assert_eq!(p.state, State::Stopping);
+            assert_eq!(p.deadline, Some(t0 + Duration::from_secs(10)));
+            let t1 = t0 + Duration::from_secs(10);
+            assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
+            assert!(p.killed);
+            p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGKILL), group_alive: false }, t1);
+            assert_eq!((p.state, p.pid), (State::Stopped, None));
+        }
+    }
+
+    #[test]
+    fn stop_waits_for_the_group() {
+        let t0 = Instant::now();
+        let mut p = in_state(State::Running, t0);
+        p.step(&cfg(), Event::Stop, t0);
+        p.step(&cfg(), Event::Exited { exit: Exit::Code(0), group_alive: true }, t0);
+        assert_eq!((p.state, p.pid), (State::Stopping, None));
+        p.step(&cfg(), Event::GroupGone, t0);
+        assert_eq!(p.state, State::Stopped);
+    }
+
+    #[test]
+    fn stop_without_a_process_is_immediate() {
+        let t0 = Instant::now();
+        for state in [State::Stopped, State::Backoff, State::Exited, State::Fatal] {
+            let mut p = in_state(state, t0);
+            assert_eq!(p.step(&cfg(), Event::Stop, t0), Action::None);
+            assert_eq!(p.state, State::Stopped, "{state:?}");
+        }
+        let mut p = in_state(State::Stopping, t0);
+        assert_eq!(p.step(&cfg(), Event::Stop, t0), Action::None);
+        assert_eq!(p.state, State::Stopping);
+    }
+
+    #[test]
+    fn spawn_failures() {
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        p.step(&cfg(), Event::SpawnFailed { reason: "user bob: unknown user".into() }, t0);
+        assert_eq!(p.state, State::Backoff);
+        assert_eq!(p.reason.as_deref(), Some("user bob: unknown user"));
+        let mut p = Program::new();
+        p.step(&cfg(), Event::SpawnRefused { reason: "user bob: Operation not permitted".into() }, t0);
+        assert_eq!(p.state, State::Fatal);
+    }
+
+    #[test]
+    fn deadline_and_group_events_are_ignored_where_meaningless() {
+        let t0 = Instant::now();
+        for state in [State::Stopped, State::Running, State::Exited, State::Fatal] {
+            let mut p = in_state(state, t0);
+            assert_eq!(p.step(&cfg(), Event::Deadline, t0), Action::None);
+            assert_eq!(p.step(&cfg(), Event::GroupGone, t0), Action::None);
+            assert_eq!(p.state, state);
+        }
+    }
+
+    #[test]
+    fn signalled_marks_the_signal_as_sent_by_pman() {
+        let t0 = Instant::now();
+        let mut p = in_state(State::Running, t0);
+        p.step(&cfg(), Event::Signalled { signal: libc::SIGHUP }, t0);
+        assert_eq!(p.sent_signal, Some(libc::SIGHUP));
+        let mut p = in_state(State::Stopped, t0);
+        p.step(&cfg(), Event::Signalled { signal: libc::SIGHUP }, t0);
+        assert_eq!(p.sent_signal, None);
+    }
+}
