@@ -303,6 +303,9 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
     Ok(pid)
 }
 
+/// The kernel's sigset size (`_NSIG / 8`): 128 signals on MIPS, 64 elsewhere.
+const KERNEL_SIGSET_BYTES: usize = if cfg!(any(target_arch = "mips", target_arch = "mips64")) { 16 } else { 8 };
+
 unsafe fn child_fail(report: RawFd, stage: Stage) -> ! {
     let errno = *libc::__errno_location();
     let mut msg = [0u8; 5];
@@ -314,10 +317,14 @@ unsafe fn child_fail(report: RawFd, stage: Stage) -> ! {
 
 unsafe fn child_main(plan: &ChildPlan) -> ! {
     libc::setsid();
-    // Default dispositions (std ignores SIGPIPE) and an empty mask.
-    for signal in 1..32 {
+    // Default dispositions (std ignores SIGPIPE; a launcher may ignore
+    // real-time signals libc reserves) and an empty mask. The raw syscall
+    // reaches every signal; an all-zero kernel sigaction is SIG_DFL on
+    // every architecture.
+    let action = [0u64; 8];
+    for signal in 1..=64 {
         if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            libc::signal(signal, libc::SIG_DFL);
+            libc::syscall(libc::SYS_rt_sigaction, signal, action.as_ptr(), 0usize, KERNEL_SIGSET_BYTES);
         }
     }
     let mut set: libc::sigset_t = std::mem::zeroed();

@@ -142,7 +142,6 @@ impl Program {
                 self.pid = Some(pid);
                 self.pgid = Some(pid);
                 self.started_at = Some(now);
-                self.last_exit = None;
                 self.sent_signal = None;
                 self.killed = false;
                 self.reason = exec_failed.clone();
@@ -161,7 +160,6 @@ impl Program {
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
-                self.last_exit = None;
                 self.reason = Some(reason);
                 self.failed_start(cfg, now)
             }
@@ -170,7 +168,6 @@ impl Program {
                 Event::SpawnRefused { reason },
             ) => {
                 self.pid = None;
-                self.last_exit = None;
                 self.reason = Some(reason);
                 self.state = Fatal;
                 self.deadline = None;
