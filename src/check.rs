@@ -16,7 +16,7 @@ pub fn run(path: &Path, strict: bool) -> i32 {
     match report.result {
         Ok(config) => {
             if strict && !report.warnings.is_empty() {
-                eprintln!("pman: {} warning(s) with --strict", report.warnings.len());
+                eprintln!("pman: --strict: {} warning(s) count as errors", report.warnings.len());
                 return 2;
             }
             println!("config OK: {} programs", config.programs.len());

@@ -52,6 +52,11 @@ impl Scope<'_> {
         self.failed = true;
     }
 
+    fn fail_at(&mut self, file: usize, line: usize, text: String) {
+        self.diags.error(file, line, text);
+        self.failed = true;
+    }
+
     fn text(&mut self, e: &Entry) -> Option<String> {
         let here = self.diags.dir(e.file).to_string_lossy().into_owned();
         let vars = Vars {
@@ -345,11 +350,12 @@ fn program(
     let start = sc.parse(slot(&slots, "numprocs_start"), 0, values::count);
     let name_entry = slot(&slots, "process_name");
     if numprocs > 1 && !name_entry.is_some_and(|e| e.value.contains("%(process_num)")) {
-        let (file, line) = name_entry.map_or((s.file, s.line), |e| (e.file, e.line));
+        let (file, line) = name_entry.or(numprocs_entry).map_or((s.file, s.line), |e| (e.file, e.line));
         let text = format!("{} numprocs = {numprocs} needs %(process_num)d in process_name", sc.label);
-        sc.diags.error(file, line, text);
-        return;
+        sc.fail_at(file, line, text);
     }
+    // After an error, one process still shows the section's other errors.
+    let numprocs = if sc.failed { 1 } else { numprocs };
     sc.numprocs = Some(numprocs);
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else { break };
@@ -357,7 +363,7 @@ fn program(
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.names.get(&p.name) {
             let text = format!("{} process name '{}' is already used by [program:{other}]", sc.label, p.name);
-            sc.diags.error(s.file, s.line, text);
+            sc.fail_at(s.file, s.line, text);
             break;
         }
         all.names.insert(p.name.clone(), group.to_string());
@@ -407,8 +413,7 @@ fn process(
     }
     let argv = match get("command") {
         None => {
-            sc.diags.error(s.file, s.line, format!("{} command is required", sc.label));
-            sc.failed = true;
+            sc.fail_at(s.file, s.line, format!("{} command is required", sc.label));
             Vec::new()
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {

@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(resolve("/var/x", base, "/root"), PathBuf::from("/var/x"));
         assert_eq!(resolve("~", base, "/home/me"), PathBuf::from("/home/me"));
         assert_eq!(resolve("~/a", base, "/home/me"), PathBuf::from("/home/me/a"));
-        assert_eq!(resolve("~root/a", base, "/home/me").parent().is_some(), true);
+        assert!(resolve("~root/a", base, "/home/me").ends_with("a"));
         assert_eq!(reason(&std::io::Error::from_raw_os_error(libc::ENOENT)), "No such file or directory");
     }
 

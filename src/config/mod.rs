@@ -269,8 +269,7 @@ impl Loader {
             self.diags.error(file, line, message);
         }
         let mut patterns = Vec::new();
-        let files_entry =
-            sections.iter().filter(|s| s.name == "include").filter_map(|s| s.get("files")).last();
+        let files_entry = sections.iter().rev().filter(|s| s.name == "include").find_map(|s| s.get("files"));
         if let Some(entry) = files_entry.filter(|_| self.disk) {
             let here = self.diags.dir(file).to_string_lossy().into_owned();
             let vars = expand::Vars {
@@ -307,3 +306,6 @@ impl Loader {
         Report { warnings, notes, result }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,364 @@
+//! Whole-config tests: text in, `Config` or `FILE:LINE` messages out.
+
+use super::*;
+use std::path::PathBuf;
+
+fn parse(text: &str) -> Report {
+    parse_text(text, Path::new("/etc/pman/pman.conf"))
+}
+
+fn config(text: &str) -> Config {
+    let report = parse(text);
+    match report.result {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors:#?}"),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text).result {
+        Ok(_) => panic!("no error for {text}"),
+        Err(errors) => errors,
+    }
+}
+
+fn file(path: &str) -> LogTarget {
+    LogTarget::File(PathBuf::from(path))
+}
+
+#[test]
+fn seed_example_loads_with_port_warning() {
+    let report = parse(
+        "[pman]\npidfile=/tmp/pman.pid ; pman daemon's pidfile\nlogfile=/tmp/pman.log ; x\n\
+         port=127.0.0.1:50010 ; gRPC server port\ndirectory=/tmp ; default is current dir\n\
+         [program:ls]\ncommand=/bin/ls ; program command\nstdout=/tmp/sample_stdout.log ; x\n\
+         stderr=/tmp/sample_stderr.log ; x\nautorestart=true ; x\nautostart=true ; x\n",
+    );
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].starts_with("/etc/pman/pman.conf:4: ") && report.warnings[0].contains("port"));
+    let c = report.result.expect("seed loads");
+    assert_eq!(c.pidfile, Some(PathBuf::from("/tmp/pman.pid")));
+    assert_eq!(c.logfile, Some(PathBuf::from("/tmp/pman.log")));
+    let p = &c.programs[0];
+    assert_eq!((p.name.as_str(), p.argv.clone()), ("ls", vec!["/bin/ls".to_string()]));
+    assert_eq!(p.directory, Some(PathBuf::from("/tmp")));
+    assert_eq!(
+        (p.stdout.clone(), p.stderr.clone()),
+        (file("/tmp/sample_stdout.log"), file("/tmp/sample_stderr.log"))
+    );
+}
+
+#[test]
+fn defaults() {
+    let c = config("[program:web]\ncommand=httpd -f\n");
+    assert_eq!(c.path, PathBuf::from("/etc/pman/pman.conf"));
+    assert_eq!((c.pidfile.clone(), c.logfile.clone()), (None, None));
+    assert_eq!((c.logfile_maxbytes, c.logfile_backups), (256 * 1024, 1));
+    assert_eq!((c.socket.as_str(), c.syslog_socket.clone()), ("@pman", PathBuf::from("/dev/log")));
+    let p = &c.programs[0];
+    let expected = ProgramConfig {
+        name: "web".into(),
+        group: "web".into(),
+        argv: vec!["httpd".into(), "-f".into()],
+        directory: None,
+        environment: Vec::new(),
+        umask: None,
+        user: None,
+        autostart: true,
+        autorestart: AutoRestart::Always,
+        exitcodes: vec![0],
+        startsecs: 1,
+        startretries: None,
+        backoff: 1,
+        backoff_max: 60,
+        stopsignal: libc::SIGTERM,
+        stopwaitsecs: 10,
+        killasgroup: true,
+        priority: 999,
+        stdout: file("/tmp/web_stdout.log"),
+        stderr: file("/tmp/web_stderr.log"),
+        redirect_stderr: false,
+        stdout_maxbytes: 256 * 1024,
+        stderr_maxbytes: 256 * 1024,
+        stdout_backups: 1,
+        stderr_backups: 1,
+    };
+    assert_eq!(p, &expected);
+}
+
+#[test]
+fn every_key() {
+    let c = config(
+        "[program:x]\ncommand=a\numask=027\nuser=1000:1000\nautostart=no\nautorestart=unexpected\n\
+         exitcodes=0, 2\nstartsecs=0\nstartretries=3\nbackoff=0\nbackoff_max=0\nstopsignal=SIGHUP\n\
+         stopwaitsecs=2\nkillasgroup=off\npriority=-5\nredirect_stderr=1\nstdout_maxbytes=1 MB\n\
+         stderr_logfile_maxbytes=0\nstdout_backups=3\nstderr_logfile_backups=0\n",
+    );
+    let p = &c.programs[0];
+    assert_eq!((p.umask, p.user.as_deref(), p.autostart), (Some(0o27), Some("1000:1000"), false));
+    assert_eq!((p.autorestart, p.exitcodes.clone()), (AutoRestart::Unexpected, vec![0, 2]));
+    assert_eq!((p.startsecs, p.startretries, p.backoff, p.backoff_max), (0, Some(3), 0, 0));
+    assert_eq!((p.stopsignal, p.stopwaitsecs, p.killasgroup, p.priority), (libc::SIGHUP, 2, false, -5));
+    assert!(p.redirect_stderr);
+    assert_eq!(
+        (p.stdout_maxbytes, p.stderr_maxbytes, p.stdout_backups, p.stderr_backups),
+        (1 << 20, 0, 3, 0)
+    );
+}
+
+#[test]
+fn aliases_later_line_wins() {
+    let c =
+        config("[program:x]\ncommand=a\nkillasgroup=false\nstopasgroup=true\nstdout=/a\nstdout_logfile=/b\n");
+    assert!(c.programs[0].killasgroup);
+    assert_eq!(c.programs[0].stdout, file("/b"));
+    let c = config("[program:x]\ncommand=a\nstopasgroup=true\nkillasgroup=no\n");
+    assert!(!c.programs[0].killasgroup);
+}
+
+#[test]
+fn log_targets_and_paths() {
+    let c = config(
+        "[pman]\npidfile=run/p.pid\nlogfile=NONE\nsocket=ctl.sock\n\
+         [program:x]\ncommand=a\nstdout=SysLog\nstderr=None\ndirectory=~\n\
+         [program:y]\ncommand=a\nstdout=Auto\nstderr=log/y.err\n",
+    );
+    assert_eq!(c.pidfile, Some(PathBuf::from("/etc/pman/run/p.pid")));
+    assert_eq!(c.logfile, None);
+    assert_eq!(c.socket, "/etc/pman/ctl.sock");
+    let (x, y) = (&c.programs[0], &c.programs[1]);
+    assert_eq!((x.stdout.clone(), x.stderr.clone()), (LogTarget::Syslog, LogTarget::None));
+    assert_eq!(x.directory, Some(PathBuf::from(host::own_home())));
+    assert_eq!(
+        (y.stdout.clone(), y.stderr.clone()),
+        (file("/tmp/y_stdout.log"), file("/etc/pman/log/y.err"))
+    );
+}
+
+#[test]
+fn pman_inheritance_and_environment() {
+    let c = config(
+        "[supervisord]\nenvironment=A=1,B=\"x, y\"\n[pman]\ndirectory=/srv\numask=022\nenvironment=B=2\n\
+         [program:x]\ncommand=echo %(ENV_A)s %(ENV_B)s\nenvironment=C=3,A=4\n\
+         [program:y]\ncommand=b\ndirectory=/opt\numask=077\n",
+    );
+    let (x, y) = (&c.programs[0], &c.programs[1]);
+    assert_eq!(x.argv, ["echo", "1", "2"]);
+    let env: Vec<(&str, &str)> = x.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("A", "4"), ("B", "2"), ("C", "3")]);
+    assert_eq!((x.directory.clone(), x.umask), (Some(PathBuf::from("/srv")), Some(0o22)));
+    assert_eq!((y.directory.clone(), y.umask), (Some(PathBuf::from("/opt")), Some(0o77)));
+}
+
+#[test]
+fn supervisord_globals_and_note() {
+    let report = parse(
+        "[supervisord]\nlogfile=/var/log/s.log\nlogfile_maxbytes=50MB\nlogfile_backups=10\npidfile=s.pid\n\
+         nodaemon=true\n[pman]\npidfile=/run/pman.pid\n",
+    );
+    assert_eq!(report.notes.len(), 1);
+    assert!(report.notes[0].contains("startretries=infinite"));
+    assert!(report.warnings.iter().any(|w| w.starts_with("/etc/pman/pman.conf:1: [supervisord]")));
+    let c = report.result.expect("loads");
+    assert_eq!(c.logfile, Some(PathBuf::from("/var/log/s.log")));
+    assert_eq!((c.logfile_maxbytes, c.logfile_backups), (50 << 20, 10));
+    assert_eq!(c.pidfile, Some(PathBuf::from("/run/pman.pid")));
+}
+
+#[test]
+fn numprocs_names_and_order() {
+    let c = config(
+        "[program:w]\ncommand=srv --port 51%(process_num)02d\nnumprocs=3\nnumprocs_start=1\n\
+         process_name=%(program_name)s_%(process_num)02d\n[program:z]\ncommand=z\n",
+    );
+    let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["w_01", "w_02", "w_03", "z"]);
+    assert_eq!(c.programs[2].argv, ["srv", "--port", "5103"]);
+    assert_eq!(c.programs[2].group, "w");
+    assert_eq!(c.programs[2].stdout, file("/tmp/w_03_stdout.log"));
+}
+
+#[test]
+fn repeated_section_keeps_first_position() {
+    let c = config("[program:a]\ncommand=one\n[program:b]\ncommand=b\n[program:a]\ncommand=two\n");
+    let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(c.programs[0].argv, ["two"]);
+}
+
+#[test]
+fn continuation_lines_split_as_spaces() {
+    let c = config("[program:a]\ncommand=/bin/sh -c \"\n  echo one\n  echo two\"\n    --flag\n");
+    assert_eq!(c.programs[0].argv, ["/bin/sh", "-c", "\necho one\necho two", "--flag"]);
+}
+
+#[test]
+fn warnings_name_key_and_nearest() {
+    let report = parse(
+        "[program:a]\ncommand=x\nauto_start=true\nserverurl=AUTO\nstdout_events_enabled=1\n\
+         [programs:b]\n[group:g]\nprograms=a\n[include]\nfile=x\n",
+    );
+    let w = &report.warnings;
+    assert!(
+        w[0].starts_with("/etc/pman/pman.conf:3: ")
+            && w[0].contains("'auto_start'")
+            && w[0].contains("autostart")
+    );
+    assert!(w[1].contains(":4: ") && w[1].contains("serverurl"));
+    assert!(w[2].contains(":5: ") && w[2].contains("stdout_events_enabled"));
+    assert!(w[3].contains(":6: ") && w[3].contains("[program:b]"));
+    assert!(w[4].contains(":7: ") && w[4].contains("[group:g]"));
+    assert!(w[5].contains(":10: ") && w[5].contains("files"));
+    assert_eq!(w.len(), 6, "{w:?}");
+    assert!(report.result.is_ok());
+}
+
+#[test]
+fn every_error_in_file_order() {
+    let errs = errors(
+        "[program:a]\ncommand=x\nstartsecs=-1\nexitcodes=0,x\nstopsignal=QUIT  ; c\n\
+         stopsignal=NOPE\n[program:b]\nautostart=maybe\nnumprocs=2\n[program:c d]\ncommand=x\n\
+         [program:e]\ncommand='open\nstdout_maxbytes=1 TB\n[pman]\numask=9\nsocket=@\n",
+    );
+    let at: Vec<&str> = errs.iter().map(|e| e.split(' ').next().unwrap_or("")).collect();
+    assert_eq!(
+        at,
+        [
+            "/etc/pman/pman.conf:3:",
+            "/etc/pman/pman.conf:4:",
+            "/etc/pman/pman.conf:6:",
+            "/etc/pman/pman.conf:7:",
+            "/etc/pman/pman.conf:8:",
+            "/etc/pman/pman.conf:9:",
+            "/etc/pman/pman.conf:10:",
+            "/etc/pman/pman.conf:13:",
+            "/etc/pman/pman.conf:14:",
+            "/etc/pman/pman.conf:16:",
+            "/etc/pman/pman.conf:17:",
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[0].contains("startsecs") && errs[0].contains("'-1'"));
+    assert!(errs[3].contains("command is required"));
+}
+
+#[test]
+fn expansion_errors() {
+    let e = errors("[program:a]\ncommand=echo 100%\n");
+    assert!(e[0].starts_with("/etc/pman/pman.conf:2: [program:a] command:") && e[0].contains("%%"));
+    let e = errors("[program:a]\ncommand=%(ENV_PMAN_TEST_SURELY_UNSET)s\n");
+    assert!(e[0].contains("PMAN_TEST_SURELY_UNSET is not set"));
+    let e = errors("[program:a]\ncommand=%(nope)s\n");
+    assert!(e[0].contains("unknown name %(nope)"));
+    let c = config("[program:a]\ncommand=celery --hostname 'main@%%h' %(here)s %(group_name)s\n");
+    assert_eq!(c.programs[0].argv, ["celery", "--hostname", "main@%h", "/etc/pman", "a"]);
+}
+
+#[test]
+fn duplicate_process_names() {
+    let e = errors("[program:a]\ncommand=x\n[program:b]\ncommand=x\nprocess_name=a\n");
+    assert!(
+        e[0].starts_with("/etc/pman/pman.conf:3:") && e[0].contains("'a' is already used by [program:a]")
+    );
+}
+
+#[test]
+fn numprocs_needs_process_num() {
+    let e = errors("[program:a]\ncommand=x\nnumprocs=2\n");
+    assert!(e[0].contains("%(process_num)"));
+    let e = errors("[program:a]\ncommand=x\nnumprocs=0\n");
+    assert!(e[0].contains("numprocs"));
+}
+
+#[test]
+fn user_forms() {
+    for ok in ["root", "0", "0:0", "nobody"] {
+        config(&format!("[program:a]\ncommand=x\nuser={ok}\n"));
+    }
+    for bad in ["a:b", "1:", "two words"] {
+        errors(&format!("[program:a]\ncommand=x\nuser={bad}\n"));
+    }
+}
+
+#[test]
+fn socket_name_reads_only_pman_socket() {
+    let dir = std::env::temp_dir().join(format!("pman-config-test-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("socket.conf");
+    let _ = std::fs::write(&path, "[program:a]\nbroken\n[pman]\nsocket = @other ; c\n");
+    assert_eq!(socket_name(&path), "@other");
+    assert_eq!(socket_name(&dir.join("missing.conf")), DEFAULT_SOCKET);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn includes_are_sorted_relative_and_merge() {
+    let dir = std::env::temp_dir().join(format!("pman-config-inc-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(dir.join("conf.d"));
+    let main = dir.join("main.conf");
+    let _ =
+        std::fs::write(&main, "[include]\nfiles = conf.d/*.conf extra/*.ini\n[program:main]\ncommand=x\n");
+    let _ = std::fs::write(dir.join("conf.d/b.conf"), "[program:b]\ncommand=x\n[program:main]\npriority=5\n");
+    let _ = std::fs::write(dir.join("conf.d/a.conf"), "[program:a]\ncommand=x\nbogus=1\n");
+    let _ = std::fs::write(dir.join("conf.d/c.txt"), "[program:c]\ncommand=x\n");
+    let report = load(&main);
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = report.result.expect("loads");
+    let names: Vec<&str> = c.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["main", "a", "b"]);
+    assert_eq!(c.programs[0].priority, 5);
+    let a = dir.join("conf.d/a.conf");
+    assert!(report.warnings.iter().any(|w| w.starts_with(&format!("{}:3: ", a.display()))));
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains(":2: include") && w.contains("extra/*.ini matches no file")));
+}
+
+#[test]
+fn include_loops_and_missing_files() {
+    let dir = std::env::temp_dir().join(format!("pman-config-loop-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let main = dir.join("main.conf");
+    let _ = std::fs::write(&main, "[include]\nfiles=main.conf\n[program:a]\ncommand=x\n");
+    let report = load(&main);
+    assert_eq!(report.result.map(|c| c.programs.len()).ok(), Some(1));
+    let report = load(&dir.join("none.conf"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        report.result.err(),
+        Some(vec![format!("{}: No such file or directory", dir.join("none.conf").display())])
+    );
+}
+
+#[test]
+fn root_refuses_writable_files() {
+    if host::euid() != Some(0) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("pman-config-root-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let main = dir.join("main.conf");
+    let _ = std::fs::write(&main, "[program:a]\ncommand=x\n");
+    let _ = std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o664));
+    let report = load(&main);
+    let _ = std::fs::remove_dir_all(&dir);
+    let errors = report.result.err().unwrap_or_default();
+    assert!(errors.first().is_some_and(|e| e.contains("writable")), "{errors:?}");
+}
+
+#[test]
+fn hostile_input_never_panics() {
+    let samples = [
+        "", "[", "]", "[]", "=", ":", "[a]\n=", "[program:]\n", "[program:a]\ncommand=%", "[program:a]\ncommand=%(",
+        "[program:a]\ncommand=%()s", "[program:a]\ncommand=%(process_num)-0+ 5.3d", "[program:a]\nnumprocs=4294967295\n",
+        "[program:a]\ncommand=x\nnumprocs=2\nnumprocs_start=4294967295\nprocess_name=%(process_num)d",
+        "[program:a]\nenvironment=\"\nx", "\u{feff}[pman]\nsocket=@\u{0}", "[pman]\nsocket=@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "[program:é]\ncommand=é\n  \u{2003}x", "[a]\n\u{2003}k=v\n \u{2003}c", "[program:a]\ncommand=\\",
+        "[program:a]\nstdout_maxbytes=99999999999999999999", "[program:a]\nexitcodes=", "[include]\nfiles=/*/x",
+    ];
+    for s in samples {
+        let _ = parse(s);
+    }
+}
