@@ -1,0 +1,196 @@
+//! `pman reload` and SIGHUP: added, removed, changed and unchanged programs,
+//! a broken config that changes nothing, warnings, and a new socket name.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+
+#[test]
+fn reload_applies_the_difference() {
+    let env = Env::new();
+    let sleeper = |name: &str, secs: u32| prog(name, &format!("/bin/sleep {secs}"), "startsecs=0");
+    env.write_config(&format!(
+        "{}{}{}{}",
+        sleeper("keep", 300),
+        sleeper("gone", 300),
+        sleeper("chg", 300),
+        prog("off", "/bin/sleep 300", "autostart=false"),
+    ));
+    let _daemon = Daemon::start(&env);
+    let keep = env.running_pid("keep");
+    let gone = env.running_pid("gone");
+    let chg = env.running_pid("chg");
+
+    env.write_config(&format!(
+        "{}{}{}{}",
+        sleeper("keep", 300),
+        sleeper("chg", 301),
+        sleeper("new", 300),
+        prog("off", "/bin/sleep 300", "autostart=false"),
+    ));
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let lines: BTreeSet<&str> = out.stdout.lines().collect();
+    let want: BTreeSet<&str> = ["[gone] removed", "[chg] changed", "[new] added"].into_iter().collect();
+    assert_eq!(lines, want, "{out}");
+    assert_eq!(out.stdout.lines().count(), 3, "{out}");
+
+    // Stops are done when reload returns.
+    assert!(!pid_alive(gone), "removed program still running");
+    assert!(!pid_alive(chg), "changed program's old process still running");
+    assert_eq!(env.prog_pid("keep"), Some(keep), "unchanged program was restarted");
+    let chg2 = env.running_pid("chg");
+    assert_ne!(chg2, chg);
+    let cmdline = read_file(format!("/proc/{chg2}/cmdline"));
+    assert!(cmdline.contains("301"), "changed program runs the old command: {cmdline:?}");
+    env.running_pid("new");
+    assert_eq!(env.status_line("off"), "[off] STOPPED");
+
+    let gone_status = env.pman(&["status", "gone"]);
+    assert_eq!(gone_status.code, 2, "{gone_status}");
+    let all = env.pman(&["status"]);
+    let names: Vec<&str> = all.stdout.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(names, ["[keep]", "[chg]", "[new]", "[off]"], "new config order: {all}");
+
+    // Nothing to do: nothing printed.
+    let out = env.pman(&["reload"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out}");
+    assert_eq!(env.prog_pid("keep"), Some(keep));
+}
+
+#[test]
+fn a_change_in_pman_section_changes_the_programs_it_reaches() {
+    let env = Env::new();
+    let body = format!(
+        "{}{}",
+        prog("a", "/bin/sleep 300", "startsecs=0"),
+        prog("b", "/bin/sleep 300", "startsecs=0")
+    );
+    env.write_config(&format!("[pman]\nenvironment=LEVEL=1\n{body}"));
+    let _daemon = Daemon::start(&env);
+    let a = env.running_pid("a");
+    env.running_pid("b");
+    env.write_config(&format!("[pman]\nenvironment=LEVEL=2\n{body}"));
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let lines: BTreeSet<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["[a] changed", "[b] changed"].into_iter().collect(), "{out}");
+    let a2 = env.running_pid("a");
+    assert_ne!(a, a2);
+    let environ = std::fs::read(format!("/proc/{a2}/environ")).unwrap_or_default();
+    assert!(environ.split(|&b| b == 0).any(|v| v == b"LEVEL=2"), "new environment not applied");
+}
+
+#[test]
+fn broken_config_changes_nothing() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "{}{}",
+        prog("a", "/bin/sleep 300", "startsecs=0"),
+        prog("b", "/bin/sleep 300", "startsecs=0")
+    ));
+    let _daemon = Daemon::start(&env);
+    let a = env.running_pid("a");
+    let b = env.running_pid("b");
+
+    // Adds c, changes a, removes b, and has a bad value.
+    let broken = format!(
+        "{}{}",
+        prog("a", "/bin/sleep 301", "startsecs=0"),
+        prog("c", "/bin/sleep 300", "startsecs=0\nstartretries=lots"),
+    );
+    env.write_config(&broken);
+    let bad_line =
+        env.render(&broken).lines().position(|l| l == "startretries=lots").map(|i| i + 1).unwrap_or(0);
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    let location = format!("{}:{bad_line}", env.conf.display());
+    assert!(out.stderr.contains(&location), "error does not name {location}: {out}");
+    assert!(out.stderr.starts_with("pman: "), "{out}");
+
+    // The client still reaches the daemon with the broken file.
+    let status = env.pman(&["status"]);
+    assert_eq!(status.code, 0, "{status}");
+    assert_eq!(status.stdout.lines().count(), 2, "{status}");
+    assert_eq!(env.prog_pid("a"), Some(a), "a changed by a refused reload");
+    assert_eq!(env.prog_pid("b"), Some(b), "b removed by a refused reload");
+    assert_eq!(env.pman(&["status", "c"]).code, 2, "c added by a refused reload");
+
+    // SIGHUP with the broken file: logged, nothing changes, the daemon lives.
+    let daemon_pid: i32 = env.pman(&["pid"]).stdout.trim().parse().expect("daemon pid");
+    kill(daemon_pid, libc::SIGHUP);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(env.prog_pid("a"), Some(a));
+    assert_eq!(env.prog_pid("b"), Some(b));
+
+    // Fixed: applies.
+    env.write_config(&format!(
+        "{}{}",
+        prog("a", "/bin/sleep 300", "startsecs=0"),
+        prog("c", "/bin/sleep 300", "startsecs=0")
+    ));
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let lines: BTreeSet<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["[b] removed", "[c] added"].into_iter().collect(), "{out}");
+    assert_eq!(env.prog_pid("a"), Some(a));
+}
+
+#[test]
+fn reload_prints_warnings() {
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 300", "startsecs=0"));
+    let _daemon = Daemon::start(&env);
+    let a = env.running_pid("a");
+    let text = prog("a", "/bin/sleep 300", "startsecs=0\nautorestrat=true");
+    env.write_config(&text);
+    let line = env.render(&text).lines().position(|l| l == "autorestrat=true").map(|i| i + 1).unwrap_or(0);
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "an unknown key is only a warning: {out}");
+    let prefix = format!("pman: warning: {}:{line}: ", env.conf.display());
+    let warning = out.stderr.lines().find(|l| l.starts_with(&prefix));
+    let warning = warning.unwrap_or_else(|| panic!("no `{prefix}...` warning: {out}"));
+    assert!(warning.contains("autorestrat") && warning.contains("autorestart"), "{warning}");
+    assert_eq!(env.prog_pid("a"), Some(a), "a warning changed the program");
+}
+
+#[test]
+fn sighup_reloads() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "{}{}",
+        prog("a", "/bin/sleep 300", "startsecs=0"),
+        prog("b", "/bin/sleep 300", "startsecs=0")
+    ));
+    let daemon = Daemon::start(&env);
+    let a = env.running_pid("a");
+    let b = env.running_pid("b");
+    env.write_config(&format!(
+        "{}{}",
+        prog("a", "/bin/sleep 300", "startsecs=0"),
+        prog("c", "/bin/sleep 300", "startsecs=0")
+    ));
+    daemon.signal(libc::SIGHUP);
+    wait_until(secs(3.0), "c added by SIGHUP", || env.state("c") == "RUNNING");
+    wait_until(secs(3.0), "b removed by SIGHUP", || !pid_alive(b) && env.pman(&["status", "b"]).code == 2);
+    assert_eq!(env.prog_pid("a"), Some(a));
+    env.prog_pid("c");
+}
+
+#[test]
+fn a_new_socket_name_applies() {
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 300", "startsecs=0"));
+    let daemon = Daemon::start(&env);
+    let a = env.running_pid("a");
+    let new_socket = format!("{}-new", env.socket);
+    let text = env.render(&prog("a", "/bin/sleep 300", "startsecs=0")).replace(&env.socket, &new_socket);
+    std::fs::write(&env.conf, text).expect("write config");
+    daemon.signal(libc::SIGHUP);
+    wait_until(secs(3.0), "the daemon answers on the new socket", || env.pman(&["pid"]).code == 0);
+    assert_eq!(env.prog_pid("a"), Some(a), "socket change restarted a program");
+    wait_until(secs(3.0), "the old socket is closed", || Raw::connect(&env.socket).is_err());
+}
