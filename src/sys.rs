@@ -195,6 +195,15 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Clears O_NONBLOCK.
+pub fn set_blocking(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor the caller holds.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+    }
+}
+
 /// A user from the passwd database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -304,7 +313,8 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
 }
 
 /// The kernel's sigset size (`_NSIG / 8`): 128 signals on MIPS, 64 elsewhere.
-const KERNEL_SIGSET_BYTES: usize = if cfg!(any(target_arch = "mips", target_arch = "mips64")) { 16 } else { 8 };
+const KERNEL_SIGSET_BYTES: usize =
+    if cfg!(any(target_arch = "mips", target_arch = "mips64")) { 16 } else { 8 };
 
 unsafe fn child_fail(report: RawFd, stage: Stage) -> ! {
     let errno = *libc::__errno_location();

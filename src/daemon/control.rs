@@ -320,7 +320,7 @@ impl Daemon {
                     text.push(',');
                 }
                 let slot = &self.slots[i];
-                status::json(&mut text, &slot.cfg.name, &slot.prog, now, 0);
+                status::json(&mut text, &slot.cfg.name, &slot.prog, now, slot.log_errors());
             }
             text.push(']');
             reply.out(&text);
@@ -668,7 +668,7 @@ impl Daemon {
                     if cfg.autostart {
                         fresh.push(self.slots.len());
                     }
-                    self.slots.push(Slot { cfg, prog: Default::default(), prepared: None });
+                    self.slots.push(Slot::new(cfg));
                 }
             }
         }

@@ -2,21 +2,23 @@
 //! `poll(2)` loop over the signal self-pipe, the control socket, clients and
 //! deadlines. Program lifecycles live in `program`, requests in `control`.
 
+mod capture;
 mod control;
 mod log;
 mod program;
 mod spawn;
 mod status;
 
-use crate::config::{self, Config, ProgramConfig};
+use crate::config::{self, Config, LogTarget, ProgramConfig};
 use crate::sys::{self, Exit, Pid};
+use capture::{Capture, Incident, Sink, Writer};
 use control::{Client, Job};
 use log::Logger;
 use program::{Action, Event, Program, State};
 use spawn::{Context, Prepared, SpawnError};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,20 @@ pub struct Slot {
     pub prog: Program,
     /// argv/envp as C strings, built at the first start and kept.
     prepared: Option<Prepared>,
+    /// Pipes for stdout and stderr when captured; made at the first start
+    /// and kept across restarts.
+    captures: [Option<Capture>; 2],
+}
+
+impl Slot {
+    pub fn new(cfg: ProgramConfig) -> Slot {
+        Slot { cfg, prog: Program::new(), prepared: None, captures: [None, None] }
+    }
+
+    /// Failed log writes and dropped syslog lines of this program.
+    pub fn log_errors(&self) -> u64 {
+        self.captures.iter().flatten().map(|c| c.errors).sum()
+    }
 }
 
 pub struct Daemon {
@@ -47,6 +63,13 @@ pub struct Daemon {
     /// Set when the loop should end, with the exit code.
     exit_code: Option<i32>,
     pollfds: Vec<libc::pollfd>,
+    /// Where the captures start in `pollfds`.
+    capture_base: usize,
+    /// Log files of captured streams, shared by path.
+    writers: Vec<Writer>,
+    syslog: Option<UnixDatagram>,
+    /// The one buffer every pipe is read through.
+    iobuf: Vec<u8>,
 }
 
 /// `pman daemon [-f]`.
@@ -201,11 +224,7 @@ impl Daemon {
             daemon_pid: sys::getpid(),
             devnull: OwnedFd::from(devnull),
         };
-        let slots = config
-            .programs
-            .iter()
-            .map(|cfg| Slot { cfg: cfg.clone(), prog: Program::new(), prepared: None })
-            .collect();
+        let slots = config.programs.iter().map(|cfg| Slot::new(cfg.clone())).collect();
         log.info(format_args!(
             "pman {} started (pid {}), listening on {}",
             env!("CARGO_PKG_VERSION"),
@@ -226,6 +245,10 @@ impl Daemon {
             shutting_down: false,
             exit_code: None,
             pollfds: Vec::new(),
+            capture_base: 0,
+            writers: Vec::new(),
+            syslog: None,
+            iobuf: vec![0; capture::READ_CHUNK],
         })
     }
 
@@ -260,6 +283,7 @@ impl Daemon {
                 self.log.error(format_args!("poll: {}", sys::describe(&e)));
                 return 1;
             }
+            self.serve_captures();
             self.drain_signals();
             self.reap();
             self.serve_socket();
@@ -298,6 +322,103 @@ impl Daemon {
         self.pollfds.push(sys::pollfd(listen_fd, libc::POLLIN));
         for client in &self.clients {
             self.pollfds.push(sys::pollfd(client.stream.as_raw_fd(), client.poll_events()));
+        }
+        self.capture_base = self.pollfds.len();
+        for slot in &self.slots {
+            for capture in slot.captures.iter().flatten() {
+                self.pollfds.push(sys::pollfd(capture.read.as_raw_fd(), libc::POLLIN));
+            }
+        }
+    }
+
+    /// Copies what programs wrote to their logs. Runs right after `poll`,
+    /// while `pollfds` still matches the slots.
+    fn serve_captures(&mut self) {
+        let mut at = self.capture_base;
+        for index in 0..self.slots.len() {
+            for k in 0..2 {
+                if self.slots[index].captures[k].is_none() {
+                    continue;
+                }
+                let ready = self.pollfds.get(at).is_some_and(|p| p.revents != 0);
+                at += 1;
+                if ready {
+                    self.drain_capture(index, k);
+                }
+            }
+        }
+    }
+
+    /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
+    /// and hands the bytes to its file or to syslog.
+    fn drain_capture(&mut self, index: usize, k: usize) {
+        let Daemon { slots, writers, iobuf, log, syslog, config, .. } = self;
+        let slot = &mut slots[index];
+        let Some(capture) = slot.captures[k].as_mut() else { return };
+        for _ in 0..4 {
+            let n = match sys::read(capture.read.as_raw_fd(), iobuf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let data = &iobuf[..n];
+            let name = &slot.cfg.name;
+            match capture.sink {
+                Sink::File(w) => match writers.get_mut(w).and_then(|w| w.write(data, &mut capture.errors)) {
+                    Some(Incident::Failing(errno)) => log.error(format_args!(
+                        "{name} {}: {}; dropping output",
+                        capture.stream,
+                        sys::strerror(errno)
+                    )),
+                    Some(Incident::Recovered { dropped, errno }) => log.warn(format_args!(
+                        "{name} {}: {dropped} bytes dropped ({})",
+                        capture.stream,
+                        sys::strerror(errno)
+                    )),
+                    None => {}
+                },
+                Sink::Syslog(_) => {
+                    if syslog.is_none() {
+                        *syslog = UnixDatagram::unbound().ok();
+                    }
+                    if let Some(socket) = syslog.as_ref() {
+                        let pid = slot.prog.pid.unwrap_or(0);
+                        if let Some(lines) = capture.to_syslog(data, name, pid, socket, &config.syslog_socket)
+                        {
+                            log.warn(format_args!("{name} {}: {lines} syslog lines dropped", capture.stream));
+                        }
+                    }
+                }
+            }
+            if n < iobuf.len() {
+                return;
+            }
+        }
+    }
+
+    /// Makes the pipes of a program's captured streams, once.
+    fn ensure_captures(&mut self, index: usize) {
+        let Daemon { slots, writers, log, .. } = self;
+        let slot = &mut slots[index];
+        let cfg = &slot.cfg;
+        let streams = [
+            (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8, "stdout"),
+            (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8, "stderr"),
+        ];
+        for (k, (target, maxbytes, backups, priority, stream)) in streams.into_iter().enumerate() {
+            if slot.captures[k].is_some() || (k == 1 && cfg.redirect_stderr) {
+                continue;
+            }
+            let sink = match target {
+                LogTarget::File(path) if maxbytes > 0 => {
+                    Sink::File(capture::writer_for(writers, path, maxbytes, backups))
+                }
+                LogTarget::Syslog => Sink::Syslog(priority),
+                LogTarget::File(_) | LogTarget::None => continue,
+            };
+            match Capture::new(sink, stream) {
+                Ok(capture) => slot.captures[k] = Some(capture),
+                Err(e) => log.error(format_args!("{} {stream}: pipe: {}", cfg.name, sys::describe(&e))),
+            }
         }
     }
 
@@ -451,8 +572,11 @@ impl Daemon {
                 Err(err) => return self.spawn_error(index, err),
             }
         }
-        let Some(prepared) = &self.slots[index].prepared else { return };
-        match prepared.spawn(&self.ctx) {
+        self.ensure_captures(index);
+        let slot = &self.slots[index];
+        let Some(prepared) = &slot.prepared else { return };
+        let captured = [0, 1].map(|k| slot.captures[k].as_ref().map(|c| c.write.as_raw_fd()));
+        match prepared.spawn(&self.ctx, captured) {
             Ok((pid, exec_failed)) => {
                 let name = &self.slots[index].cfg.name;
                 match &exec_failed {

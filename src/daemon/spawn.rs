@@ -43,7 +43,10 @@ pub struct Prepared {
 
 enum Output {
     DevNull,
+    /// Uncapped: the child appends to the file itself.
     File(CString),
+    /// Through the daemon's pipe (capped file or syslog).
+    Captured,
     SameAsStdout,
 }
 
@@ -94,8 +97,9 @@ impl Prepared {
         let mut env_ptrs: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
-        let stdout = output(&cfg.stdout);
-        let stderr = if cfg.redirect_stderr { Output::SameAsStdout } else { output(&cfg.stderr) };
+        let stdout = output(&cfg.stdout, cfg.stdout_maxbytes);
+        let stderr =
+            if cfg.redirect_stderr { Output::SameAsStdout } else { output(&cfg.stderr, cfg.stderr_maxbytes) };
         Ok(Prepared {
             path: cstring(&path_text),
             path_text,
@@ -112,15 +116,24 @@ impl Prepared {
         })
     }
 
-    /// Forks and execs. `Ok((pid, Some(reason)))`: a process was made but its
-    /// setup or exec failed; its exit (127) follows.
-    pub fn spawn(&self, ctx: &Context) -> Result<(Pid, Option<String>), SpawnError> {
+    /// Forks and execs; `captured` are the write ends of the daemon's pipes
+    /// for stdout and stderr. `Ok((pid, Some(reason)))`: a process was made
+    /// but its setup or exec failed; its exit (127) follows.
+    pub fn spawn(
+        &self,
+        ctx: &Context,
+        captured: [Option<RawFd>; 2],
+    ) -> Result<(Pid, Option<String>), SpawnError> {
         let devnull = ctx.devnull.as_raw_fd();
         let stdout = self.open(&self.stdout, "stdout")?;
         let stderr = self.open(&self.stderr, "stderr")?;
         let (report_read, report_write) =
             sys::pipe(false).map_err(|e| SpawnError::Failed(format!("pipe: {}", sys::describe(&e))))?;
-        let fd = |f: &Option<OwnedFd>| f.as_ref().map_or(devnull, |f| f.as_raw_fd());
+        let pick = |output: &Output, file: &Option<OwnedFd>, pipe: Option<RawFd>| match output {
+            Output::Captured => pipe.unwrap_or(devnull),
+            _ => file.as_ref().map_or(devnull, |f| f.as_raw_fd()),
+        };
+        let out_fd = pick(&self.stdout, &stdout, captured[0]);
         let plan = ChildPlan {
             path: &self.path,
             argv: &self.argv_ptrs,
@@ -129,8 +142,12 @@ impl Prepared {
             umask: self.umask,
             user: self.user.as_ref(),
             stdin: devnull,
-            stdout: fd(&stdout),
-            stderr: if matches!(self.stderr, Output::SameAsStdout) { fd(&stdout) } else { fd(&stderr) },
+            stdout: out_fd,
+            stderr: if matches!(self.stderr, Output::SameAsStdout) {
+                out_fd
+            } else {
+                pick(&self.stderr, &stderr, captured[1])
+            },
             report: report_write.as_raw_fd(),
             parent: ctx.daemon_pid,
         };
@@ -142,7 +159,7 @@ impl Prepared {
 
     fn open(&self, output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
         match output {
-            Output::DevNull | Output::SameAsStdout => Ok(None),
+            Output::DevNull | Output::SameAsStdout | Output::Captured => Ok(None),
             Output::File(path) => sys::open_append(path, 0o666).map(Some).map_err(|e| {
                 SpawnError::Failed(format!("{which} {}: {}", path.to_string_lossy(), sys::describe(&e)))
             }),
@@ -178,11 +195,11 @@ impl Prepared {
     }
 }
 
-fn output(target: &LogTarget) -> Output {
+fn output(target: &LogTarget, maxbytes: u64) -> Output {
     match target {
-        LogTarget::File(path) => Output::File(cstring(&path.to_string_lossy())),
-        // Syslog capture is not wired yet: such output is discarded.
-        LogTarget::Syslog | LogTarget::None => Output::DevNull,
+        LogTarget::File(path) if maxbytes == 0 => Output::File(cstring(&path.to_string_lossy())),
+        LogTarget::File(_) | LogTarget::Syslog => Output::Captured,
+        LogTarget::None => Output::DevNull,
     }
 }
 

@@ -1,0 +1,220 @@
+//! Program output through pipes the daemon owns: capped rotating log files
+//! and syslog. Each stream's pipe outlives restarts (the daemon keeps the
+//! write end), so output written just before a crash is never lost; a
+//! program that writes faster than the disk is slowed by the pipe, never
+//! buffered in the daemon beyond one shared read buffer.
+
+use crate::sys;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+
+/// One read from a pipe takes at most this much.
+pub const READ_CHUNK: usize = 32 * 1024;
+/// syslog lines are split at this length.
+pub const SYSLOG_LINE: usize = 1024;
+
+/// A log file shared by every stream that names its path: one cap, one rotation.
+pub struct Writer {
+    pub path: PathBuf,
+    cpath: CString,
+    fd: Option<OwnedFd>,
+    /// Only regular files rotate (`/dev/null`, `/dev/full` never do).
+    regular: bool,
+    size: u64,
+    maxbytes: u64,
+    backups: u32,
+    /// Bytes dropped in the current burst of write errors, and its errno.
+    dropped: u64,
+    error: i32,
+}
+
+/// What happened on a write worth a line in the daemon log.
+pub enum Incident {
+    /// A burst of write errors began.
+    Failing(i32),
+    /// Writing works again after `dropped` bytes were lost to `errno`.
+    Recovered { dropped: u64, errno: i32 },
+}
+
+impl Writer {
+    pub fn new(path: &Path, maxbytes: u64, backups: u32) -> Writer {
+        let cpath = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+        Writer {
+            path: path.to_path_buf(),
+            cpath,
+            fd: None,
+            regular: true,
+            size: 0,
+            maxbytes,
+            backups,
+            dropped: 0,
+            error: 0,
+        }
+    }
+
+    fn open(&mut self) -> Result<RawFd, i32> {
+        if let Some(fd) = &self.fd {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = sys::open_append(&self.cpath, 0o666).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let meta = std::fs::metadata(&self.path).ok();
+        self.regular = meta.as_ref().is_some_and(|m| m.is_file());
+        self.size = meta.map_or(0, |m| m.len());
+        let raw = fd.as_raw_fd();
+        self.fd = Some(fd);
+        Ok(raw)
+    }
+
+    /// Appends `data`, rotating at the cap (at a line boundary when one is
+    /// near). Returns an incident for the daemon log, if any.
+    pub fn write(&mut self, mut data: &[u8], errors: &mut u64) -> Option<Incident> {
+        let mut incident = None;
+        while !data.is_empty() {
+            let fd = match self.open() {
+                Ok(fd) => fd,
+                Err(errno) => return self.fail(data.len() as u64, errno, errors).or(incident),
+            };
+            let mut take = data.len();
+            let capped = self.regular && self.maxbytes > 0;
+            if capped {
+                let room = self.maxbytes.saturating_sub(self.size) as usize;
+                if room == 0 {
+                    self.rotate();
+                    continue;
+                }
+                if take > room {
+                    // Cut after the last newline that fits, unless that
+                    // wastes most of the room.
+                    take = match data[..room].iter().rposition(|&b| b == b'\n') {
+                        Some(at) if at + 1 >= room / 2 => at + 1,
+                        _ => room,
+                    };
+                }
+            }
+            match sys::write(fd, &data[..take]) {
+                Ok(n) => {
+                    self.size += n as u64;
+                    data = &data[n..];
+                    if self.dropped > 0 {
+                        incident = Some(Incident::Recovered { dropped: self.dropped, errno: self.error });
+                        self.dropped = 0;
+                    }
+                    if capped && self.size >= self.maxbytes {
+                        self.rotate();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    return self.fail(data.len() as u64, errno, errors).or(incident);
+                }
+            }
+        }
+        incident
+    }
+
+    fn fail(&mut self, bytes: u64, errno: i32, errors: &mut u64) -> Option<Incident> {
+        *errors += 1;
+        let first = self.dropped == 0;
+        self.dropped += bytes;
+        self.error = errno;
+        first.then_some(Incident::Failing(errno))
+    }
+
+    /// `log` → `log.1` → … → `log.N`, then a fresh `log`; with no backups,
+    /// the file is emptied in place.
+    fn rotate(&mut self) {
+        self.fd = None;
+        if self.backups == 0 {
+            let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(&self.path);
+        } else {
+            let base = self.path.as_os_str().to_string_lossy().into_owned();
+            for n in (1..self.backups).rev() {
+                let _ = std::fs::rename(format!("{base}.{n}"), format!("{base}.{}", n + 1));
+            }
+            let _ = std::fs::rename(&base, format!("{base}.1"));
+        }
+        self.size = 0;
+    }
+}
+
+/// Where a captured stream goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Sink {
+    /// Index into the daemon's writers.
+    File(usize),
+    /// syslog with this priority (daemon.info 30 for stdout, daemon.err 27 for stderr).
+    Syslog(u8),
+}
+
+/// One stream's pipe.
+pub struct Capture {
+    pub read: OwnedFd,
+    pub write: OwnedFd,
+    pub sink: Sink,
+    /// "stdout" or "stderr", for messages.
+    pub stream: &'static str,
+    /// A syslog line not yet ended (at most [`SYSLOG_LINE`] bytes).
+    partial: Vec<u8>,
+    /// Failed writes (shown as `log_errors`).
+    pub errors: u64,
+    /// syslog datagrams dropped since the last one sent.
+    syslog_dropped: u64,
+}
+
+impl Capture {
+    pub fn new(sink: Sink, stream: &'static str) -> std::io::Result<Capture> {
+        let (read, write) = sys::pipe(true)?;
+        // The child gets a blocking pipe: a full pipe slows it, never errors.
+        sys::set_blocking(write.as_raw_fd());
+        Ok(Capture { read, write, sink, stream, partial: Vec::new(), errors: 0, syslog_dropped: 0 })
+    }
+
+    /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
+    pub fn to_syslog(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        pid: i32,
+        socket: &UnixDatagram,
+        path: &Path,
+    ) -> Option<u64> {
+        let Sink::Syslog(priority) = self.sink else { return None };
+        let mut recovered = None;
+        for &byte in data {
+            if byte != b'\n' {
+                self.partial.push(byte);
+                if self.partial.len() < SYSLOG_LINE {
+                    continue;
+                }
+            }
+            let mut message = Vec::with_capacity(self.partial.len() + name.len() + 24);
+            message.extend_from_slice(format!("<{priority}>{name}[{pid}]: ").as_bytes());
+            message.extend_from_slice(&self.partial);
+            self.partial.clear();
+            if socket.send_to(&message, path).is_ok() {
+                if self.syslog_dropped > 0 {
+                    recovered = Some(std::mem::take(&mut self.syslog_dropped));
+                }
+            } else {
+                self.syslog_dropped += 1;
+                self.errors += 1;
+            }
+        }
+        recovered
+    }
+}
+
+/// The index of the writer for `path`, made when new (the first stream's
+/// cap and backups win).
+pub fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
+    match writers.iter().position(|w| w.path == path) {
+        Some(i) => i,
+        None => {
+            writers.push(Writer::new(path, maxbytes, backups));
+            writers.len() - 1
+        }
+    }
+}
