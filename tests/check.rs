@@ -4,6 +4,7 @@
 //! `PMAN_BIN` overrides the binary; `PMAN_RUNNER` (e.g. `qemu-mipsel-static`)
 //! is put in front of it.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,8 @@ impl TempDir {
             std::fs::create_dir_all(parent).expect("create dir");
         }
         std::fs::write(&path, text).expect("write config");
+        // As root, pman refuses group- or world-writable configs: whatever the umask.
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
         path
     }
 }

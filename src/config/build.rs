@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 const DEFAULT_MAXBYTES: u64 = 256 * 1024;
 /// More processes than this from one section is surely a typo (and RAM).
 const MAX_NUMPROCS: u32 = 1000;
+/// Nor does a router run more than this many processes in all.
+const MAX_PROCESSES: usize = 10_000;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_NAME: usize = 107;
 const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -358,7 +360,15 @@ fn program(
     let numprocs = if sc.failed { 1 } else { numprocs };
     sc.numprocs = Some(numprocs);
     for i in 0..numprocs {
-        let Some(num) = start.checked_add(i) else { break };
+        let Some(num) = start.checked_add(i) else {
+            let (file, line) = slot(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
+            sc.fail_at(file, line, format!("{} numprocs_start + numprocs is too large", sc.label));
+            break;
+        };
+        if all.list.len() >= MAX_PROCESSES {
+            sc.fail_at(s.file, s.line, format!("{} more than {MAX_PROCESSES} processes in all", sc.label));
+            break;
+        }
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.names.get(&p.name) {

@@ -22,6 +22,13 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// Writes a test config readable as root whatever the umask.
+fn write(path: impl AsRef<Path>, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::write(&path, text);
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+}
+
 fn file(path: &str) -> LogTarget {
     LogTarget::File(PathBuf::from(path))
 }
@@ -285,7 +292,7 @@ fn socket_name_reads_only_pman_socket() {
     let dir = std::env::temp_dir().join(format!("pman-config-test-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("socket.conf");
-    let _ = std::fs::write(&path, "[program:a]\nbroken\n[pman]\nsocket = @other ; c\n");
+    write(&path, "[program:a]\nbroken\n[pman]\nsocket = @other ; c\n");
     assert_eq!(socket_name(&path), "@other");
     assert_eq!(socket_name(&dir.join("missing.conf")), DEFAULT_SOCKET);
     let _ = std::fs::remove_dir_all(&dir);
@@ -298,9 +305,9 @@ fn includes_are_sorted_relative_and_merge() {
     let main = dir.join("main.conf");
     let _ =
         std::fs::write(&main, "[include]\nfiles = conf.d/*.conf extra/*.ini\n[program:main]\ncommand=x\n");
-    let _ = std::fs::write(dir.join("conf.d/b.conf"), "[program:b]\ncommand=x\n[program:main]\npriority=5\n");
-    let _ = std::fs::write(dir.join("conf.d/a.conf"), "[program:a]\ncommand=x\nbogus=1\n");
-    let _ = std::fs::write(dir.join("conf.d/c.txt"), "[program:c]\ncommand=x\n");
+    write(dir.join("conf.d/b.conf"), "[program:b]\ncommand=x\n[program:main]\npriority=5\n");
+    write(dir.join("conf.d/a.conf"), "[program:a]\ncommand=x\nbogus=1\n");
+    write(dir.join("conf.d/c.txt"), "[program:c]\ncommand=x\n");
     let report = load(&main);
     let _ = std::fs::remove_dir_all(&dir);
     let c = report.result.expect("loads");
@@ -320,7 +327,7 @@ fn include_loops_and_missing_files() {
     let dir = std::env::temp_dir().join(format!("pman-config-loop-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let main = dir.join("main.conf");
-    let _ = std::fs::write(&main, "[include]\nfiles=main.conf\n[program:a]\ncommand=x\n");
+    write(&main, "[include]\nfiles=main.conf\n[program:a]\ncommand=x\n");
     let report = load(&main);
     assert_eq!(report.result.map(|c| c.programs.len()).ok(), Some(1));
     let report = load(&dir.join("none.conf"));
@@ -340,12 +347,16 @@ fn root_refuses_writable_files() {
     let dir = std::env::temp_dir().join(format!("pman-config-root-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let main = dir.join("main.conf");
-    let _ = std::fs::write(&main, "[program:a]\ncommand=x\n");
+    write(&main, "[program:a]\ncommand=x\n");
     let _ = std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o664));
-    let report = load(&main);
-    let _ = std::fs::remove_dir_all(&dir);
-    let errors = report.result.err().unwrap_or_default();
+    let errors = load(&main).result.err().unwrap_or_default();
     assert!(errors.first().is_some_and(|e| e.contains("writable")), "{errors:?}");
+    let _ = std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o644));
+    assert!(load(&main).result.is_ok());
+    let _ = std::os::unix::fs::chown(&main, Some(1000), None);
+    let errors = load(&main).result.err().unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(errors.first().is_some_and(|e| e.contains("owned by uid 1000")), "{errors:?}");
 }
 
 #[test]
