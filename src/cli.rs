@@ -220,7 +220,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         Some(Sub::Restart(a)) => Command::Restart(need_names("restart", a.names)?),
         Some(Sub::Signal(a)) => Command::Signal { signal: a.signal, names: need_names("signal", a.names)? },
         Some(Sub::Pid(a)) => Command::Pid(a.name),
-        Some(Sub::Log(a)) => Command::Log { name: a.name, lines: a.lines, stderr: a.stderr, follow: a.follow },
+        Some(Sub::Log(a)) => {
+            Command::Log { name: a.name, lines: a.lines, stderr: a.stderr, follow: a.follow }
+        }
         Some(Sub::Reload(_)) => Command::Reload,
         Some(Sub::Kill(_)) | Some(Sub::Shutdown(_)) => Command::Kill,
         Some(Sub::Check(a)) => Command::Check { strict: a.strict },
