@@ -76,19 +76,26 @@ fn syslog_output_is_one_datagram_per_line() {
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
     sock.set_read_timeout(Some(secs(3.0))).expect("timeout");
     env.write_config(&format!(
-        "[pman]\nsyslog_socket={}\n{}",
+        "[pman]\nlogfile=$DIR/pman.log\nsyslog_socket={}\n{}",
         sock_path.display(),
         "[program:sl]\ncommand=/bin/sh -c 'echo one; echo two; echo bad >&2; exec /bin/sleep 300'\n\
          startsecs=0\nstdout=syslog\nstderr=SYSLOG\n",
     ));
     let _daemon = Daemon::start(&env);
     let pid = env.running_pid("sl");
+    // Only the program's datagrams: the daemon may log there too.
     let mut got = Vec::new();
     let mut buf = [0u8; 2048];
+    let tag = format!("sl[{pid}]: ");
     while got.len() < 3 {
         match sock.recv(&mut buf) {
-            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            Err(e) => panic!("syslog datagrams: got {got:?}, then {e}"),
+            Ok(n) => {
+                let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if datagram.contains(&tag) {
+                    got.push(datagram);
+                }
+            }
+            Err(e) => panic!("syslog datagrams of sl: got {got:?}, then {e}"),
         }
     }
     let want_out1 = format!("<30>sl[{pid}]: one");
