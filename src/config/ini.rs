@@ -48,6 +48,8 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
     // Whether the last entry of the last section may take continuation lines.
     let mut open_key = false;
     let mut indent_level = 0usize;
+    // Editors on other systems may start the file with a UTF-8 byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let (before, had_comment) = strip_comment(raw);
@@ -193,6 +195,12 @@ mod tests {
         merge(&mut all, one("[a]\nx=2\n[c]\n"));
         assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(all[0].get("x").map(|e| e.value.as_str()), Some("2"));
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf() {
+        let s = one("\u{feff}[a]\r\nx = 1\r\n");
+        assert_eq!((s[0].name.as_str(), s[0].entries[0].value.as_str()), ("a", "1"));
     }
 
     #[test]

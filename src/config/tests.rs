@@ -373,3 +373,85 @@ fn hostile_input_never_panics() {
         let _ = parse(s);
     }
 }
+
+/// Random configs built from the tokens that matter; nothing may panic.
+/// `PMAN_CONFIG_FUZZ_ROUNDS` raises the count for a longer local run.
+#[test]
+fn random_configs_never_panic() {
+    const TOKENS: &[&str] = &[
+        "[program:a]",
+        "[program:b]",
+        "[pman]",
+        "[supervisord]",
+        "[include]",
+        "[",
+        "]",
+        "\n",
+        "\n  ",
+        " ",
+        "\t",
+        "=",
+        ":",
+        ";",
+        " ;",
+        " #",
+        "#",
+        "%",
+        "%%",
+        "%(",
+        ")",
+        "s",
+        "d",
+        "02",
+        "-",
+        "%(program_name)s",
+        "%(process_num)02d",
+        "%(ENV_HOME)s",
+        "%(here)s",
+        "'",
+        "\"",
+        "\\",
+        ",",
+        "command",
+        "numprocs",
+        "process_name",
+        "environment",
+        "stdout",
+        "user",
+        "umask",
+        "socket",
+        "files",
+        "exitcodes",
+        "1",
+        "0",
+        "4294967296",
+        "KB",
+        "@",
+        "~",
+        "/",
+        "AUTO",
+        "none",
+        "é",
+        "\u{2003}",
+        "\r\n",
+    ];
+    let rounds =
+        std::env::var("PMAN_CONFIG_FUZZ_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000u32);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..rounds {
+        let mut text = String::new();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = seed % 60;
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            text.push_str(TOKENS.get((seed % TOKENS.len() as u64) as usize).copied().unwrap_or(""));
+        }
+        let _ = parse(&text);
+        let _ = shlex::split(&text);
+        let _ = values::environment(&text);
+    }
+}
