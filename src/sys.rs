@@ -163,6 +163,7 @@ pub fn cloexec_from(first: RawFd) {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: limit is a valid rlimit.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
     let max = (limit.rlim_cur as u64).clamp(64, 4096) as RawFd;
     for fd in first..max {
         // SAFETY: fcntl on a closed fd fails with EBADF, which is fine.

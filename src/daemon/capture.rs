@@ -173,7 +173,7 @@ impl Capture {
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
-    pub fn to_syslog(
+    pub fn send_syslog(
         &mut self,
         data: &[u8],
         name: &str,

@@ -287,10 +287,9 @@ impl Daemon {
                     self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group).map(|(i, _)| i),
                 );
             }
-            if found.len() == before && !(name == "all" && self.slots.is_empty()) {
-                if !unknown.contains(name) {
-                    unknown.push(name.clone());
-                }
+            let nothing = found.len() == before && !(name == "all" && self.slots.is_empty());
+            if nothing && !unknown.contains(name) {
+                unknown.push(name.clone());
             }
         }
         let mut seen = vec![false; self.slots.len()];

@@ -151,9 +151,9 @@ impl Logger {
     pub fn log(&mut self, level: Level, args: fmt::Arguments) {
         let (year, month, day, hour, minute, second) = sys::local_time();
         self.line.clear();
-        let _ = write!(
+        let _ = writeln!(
             self.line,
-            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} {} {args}\n",
+            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} {} {args}",
             level.name()
         );
         if self.stderr {

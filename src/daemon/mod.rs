@@ -382,7 +382,8 @@ impl Daemon {
                     }
                     if let Some(socket) = syslog.as_ref() {
                         let pid = slot.prog.pid.unwrap_or(0);
-                        if let Some(lines) = capture.to_syslog(data, name, pid, socket, &config.syslog_socket)
+                        if let Some(lines) =
+                            capture.send_syslog(data, name, pid, socket, &config.syslog_socket)
                         {
                             log.warn(format_args!("{name} {}: {lines} syslog lines dropped", capture.stream));
                         }
