@@ -549,7 +549,7 @@ fn shared_logs(
         if path.starts_with("/dev") {
             continue;
         }
-        let who = format!("{} {stream}", p.name);
+        let who = format!("the {stream} of {}", p.name);
         match logs.get(path) {
             None => {
                 logs.insert(path.clone(), (maxbytes, backups, who));
@@ -557,7 +557,7 @@ fn shared_logs(
             Some((m, b, first)) if (*m, *b) != (maxbytes, backups) => {
                 let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = format!(
-                    "{} {} is also the log of {first}, whose maxbytes and backups apply",
+                    "{} {} is also {first}, whose maxbytes and backups apply",
                     sc.label,
                     path.display()
                 );

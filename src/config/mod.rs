@@ -112,7 +112,7 @@ pub fn load(path: &Path) -> Report {
 
 /// Parses `text` as the config file `path` without reading anything else:
 /// includes are not followed and nothing on disk is checked.
-#[allow(dead_code)] // the entry point of the config fuzz target
+/// The entry point of the config fuzz target.
 pub fn parse_text(text: &str, path: &Path) -> Report {
     let mut loader = Loader::new(false);
     let path = files::absolute(path);

@@ -455,3 +455,33 @@ fn random_configs_never_panic() {
         let _ = values::environment(&text);
     }
 }
+
+#[test]
+fn disk_warnings_from_load() {
+    let dir = std::env::temp_dir().join(format!("pman-config-disk-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let main = dir.join("main.conf");
+    write(
+        &main,
+        "[program:a]\ncommand=pman-surely-missing-cmd\nstdout=/nonexistent-dir/a.log\nstdout_maxbytes=1KB\n\
+         [program:b]\ncommand=/nonexistent/bin\ndirectory=/nonexistent-dir\nuser=pman-no-such-user\n\
+         stdout=/nonexistent-dir/a.log\n[program:c]\ncommand=sh\n",
+    );
+    let report = load(&main);
+    let _ = std::fs::remove_dir_all(&dir);
+    let w = report.warnings.join("\n");
+    let at = |line: usize, text: &str| {
+        report
+            .warnings
+            .iter()
+            .any(|x| x.starts_with(&format!("{}:{line}: ", main.display())) && x.contains(text))
+    };
+    assert!(at(2, "pman-surely-missing-cmd is not found in PATH"), "{w}");
+    assert!(at(3, "log directory /nonexistent-dir does not exist"), "{w}");
+    assert!(at(6, "/nonexistent/bin is not an executable file"), "{w}");
+    assert!(at(7, "directory /nonexistent-dir does not exist"), "{w}");
+    assert!(at(8, "user 'pman-no-such-user' is unknown"), "{w}");
+    assert!(at(9, "is also the stdout of a"), "{w}");
+    assert_eq!(report.warnings.len(), 7, "{w}");
+    assert_eq!(report.result.map(|c| c.programs.len()).ok(), Some(3));
+}
