@@ -1,15 +1,12 @@
-//! What the config needs to know about the machine, read from files only
-//! (no libc calls, so the config stays pure Rust): effective uid, host
+//! What the config needs to know about the machine: effective uid, host
 //! name, `/etc/passwd` entries, home directories, executables on PATH.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The effective uid from `/proc/self/status`; `None` when it cannot be read.
+/// The effective uid (always known; `Option` keeps "unknown" expressible for tests).
 pub fn euid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    Some(crate::sys::geteuid())
 }
 
 /// `platform.node()` for `%(host_node_name)s`.
