@@ -53,6 +53,13 @@ impl LineBuf {
     pub fn clear(&mut self) {
         self.len = 0;
     }
+
+    /// Makes sure a cut line still ends with a newline.
+    fn end_line(&mut self) {
+        if self.len == self.buf.len() {
+            self.buf[self.len - 1] = b'\n';
+        }
+    }
 }
 
 impl Default for LineBuf {
@@ -156,6 +163,7 @@ impl Logger {
             "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} {} {args}",
             level.name()
         );
+        self.line.end_line();
         if self.stderr {
             let _ = sys::write_all(2, self.line.as_bytes());
         }
