@@ -220,13 +220,25 @@ fn start_of_a_failing_program_exits_1() {
     let env = Env::new();
     env.write_config(&format!(
         "{}{}",
-        prog("bad", "/bin/sh -c 'exit 1'", "autostart=false\nstartsecs=1\nbackoff=5"),
+        prog(
+            "bad",
+            "/bin/sh -c 'echo x >> $DIR/bad.count; exit 1'",
+            "autostart=false\nstartsecs=1\nbackoff=5"
+        ),
         prog("nope", "/nope", "autostart=false\nbackoff=5"),
     ));
     let _daemon = Daemon::start(&env);
     let out = env.pman(&["start", "bad"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(line_matches(out.stdout.trim_end(), "[bad] BACKOFF exit: 1 retry in: {N}s{*}"), "{out}");
+    assert_eq!(env.read("bad.count").lines().count(), 1);
+
+    // `start` on a BACKOFF program starts it at once, not after the 5 s backoff.
+    let started = Instant::now();
+    let out = env.pman(&["start", "bad"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(env.read("bad.count").lines().count(), 2, "start of a BACKOFF program did not start it");
+    assert!(started.elapsed() < secs(4.0), "start waited for the backoff: {:?}", started.elapsed());
 
     let out = env.pman(&["start", "nope"]);
     assert_eq!(out.code, 1, "{out}");

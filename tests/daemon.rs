@@ -326,3 +326,23 @@ fn root_refuses_a_config_others_could_write() {
     assert_eq!(out.code, 2, "reload of a world-writable config: {out}");
     assert_eq!(env.prog_pid("a"), Some(a), "the refused reload changed a");
 }
+
+#[test]
+fn port_is_accepted_with_a_warning() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[pman]\nport=127.0.0.1:50010\nlogfile=$DIR/pman.log\n{}",
+        prog("a", "/bin/sleep 300", "startsecs=0")
+    ));
+    // Line 3: after `[pman]` and the harness's `socket=`.
+    let prefix = format!("pman: warning: {}:3: ", env.conf.display());
+    let out = env.pman(&["daemon"]);
+    assert_eq!(out.code, 0, "{out}");
+    let pid = daemon_pid(&env);
+    let _guard = Detached(pid);
+    let warning = out.stderr.lines().find(|l| l.starts_with(&prefix));
+    assert!(warning.is_some_and(|w| w.contains("port")), "no `{prefix}... port` warning: {out}");
+    wait_until(secs(3.0), "the warning in the daemon log", || env.read("pman.log").contains("port"));
+    env.running_pid("a");
+    assert_eq!(env.pman(&["kill"]).code, 0);
+}

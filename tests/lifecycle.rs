@@ -106,6 +106,50 @@ fn failed_starts_back_off_then_go_fatal() {
 }
 
 #[test]
+fn surviving_startsecs_resets_the_retry_count() {
+    let env = Env::new();
+    // The 2nd start lives 1.5 s (> startsecs), every other start fails at once.
+    let script =
+        "/bin/sh -c 'echo x >> $DIR/n; n=$(wc -l < $DIR/n); if [ $n -eq 2 ]; then sleep 1.5; fi; exit 1'";
+    env.write_config(&prog("flaky", script, "startsecs=1\nstartretries=1\nbackoff=1"));
+    let _daemon = Daemon::start(&env);
+    env.wait_state("flaky", "FATAL", secs(9.0));
+    // fail, survive (count reset), fail, fail: FATAL after 4 starts, not 3.
+    assert_eq!(count(&env, "n"), 4, "surviving startsecs did not reset the failed-start count");
+}
+
+#[test]
+fn start_and_stop_outlast_the_client_timeout() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "{}{}",
+        prog("slow", "/bin/sleep 300", "autostart=false\nstartsecs=11"),
+        prog(
+            "deaf",
+            "/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+            "startsecs=0\nstopwaitsecs=11"
+        ),
+    ));
+    let _daemon = Daemon::start(&env);
+    let deaf = env.running_pid("deaf");
+    // Both wait on programs longer than a client waits for a silent daemon (10 s).
+    let start = env.pman_spawn(&["start", "slow"]);
+    let stop = env.pman_spawn(&["stop", "deaf"]);
+    let start = start.wait_with_output().expect("pman start");
+    let stop = stop.wait_with_output().expect("pman stop");
+    let start_out = String::from_utf8_lossy(&start.stdout);
+    let start_err = String::from_utf8_lossy(&start.stderr);
+    assert_eq!(start.status.code(), Some(0), "{start_out}{start_err}");
+    assert!(line_matches(start_out.trim_end(), "[slow] RUNNING pid: {N} uptime: {T}"), "{start_out}");
+    let stop_out = String::from_utf8_lossy(&stop.stdout);
+    let stop_err = String::from_utf8_lossy(&stop.stderr);
+    assert_eq!(stop.status.code(), Some(0), "{stop_out}{stop_err}");
+    assert_eq!(stop_out, "[deaf] STOPPED\n");
+    assert!(!pid_alive(deaf));
+    env.prog_pid("slow");
+}
+
+#[test]
 fn exiting_within_startsecs_is_a_failed_start_even_with_exit_0() {
     let env = Env::new();
     env.write_config(&prog("quick", "/bin/sh -c 'exit 0'", "startsecs=1\nautorestart=false\nstartretries=0"));

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn config(env: &Env) {
-    env.write_config(&prog("a", "/bin/sleep 300", "startsecs=0"));
+    env.write_config(&config_text());
 }
 
 /// `pman status` from a well-behaved client still answers at once.
@@ -229,4 +229,44 @@ fn a_socket_held_by_another_uid_is_reported() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.lines().any(|l| l == want), "daemon: want {want:?}: {out}");
     drop(reap);
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    read_file(format!("/proc/{pid}/status"))
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_follower_that_never_reads_blocks_nothing() {
+    let env = Env::new();
+    // 8 MB of output once the follower is attached.
+    let flood = "/bin/sh -c 'while [ ! -e $DIR/go ]; do sleep 0.05; done; \
+                 yes 0123456789012345678901234567890123456789 | head -c 8000000; \
+                 echo done > $DIR/done; exec /bin/sleep 300'";
+    env.write_config(&format!(
+        "{}{}",
+        config_text(),
+        prog("flood", flood, "startsecs=0\nstdout_maxbytes=64KB")
+    ));
+    let daemon = Daemon::start(&env);
+    env.running_pid("flood");
+    let before = rss_kib(daemon.pid);
+    // Its stdout pipe is never read: it stalls, then its socket fills.
+    let mut follower = env.pman_spawn(&["log", "flood", "-f"]);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(env.path("go"), "").expect("go");
+    let flowed = eventually(secs(10.0), || env.path("done").exists());
+    let after = rss_kib(daemon.pid);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(flowed, "the program's output stalled behind a follower that does not read");
+    assert_status_answers(&env);
+    assert!(after < before + 4096, "daemon RSS grew from {before} kB to {after} kB");
+}
+
+fn config_text() -> String {
+    prog("a", "/bin/sleep 300", "startsecs=0")
 }
