@@ -150,6 +150,61 @@ fn start_and_stop_outlast_the_client_timeout() {
 }
 
 #[test]
+fn stop_ends_a_backoff() {
+    let env = Env::new();
+    env.write_config(&prog("bo", &counting("bo.count", "exit 1"), "startsecs=1\nbackoff=1"));
+    let _daemon = Daemon::start(&env);
+    env.wait_state("bo", "BACKOFF", secs(3.0));
+    let out = env.pman(&["stop", "bo"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "[bo] STOPPED\n"), "{out}");
+    let starts = count(&env, "bo.count");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count(&env, "bo.count"), starts, "retried after stop");
+    assert_eq!(env.status_line("bo"), "[bo] STOPPED");
+}
+
+#[test]
+fn user_drops_privileges() {
+    if !is_root() {
+        skip!("needs root to switch users");
+    }
+    let env = Env::new();
+    std::fs::create_dir(env.path("out")).expect("mkdir");
+    std::fs::set_permissions(env.path("out"), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let Some(home) = read_file("/etc/passwd").lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[0] == "nobody").then(|| f[5].to_string())
+    }) else {
+        skip!("no user nobody in /etc/passwd")
+    };
+    let script = "/bin/sh -c 'id -u > $DIR/out/uid; id -g > $DIR/out/gid; \
+                  echo \"$USER $LOGNAME $HOME\" > $DIR/out/who; exec /bin/sleep 300'";
+    env.write_config(&format!(
+        "{}{}",
+        prog("nob", script, "startsecs=0\nuser=nobody"),
+        prog("ghost", "/bin/sleep 300", "user=pman-no-such-user\nstartretries=0"),
+    ));
+    let _daemon = Daemon::start(&env);
+    let pid = env.running_pid("nob");
+    wait_until(secs(3.0), "id output", || env.read("out/who").ends_with('\n'));
+    assert_eq!(env.read("out/uid").trim(), "65534");
+    assert_eq!(env.read("out/who").trim(), format!("nobody nobody {home}"));
+    let status = read_file(format!("/proc/{pid}/status"));
+    let uids = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert!(uids.iter().all(|u| *u == "65534"), "real/effective/saved uid: {uids:?}");
+    let groups = status.lines().find_map(|l| l.strip_prefix("Groups:")).unwrap_or("").trim().to_string();
+    assert!(!groups.split_whitespace().any(|g| g == "0"), "kept root's groups: {groups}");
+
+    let line = env.wait_state("ghost", "FATAL", secs(3.0));
+    assert!(line.ends_with("user pman-no-such-user: unknown user"), "{line}");
+}
+
+#[test]
 fn exiting_within_startsecs_is_a_failed_start_even_with_exit_0() {
     let env = Env::new();
     env.write_config(&prog("quick", "/bin/sh -c 'exit 0'", "startsecs=1\nautorestart=false\nstartretries=0"));

@@ -18,13 +18,22 @@ fn stdout_and_stderr_go_to_their_files() {
     let env = Env::new();
     let script = "/bin/sh -c 'echo out1; echo err1 >&2; exec /bin/sleep 300'";
     env.write_config(&format!(
-        "{}{}{}",
+        "{}{}{}{}{}{}",
         prog("split", script, "startsecs=0"),
         prog("merged", script, "startsecs=0\nredirect_stderr=true"),
         prog("quiet", script, "startsecs=0\nstdout=none\nstderr=NONE"),
+        // Relative log paths are relative to the config file's directory.
+        "[program:rel]\ncommand=/bin/sh -c 'echo rel1; exec /bin/sleep 300'\nstartsecs=0\n\
+         stdout_logfile=logs/rel.out\nstderr=none\n",
+        // Two streams naming one path share it.
+        "[program:s1]\ncommand=/bin/sh -c 'echo from-s1; exec /bin/sleep 300'\nstartsecs=0\n\
+         stdout=$DIR/shared.log\nstderr=$DIR/shared.log\n",
+        "[program:s2]\ncommand=/bin/sh -c 'echo from-s2 >&2; exec /bin/sleep 300'\nstartsecs=0\n\
+         stdout=$DIR/shared.log\nstderr=$DIR/shared.log\n",
     ));
+    std::fs::create_dir(env.path("logs")).expect("mkdir logs");
     let _daemon = Daemon::start(&env);
-    for name in ["split", "merged", "quiet"] {
+    for name in ["split", "merged", "quiet", "rel", "s1", "s2"] {
         env.running_pid(name);
     }
     wait_until(secs(3.0), "split.out and split.err", || {
@@ -39,6 +48,11 @@ fn stdout_and_stderr_go_to_their_files() {
     assert_eq!(env.read("merged.err"), "", "redirect_stderr: the stderr log should get nothing");
     assert!(!env.path("quiet.out").exists() && !env.path("quiet.err").exists(), "none: files written anyway");
     assert!(line_matches(&env.status_line("quiet"), "[quiet] RUNNING pid: {N} uptime: {T}"));
+    wait_until(secs(3.0), "logs/rel.out beside the config", || has_line(&env.read("logs/rel.out"), "rel1"));
+    wait_until(secs(3.0), "both programs in shared.log", || {
+        let text = env.read("shared.log");
+        has_line(&text, "from-s1") && has_line(&text, "from-s2")
+    });
 }
 
 /// Removes the default `/tmp/NAME_std*.log` files however the test ends.
@@ -57,11 +71,17 @@ fn default_log_paths_are_in_tmp() {
     let env = Env::new();
     let name = format!("pmant{}x{}", std::process::id(), env.socket.rsplit('-').next().unwrap_or("0"));
     let logs = TmpLogs(name.clone());
+    let auto = format!("{name}a");
+    let auto_logs = TmpLogs(auto.clone());
     env.write_config(&format!(
-        "[program:{name}]\ncommand=/bin/sh -c 'echo hello; echo oops >&2; exec /bin/sleep 300'\nstartsecs=0\n"
+        "[program:{name}]\ncommand=/bin/sh -c 'echo hello; echo oops >&2; exec /bin/sleep 300'\nstartsecs=0\n\
+         [program:{auto}]\ncommand=/bin/sh -c 'echo auto; exec /bin/sleep 300'\nstartsecs=0\nstdout=Auto\n"
     ));
     let _daemon = Daemon::start(&env);
     env.running_pid(&name);
+    env.running_pid(&auto);
+    let auto_out = format!("/tmp/{}_stdout.log", auto_logs.0);
+    wait_until(secs(3.0), "AUTO is the default path", || has_line(&read_file(&auto_out), "auto"));
     let out = format!("/tmp/{}_stdout.log", logs.0);
     let err = format!("/tmp/{}_stderr.log", logs.0);
     wait_until(secs(3.0), "default log files", || {

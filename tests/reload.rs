@@ -194,3 +194,44 @@ fn a_new_socket_name_applies() {
     assert_eq!(env.prog_pid("a"), Some(a), "socket change restarted a program");
     wait_until(secs(3.0), "the old socket is closed", || Raw::connect(&env.socket).is_err());
 }
+
+/// Writes an included file as is (no `[pman]` added), mode 0644.
+fn write_raw(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
+#[test]
+fn drop_in_files_are_included_in_order_and_reloaded() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("conf.d")).expect("mkdir");
+    env.write_config(&format!(
+        "{}[include]\nfiles = conf.d/*.conf\n",
+        prog("main", "/bin/sleep 300", "startsecs=0")
+    ));
+    let dir = env.dir_str();
+    let dropin = |name: &str| {
+        format!(
+            "[program:{name}]\ncommand=/bin/sleep 300\nstartsecs=0\nstdout={dir}/{name}.out\nstderr=none\n"
+        )
+    };
+    write_raw(&env.path("conf.d/b.conf"), &dropin("bee"));
+    write_raw(&env.path("conf.d/a.conf"), &dropin("ant"));
+    write_raw(&env.path("conf.d/ignored.txt"), &dropin("nope"));
+    let _daemon = Daemon::start(&env);
+    let all = env.pman(&["status"]);
+    let names: Vec<&str> = all.stdout.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(names, ["[main]", "[ant]", "[bee]"], "main file first, then included files sorted: {all}");
+    let ant = env.running_pid("ant");
+
+    // A package drops in a file, another removes its own.
+    write_raw(&env.path("conf.d/c.conf"), &dropin("cat"));
+    std::fs::remove_file(env.path("conf.d/b.conf")).expect("rm");
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let lines: BTreeSet<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["[bee] removed", "[cat] added"].into_iter().collect(), "{out}");
+    env.running_pid("cat");
+    assert_eq!(env.prog_pid("ant"), Some(ant));
+}
