@@ -185,16 +185,24 @@ impl Diags {
                 group_start = out.len();
             }
             let file = self.files.get(d.file).map(|f| f.display().to_string()).unwrap_or_default();
-            let line = if d.line == 0 {
-                format!("{file}: {}", d.text)
-            } else {
-                format!("{file}:{}: {}", d.line, d.text)
-            };
+            let text = one_line(&d.text);
+            let line =
+                if d.line == 0 { format!("{file}: {text}") } else { format!("{file}:{}: {text}", d.line) };
             if !out.get(group_start..).is_some_and(|g| g.contains(&line)) {
                 out.push(line);
             }
         }
         out
+    }
+}
+
+/// A message quoting a multi-line value (continuation lines) stays one line:
+/// users read one line per error, and `reload` sends each as one reply line.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        text.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        text.into()
     }
 }
 

@@ -485,3 +485,16 @@ fn disk_warnings_from_load() {
     assert_eq!(report.warnings.len(), 7, "{w}");
     assert_eq!(report.result.map(|c| c.programs.len()).ok(), Some(3));
 }
+
+#[test]
+fn messages_quoting_continued_values_stay_one_line() {
+    // Found by fuzzing: a continuation line went into the message verbatim,
+    // splitting one error over two lines (and two `reload` reply lines).
+    let errors = errors("[supervisord]\nlogfile_maxbytes=50MB\n  \"\n");
+    assert_eq!(
+        errors,
+        [
+            r#"/etc/pman/pman.conf:2: [supervisord] logfile_maxbytes: '50MB\n"' is not a size (a number, optionally followed by KB, MB or GB)"#
+        ]
+    );
+}
