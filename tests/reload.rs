@@ -12,30 +12,36 @@ fn reload_applies_the_difference() {
     let env = Env::new();
     let sleeper = |name: &str, secs: u32| prog(name, &format!("/bin/sleep {secs}"), "startsecs=0");
     env.write_config(&format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}",
         sleeper("keep", 300),
         sleeper("gone", 300),
         sleeper("chg", 300),
         prog("off", "/bin/sleep 300", "autostart=false"),
+        sleeper("park", 300),
     ));
     let _daemon = Daemon::start(&env);
+    let park = env.running_pid("park");
     let keep = env.running_pid("keep");
     let gone = env.running_pid("gone");
     let chg = env.running_pid("chg");
 
     env.write_config(&format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}",
         sleeper("keep", 300),
         sleeper("chg", 301),
         sleeper("new", 300),
         prog("off", "/bin/sleep 300", "autostart=false"),
+        // Changed to autostart=false: stopped, not started again.
+        prog("park", "/bin/sleep 300", "startsecs=0\nautostart=false"),
     ));
     let out = env.pman(&["reload"]);
     assert_eq!(out.code, 0, "{out}");
     let lines: BTreeSet<&str> = out.stdout.lines().collect();
-    let want: BTreeSet<&str> = ["[gone] removed", "[chg] changed", "[new] added"].into_iter().collect();
+    let want: BTreeSet<&str> =
+        ["[gone] removed", "[chg] changed", "[new] added", "[park] changed"].into_iter().collect();
     assert_eq!(lines, want, "{out}");
-    assert_eq!(out.stdout.lines().count(), 3, "{out}");
+    assert_eq!(out.stdout.lines().count(), 4, "{out}");
+    assert!(!pid_alive(park), "changed to autostart=false but still running");
 
     // Stops are done when reload returns.
     assert!(!pid_alive(gone), "removed program still running");
@@ -47,12 +53,13 @@ fn reload_applies_the_difference() {
     assert!(cmdline.contains("301"), "changed program runs the old command: {cmdline:?}");
     env.running_pid("new");
     assert_eq!(env.status_line("off"), "[off] STOPPED");
+    assert_eq!(env.status_line("park"), "[park] STOPPED");
 
     let gone_status = env.pman(&["status", "gone"]);
     assert_eq!(gone_status.code, 2, "{gone_status}");
     let all = env.pman(&["status"]);
     let names: Vec<&str> = all.stdout.lines().filter_map(|l| l.split(' ').next()).collect();
-    assert_eq!(names, ["[keep]", "[chg]", "[new]", "[off]"], "new config order: {all}");
+    assert_eq!(names, ["[keep]", "[chg]", "[new]", "[off]", "[park]"], "new config order: {all}");
 
     // Nothing to do: nothing printed.
     let out = env.pman(&["reload"]);
@@ -234,4 +241,27 @@ fn drop_in_files_are_included_in_order_and_reloaded() {
     assert_eq!(lines, ["[bee] removed", "[cat] added"].into_iter().collect(), "{out}");
     env.running_pid("cat");
     assert_eq!(env.prog_pid("ant"), Some(ant));
+}
+
+#[test]
+fn reload_stops_removed_programs_by_descending_priority() {
+    let env = Env::new();
+    let body = |names: &[(&str, u32)]| {
+        names
+            .iter()
+            .map(|(n, p)| prog(n, &order_script(n, "order"), &format!("startsecs=0\npriority={p}")))
+            .collect::<String>()
+    };
+    env.write_config(&body(&[("stay", 5), ("low", 1), ("high", 90), ("mid", 50)]));
+    let _daemon = Daemon::start(&env);
+    for name in ["stay", "low", "high", "mid"] {
+        env.running_pid(name);
+    }
+    wait_until(secs(3.0), "all started", || env.read("order").lines().count() == 4);
+    env.write_config(&body(&[("stay", 5)]));
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let text = env.read("order");
+    let stops: Vec<&str> = text.lines().filter(|l| l.starts_with("stop-")).collect();
+    assert_eq!(stops, ["stop-high", "stop-mid", "stop-low"], "{text}");
 }
