@@ -80,7 +80,9 @@ fn exchange(
     let stream = connect(socket)?;
     let mut text = request.encode();
     text.push('\n');
-    (&stream).write_all(text.as_bytes()).map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
+    // A daemon that refuses us (permission, busy) answers and closes without
+    // reading: the write may fail, but its answer is there to read.
+    let sent = (&stream).write_all(text.as_bytes());
     let timeout = if waits { None } else { Some(ANSWER_TIMEOUT) };
     let _ = stream.set_read_timeout(timeout);
     let mut reader = BufReader::new(&stream);
@@ -88,7 +90,12 @@ fn exchange(
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return Err("the daemon closed the connection without an answer".into()),
+            Ok(0) => {
+                return Err(match &sent {
+                    Err(e) => format!("{socket}: {}", sys::describe(e)),
+                    Ok(()) => "the daemon closed the connection without an answer".into(),
+                })
+            }
             Ok(_) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Err("daemon not responding".into())

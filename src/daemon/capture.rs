@@ -58,7 +58,7 @@ impl Writer {
         if let Some(fd) = &self.fd {
             return Ok(fd.as_raw_fd());
         }
-        let fd = sys::open_append(&self.cpath, 0o666).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let fd = sys::open_append(&self.cpath, 0o644).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
         let meta = std::fs::metadata(&self.path).ok();
         self.regular = meta.as_ref().is_some_and(|m| m.is_file());
         self.size = meta.map_or(0, |m| m.len());

@@ -124,6 +124,8 @@ pub struct Job {
     /// Names for the reply (and to start, for `Then::Start`), in the order named.
     names: Vec<String>,
     start_issued: bool,
+    /// Each named program's `attempts_ended` when its start was issued.
+    attempts_at_start: Vec<u32>,
     /// Lines prepared at request time (reload's added/removed/changed).
     reply: Reply,
 }
@@ -448,6 +450,7 @@ impl Daemon {
             then: if start { Then::Start } else { Then::ReportStopped },
             names,
             start_issued: false,
+            attempts_at_start: Vec::new(),
             reply: Reply::default(),
         });
     }
@@ -484,6 +487,7 @@ impl Daemon {
             then: Then::Exit,
             names: Vec::new(),
             start_issued: false,
+            attempts_at_start: Vec::new(),
             reply: Reply::default(),
         });
     }
@@ -539,6 +543,7 @@ impl Daemon {
             then: Then::Reload(Box::new(new)),
             names: Vec::new(),
             start_issued: false,
+            attempts_at_start: Vec::new(),
             reply,
         });
     }
@@ -632,11 +637,18 @@ impl Daemon {
                 return false;
             }
             job.start_issued = true;
+            job.attempts_at_start = indices.iter().map(|&i| self.slots[i].prog.attempts_ended).collect();
             for i in self.start_order(indices.clone()) {
                 self.event(i, Event::Start);
             }
         }
-        if indices.iter().any(|&i| matches!(self.slots[i].prog.state, State::Starting | State::Stopping)) {
+        // Done for a program once it is past STARTING, or once its attempt
+        // ended even if a retry already began (backoff=0).
+        let pending = indices.iter().zip(&job.attempts_at_start).any(|(&i, &at_start)| {
+            let prog = &self.slots[i].prog;
+            matches!(prog.state, State::Starting | State::Stopping) && prog.attempts_ended == at_start
+        });
+        if pending {
             return false;
         }
         let mut reply = Reply::default();

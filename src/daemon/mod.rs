@@ -19,7 +19,7 @@ use spawn::{Context, Prepared, SpawnError};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
@@ -510,7 +510,7 @@ impl Daemon {
     /// Feeds one event to a program's state machine and carries out its action.
     fn event(&mut self, index: usize, event: Event) {
         let now = Instant::now();
-        let before = self.slots[index].prog.state;
+        let before = (self.slots[index].prog.state, self.slots[index].prog.failures);
         let exited = match &event {
             Event::Exited { exit, .. } => Some(*exit),
             _ => None,
@@ -539,10 +539,11 @@ impl Daemon {
         }
     }
 
-    fn log_transition(&mut self, index: usize, before: State, now: Instant) {
+    /// Logs a change of state, or another failed start in BACKOFF.
+    fn log_transition(&mut self, index: usize, before: (State, u32), now: Instant) {
         let slot = &self.slots[index];
         let (name, prog) = (&slot.cfg.name, &slot.prog);
-        if prog.state == before {
+        if (prog.state, prog.failures) == before {
             return;
         }
         match prog.state {
@@ -559,9 +560,9 @@ impl Daemon {
                     .log
                     .error(format_args!("{name}: gave up after {} failed starts (FATAL)", prog.failures)),
             },
-            State::Running => self.log.info(format_args!("{name}: running")),
+            State::Running if before.0 != State::Running => self.log.info(format_args!("{name}: running")),
             State::Stopped => self.log.info(format_args!("{name}: stopped")),
-            State::Exited | State::Starting | State::Stopping => {}
+            State::Running | State::Exited | State::Starting | State::Stopping => {}
         }
     }
 
@@ -691,7 +692,16 @@ impl Daemon {
     }
 }
 
-fn write_pidfile(path: &PathBuf) -> Result<(), String> {
-    std::fs::write(path, format!("{}\n", sys::getpid()))
+/// Writes our pid, mode 0644 whatever the umask (a stale file is replaced).
+fn write_pidfile(path: &Path) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{}", sys::getpid()))
         .map_err(|e| format!("pidfile {}: {}", path.display(), sys::describe(&e)))
 }

@@ -93,6 +93,9 @@ pub struct Program {
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
     pub killed: bool,
+    /// Start attempts that have come to an end (RUNNING reached, or failed):
+    /// what `start` waits on, even when a retry follows at once.
+    pub attempts_ended: u32,
 }
 
 impl Default for Program {
@@ -115,6 +118,7 @@ impl Program {
             reason: None,
             sent_signal: None,
             killed: false,
+            attempts_ended: 0,
         }
     }
 
@@ -149,6 +153,7 @@ impl Program {
                     self.state = Running;
                     self.failures = 0;
                     self.deadline = None;
+                    self.attempts_ended += 1;
                 } else {
                     self.state = Starting;
                     self.deadline = Some(now + secs(cfg.startsecs));
@@ -171,6 +176,7 @@ impl Program {
                 self.reason = Some(reason);
                 self.state = Fatal;
                 self.deadline = None;
+                self.attempts_ended += 1;
                 Action::None
             }
 
@@ -178,6 +184,7 @@ impl Program {
                 self.state = Running;
                 self.failures = 0;
                 self.deadline = None;
+                self.attempts_ended += 1;
                 Action::None
             }
             (Backoff, Event::Deadline) => {
@@ -269,6 +276,7 @@ impl Program {
     /// A start that did not survive `startsecs` (or never made a process).
     fn failed_start(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
         self.failures += 1;
+        self.attempts_ended += 1;
         if cfg.startretries.is_some_and(|retries| self.failures > retries) {
             self.state = State::Fatal;
             self.deadline = None;
@@ -443,6 +451,23 @@ mod tests {
         assert_eq!(delays, vec![2, 4, 5]);
         assert_eq!(p.state, State::Fatal);
         assert_eq!(p.restarts, 3);
+    }
+
+    #[test]
+    fn every_start_attempt_counts_when_it_ends() {
+        let mut c = cfg();
+        c.backoff = 0;
+        c.backoff_max = 0;
+        let now = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, spawned(7), now);
+        assert_eq!(p.attempts_ended, 0);
+        p.step(&c, exited(1), now);
+        assert_eq!(p.attempts_ended, 1);
+        assert_eq!(p.step(&c, Event::Deadline, now), Action::Spawn);
+        p.step(&c, spawned(8), now);
+        p.step(&c, Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!((p.state, p.attempts_ended), (State::Running, 2));
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Prepared {
     fn open(&self, output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
         match output {
             Output::DevNull | Output::SameAsStdout | Output::Captured => Ok(None),
-            Output::File(path) => sys::open_append(path, 0o666).map(Some).map_err(|e| {
+            Output::File(path) => sys::open_append(path, 0o644).map(Some).map_err(|e| {
                 SpawnError::Failed(format!("{which} {}: {}", path.to_string_lossy(), sys::describe(&e)))
             }),
         }
