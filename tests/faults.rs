@@ -181,15 +181,20 @@ fn emfile_pauses_the_socket_and_supervision_goes_on() {
     );
     assert!(share < 0.3, "the daemon spins on EMFILE: {:.0}% CPU", share * 100.0);
     assert!((1..=6).contains(&pauses), "{pauses} pauses in ~3 s: the pause is not 1 s");
+    assert!(
+        starved_log.contains("victim: pipe: Too many open files"),
+        "the failed restarts are not in the daemon log:\n{}",
+        tail(&starved_log, 12)
+    );
     assert_ne!(new_victim, victim);
     assert_eq!(env.prog_pid("steady"), Some(steady), "steady changed");
     wait_until(secs(12.0), "descriptors back once the crowd is gone", || fd_count(daemon.pid) == idle_fds);
 }
 
 /// A restart that fails before any process exists (no descriptor for the
-/// errno pipe) is a failed start: its reason belongs in the daemon log.
+/// errno pipe) is a failed start: its reason belongs in the daemon log
+/// (pman used to log nothing for a BACKOFF -> BACKOFF failure).
 #[test]
-#[ignore = "pman bug: a failed start from BACKOFF (pipe/fork failure after an exit from RUNNING) is never logged: log_transition skips BACKOFF -> BACKOFF"]
 fn a_restart_failing_for_want_of_descriptors_is_logged() {
     if under_qemu() {
         skip!("under qemu-user RLIMIT_NOFILE also covers the emulator's own descriptors");
@@ -369,9 +374,9 @@ fn a_program_closing_its_stdout_keeps_running() {
 
 /// `start` waits until RUNNING or until the start attempt failed; with
 /// `backoff=0` and `backoff_max=0` every retry is immediate, and the client
-/// must still get its answer after the first failed attempt.
+/// must still get its answer after the first failed attempt (it used to
+/// wait for ever: the retry fired before the job looked).
 #[test]
-#[ignore = "pman bug: `pman start` (and `restart`) never return for a program failing with backoff=0, backoff_max=0: the retry deadline fires before the job looks, so it never sees BACKOFF"]
 fn start_returns_when_backoff_is_zero() {
     let env = Env::new();
     env.write_config(&prog(

@@ -131,10 +131,6 @@ pub struct Seen {
     pub ok: usize,
     /// Answered `pman: daemon busy` (all 32 slots held).
     pub busy: usize,
-    /// Exit 1 `Broken pipe`: the daemon refused the client (busy) before
-    /// the client wrote its request, and the client did not read the
-    /// refusal (a pman client bug; only possible while every slot is held).
-    pub refused_unread: usize,
     /// Anything else: (exit code, stderr), at most a few kept.
     pub bad: Vec<(i32, String)>,
     pub slowest: Duration,
@@ -167,8 +163,6 @@ impl Monitor {
                         s.ok += 1;
                     } else if out.code == 1 && out.stderr.contains("pman: daemon busy") {
                         s.busy += 1;
-                    } else if out.code == 1 && out.stderr.contains("Broken pipe") {
-                        s.refused_unread += 1;
                     } else if s.bad.len() < 5 {
                         s.bad.push((out.code, out.stderr.clone()));
                     } else {
