@@ -15,7 +15,7 @@ use capture::{Capture, Incident, Sink, Writer};
 use control::{Client, Job};
 use log::Logger;
 use program::{Action, Event, Program, State};
-use spawn::{Context, Prepared, SpawnError};
+use spawn::{Context, Resolved, SpawnError};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
@@ -29,8 +29,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 pub struct Slot {
     pub cfg: ProgramConfig,
     pub prog: Program,
-    /// argv/envp as C strings, built at the first start and kept.
-    prepared: Option<Prepared>,
+    /// The executable and user found at the first start, kept.
+    found: Resolved,
     /// Pipes for stdout and stderr when captured; made at the first start
     /// and kept across restarts.
     captures: [Option<Capture>; 2],
@@ -38,7 +38,7 @@ pub struct Slot {
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), prepared: None, captures: [None, None] }
+        Slot { cfg, prog: Program::new(), found: Resolved::default(), captures: [None, None] }
     }
 
     /// Failed log writes and dropped syslog lines of this program.
@@ -217,14 +217,9 @@ impl Daemon {
             .write(true)
             .open("/dev/null")
             .map_err(|e| format!("/dev/null: {}", sys::describe(&e)))?;
-        let environment: Vec<(String, String)> = std::env::vars().collect();
-        let ctx = Context {
-            environment,
-            daemon_uid: sys::geteuid(),
-            daemon_pid: sys::getpid(),
-            devnull: OwnedFd::from(devnull),
-        };
-        let slots = config.programs.iter().map(|cfg| Slot::new(cfg.clone())).collect();
+        let ctx = Context::new(sys::geteuid(), sys::getpid(), OwnedFd::from(devnull));
+        let mut config = config;
+        let slots = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
         log.info(format_args!(
             "pman {} started (pid {}), listening on {}",
             env!("CARGO_PKG_VERSION"),
@@ -248,7 +243,7 @@ impl Daemon {
             capture_base: 0,
             writers: Vec::new(),
             syslog: None,
-            iobuf: vec![0; capture::READ_CHUNK],
+            iobuf: Vec::new(),
         })
     }
 
@@ -353,6 +348,10 @@ impl Daemon {
     /// and hands the bytes to its file or to syslog.
     fn drain_capture(&mut self, index: usize, k: usize) {
         let Daemon { slots, writers, iobuf, log, syslog, config, .. } = self;
+        if iobuf.is_empty() {
+            // Only a daemon with captured streams pays for the buffer.
+            iobuf.resize(capture::READ_CHUNK, 0);
+        }
         let slot = &mut slots[index];
         let Some(capture) = slot.captures[k].as_mut() else { return };
         for _ in 0..4 {
@@ -567,18 +566,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        if slot.prepared.is_none() {
-            match Prepared::new(&slot.cfg, &self.ctx) {
-                Ok(prepared) => slot.prepared = Some(prepared),
-                Err(err) => return self.spawn_error(index, err),
-            }
-        }
         self.ensure_captures(index);
-        let slot = &self.slots[index];
-        let Some(prepared) = &slot.prepared else { return };
+        let Daemon { slots, ctx, .. } = self;
+        let slot = &mut slots[index];
         let captured = [0, 1].map(|k| slot.captures[k].as_ref().map(|c| c.write.as_raw_fd()));
-        match prepared.spawn(&self.ctx, captured) {
+        match ctx.spawn(&slot.cfg, &mut slot.found, captured) {
             Ok((pid, exec_failed)) => {
                 let name = &self.slots[index].cfg.name;
                 match &exec_failed {

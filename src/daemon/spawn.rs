@@ -1,6 +1,8 @@
-//! Turning a [`ProgramConfig`] into a running process: everything the child
-//! needs is prepared once (and kept across restarts), so a restart costs a
-//! fork, a pipe and two opens, and the child allocates nothing.
+//! Turning a [`ProgramConfig`] into a running process. argv and envp are
+//! laid out in one scratch buffer that the daemon reuses for every spawn,
+//! so a program costs no memory beyond its config while it runs, a restart
+//! allocates nothing once the buffers have grown, and the child (which
+//! must not allocate) only reads prepared data.
 
 use crate::config::{LogTarget, ProgramConfig};
 use crate::sys::{self, ChildPlan, Pid, Stage, User, UserLookup};
@@ -15,211 +17,259 @@ pub enum SpawnError {
     Refused(String),
 }
 
-/// What the daemon knows that every spawn needs.
+/// What lookups found for one program, kept across its restarts.
+#[derive(Default)]
+pub struct Resolved {
+    /// The executable found along PATH (or the command as written, with a `/`).
+    path: Option<CString>,
+    user: Option<User>,
+}
+
+/// What every spawn needs, and the buffers it reuses.
 pub struct Context {
-    /// The daemon's environment at start, plus `[pman] environment`.
-    pub environment: Vec<(String, String)>,
+    /// The daemon's environment at start, as `KEY=value`.
+    environment: Vec<CString>,
     pub daemon_uid: u32,
     pub daemon_pid: Pid,
-    pub devnull: OwnedFd,
+    devnull: OwnedFd,
+    /// NUL-terminated strings of the spawn being prepared.
+    scratch: Vec<u8>,
+    /// Where each string starts in `scratch`.
+    offsets: Vec<usize>,
+    /// argv, NULL, envp, NULL.
+    pointers: Vec<*const libc::c_char>,
 }
 
-/// A program's argv, envp and paths as C strings, ready for fork+exec.
-pub struct Prepared {
-    /// The path given to execve, and as users wrote it for messages.
-    path: CString,
-    path_text: String,
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    _env: Vec<CString>,
-    env_ptrs: Vec<*const libc::c_char>,
-    directory: Option<CString>,
-    user: Option<User>,
-    user_text: String,
-    umask: Option<u32>,
-    stdout: Output,
-    stderr: Output,
-}
-
-enum Output {
+/// How a stream reaches the child.
+enum Output<'a> {
     DevNull,
     /// Uncapped: the child appends to the file itself.
-    File(CString),
+    File(&'a std::path::Path),
     /// Through the daemon's pipe (capped file or syslog).
-    Captured,
-    SameAsStdout,
+    Captured(Option<RawFd>),
 }
 
-impl Prepared {
-    pub fn new(cfg: &ProgramConfig, ctx: &Context) -> Result<Prepared, SpawnError> {
-        let user_text = cfg.user.clone().unwrap_or_default();
-        let user = match &cfg.user {
-            None => None,
-            Some(spec) => match sys::lookup_user(spec) {
-                UserLookup::Unknown => return Err(SpawnError::Failed(format!("user {spec}: unknown user"))),
-                UserLookup::Found(user) if ctx.daemon_uid != 0 && user.uid != ctx.daemon_uid => {
-                    return Err(SpawnError::Refused(format!("user {spec}: Operation not permitted")));
-                }
-                UserLookup::Found(user) => Some(user),
-            },
-        };
-
-        let mut env: Vec<(String, String)> = ctx.environment.clone();
-        let mut set = |key: &str, value: &str| match env.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value.to_string(),
-            None => env.push((key.to_string(), value.to_string())),
-        };
-        for (key, value) in &cfg.environment {
-            set(key, value);
-        }
-        set("SUPERVISOR_ENABLED", "1");
-        set("SUPERVISOR_PROCESS_NAME", &cfg.name);
-        set("PMAN_PROCESS_NAME", &cfg.name);
-        if let Some(user) = &user {
-            let name = user.name.to_string_lossy();
-            set("HOME", &user.home.to_string_lossy());
-            set("USER", &name);
-            set("LOGNAME", &name);
-        }
-
-        let program = cfg.argv.first().map(String::as_str).unwrap_or("");
-        let path_text = if program.contains('/') {
-            program.to_string()
-        } else {
-            let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str());
-            search_path(program, path_var).unwrap_or_else(|| program.to_string())
-        };
-
-        let argv: Vec<CString> = cfg.argv.iter().map(|a| cstring(a)).collect();
-        let envs: Vec<CString> = env.iter().map(|(k, v)| cstring(&format!("{k}={v}"))).collect();
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut env_ptrs: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
-        env_ptrs.push(std::ptr::null());
-
-        let stdout = output(&cfg.stdout, cfg.stdout_maxbytes);
-        let stderr =
-            if cfg.redirect_stderr { Output::SameAsStdout } else { output(&cfg.stderr, cfg.stderr_maxbytes) };
-        Ok(Prepared {
-            path: cstring(&path_text),
-            path_text,
-            _argv: argv,
-            argv_ptrs,
-            _env: envs,
-            env_ptrs,
-            directory: cfg.directory.as_deref().map(|d| cstring(&d.to_string_lossy())),
-            user,
-            user_text,
-            umask: cfg.umask,
-            stdout,
-            stderr,
-        })
-    }
-
-    /// Forks and execs; `captured` are the write ends of the daemon's pipes
-    /// for stdout and stderr. `Ok((pid, Some(reason)))`: a process was made
-    /// but its setup or exec failed; its exit (127) follows.
-    pub fn spawn(
-        &self,
-        ctx: &Context,
-        captured: [Option<RawFd>; 2],
-    ) -> Result<(Pid, Option<String>), SpawnError> {
-        let devnull = ctx.devnull.as_raw_fd();
-        let stdout = self.open(&self.stdout, "stdout")?;
-        let stderr = self.open(&self.stderr, "stderr")?;
-        let (report_read, report_write) =
-            sys::pipe(false).map_err(|e| SpawnError::Failed(format!("pipe: {}", sys::describe(&e))))?;
-        let pick = |output: &Output, file: &Option<OwnedFd>, pipe: Option<RawFd>| match output {
-            Output::Captured => pipe.unwrap_or(devnull),
-            _ => file.as_ref().map_or(devnull, |f| f.as_raw_fd()),
-        };
-        let out_fd = pick(&self.stdout, &stdout, captured[0]);
-        let plan = ChildPlan {
-            path: &self.path,
-            argv: &self.argv_ptrs,
-            envp: &self.env_ptrs,
-            directory: self.directory.as_deref(),
-            umask: self.umask,
-            user: self.user.as_ref(),
-            stdin: devnull,
-            stdout: out_fd,
-            stderr: if matches!(self.stderr, Output::SameAsStdout) {
-                out_fd
-            } else {
-                pick(&self.stderr, &stderr, captured[1])
-            },
-            report: report_write.as_raw_fd(),
-            parent: ctx.daemon_pid,
-        };
-        let pid =
-            sys::spawn(&plan).map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
-        drop(report_write);
-        Ok((pid, self.read_report(report_read.as_raw_fd())))
-    }
-
-    fn open(&self, output: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
-        match output {
-            Output::DevNull | Output::SameAsStdout | Output::Captured => Ok(None),
-            Output::File(path) => sys::open_append(path, 0o644).map(Some).map_err(|e| {
-                SpawnError::Failed(format!("{which} {}: {}", path.to_string_lossy(), sys::describe(&e)))
-            }),
-        }
-    }
-
-    /// Blocks until the child has exec'd (EOF: the pipe closed on exec) or
-    /// sent back the stage and errno of its failure.
-    fn read_report(&self, fd: RawFd) -> Option<String> {
-        let mut msg = [0u8; 5];
-        let mut got = 0;
-        while got < msg.len() {
-            match sys::read(fd, &mut msg[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        if got < msg.len() {
-            return None;
-        }
-        let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
-        let what = match Stage::from_byte(msg[0]) {
-            Stage::Exec => format!("exec {}", self.path_text),
-            Stage::Directory => {
-                format!("directory {}", self.directory.as_deref().map_or(String::new(), lossy))
-            }
-            Stage::User => format!("user {}", self.user_text),
-            Stage::Stdio => "stdio".to_string(),
-        };
-        Some(format!("{what}: {}", sys::strerror(errno)))
-    }
-}
-
-fn output(target: &LogTarget, maxbytes: u64) -> Output {
+fn output(target: &LogTarget, maxbytes: u64, pipe: Option<RawFd>) -> Output<'_> {
     match target {
-        LogTarget::File(path) if maxbytes == 0 => Output::File(cstring(&path.to_string_lossy())),
-        LogTarget::File(_) | LogTarget::Syslog => Output::Captured,
+        LogTarget::File(path) if maxbytes == 0 => Output::File(path),
+        LogTarget::File(_) | LogTarget::Syslog => Output::Captured(pipe),
         LogTarget::None => Output::DevNull,
     }
 }
 
-fn lossy(s: &CStr) -> String {
-    s.to_string_lossy().into_owned()
+impl Context {
+    pub fn new(daemon_uid: u32, daemon_pid: Pid, devnull: OwnedFd) -> Context {
+        let environment = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut entry = k.into_encoded_bytes();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_encoded_bytes());
+                CString::new(entry).ok()
+            })
+            .collect();
+        Context {
+            environment,
+            daemon_uid,
+            daemon_pid,
+            devnull,
+            scratch: Vec::new(),
+            offsets: Vec::new(),
+            pointers: Vec::new(),
+        }
+    }
+
+    /// Forks and execs `cfg`; `captured` are the write ends of the daemon's
+    /// pipes for stdout and stderr. `Ok((pid, Some(reason)))`: a process was
+    /// made but its setup or exec failed; its exit (127) follows.
+    pub fn spawn(
+        &mut self,
+        cfg: &ProgramConfig,
+        found: &mut Resolved,
+        captured: [Option<RawFd>; 2],
+    ) -> Result<(Pid, Option<String>), SpawnError> {
+        if let (Some(spec), None) = (&cfg.user, &found.user) {
+            found.user = Some(self.lookup_user(spec)?);
+        }
+        if found.path.is_none() {
+            found.path = resolve_path(cfg);
+        }
+
+        let stdout_kind = output(&cfg.stdout, cfg.stdout_maxbytes, captured[0]);
+        let stderr_kind = output(&cfg.stderr, cfg.stderr_maxbytes, captured[1]);
+        let stdout = self.open(&stdout_kind, "stdout")?;
+        let stderr = if cfg.redirect_stderr { None } else { self.open(&stderr_kind, "stderr")? };
+        let devnull = self.devnull.as_raw_fd();
+        let fd_of = |kind: &Output, file: &Option<OwnedFd>| match kind {
+            Output::Captured(pipe) => pipe.unwrap_or(devnull),
+            _ => file.as_ref().map_or(devnull, |f| f.as_raw_fd()),
+        };
+        let out_fd = fd_of(&stdout_kind, &stdout);
+        let err_fd = if cfg.redirect_stderr { out_fd } else { fd_of(&stderr_kind, &stderr) };
+
+        let directory = self.layout(cfg, found.user.as_ref());
+        let (report_read, report_write) =
+            sys::pipe(false).map_err(|e| SpawnError::Failed(format!("pipe: {}", sys::describe(&e))))?;
+        let path = found.path.as_deref().unwrap_or(c"");
+        let argc = cfg.argv.len();
+        let plan = ChildPlan {
+            path,
+            argv: &self.pointers[..=argc],
+            envp: &self.pointers[argc + 1..],
+            directory: directory.map(|at| cstr_at(&self.scratch, at)),
+            umask: cfg.umask,
+            // Switching to oneself needs no privilege (and may not have it).
+            user: found.user.as_ref().filter(|_| self.daemon_uid == 0),
+            stdin: devnull,
+            stdout: out_fd,
+            stderr: err_fd,
+            report: report_write.as_raw_fd(),
+            parent: self.daemon_pid,
+        };
+        let pid =
+            sys::spawn(&plan).map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
+        drop(report_write);
+        Ok((pid, read_report(report_read.as_raw_fd(), cfg, found)))
+    }
+
+    fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
+        match sys::lookup_user(spec) {
+            UserLookup::Unknown => Err(SpawnError::Failed(format!("user {spec}: unknown user"))),
+            UserLookup::Found(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
+                Err(SpawnError::Refused(format!("user {spec}: Operation not permitted")))
+            }
+            UserLookup::Found(user) => Ok(user),
+        }
+    }
+
+    fn open(&mut self, kind: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
+        let Output::File(path) = kind else { return Ok(None) };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(path.as_os_str().as_encoded_bytes());
+        self.scratch.push(0);
+        let cpath = CStr::from_bytes_until_nul(&self.scratch).unwrap_or(c"");
+        sys::open_append(cpath, 0o644)
+            .map(Some)
+            .map_err(|e| SpawnError::Failed(format!("{which} {}: {}", path.display(), sys::describe(&e))))
+    }
+
+    /// Lays out argv and the environment (the daemon's, then `environment=`,
+    /// then pman's own variables; later wins) in the scratch buffers.
+    /// Returns where the directory string starts, if any.
+    fn layout(&mut self, cfg: &ProgramConfig, user: Option<&User>) -> Option<usize> {
+        let Context { scratch, offsets, pointers, environment, .. } = self;
+        scratch.clear();
+        offsets.clear();
+        let mut push = |parts: &[&[u8]]| {
+            offsets.push(scratch.len());
+            for part in parts {
+                // An interior NUL would cut the string short, never overrun it.
+                scratch.extend(part.iter().map(|&b| if b == 0 { b'?' } else { b }));
+            }
+            scratch.push(0);
+        };
+        for arg in &cfg.argv {
+            push(&[arg.as_bytes()]);
+        }
+        for (key, value) in &cfg.environment {
+            push(&[key.as_bytes(), b"=", value.as_bytes()]);
+        }
+        push(&[b"SUPERVISOR_ENABLED=1"]);
+        push(&[b"SUPERVISOR_PROCESS_NAME=", cfg.name.as_bytes()]);
+        push(&[b"PMAN_PROCESS_NAME=", cfg.name.as_bytes()]);
+        if let Some(user) = user {
+            push(&[b"HOME=", user.home.to_bytes()]);
+            push(&[b"USER=", user.name.to_bytes()]);
+            push(&[b"LOGNAME=", user.name.to_bytes()]);
+        }
+        if let Some(dir) = &cfg.directory {
+            push(&[dir.as_os_str().as_encoded_bytes()]);
+        }
+        let directory = cfg.directory.is_some().then(|| offsets.len() - 1);
+
+        // The scratch buffer is complete: pointers into it stay valid.
+        let argc = cfg.argv.len();
+        let own = &offsets[argc..directory.unwrap_or(offsets.len())];
+        pointers.clear();
+        pointers.extend(offsets[..argc].iter().map(|&at| scratch[at..].as_ptr().cast::<libc::c_char>()));
+        pointers.push(std::ptr::null());
+        for base in environment.iter() {
+            let key = env_key(base.to_bytes());
+            if !own.iter().any(|&at| env_key(cstr_at(scratch, at).to_bytes()) == key) {
+                pointers.push(base.as_ptr());
+            }
+        }
+        for (n, &at) in own.iter().enumerate() {
+            let key = env_key(cstr_at(scratch, at).to_bytes());
+            let overridden =
+                own[n + 1..].iter().any(|&later| env_key(cstr_at(scratch, later).to_bytes()) == key);
+            if !overridden {
+                pointers.push(scratch[at..].as_ptr().cast());
+            }
+        }
+        pointers.push(std::ptr::null());
+        directory.map(|n| offsets[n])
+    }
 }
 
-/// A C string; an interior NUL (which config validation rejects) truncates.
-fn cstring(s: &str) -> CString {
-    let end = s.find('\0').unwrap_or(s.len());
-    CString::new(&s[..end]).unwrap_or_default()
+fn env_key(entry: &[u8]) -> &[u8] {
+    let end = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
+    &entry[..end]
 }
 
-/// The first executable `dir/name` along `path_var`, else along the daemon's PATH.
-fn search_path(name: &str, path_var: Option<&str>) -> Option<String> {
-    let daemon_path = std::env::var("PATH").ok();
-    let path_var = path_var.or(daemon_path.as_deref()).unwrap_or("/usr/sbin:/usr/bin:/sbin:/bin");
-    path_var.split(':').filter(|dir| !dir.is_empty()).find_map(|dir| {
-        let candidate = format!("{dir}/{name}");
-        let c = CString::new(candidate.as_bytes()).ok()?;
-        sys::executable(&c).then_some(candidate)
-    })
+fn cstr_at(scratch: &[u8], at: usize) -> &CStr {
+    CStr::from_bytes_until_nul(&scratch[at..]).unwrap_or(c"")
+}
+
+/// Blocks until the child has exec'd (EOF: the pipe closed on exec) or
+/// sent back the stage and errno of its failure.
+fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<String> {
+    let mut msg = [0u8; 5];
+    let mut got = 0;
+    while got < msg.len() {
+        match sys::read(fd, &mut msg[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if got < msg.len() {
+        return None;
+    }
+    let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    let what = match Stage::from_byte(msg[0]) {
+        Stage::Exec => {
+            // Look the command up again next time: it may be installed later.
+            let path = found.path.take();
+            format!("exec {}", path.as_deref().map_or(String::new(), |p| p.to_string_lossy().into_owned()))
+        }
+        Stage::Directory => {
+            format!(
+                "directory {}",
+                cfg.directory.as_deref().map_or(String::new(), |d| d.display().to_string())
+            )
+        }
+        Stage::User => format!("user {}", cfg.user.as_deref().unwrap_or("")),
+        Stage::Stdio => "stdio".to_string(),
+    };
+    Some(format!("{what}: {}", sys::strerror(errno)))
+}
+
+/// The path to exec: the command itself when it has a `/` (relative ones
+/// resolve in `directory`, after the child's chdir), else the first
+/// executable along the program's PATH, else the daemon's.
+fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
+    let program = cfg.argv.first().map(String::as_str).unwrap_or("");
+    if program.contains('/') || program.is_empty() {
+        return CString::new(program).ok();
+    }
+    let own_path = cfg.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    let path_var = own_path
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+    let found = path_var.split(':').filter(|dir| !dir.is_empty()).find_map(|dir| {
+        let candidate = CString::new(format!("{dir}/{program}")).ok()?;
+        sys::executable(&candidate).then_some(candidate)
+    });
+    found.or_else(|| CString::new(program).ok())
 }
