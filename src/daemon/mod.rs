@@ -547,7 +547,10 @@ impl Daemon {
         }
         match prog.state {
             State::Backoff => {
-                let delay = prog.deadline.map_or(0, |t| t.saturating_duration_since(now).as_secs());
+                let delay = prog.deadline.map_or(0, |t| {
+                    let left = t.saturating_duration_since(now);
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
+                });
                 match &prog.reason {
                     Some(reason) => self.log.warn(format_args!("{name}: {reason}; retry in {delay}s")),
                     None => self.log.info(format_args!("{name}: restart in {delay}s")),
