@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// One read from a pipe takes at most this much.
 pub const READ_CHUNK: usize = 32 * 1024;
+/// A line up to this long (and half the cap) is never split by a rotation.
+const SHORT_LINE: u64 = 4096;
 /// syslog lines are split at this length.
 pub const SYSLOG_LINE: usize = 1024;
 
@@ -85,11 +87,16 @@ impl Writer {
                     continue;
                 }
                 if take > room {
-                    // Cut after the last newline that fits, unless that
-                    // wastes most of the room.
+                    // Cut after the last newline that fits; a short line that
+                    // does not fit starts the next file instead of being split.
+                    let line = data.iter().position(|&b| b == b'\n').map_or(data.len(), |at| at + 1);
                     take = match data[..room].iter().rposition(|&b| b == b'\n') {
-                        Some(at) if at + 1 >= room / 2 => at + 1,
-                        _ => room,
+                        Some(at) => at + 1,
+                        None if self.size > 0 && line as u64 <= (self.maxbytes / 2).min(SHORT_LINE) => {
+                            self.rotate();
+                            continue;
+                        }
+                        None => room,
                     };
                 }
             }
