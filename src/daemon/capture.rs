@@ -144,6 +144,8 @@ impl Writer {
             let _ = std::fs::rename(&base, format!("{base}.1"));
         }
         self.size = 0;
+        // The current file exists again at once (for `pman log`, `tail -F`).
+        let _ = self.open();
     }
 }
 
