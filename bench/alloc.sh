@@ -58,7 +58,7 @@ write_conf() { # DIR idle|crash
         if [[ $2 == idle || $2 == status ]]; then
             printf '[program:sleeper]\ncommand = sleep 1000000\nstartsecs = 1\nstdout = none\nstderr = none\n'
         else
-            # bench-crash appends one byte to ./starts and exits 1: counting
+            # bench-crash appends a line to ./starts and exits 1: counting
             # starts costs the daemon nothing (no status requests)
             printf '[program:crash]\ncommand = %s\ndirectory = %s\nstartsecs = 1\nbackoff = 0\nbackoff_max = 0\n' \
                 "$BENCH/bin/bench-crash" "$d"
@@ -66,6 +66,8 @@ write_conf() { # DIR idle|crash
         fi
     } >"$d/pman.conf"
 }
+
+nstarts() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
 
 # runs the daemon under valgrind for SECONDS or until STARTS starts, then
 # `pman kill`; sets RESULT="allocs bytes starts" from the tool's summary
@@ -94,13 +96,13 @@ run_vg() { # NAME idle|crash SECONDS|STARTS
             timeout 10 "$PMAN" -c "$d/pman.conf" status >/dev/null 2>&1 || true
         done
     else
-        while (($(stat -c %s "$d/starts" 2>/dev/null || echo 0) < amount)); do
+        while (($(nstarts "$d/starts") < amount)); do
             ((SECONDS - t0 < 300)) || { log "$name: fewer than $amount starts in 300 s"; break; }
             sleep 0.05
         done
     fi
     local starts
-    starts=$(stat -c %s "$d/starts" 2>/dev/null || echo 0)
+    starts=$(nstarts "$d/starts")
     timeout 60 "$PMAN" -c "$d/pman.conf" kill >/dev/null 2>&1 || log "$name: pman kill failed"
     for ((i = 0; i < 600; i++)); do
         kill -0 "$DAEMON" 2>/dev/null || break

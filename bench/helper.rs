@@ -5,10 +5,13 @@
 //!   bench-stamp   writes "CLOCK_REALTIME-ns pid" to ./stamp (atomically,
 //!                 via rename) right after exec, then sleeps forever;
 //!                 with BENCH_STAMP_ONCE set it exits after writing.
-//!   bench-crash   appends one byte to ./starts and exits 1 at once.
+//!   bench-crash   appends its CLOCK_REALTIME ns as a line to ./starts and
+//!                 exits 1 at once.
 //!   bench-helper  subcommands:
-//!     kill STAMP TIMEOUT_MS   read "ns pid" from STAMP, SIGKILL pid, wait
-//!                             for a new stamp, print new_ns - kill_ns
+//!     kill STAMP TIMEOUT_MS [MIN_AGE_MS]
+//!                             read "ns pid" from STAMP, wait until the stamp
+//!                             is MIN_AGE_MS old, SIGKILL pid, wait for a new
+//!                             stamp, print new_ns - kill_ns
 //!     floor N STAMPBIN DIR    fork+exec STAMPBIN (BENCH_STAMP_ONCE) N times
 //!                             in DIR, print each exec-to-stamp latency (ns)
 use std::ffi::CString;
@@ -52,8 +55,13 @@ fn die(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-fn cmd_kill(stamp: &str, timeout_ms: u64) {
-    let (_, pid) = read_stamp(stamp).unwrap_or_else(|| die("no stamp"));
+fn cmd_kill(stamp: &str, timeout_ms: u64, min_age_ms: u64) {
+    let (born, pid) = read_stamp(stamp).unwrap_or_else(|| die("no stamp"));
+    let ready = born + u128::from(min_age_ms) * 1_000_000;
+    let now = now_ns();
+    if ready > now {
+        std::thread::sleep(Duration::from_nanos((ready - now) as u64));
+    }
     let t0 = now_ns();
     if unsafe { kill(pid, 9) } != 0 {
         die("kill failed");
@@ -119,20 +127,22 @@ fn main() {
                 .mode(0o644)
                 .open("starts")
             {
-                let _ = f.write_all(b"x");
+                let _ = f.write_all(format!("{}\n", now_ns()).as_bytes());
             }
             std::process::exit(1)
         }
         _ => match args.get(1).map(String::as_str) {
-            Some("kill") if args.len() == 4 => {
-                cmd_kill(&args[2], args[3].parse().unwrap_or_else(|_| die("timeout")))
-            }
+            Some("kill") if args.len() == 4 || args.len() == 5 => cmd_kill(
+                &args[2],
+                args[3].parse().unwrap_or_else(|_| die("timeout")),
+                args.get(4).map_or(0, |a| a.parse().unwrap_or_else(|_| die("min age"))),
+            ),
             Some("floor") if args.len() == 5 => cmd_floor(
                 args[2].parse().unwrap_or_else(|_| die("count")),
                 &args[3],
                 &args[4],
             ),
-            _ => die("usage: bench-helper kill STAMP TIMEOUT_MS | floor N STAMPBIN DIR"),
+            _ => die("usage: bench-helper kill STAMP TIMEOUT_MS [MIN_AGE_MS] | floor N STAMPBIN DIR"),
         },
     }
 }

@@ -26,7 +26,7 @@ else
     IDLE_SECS=10 KILLS=20 CRASH_SECS=30 HF_MIN=10 HF_MAX=200 HF_WARM=3 BIG_N=1000
 fi
 NS=(10 200)
-KILL_GAP=1.5 # s between a restart and the next kill (> startsecs, > 1 s restart floors)
+KILL_GAP_MS=1500 # a program is killed once up this long (> startsecs, > 1 s restart floors)
 read -ra PEERS <<<"${BENCH_PEERS:-supervisord runit s6 daemontools nitro pman pman-musl}"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -370,54 +370,87 @@ declare -A R SKIP
 set_r() { R["$1,$2"]=$3; }
 get_r() { echo "${R["$1,$2"]:--}"; }
 
-measure_n() { # PEER N: PSS, idle wakeups, status times; restart latency at N=10
-    local peer=$1 n=$2 d root pids c0 c1 one all
-    d=$TMP/$peer-n$n
-    prepare "$peer" "$d" "$n" 1
-    [[ $peer == nitro ]] && export NITRO_SOCK=$d/nitro.sock
-    start_peer "$peer" "$d"
-    root=$STARTED
-    if ! wait_up "$peer" "$d" "$root" "$n" 60; then
-        log "$peer N=$n: programs not all up within 60 s (see $d/out.log)"
-        set_r "$peer" "note_n$n" "did not bring up $n programs in 60 s"
-        kill_tree "$root"; forget_root "$root"
-        return 0
-    fi
-    sleep 2 # let start-up timers (startsecs) and scans settle
-    mapfile -t pids < <(sup_pids "$peer" "$root")
-    set_r "$peer" "nsup_$n" "${#pids[@]}"
-    set_r "$peer" "pss_$n" "$(pss_kb "${pids[@]}")"
-    set_r "$peer" "anon_$n" "$(PSS_FIELD=Pss_Anon pss_kb "${pids[@]}")"
-    c0=$(ctxsw "${pids[@]}")
-    sleep "$IDLE_SECS"
-    c1=$(ctxsw "${pids[@]}")
-    set_r "$peer" "wake_$n" "$(awk -v d=$((c1 - c0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.0f", d * 60 / s }')"
-    { read -r one; read -r all; } < <(hf "$d/hf.json" "$(status_cmd "$peer" "$d" one)" "$(status_cmd "$peer" "$d" all)")
-    set_r "$peer" "st1_$n" "$one"
-    set_r "$peer" "stall_$n" "$all"
-    if ((n == 10)) && [[ $peer != pman-musl ]]; then
-        restart_latency "$peer" "$d"
-    fi
-    kill_tree "$root"
-    forget_root "$root"
-    log "$peer N=$n: PSS $(get_r "$peer" "pss_$n") kB, wakeups/min $(get_r "$peer" "wake_$n"), status $one / $all ms"
-}
-restart_latency() { # PEER DIR
-    local peer=$1 d=$2 stamp i v lat=()
-    stamp=$d/sv/p000/stamp
-    for ((i = 0; i < KILLS; i++)); do
-        sleep "$KILL_GAP"
-        v=$("$BIN/bench-helper" kill "$stamp" 5000) || { log "$peer: no restart within 5 s"; v=""; }
-        [[ -n $v && $v != timeout ]] && lat+=("$v")
+# All peers run side by side at one N: started together, one idle window,
+# then status timings peer by peer, and restart latency round-robin (one
+# kill per peer per round), so load from other work on the machine hits
+# every peer alike.
+measure_n() { # N PEER...
+    local n=$1 peer d root pids c0 c1 one all
+    shift
+    declare -A root_of
+    local up=()
+    for peer in "$@"; do
+        d=$TMP/$peer-n$n
+        prepare "$peer" "$d" "$n" 1
+        start_peer "$peer" "$d"
+        root_of[$peer]=$STARTED
     done
-    read -r med p90 < <(printf '%s\n' "${lat[@]}" | median_p90)
-    set_r "$peer" "rl_med" "$(ms "$med")"
-    set_r "$peer" "rl_p90" "$(ms "$p90")"
-    set_r "$peer" "rl_n" "${#lat[@]}"
-    log "$peer: restart latency median $(ms "$med") ms, p90 $(ms "$p90") ms (${#lat[@]}/$KILLS)"
+    for peer in "$@"; do
+        d=$TMP/$peer-n$n
+        [[ $peer == nitro ]] && export NITRO_SOCK=$d/nitro.sock
+        if wait_up "$peer" "$d" "${root_of[$peer]}" "$n" 90; then
+            up+=("$peer")
+        else
+            log "$peer N=$n: programs not all up within 90 s (see $d/out.log)"
+            set_r "$peer" "note_n$n" "did not bring up $n programs in 90 s"
+        fi
+    done
+    sleep 2 # let start-up timers (startsecs) and scans settle
+    for peer in "${up[@]}"; do
+        mapfile -t pids < <(sup_pids "$peer" "${root_of[$peer]}")
+        R["$peer,pids_$n"]="${pids[*]}"
+        set_r "$peer" "nsup_$n" "${#pids[@]}"
+        set_r "$peer" "pss_$n" "$(pss_kb "${pids[@]}")"
+        set_r "$peer" "anon_$n" "$(PSS_FIELD=Pss_Anon pss_kb "${pids[@]}")"
+        R["$peer,c0"]=$(ctxsw "${pids[@]}")
+    done
+    sleep "$IDLE_SECS"
+    for peer in "${up[@]}"; do
+        read -ra pids <<<"${R["$peer,pids_$n"]}"
+        c0=${R["$peer,c0"]}
+        c1=$(ctxsw "${pids[@]}")
+        set_r "$peer" "wake_$n" "$(awk -v d=$((c1 - c0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.0f", d * 60 / s }')"
+    done
+    for peer in "${up[@]}"; do
+        d=$TMP/$peer-n$n
+        [[ $peer == nitro ]] && export NITRO_SOCK=$d/nitro.sock
+        { read -r one; read -r all; } < <(hf "$d/hf.json" "$(status_cmd "$peer" "$d" one)" "$(status_cmd "$peer" "$d" all)")
+        set_r "$peer" "st1_$n" "$one"
+        set_r "$peer" "stall_$n" "$all"
+        log "$peer N=$n: PSS $(get_r "$peer" "pss_$n") kB, wakeups/min $(get_r "$peer" "wake_$n"), status $one / $all ms"
+    done
+    if ((n == 10)); then
+        local lat_peers=()
+        for peer in "${up[@]}"; do [[ $peer == pman-musl ]] || lat_peers+=("$peer"); done
+        restart_latency "$n" "${lat_peers[@]}"
+    fi
+    for peer in "$@"; do
+        kill_tree "${root_of[$peer]}"
+        forget_root "${root_of[$peer]}"
+    done
+}
+restart_latency() { # N PEER...: KILLS rounds, one kill per peer per round
+    local n=$1 peer i v med p90
+    shift
+    local -A lat
+    for ((i = 0; i < KILLS; i++)); do
+        for peer in "$@"; do
+            v=$("$BIN/bench-helper" kill "$TMP/$peer-n$n/sv/p000/stamp" 5000 "$KILL_GAP_MS") || {
+                log "$peer: no restart within 5 s"
+                v=""
+            }
+            [[ -n $v && $v != timeout ]] && lat[$peer]+="$v "
+        done
+    done
+    for peer in "$@"; do
+        read -r med p90 < <(printf '%s\n' ${lat[$peer]:-} | median_p90)
+        set_r "$peer" rl_med "$(ms "$med")"
+        set_r "$peer" rl_p90 "$(ms "$p90")"
+        log "$peer: restart latency median $(ms "$med") ms, p90 $(ms "$p90") ms ($(wc -w <<<"${lat[$peer]:-}")/$KILLS)"
+    done
 }
 crash_loops() { # PEER...: all crash loops run at once, each in its own window
-    local peer d i t0 sz
+    local peer d i sz
     declare -A root first
     for peer in "$@"; do
         d=$TMP/$peer-crash
@@ -426,13 +459,13 @@ crash_loops() { # PEER...: all crash loops run at once, each in its own window
         start_peer "$peer" "$d"
         root[$peer]=$STARTED
     done
-    for peer in "$@"; do # window: from the first start, CRASH_SECS long
+    for peer in "$@"; do # window: CRASH_SECS from the first start (its stamp)
         d=$TMP/$peer-crash
         for ((i = 0; i < 200; i++)); do
             [[ -s $d/sv/crash/starts ]] && break
             sleep 0.05
         done
-        first[$peer]=$(now_ns)
+        first[$peer]=$(head -n 1 "$d/sv/crash/starts" 2>/dev/null || now_ns)
         mapfile -t pids < <(sup_pids "$peer" "${root[$peer]}")
         R["$peer,cr_pids"]="${pids[*]}"
         R["$peer,cr_cpu0"]=$(cpu_ticks "${pids[@]}")
@@ -440,10 +473,9 @@ crash_loops() { # PEER...: all crash loops run at once, each in its own window
     done
     for peer in "$@"; do
         d=$TMP/$peer-crash
-        t0=${first[$peer]}
-        sleep "$(awk -v t="$t0" -v now="$(now_ns)" -v w="$CRASH_SECS" 'BEGIN { s = (t + w * 1e9 - now) / 1e9; printf "%.3f", (s > 0 ? s : 0) }')"
+        sleep "$(awk -v t="${first[$peer]}" -v now="$(now_ns)" -v w="$CRASH_SECS" 'BEGIN { s = (t + w * 1e9 - now) / 1e9; printf "%.3f", (s > 0 ? s : 0) }')"
         read -ra pids <<<"${R["$peer,cr_pids"]}"
-        sz=$(stat -c %s "$d/sv/crash/starts" 2>/dev/null || echo 0)
+        sz=$(awk -v t="${first[$peer]}" -v w="$CRASH_SECS" '$1 - t < w * 1e9 { n++ } END { print n + 0 }' "$d/sv/crash/starts" 2>/dev/null || echo 0)
         set_r "$peer" cr_starts "$sz"
         local c0=${R["$peer,cr_cpu0"]} s0=${R["$peer,cr_sch0"]} c1 s1
         c1=$(cpu_ticks "${pids[@]}")
@@ -589,8 +621,9 @@ report() {
     done
     echo "- status = hyperfine median, no shell (\`-N\`); s6 has no all-services status, so \`all\` is a \`sh\` loop of \`s6-svstat\`; nitro's \`one\` is \`nitroctl pidof\`."
     echo "- PSS and wakeups are summed over the supervisor processes only (runit: runsvdir + runsv, daemontools: svscan + supervise, s6: s6-svscan + s6-supervise), wakeups = voluntary + nonvoluntary context switches over ${IDLE_SECS} s of quiet, per minute."
-    echo "- restart latency: ${KILLS} SIGKILLs of a program that has been up ${KILL_GAP} s, from kill(2) to CLOCK_REALTIME written by the new child right after exec."
-    echo "- crash loop: one program that exits 1 at once, each supervisor's default restart policy (pman: startsecs=1, backoff=1, backoff_max=60, startretries=infinite); window starts at the first start; the crash loops of all supervisors run at the same time."
+    echo "- all supervisors run side by side at one N; status is timed peer after peer; the restart kills go round-robin over the peers.
+- restart latency: ${KILLS} SIGKILLs of a program that has been up ${KILL_GAP_MS} ms, from kill(2) to CLOCK_REALTIME written by the new child right after exec."
+    echo "- crash loop: one program that exits 1 at once, each supervisor's default restart policy (pman: startsecs=1, backoff=1, backoff_max=60, startretries=infinite); the window starts at the first start (stamped by the program); the crash loops of all supervisors run at the same time."
 }
 
 # ---------------------------------------------------------------- main
@@ -615,11 +648,9 @@ main() {
     read -r fm fp < <("$BIN/bench-helper" floor 20 "$BIN/bench-stamp" "$TMP/floor" | median_p90)
     set_r floor med "$(ms "$fm")"
     set_r floor p90 "$(ms "$fp")"
-    for p in "${active[@]}"; do
-        for n in "${NS[@]}"; do
-            log "$p N=$n"
-            measure_n "$p" "$n"
-        done
+    for n in "${NS[@]}"; do
+        log "N=$n: ${active[*]}"
+        measure_n "$n" "${active[@]}"
     done
     local crash=()
     for p in "${active[@]}"; do [[ $p == pman-musl ]] || crash+=("$p"); done
