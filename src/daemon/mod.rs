@@ -33,7 +33,7 @@ pub struct Slot {
     found: Resolved,
     /// Pipes for stdout and stderr when captured; made at the first start
     /// and kept across restarts.
-    captures: [Option<Capture>; 2],
+    captures: [Option<Box<Capture>>; 2],
 }
 
 impl Slot {
@@ -416,7 +416,7 @@ impl Daemon {
                 LogTarget::File(_) | LogTarget::None => continue,
             };
             match Capture::new(sink, stream) {
-                Ok(capture) => slot.captures[k] = Some(capture),
+                Ok(capture) => slot.captures[k] = Some(Box::new(capture)),
                 Err(e) => log.error(format_args!("{} {stream}: pipe: {}", cfg.name, sys::describe(&e))),
             }
         }
@@ -699,4 +699,22 @@ fn write_pidfile(path: &Path) -> Result<(), String> {
         .open(path)
         .and_then(|mut file| writeln!(file, "{}", sys::getpid()))
         .map_err(|e| format!("pidfile {}: {}", path.display(), sys::describe(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every configured program costs a Slot: keep it small (routers run
+    /// hundreds of programs in a few hundred KB).
+    #[test]
+    fn a_slot_stays_small() {
+        let size = std::mem::size_of::<Slot>();
+        assert!(size <= 480, "Slot grew to {size} bytes");
+        eprintln!(
+            "Slot {size} B, ProgramConfig {} B, Program {} B",
+            std::mem::size_of::<ProgramConfig>(),
+            std::mem::size_of::<Program>()
+        );
+    }
 }
