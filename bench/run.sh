@@ -23,7 +23,7 @@ QUICK=${BENCH_QUICK:-0}
 if [[ $QUICK == 1 ]]; then
     IDLE_SECS=3 KILLS=5 CRASH_SECS=8 HF_MIN=3 HF_MAX=20 HF_WARM=1 BIG_N=1000
 else
-    IDLE_SECS=10 KILLS=20 CRASH_SECS=30 HF_MIN=10 HF_MAX=200 HF_WARM=3 BIG_N=1000
+    IDLE_SECS=10 KILLS=20 CRASH_SECS=30 HF_MIN=10 HF_MAX="" HF_WARM=3 BIG_N=1000
 fi
 NS=(10 200)
 KILL_GAP_MS=1500 # a program is killed once up this long (> startsecs, > 1 s restart floors)
@@ -355,7 +355,9 @@ wait_up() { # PEER DIR ROOT N TIMEOUT_S: all N programs running (and RUNNING whe
 hf() { # OUTJSON CMD... -> runs hyperfine, prints medians (ms) one a line
     local out=$1
     shift
-    if ! timeout 180 hyperfine -N -i --style none --warmup "$HF_WARM" --min-runs "$HF_MIN" --max-runs "$HF_MAX" \
+    local max=()
+    [[ -n $HF_MAX ]] && max=(--max-runs "$HF_MAX") # else hyperfine's 3 s per command
+    if ! timeout 180 hyperfine -N -i --style none --warmup "$HF_WARM" --min-runs "$HF_MIN" "${max[@]}" \
         --export-json "$out" "$@" >"$out.log" 2>&1; then
         for _ in "$@"; do echo "-"; done
         return 0
@@ -533,6 +535,7 @@ report() {
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
+    echo "- load average at start / end: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the machine)"
     echo "- pman: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- src 2>/dev/null || echo ' (+ uncommitted src changes)')"
     echo "- command: \`$([[ $QUICK == 1 ]] && echo 'BENCH_QUICK=1 ')bench/run.sh\` (idle ${IDLE_SECS} s, $KILLS kills, crash window ${CRASH_SECS} s)"
     echo
@@ -630,6 +633,7 @@ report() {
 main() {
     local t_start=$SECONDS p d
     PMAN_MUSL=${PMAN_MUSL:-$ROOT/target/cross/x86_64-unknown-linux-musl/pman}
+    LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
     install_peers
     have hyperfine || { log "hyperfine is required"; exit 1; }
     log "building pman (release)"
