@@ -8,7 +8,7 @@ usage() {
 usage: cross/test.sh [-v] [TARGET...] [-- CARGO_TEST_ARGS...]
 
 For each TARGET (default: every target with a binary in target/cross/),
-runs `cargo test --test '*'` on the host with
+runs `cargo test --no-fail-fast --test '*'` on the host with
   PMAN_BIN=target/cross/TARGET/pman  PMAN_RUNNER=qemu-ARCH-static
 (PMAN_RUNNER empty for x86_64, which runs natively) and QEMU_CPU set to the
 oldest router core of that target. binfmt_misc is not used.
@@ -90,7 +90,10 @@ for t in "${targets[@]}"; do
         cd "$PMAN_ROOT"
         export PMAN_BIN="$PMAN_OUT/$t/pman" PMAN_RUNNER="$runner"
         if [[ -n $cpu ]]; then export QEMU_CPU=$cpu; else unset QEMU_CPU; fi
-        timeout --kill-after=30 "$limit" cargo test --test '*' -- "${test_args[@]}"
+        # --show-output: tests print "SKIP name: reason" (e.g. what qemu-user
+        # cannot do), which libtest would otherwise hide for passing tests.
+        timeout --kill-after=30 "$limit" cargo test --no-fail-fast --test '*' -- \
+            --show-output "${test_args[@]}"
     ) >"$log" 2>&1 || rc=$?
     secs=$((SECONDS - start))
 
@@ -116,7 +119,13 @@ for t in "${targets[@]}"; do
         else
             result="FAILED (exit $rc)"
         fi
-        cat "$log"
+        if ((verbose)); then
+            cat "$log"
+        else
+            # Which binary ran, each failure's output, results, skips.
+            awk '/^ *Running /; /^SKIP / && !f; /^failures:/ { f = 1 } f; /^test result:/ { if (!f) print; f = 0 }
+                 /^error/ { print }' "$log"
+        fi
     fi
     line=$(printf '%-32s %-20s %4d passed %4d failed %4d ignored %4d skipped %5ds' \
         "$t" "$result" "$passed" "$failed" "$ignored" "$skipped" "$secs")
