@@ -129,7 +129,22 @@ pub fn socket_name(path: &Path) -> String {
     let Ok(text) = std::fs::read(&path) else {
         return DEFAULT_SOCKET.to_string();
     };
-    let (sections, _) = ini::parse(&String::from_utf8_lossy(&text), 0);
+    // Only the [pman] sections matter: every client command runs this, so
+    // a config of a thousand programs must not be parsed whole.
+    let text = String::from_utf8_lossy(&text);
+    let mut pman_only = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            inside = rest.split(']').next().is_some_and(|name| name.trim() == "pman");
+        }
+        if inside {
+            pman_only.push_str(line);
+            pman_only.push('\n');
+        }
+    }
+    let (sections, _) = ini::parse(&pman_only, 0);
     let entry = sections.iter().rev().filter(|s| s.name == "pman").find_map(|s| s.get("socket"));
     match entry {
         Some(entry) => {

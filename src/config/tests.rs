@@ -294,6 +294,11 @@ fn socket_name_reads_only_pman_socket() {
     let path = dir.join("socket.conf");
     write(&path, "[program:a]\nbroken\n[pman]\nsocket = @other ; c\n");
     assert_eq!(socket_name(&path), "@other");
+    // A [pman] section re-opened later wins; other sections never count.
+    write(&path, "[pman]\nsocket=@first\n[program:b]\nsocket=@no\n [pman] ; again\nsocket=@second\n");
+    assert_eq!(socket_name(&path), "@second");
+    write(&path, "[pman]\nlogfile=/tmp/x\n[program:b]\nsocket=@no\n");
+    assert_eq!(socket_name(&path), DEFAULT_SOCKET);
     assert_eq!(socket_name(&dir.join("missing.conf")), DEFAULT_SOCKET);
     let _ = std::fs::remove_dir_all(&dir);
 }
