@@ -58,11 +58,18 @@ pub fn is_executable(path: &Path) -> bool {
 
 /// Finds a bare command name in `path_var` (a `PATH` value).
 pub fn which(name: &str, path_var: &str) -> Option<PathBuf> {
-    path_var
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(name))
-        .find(|candidate| is_executable(candidate))
+    // One buffer for every candidate: a long PATH must not cost an
+    // allocation per directory per program.
+    let mut candidate = PathBuf::new();
+    for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {
+        candidate.clear();
+        candidate.push(dir);
+        candidate.push(name);
+        if is_executable(&candidate) {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -267,9 +267,17 @@ fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
     let path_var = own_path
         .or_else(|| std::env::var("PATH").ok())
         .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
-    let found = path_var.split(':').filter(|dir| !dir.is_empty()).find_map(|dir| {
-        let candidate = CString::new(format!("{dir}/{program}")).ok()?;
-        sys::executable(&candidate).then_some(candidate)
-    });
-    found.or_else(|| CString::new(program).ok())
+    let mut candidate: Vec<u8> = Vec::with_capacity(128);
+    for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {
+        candidate.clear();
+        candidate.extend_from_slice(dir.as_bytes());
+        candidate.push(b'/');
+        candidate.extend_from_slice(program.as_bytes());
+        candidate.push(0);
+        match CStr::from_bytes_with_nul(&candidate) {
+            Ok(path) if sys::executable(path) => return Some(path.to_owned()),
+            _ => {}
+        }
+    }
+    CString::new(program).ok()
 }
