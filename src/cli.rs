@@ -194,7 +194,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         }
         if let Some(value) = arg.strip_prefix("--config=") {
             config = Some(value.to_string());
-        } else if arg == "--help" || arg == "-h" || arg == "help" {
+        } else if arg == "--help" || arg == "-h" || (arg == "help" && rest.is_empty()) {
             return Ok(Invocation { config: default_config(config), command: Command::Help });
         } else if arg == "--version" || arg == "-V" {
             return Ok(Invocation { config: default_config(config), command: Command::Version });
@@ -281,6 +281,12 @@ mod tests {
         assert!(p(&["status", "--bogus"]).is_err());
         assert!(p(&["-c"]).is_err());
         assert!(p(&["signal", "HUP"]).is_err());
+    }
+
+    #[test]
+    fn help_as_an_option_or_the_command() {
+        assert_eq!(p(&["help"]).unwrap().command, Command::Help);
+        assert_eq!(p(&["status", "--help"]).unwrap().command, Command::Help);
     }
 
     #[test]
