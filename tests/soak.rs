@@ -44,7 +44,7 @@ fn ten_thousand_restarts_leave_the_daemon_as_it_was() {
     ));
     let daemon = Daemon::start(&env);
     let steady = env.running_pid("steady");
-    let idle_fds = fds(daemon.pid);
+    let idle_fds = fd_targets(daemon.pid);
     let idle_rss = rss_kb(daemon.pid);
 
     let started = Instant::now();
@@ -84,7 +84,7 @@ fn ten_thousand_restarts_leave_the_daemon_as_it_was() {
 
     let out = env.pman(&["stop", "flap"]);
     assert_eq!(out.code, 0, "{out}");
-    let stopped_fds = fds(daemon.pid);
+    let stopped_fds = fd_targets(daemon.pid);
     let stopped_rss = rss_kb(daemon.pid);
     let zombies = zombie_children(daemon.pid);
     eprintln!(

@@ -41,6 +41,15 @@ pub fn fds(pid: i32) -> Vec<String> {
     out
 }
 
+/// What the daemon's descriptors point at, sorted, without their numbers
+/// (a rotated log is reopened on whatever number is free).
+pub fn fd_targets(pid: i32) -> Vec<String> {
+    let mut out: Vec<String> =
+        fds(pid).into_iter().map(|f| f.split_once("->").map_or(f.clone(), |(_, t)| t.to_string())).collect();
+    out.sort();
+    out
+}
+
 pub fn fd_count(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
