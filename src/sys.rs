@@ -196,6 +196,16 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Returns freed heap memory to the system: glibc's `malloc_trim`; a
+/// no-op with other C libraries.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Clears O_NONBLOCK.
 pub fn set_blocking(fd: RawFd) {
     // SAFETY: fcntl on a descriptor the caller holds.

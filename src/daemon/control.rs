@@ -17,6 +17,8 @@ pub const MAX_CLIENTS: usize = 32;
 /// A client must send its request line within this time; a reply that
 /// makes no progress for this long is abandoned.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reply this big is worth returning its memory for once it is sent.
+const BIG_REPLY: usize = 64 * 1024;
 
 fn address(socket: &str) -> io::Result<SocketAddr> {
     match socket.strip_prefix('@') {
@@ -74,10 +76,16 @@ impl Client {
 /// A reply being built: tagged lines, then the exit code.
 #[derive(Default)]
 pub struct Reply {
-    bytes: Vec<u8>,
+    bytes: String,
 }
 
 impl Reply {
+    /// A reply with room for about `bytes` (big replies are sized once
+    /// instead of doubling their way up).
+    fn with_capacity(bytes: usize) -> Reply {
+        Reply { bytes: String::with_capacity(bytes) }
+    }
+
     pub fn out(&mut self, text: &str) {
         self.line(TAG_OUT, text);
     }
@@ -88,17 +96,22 @@ impl Reply {
 
     fn line(&mut self, tag: u8, text: &str) {
         for line in text.split('\n') {
-            self.bytes.push(tag);
-            self.bytes.extend_from_slice(line.as_bytes());
-            self.bytes.push(b'\n');
+            self.line_with(tag, |out| out.push_str(line));
         }
     }
 
+    /// One line written in place by `write`, which must not write a newline.
+    fn line_with(&mut self, tag: u8, write: impl FnOnce(&mut String)) {
+        self.bytes.push(tag as char);
+        write(&mut self.bytes);
+        self.bytes.push('\n');
+    }
+
     fn finish(mut self, code: i32) -> Vec<u8> {
-        self.bytes.push(TAG_EXIT);
-        self.bytes.extend_from_slice(code.to_string().as_bytes());
-        self.bytes.push(b'\n');
-        self.bytes
+        self.bytes.push(TAG_EXIT as char);
+        self.bytes.push_str(&code.to_string());
+        self.bytes.push('\n');
+        self.bytes.into_bytes()
     }
 }
 
@@ -169,13 +182,23 @@ impl Daemon {
         });
     }
 
+    /// Forgets closed clients; after a big reply, hands the freed memory
+    /// back to the system so a burst of large replies leaves no trace.
+    pub(super) fn drop_closed_clients(&mut self) {
+        let big = self.clients.iter().any(|c| c.closed && c.output.capacity() > BIG_REPLY);
+        self.clients.retain(|c| !c.closed);
+        if big {
+            sys::release_free_memory();
+        }
+    }
+
     pub(super) fn expire_clients(&mut self, now: Instant) {
         for client in &mut self.clients {
             if client.deadline.is_some_and(|t| t <= now) {
                 client.closed = true;
             }
         }
-        self.clients.retain(|c| !c.closed);
+        self.drop_closed_clients();
     }
 
     pub(super) fn service_client(&mut self, id: u64, revents: libc::c_short) {
@@ -247,7 +270,7 @@ impl Daemon {
                 write_some(client);
             }
         }
-        self.clients.retain(|c| !c.closed);
+        self.drop_closed_clients();
     }
 
     fn handle_request(&mut self, id: u64, line: &str) {
@@ -312,24 +335,25 @@ impl Daemon {
             self.resolve(names)
         };
         let now = Instant::now();
-        let mut reply = Reply::default();
-        let mut text = String::with_capacity(64 * indices.len() + 2);
+        let per_program = if json { 220 } else { 72 };
+        let mut reply = Reply::with_capacity(per_program * indices.len() + 64);
         if json {
-            text.push('[');
-            for (n, &i) in indices.iter().enumerate() {
-                if n > 0 {
-                    text.push(',');
+            reply.line_with(TAG_OUT, |out| {
+                out.push('[');
+                for (n, &i) in indices.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    let slot = &self.slots[i];
+                    status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
                 }
-                let slot = &self.slots[i];
-                status::json(&mut text, &slot.cfg.name, &slot.prog, now, slot.log_errors());
-            }
-            text.push(']');
-            reply.out(&text);
+                out.push(']');
+            });
         } else {
             for &i in &indices {
-                text.clear();
-                status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
-                reply.out(&text);
+                reply.line_with(TAG_OUT, |out| {
+                    status::line(out, &self.slots[i].cfg.name, &self.slots[i].prog, now)
+                });
             }
         }
         Self::unknown_reply(&unknown, &mut reply);

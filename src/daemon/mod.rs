@@ -629,7 +629,7 @@ impl Daemon {
         for (id, revents) in ready {
             self.service_client(id, revents);
         }
-        self.clients.retain(|c| !c.closed);
+        self.drop_closed_clients();
     }
 
     fn accept_clients(&mut self) {
