@@ -166,12 +166,9 @@ fn log(socket: &str, name: &str, lines: usize, stderr: bool, follow: bool) -> i3
     let Some(path) = path.filter(|_| code == 0) else { return code };
     let path = Path::new(&path);
     let mut out = io::stdout().lock();
-    let tail = tail_lines(path, lines);
-    if tail.is_none() && !follow {
-        eprintln!("pman: {}: no log yet", path.display());
-        return 1;
-    }
-    let _ = out.write_all(&tail.unwrap_or_default());
+    // A configured log that nothing was written to yet is an empty log.
+    let tail = tail_lines(path, lines).unwrap_or_default();
+    let _ = out.write_all(&tail);
     let _ = out.flush();
     if follow {
         follow_file(path, &mut out);

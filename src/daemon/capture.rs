@@ -56,6 +56,12 @@ impl Writer {
         }
     }
 
+    /// Creates the file now (so `pman log` finds it before any output);
+    /// a failure is met again, and counted, at the first write.
+    pub fn create(&mut self) {
+        let _ = self.open();
+    }
+
     fn open(&mut self) -> Result<RawFd, i32> {
         if let Some(fd) = &self.fd {
             return Ok(fd.as_raw_fd());

@@ -410,7 +410,9 @@ impl Daemon {
             }
             let sink = match target {
                 LogTarget::File(path) if maxbytes > 0 => {
-                    Sink::File(capture::writer_for(writers, path, maxbytes, backups))
+                    let w = capture::writer_for(writers, path, maxbytes, backups);
+                    writers[w].create();
+                    Sink::File(w)
                 }
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
