@@ -26,6 +26,14 @@ die() {
     exit 1
 }
 
+# A tool that cannot be installed on this machine (no network, no package):
+# exit 3, so CI can tell "could not set up" from "built or tested wrong".
+PMAN_TOOLS_EXIT=3
+die_tools() {
+    printf 'cross: error: cannot set up the build tools: %s\n' "$*" >&2
+    exit "$PMAN_TOOLS_EXIT"
+}
+
 note() {
     printf 'cross: %s\n' "$*" >&2
 }
@@ -101,7 +109,7 @@ quiet() {
     if ! "$@" >"$log" 2>&1; then
         cat "$log" >&2
         rm -f "$log"
-        die "$what failed: $*"
+        die_tools "$what failed: $*"
     fi
     rm -f "$log"
 }
@@ -132,8 +140,14 @@ ensure_rust() {
     if ! grep -q '^rust-src' <<<"$have" || ! grep -q '^llvm-tools' <<<"$have" ||
         ! grep -q '^cargo' <<<"$have"; then
         note "installing Rust $PMAN_NIGHTLY with rust-src and llvm-tools (rustup)"
-        quiet "rustup toolchain install" rustup toolchain install "$PMAN_NIGHTLY" \
-            --profile minimal --component rust-src --component llvm-tools --no-self-update
+        if ! rustup toolchain install "$PMAN_NIGHTLY" --profile minimal \
+            --component rust-src --component llvm-tools --no-self-update >/dev/null 2>&1; then
+            # The pinned nightly cannot be fetched: use the machine's own
+            # nightly, given its rust-src and llvm-tools.
+            note "cannot install $PMAN_NIGHTLY; trying the installed 'nightly'"
+            quiet "rustup component add" rustup component add rust-src llvm-tools --toolchain nightly
+            PMAN_NIGHTLY=nightly
+        fi
     fi
 }
 
