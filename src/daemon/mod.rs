@@ -555,6 +555,10 @@ impl Daemon {
                 });
                 match &prog.reason {
                     Some(reason) => self.log.warn(format_args!("{name}: {reason}; retry in {delay}s")),
+                    None if prog.failures > 0 => self.log.warn(format_args!(
+                        "{name}: exited before startsecs ({} failed starts in a row); retry in {delay}s",
+                        prog.failures
+                    )),
                     None => self.log.info(format_args!("{name}: restart in {delay}s")),
                 }
             }
