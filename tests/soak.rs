@@ -99,14 +99,18 @@ fn ten_thousand_restarts_leave_the_daemon_as_it_was() {
     );
     assert!(lasting.is_empty(), "zombies not reaped while soaking: {lasting:?}");
     assert!(zombies.is_empty(), "zombies after the stop: {zombies:?}");
-    if !under_qemu() {
+    if under_qemu() {
+        // qemu-user's own descriptors and memory show in the daemon's /proc
+        // entries and come and go with its threads.
+        eprintln!("SKIP soak RSS and descriptor checks: qemu-user's own files and memory are counted in");
+    } else {
         assert!(
             late_rss <= early_rss + RSS_SLACK_KB,
             "RSS grew from {early_rss} KiB ({early} restarts) to {late_rss} KiB ({restarts} restarts)"
         );
+        assert_eq!(late_fds, early_fds, "descriptors grew while soaking: {:?}", fds(daemon.pid));
+        assert_eq!(stopped_fds, idle_fds, "descriptors after the soak differ from before");
     }
-    assert_eq!(late_fds, early_fds, "descriptors grew while soaking: {:?}", fds(daemon.pid));
-    assert_eq!(stopped_fds, idle_fds, "descriptors after the soak differ from before");
     assert!(biggest_log <= LOG_CAP + ONE_LINE, "the daemon log reached {biggest_log} bytes (cap {LOG_CAP})");
     assert!(
         most_backups <= LOG_BACKUPS,
