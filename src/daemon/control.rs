@@ -1,10 +1,9 @@
 //! The control socket, daemon side: clients (bounded, non-blocking, timed
-//! out), request execution, and jobs — commands that wait on programs
-//! (start, stop, restart, reload, kill) and answer when they are done.
+//! out) and requests. Requests that wait on programs become jobs (`jobs`).
 
 use super::program::{Event, State};
-use super::{status, Daemon, Slot};
-use crate::config::{Config, LogTarget};
+use super::{status, Daemon};
+use crate::config::LogTarget;
 use crate::protocol::{Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use std::io::{self, Read, Write};
@@ -113,34 +112,6 @@ impl Reply {
         self.bytes.push('\n');
         self.bytes.into_bytes()
     }
-}
-
-/// What a job does once its stops are done.
-pub enum Then {
-    /// Reply with each name's status line (`stop`).
-    ReportStopped,
-    /// Start these and wait until each is RUNNING or failed (`start`, `restart`).
-    Start,
-    /// Install this config and start what it added or changed (`reload`).
-    Reload(Box<Config>),
-    /// End the daemon (`kill`, SIGTERM).
-    Exit,
-}
-
-pub struct Job {
-    client: Option<u64>,
-    /// Names to stop, in groups of one priority, highest priority first.
-    stop_groups: Vec<Vec<String>>,
-    stop_at: usize,
-    stop_issued: bool,
-    then: Then,
-    /// Names for the reply (and to start, for `Then::Start`), in the order named.
-    names: Vec<String>,
-    start_issued: bool,
-    /// Each named program's `attempts_ended` when its start was issued.
-    attempts_at_start: Vec<u32>,
-    /// Lines prepared at request time (reload's added/removed/changed).
-    reply: Reply,
 }
 
 impl Daemon {
@@ -253,7 +224,7 @@ impl Daemon {
     }
 
     /// Queues a finished reply for a client (if it is still there).
-    fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
+    pub(super) fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
         let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) else { return };
         client.input = Vec::new();
         client.output = reply.finish(code);
@@ -261,6 +232,13 @@ impl Daemon {
         client.phase = Phase::Writing;
         client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
         write_some(client);
+    }
+
+    /// Keeps `id`'s connection open after its reply until the daemon exits.
+    pub(super) fn linger(&mut self, id: Option<u64>) {
+        if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) {
+            client.linger = true;
+        }
     }
 
     /// Writes what can be written now to every client with a reply.
@@ -297,7 +275,7 @@ impl Daemon {
 
     /// Indices of the programs `names` select (in the order named, each
     /// once), or the unknown names.
-    fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
+    pub(super) fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
         let mut found: Vec<usize> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         for name in names {
@@ -322,7 +300,7 @@ impl Daemon {
         (found, unknown)
     }
 
-    fn unknown_reply(unknown: &[String], reply: &mut Reply) {
+    pub(super) fn unknown_reply(unknown: &[String], reply: &mut Reply) {
         for name in unknown {
             reply.err(&format!("pman: no such program: {name}"));
         }
@@ -449,268 +427,6 @@ impl Daemon {
             }
         };
         self.send(Some(id), reply, code);
-    }
-
-    /// `start`, `stop` and `restart`: check every name, then make a job.
-    fn begin(&mut self, id: u64, names: &[String], stop: bool, start: bool) {
-        let (indices, unknown) = self.resolve(names);
-        if !unknown.is_empty() {
-            let mut reply = Reply::default();
-            Self::unknown_reply(&unknown, &mut reply);
-            return self.send(Some(id), reply, 2);
-        }
-        if self.shutting_down && start {
-            let mut reply = Reply::default();
-            reply.err("pman: shutting down");
-            return self.send(Some(id), reply, 1);
-        }
-        let stop_groups = if stop { self.stop_groups(&indices) } else { Vec::new() };
-        let names = indices.iter().map(|&i| self.slots[i].cfg.name.clone()).collect();
-        self.jobs.push(Job {
-            client: Some(id),
-            stop_groups,
-            stop_at: 0,
-            stop_issued: false,
-            then: if start { Then::Start } else { Then::ReportStopped },
-            names,
-            start_issued: false,
-            attempts_at_start: Vec::new(),
-            reply: Reply::default(),
-        });
-    }
-
-    /// Names grouped by priority, highest first (the stop order).
-    fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<String>> {
-        let mut sorted: Vec<usize> = indices.to_vec();
-        sorted.sort_by_key(|&i| (std::cmp::Reverse(self.slots[i].cfg.priority), i));
-        let mut groups: Vec<Vec<String>> = Vec::new();
-        let mut last = None;
-        for i in sorted {
-            let priority = self.slots[i].cfg.priority;
-            if last != Some(priority) {
-                groups.push(Vec::new());
-                last = Some(priority);
-            }
-            if let Some(group) = groups.last_mut() {
-                group.push(self.slots[i].cfg.name.clone());
-            }
-        }
-        groups
-    }
-
-    /// `kill`, SIGTERM, SIGINT: stop everything by descending priority, then exit.
-    pub(super) fn begin_shutdown(&mut self, id: Option<u64>) {
-        self.shutting_down = true;
-        let all: Vec<usize> = (0..self.slots.len()).collect();
-        let stop_groups = self.stop_groups(&all);
-        self.jobs.push(Job {
-            client: id,
-            stop_groups,
-            stop_at: 0,
-            stop_issued: false,
-            then: Then::Exit,
-            names: Vec::new(),
-            start_issued: false,
-            attempts_at_start: Vec::new(),
-            reply: Reply::default(),
-        });
-    }
-
-    /// `reload` and SIGHUP: validate the file, stop what was removed or
-    /// changed, then install the new config. A broken file changes nothing.
-    pub(super) fn request_reload(&mut self, id: Option<u64>) {
-        let mut reply = Reply::default();
-        if self.shutting_down || self.jobs.iter().any(|j| matches!(j.then, Then::Reload(_))) {
-            reply.err("pman: busy: a reload or shutdown is in progress");
-            return self.send(id, reply, 1);
-        }
-        let report = crate::config::load(&self.config.path);
-        for warning in &report.warnings {
-            self.log.warn(format_args!("{warning}"));
-            reply.err(&format!("pman: warning: {warning}"));
-        }
-        let new = match report.result {
-            Ok(config) => config,
-            Err(errors) => {
-                for error in &errors {
-                    self.log.error(format_args!("reload: {error}"));
-                    reply.err(&format!("pman: {error}"));
-                }
-                self.log.error(format_args!("reload refused: the running config is kept"));
-                return self.send(id, reply, 2);
-            }
-        };
-        let mut to_stop: Vec<usize> = Vec::new();
-        for prog in &new.programs {
-            match self.slots.iter().position(|s| s.cfg.name == prog.name) {
-                None => reply.out(&format!("[{}] added", prog.name)),
-                Some(i) if self.slots[i].cfg != *prog => {
-                    reply.out(&format!("[{}] changed", prog.name));
-                    to_stop.push(i);
-                }
-                Some(_) => {}
-            }
-        }
-        for (i, slot) in self.slots.iter().enumerate() {
-            if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
-                reply.out(&format!("[{}] removed", slot.cfg.name));
-                to_stop.push(i);
-            }
-        }
-        self.log.info(format_args!("reloading {}", self.config.path.display()));
-        let stop_groups = self.stop_groups(&to_stop);
-        self.jobs.push(Job {
-            client: id,
-            stop_groups,
-            stop_at: 0,
-            stop_issued: false,
-            then: Then::Reload(Box::new(new)),
-            names: Vec::new(),
-            start_issued: false,
-            attempts_at_start: Vec::new(),
-            reply,
-        });
-    }
-
-    /// Moves every job on as far as the programs allow.
-    pub(super) fn advance_jobs(&mut self) {
-        if self.jobs.is_empty() {
-            return;
-        }
-        let jobs = std::mem::take(&mut self.jobs);
-        for mut job in jobs {
-            if !self.advance(&mut job) {
-                self.jobs.push(job);
-            }
-        }
-    }
-
-    fn index_of(&self, name: &str) -> Option<usize> {
-        self.slots.iter().position(|s| s.cfg.name == name)
-    }
-
-    /// True when the job is finished (and answered).
-    fn advance(&mut self, job: &mut Job) -> bool {
-        while job.stop_at < job.stop_groups.len() {
-            let group = job.stop_groups[job.stop_at].clone();
-            if !job.stop_issued {
-                job.stop_issued = true;
-                for name in &group {
-                    if let Some(i) = self.index_of(name) {
-                        self.event(i, Event::Stop);
-                    }
-                }
-            }
-            let busy = group.iter().filter_map(|n| self.index_of(n)).any(|i| {
-                matches!(self.slots[i].prog.state, State::Starting | State::Running | State::Stopping)
-            });
-            if busy {
-                return false;
-            }
-            job.stop_at += 1;
-            job.stop_issued = false;
-        }
-        match std::mem::replace(&mut job.then, Then::ReportStopped) {
-            Then::ReportStopped => {
-                let mut reply = std::mem::take(&mut job.reply);
-                let mut code = 0;
-                let now = Instant::now();
-                for name in &job.names {
-                    if let Some(i) = self.index_of(name) {
-                        let mut text = String::new();
-                        status::line(&mut text, name, &self.slots[i].prog, now);
-                        if self.slots[i].prog.state != State::Stopped {
-                            code = 1;
-                        }
-                        reply.out(&text);
-                    }
-                }
-                self.send(job.client, reply, code);
-                true
-            }
-            Then::Start => {
-                job.then = Then::Start;
-                self.advance_start(job)
-            }
-            Then::Reload(config) => {
-                self.install(*config);
-                let reply = std::mem::take(&mut job.reply);
-                self.send(job.client, reply, 0);
-                true
-            }
-            Then::Exit => {
-                let mut reply = Reply::default();
-                reply.out(&format!("pman: stopped (pid {})", sys::getpid()));
-                if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == job.client) {
-                    client.linger = true;
-                }
-                self.send(job.client, reply, 0);
-                self.exit_code = Some(0);
-                true
-            }
-        }
-    }
-
-    /// The start half of `start`/`restart`: issue the starts (ascending
-    /// priority) once nothing named is still stopping, then wait until each
-    /// is RUNNING or its attempt failed.
-    fn advance_start(&mut self, job: &mut Job) -> bool {
-        let indices: Vec<usize> = job.names.iter().filter_map(|n| self.index_of(n)).collect();
-        if !job.start_issued {
-            if indices.iter().any(|&i| self.slots[i].prog.state == State::Stopping) {
-                return false;
-            }
-            job.start_issued = true;
-            job.attempts_at_start = indices.iter().map(|&i| self.slots[i].prog.attempts_ended).collect();
-            for i in self.start_order(indices.clone()) {
-                self.event(i, Event::Start);
-            }
-        }
-        // Done for a program once it is past STARTING, or once its attempt
-        // ended even if a retry already began (backoff=0).
-        let pending = indices.iter().zip(&job.attempts_at_start).any(|(&i, &at_start)| {
-            let prog = &self.slots[i].prog;
-            matches!(prog.state, State::Starting | State::Stopping) && prog.attempts_ended == at_start
-        });
-        if pending {
-            return false;
-        }
-        let mut reply = Reply::default();
-        let now = Instant::now();
-        let mut code = 0;
-        for &i in &indices {
-            let mut text = String::new();
-            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
-            reply.out(&text);
-            if self.slots[i].prog.state != State::Running {
-                code = 1;
-            }
-        }
-        self.send(job.client, reply, code);
-        true
-    }
-
-    /// Replaces the program table with `config`'s: unchanged programs keep
-    /// their process and history; added and changed ones start if autostart.
-    fn install(&mut self, mut config: Config) {
-        self.apply_daemon_settings(&config);
-        let mut old = std::mem::take(&mut self.slots);
-        let mut fresh: Vec<usize> = Vec::new();
-        for cfg in std::mem::take(&mut config.programs) {
-            match old.iter().position(|s| s.cfg == cfg) {
-                Some(i) => self.slots.push(old.swap_remove(i)),
-                None => {
-                    if cfg.autostart {
-                        fresh.push(self.slots.len());
-                    }
-                    self.slots.push(Slot::new(cfg));
-                }
-            }
-        }
-        self.config = config;
-        for i in self.start_order(fresh) {
-            self.event(i, Event::Start);
-        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod capture;
 mod control;
+mod jobs;
 mod log;
 mod program;
 mod spawn;
@@ -12,7 +13,8 @@ mod status;
 use crate::config::{self, Config, LogTarget, ProgramConfig};
 use crate::sys::{self, Exit, Pid};
 use capture::{Capture, Incident, Sink, Writer};
-use control::{Client, Job};
+use control::Client;
+use jobs::Job;
 use log::Logger;
 use program::{Action, Event, Program, State};
 use spawn::{Context, Resolved, SpawnError};
