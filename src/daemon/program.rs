@@ -321,35 +321,14 @@ fn secs(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LogTarget;
-
+    /// A program with pman's defaults (startsecs 1, backoff 1/60,
+    /// infinite retries, autorestart true, TERM then KILL after 10 s).
     fn cfg() -> ProgramConfig {
-        ProgramConfig {
-            name: "p".into(),
-            group: "p".into(),
-            argv: vec!["/bin/true".into()],
-            directory: None,
-            environment: vec![],
-            umask: None,
-            user: None,
-            autostart: true,
-            autorestart: AutoRestart::Always,
-            exitcodes: vec![0],
-            startsecs: 1,
-            startretries: None,
-            backoff: 1,
-            backoff_max: 60,
-            stopsignal: libc::SIGTERM,
-            stopwaitsecs: 10,
-            killasgroup: true,
-            priority: 999,
-            stdout: LogTarget::None,
-            stderr: LogTarget::None,
-            redirect_stderr: false,
-            stdout_maxbytes: 0,
-            stderr_maxbytes: 0,
-            stdout_backups: 1,
-            stderr_backups: 1,
+        let text = "[program:p]\ncommand=/bin/true\nstdout=none\nstderr=none\n";
+        let report = crate::config::parse_text(text, std::path::Path::new("/etc/pman.conf"));
+        match report.result {
+            Ok(mut config) => config.programs.remove(0),
+            Err(errors) => panic!("{errors:?}"),
         }
     }
 
