@@ -204,17 +204,19 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
             Ok(name) => name,
             Err(reason) => {
                 sc.fail(e, reason);
+                // Clients could not find a daemon on another socket.
+                sc.diags.stops_boot = true;
                 DEFAULT_SOCKET.to_string()
             }
         },
         None => DEFAULT_SOCKET.to_string(),
     };
     let syslog_socket = match own("syslog_socket") {
-        Some(e) => sc.path(e, home).unwrap_or_default(),
+        Some(e) => sc.path(e, home).unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
         None => PathBuf::from(DEFAULT_SYSLOG_SOCKET),
     };
     let directory = own("directory").and_then(|e| sc.path(e, home));
-    let umask = own("umask").map(|e| sc.parse(Some(e), 0, values::umask));
+    let umask = own("umask").and_then(|e| sc.parse(Some(e), None, |t| values::umask(t).map(Some)));
     Globals {
         pidfile,
         logfile,
@@ -232,7 +234,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
 pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
     let home = host::own_home();
     let g = globals(sections, diags, host, &home);
-    let mut all = Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new() };
+    let mut all =
+        Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new(), unrun: Vec::new() };
     for s in sections {
         let name = s.name.as_str();
         if name == "pman" {
@@ -275,6 +278,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         socket: g.socket,
         syslog_socket: g.syslog_socket,
         programs: all.list,
+        unrun: all.unrun,
     }
 }
 
@@ -284,6 +288,8 @@ struct Programs {
     list: Vec<ProgramConfig>,
     names: BTreeMap<String, String>,
     logs: BTreeMap<PathBuf, (u64, u32, String)>,
+    /// Processes of sections with errors and their first error.
+    unrun: Vec<(String, String)>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -306,6 +312,7 @@ fn program(
     all: &mut Programs,
 ) {
     let label = format!("[{}]", s.name);
+    let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
         let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.'");
         diags.error(s.file, s.line, text);
@@ -356,6 +363,9 @@ fn program(
         let text = format!("{} numprocs = {numprocs} needs %(process_num)d in process_name", sc.label);
         sc.fail_at(file, line, text);
     }
+    // Past here the processes can be named (for status, should the section fail).
+    let countable = !sc.failed && valid_name(group);
+    let count = numprocs;
     // After an error, one process still shows the section's other errors.
     let numprocs = if sc.failed { 1 } else { numprocs };
     sc.numprocs = Some(numprocs);
@@ -379,6 +389,80 @@ fn program(
         all.names.insert(p.name.clone(), group.to_string());
         shared_logs(&mut sc, &slots, s, &p, &mut all.logs);
         all.list.push(p);
+    }
+    let Some(error) = diags.first_error_of(&s.name, errors_before) else { return };
+    let name_entry = slot(&slots, "process_name");
+    let here = name_entry.map(|e| diags.dir(e.file).to_string_lossy().into_owned()).unwrap_or_default();
+    let vars = Vars {
+        program: Some(group),
+        process_num: None,
+        numprocs: Some(count),
+        here: &here,
+        host,
+        env: &g.env,
+    };
+    // The section is not run: its processes stay in the config, never run,
+    // so that status shows them and a reload that fixes it changes them.
+    all.list.truncate(listed);
+    all.names.retain(|_, owner| owner != group);
+    let names = if countable { process_names(name_entry, vars, start, count) } else { None };
+    let names = names.filter(|names| names.iter().all(|n| !all.names.contains_key(n)));
+    let names = names.unwrap_or_else(|| vec![group.to_string()]);
+    for name in names {
+        if all.names.contains_key(&name) {
+            continue;
+        }
+        all.names.insert(name.clone(), group.to_string());
+        all.list.push(unrun(name.clone(), group));
+        all.unrun.push((name, error.clone()));
+    }
+}
+
+/// The names of processes `start..start + count` of a section, or `None`
+/// when one cannot be expanded or is no valid name.
+fn process_names(entry: Option<&Entry>, mut vars: Vars, start: u32, count: u32) -> Option<Vec<String>> {
+    let Some(e) = entry else { return Some(vec![vars.program?.to_string()]) };
+    let mut names = Vec::new();
+    for i in 0..count {
+        vars.process_num = Some(start.checked_add(i)?);
+        let name = expand::expand(&e.value, &vars).ok()?;
+        if !valid_name(&name) || names.contains(&name) {
+            return None;
+        }
+        names.push(name);
+    }
+    Some(names)
+}
+
+/// A process of a section with errors: kept only to be shown, never run
+/// (its empty `argv` says so).
+fn unrun(name: String, group: &str) -> ProgramConfig {
+    ProgramConfig {
+        name,
+        group: group.to_string(),
+        argv: Vec::new(),
+        directory: None,
+        environment: Vec::new(),
+        umask: None,
+        user: None,
+        autostart: false,
+        autorestart: AutoRestart::Never,
+        exitcodes: vec![0],
+        startsecs: 1,
+        startretries: Some(0),
+        backoff: 1,
+        backoff_max: 60,
+        stopsignal: libc::SIGTERM,
+        stopwaitsecs: 10,
+        killasgroup: true,
+        priority: 999,
+        stdout: LogTarget::None,
+        stderr: LogTarget::None,
+        redirect_stderr: false,
+        stdout_maxbytes: 0,
+        stderr_maxbytes: 0,
+        stdout_backups: 0,
+        stderr_backups: 0,
     }
 }
 

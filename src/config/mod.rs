@@ -69,6 +69,15 @@ pub struct ProgramConfig {
     pub stderr_backups: u32,
 }
 
+impl ProgramConfig {
+    /// A valid config never has an empty `argv`: this is a process of a
+    /// `[program:X]` section with errors, kept only to be shown (see
+    /// [`Config::unrun`]).
+    pub fn is_unrun(&self) -> bool {
+        self.argv.is_empty()
+    }
+}
+
 /// A whole validated config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -84,17 +93,42 @@ pub struct Config {
     pub syslog_socket: PathBuf,
     /// Config order: the main file's programs, then each included file's.
     pub programs: Vec<ProgramConfig>,
+    /// Only in the config of [`Report::for_boot`]: each process of a
+    /// `[program:X]` section with errors (in `programs`, never run) and the
+    /// first error of its section, `FILE:LINE: message`.
+    pub unrun: Vec<(String, String)>,
 }
 
 /// What `load` found: warnings (already formatted as
 /// `FILE:LINE: text`, without the `pman: warning: ` prefix), notes (free
 /// text, e.g. the supervisord defaults note), and the config or every error
 /// (each formatted `FILE:LINE: message` or `FILE: message`), in file order.
+/// `result` is all or nothing (`check`, `reload`); [`Report::for_boot`] is
+/// what `pman daemon` runs.
 #[derive(Debug)]
 pub struct Report {
     pub warnings: Vec<String>,
     pub notes: Vec<String>,
     pub result: Result<Config, Vec<String>>,
+    /// With errors that do not stop a boot: everything else of the config.
+    boot: Option<Config>,
+}
+
+impl Report {
+    /// What `pman daemon` runs, and the errors it reports while doing so:
+    /// every valid program; each process of a `[program:X]` section with
+    /// errors as a never-run entry (listed in [`Config::unrun`]); a bad
+    /// `[pman]`/`[supervisord]` value at its default; an included file that
+    /// cannot be read left out. `Err` only for what stops a boot: a main
+    /// file that is missing, unreadable or refused by the root rule, or an
+    /// invalid `socket`.
+    pub fn for_boot(self) -> Result<(Config, Vec<String>), Vec<String>> {
+        match (self.result, self.boot) {
+            (Ok(config), _) => Ok((config, Vec::new())),
+            (Err(errors), Some(config)) => Ok((config, errors)),
+            (Err(errors), None) => Err(errors),
+        }
+    }
 }
 
 pub const DEFAULT_SOCKET: &str = "@pman";
@@ -159,6 +193,8 @@ struct Diag {
     file: usize,
     line: usize,
     text: String,
+    /// The `[program:X]` section a syntax error sits in (its program is not run).
+    section: Option<String>,
 }
 
 /// The files read so far and what was said about them.
@@ -167,6 +203,8 @@ pub(crate) struct Diags {
     warnings: Vec<Diag>,
     errors: Vec<Diag>,
     notes: Vec<String>,
+    /// An error that stops `pman daemon` (main file, `socket`) was found.
+    stops_boot: bool,
 }
 
 impl Diags {
@@ -181,11 +219,31 @@ impl Diags {
     }
 
     fn warn(&mut self, file: usize, line: usize, text: String) {
-        self.warnings.push(Diag { file, line, text });
+        self.warnings.push(Diag { file, line, text, section: None });
     }
 
     fn error(&mut self, file: usize, line: usize, text: String) {
-        self.errors.push(Diag { file, line, text });
+        self.errors.push(Diag { file, line, text, section: None });
+    }
+
+    /// The first error (in file order) of section `name` among the errors
+    /// from index `since` on and the syntax errors inside it, as
+    /// `FILE:LINE: text`; `None` when it has none.
+    fn first_error_of(&self, name: &str, since: usize) -> Option<String> {
+        let own = |(i, d): &(usize, &Diag)| *i >= since || d.section.as_deref() == Some(name);
+        let first = self.errors.iter().enumerate().filter(own).min_by_key(|(_, d)| (d.file, d.line));
+        first.map(|(_, d)| self.line_of(d))
+    }
+
+    /// `FILE:LINE: text`, or `FILE: text` for the whole file.
+    fn line_of(&self, d: &Diag) -> String {
+        let file = self.files.get(d.file).map(|f| f.display().to_string()).unwrap_or_default();
+        let text = one_line(&d.text);
+        if d.line == 0 {
+            format!("{file}: {text}")
+        } else {
+            format!("{file}:{}: {text}", d.line)
+        }
     }
 
     /// `FILE:LINE: text` in file order, each message once.
@@ -199,10 +257,7 @@ impl Diags {
                 group = (d.file, d.line);
                 group_start = out.len();
             }
-            let file = self.files.get(d.file).map(|f| f.display().to_string()).unwrap_or_default();
-            let text = one_line(&d.text);
-            let line =
-                if d.line == 0 { format!("{file}: {text}") } else { format!("{file}:{}: {text}", d.line) };
+            let line = self.line_of(&d);
             if !out.get(group_start..).is_some_and(|g| g.contains(&line)) {
                 out.push(line);
             }
@@ -235,7 +290,13 @@ struct Loader {
 impl Loader {
     fn new(disk: bool) -> Loader {
         Loader {
-            diags: Diags { files: Vec::new(), warnings: Vec::new(), errors: Vec::new(), notes: Vec::new() },
+            diags: Diags {
+                files: Vec::new(),
+                warnings: Vec::new(),
+                errors: Vec::new(),
+                notes: Vec::new(),
+                stops_boot: false,
+            },
             sections: Vec::new(),
             seen: Vec::new(),
             disk,
@@ -266,7 +327,11 @@ impl Loader {
         let file = self.diags.add_file(path);
         let text = match files::read(path, self.euid) {
             Ok(text) => text,
-            Err(reason) => return self.diags.error(file, 0, reason),
+            Err(reason) => {
+                // An included file is left out; without the main file there is nothing to run.
+                self.diags.stops_boot |= site.is_none();
+                return self.diags.error(file, 0, reason);
+            }
         };
         let includes = self.parse(&text, file);
         for (pattern, line) in includes {
@@ -289,7 +354,10 @@ impl Loader {
     fn parse(&mut self, text: &str, file: usize) -> Vec<(PathBuf, usize)> {
         let (sections, errors) = ini::parse(text, file);
         for (line, message) in errors {
-            self.diags.error(file, line, message);
+            // A bad line inside a [program:X] section costs that program only.
+            let inside = sections.iter().rev().find(|s| s.line <= line);
+            let section = inside.map(|s| s.name.clone()).filter(|n| n.starts_with("program:"));
+            self.diags.errors.push(Diag { file, line, text: message, section });
         }
         let mut patterns = Vec::new();
         let files_entry = sections.iter().rev().filter(|s| s.name == "include").find_map(|s| s.get("files"));
@@ -325,8 +393,14 @@ impl Loader {
         let notes = std::mem::take(&mut self.diags.notes);
         let errors = std::mem::take(&mut self.diags.errors);
         let errors = self.diags.format(errors);
-        let result = if errors.is_empty() { Ok(config) } else { Err(errors) };
-        Report { warnings, notes, result }
+        let (result, boot) = if errors.is_empty() {
+            (Ok(config), None)
+        } else if self.diags.stops_boot {
+            (Err(errors), None)
+        } else {
+            (Err(errors), Some(config))
+        };
+        Report { warnings, notes, result, boot }
     }
 }
 

@@ -208,7 +208,8 @@ impl Daemon {
                     if let Some(i) = self.index_of(name) {
                         let mut text = String::new();
                         status::line(&mut text, name, &self.slots[i].prog, now);
-                        if self.slots[i].prog.state != State::Stopped {
+                        // A FATAL config program has nothing to stop.
+                        if self.slots[i].prog.state != State::Stopped && !self.slots[i].fatal_config() {
                             code = 1;
                         }
                         reply.out(&text);

@@ -112,7 +112,9 @@ impl Logger {
         }
     }
 
-    /// Points the log at `logfile` (or syslog when `None`).
+    /// Points the log at `logfile` (or syslog when `None`). A logfile that
+    /// cannot be opened (missing directory, read-only file system) leaves
+    /// the log on syslog; the error says which file and why.
     pub fn configure(
         &mut self,
         logfile: Option<&Path>,
@@ -128,9 +130,20 @@ impl Logger {
                 if self.file.as_ref().is_some_and(|f| f.path == path) {
                     return Ok(());
                 }
-                let cpath = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
-                let fd = sys::open_append(&cpath, 0o644)
-                    .map_err(|e| format!("logfile {}: {}", path.display(), sys::describe(&e)))?;
+                let opened = CString::new(path.to_string_lossy().as_bytes())
+                    .map_err(|e| e.to_string())
+                    .and_then(|cpath| match sys::open_append(&cpath, 0o644) {
+                        Ok(fd) => Ok((cpath, fd)),
+                        Err(e) => Err(sys::describe(&e)),
+                    });
+                let (cpath, fd) = match opened {
+                    Ok(pair) => pair,
+                    Err(reason) => {
+                        self.file = None;
+                        self.syslog = UnixDatagram::unbound().ok();
+                        return Err(format!("logfile {}: {reason}", path.display()));
+                    }
+                };
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 self.file = Some(LogFile { path: path.to_path_buf(), cpath, fd, size });
                 self.syslog = None;

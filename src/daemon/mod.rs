@@ -43,6 +43,12 @@ impl Slot {
         Slot { cfg, prog: Program::new(), found: Resolved::default(), captures: [None, None] }
     }
 
+    /// FATAL config: its section had errors at boot. No command changes
+    /// it; a reload that fixes the section replaces it.
+    pub fn fatal_config(&self) -> bool {
+        self.cfg.is_unrun()
+    }
+
     /// Failed log writes and dropped syslog lines of this program.
     pub fn log_errors(&self) -> u64 {
         self.captures.iter().flatten().map(|c| c.errors).sum()
@@ -74,14 +80,17 @@ pub struct Daemon {
     iobuf: Vec<u8>,
 }
 
-/// `pman daemon [-f]`.
+/// `pman daemon [-f]`. Boot runs what it can: errors in the config are
+/// printed and logged, and only those that leave nothing to run or no
+/// socket to find the daemon by stop it (exit 2).
 pub fn run(config_path: &Path, foreground: bool) -> i32 {
     let report = config::load(config_path);
     for warning in &report.warnings {
         eprintln!("pman: warning: {warning}");
     }
-    let config = match report.result {
-        Ok(config) => config,
+    let warnings = report.warnings.clone();
+    let (config, errors) = match report.for_boot() {
+        Ok(boot) => boot,
         Err(errors) => {
             for error in &errors {
                 eprintln!("pman: {error}");
@@ -89,12 +98,16 @@ pub fn run(config_path: &Path, foreground: bool) -> i32 {
             return 2;
         }
     };
+    for error in &errors {
+        eprintln!("pman: {error}");
+    }
+    let found = Found { warnings, errors };
     if let Some(message) = already_running(&config.socket) {
         eprintln!("pman: {message}");
         return 1;
     }
     if foreground {
-        return match Daemon::start(config, &report.warnings, true, None) {
+        return match Daemon::start(config, &found, true, None) {
             Ok(mut daemon) => daemon.run_loop(),
             Err(message) => {
                 eprintln!("pman: {message}");
@@ -102,12 +115,18 @@ pub fn run(config_path: &Path, foreground: bool) -> i32 {
             }
         };
     }
-    detach(config, &report.warnings)
+    detach(config, &found)
+}
+
+/// What loading the config said, for the daemon log (stderr has it already).
+struct Found {
+    warnings: Vec<String>,
+    errors: Vec<String>,
 }
 
 /// Forks the daemon and waits for its readiness line over a pipe: `OK`, or
 /// the error that stopped it.
-fn detach(config: Config, warnings: &[String]) -> i32 {
+fn detach(config: Config, found: &Found) -> i32 {
     let (ready_read, ready_write) = match sys::pipe(false) {
         Ok(pair) => pair,
         Err(e) => {
@@ -123,7 +142,7 @@ fn detach(config: Config, warnings: &[String]) -> i32 {
         Ok(0) => {
             drop(ready_read);
             sys::setsid();
-            match Daemon::start(config, warnings, false, Some(ready_write)) {
+            match Daemon::start(config, found, false, Some(ready_write)) {
                 Ok(mut daemon) => daemon.run_loop(),
                 Err(_) => 1,
             }
@@ -161,11 +180,11 @@ impl Daemon {
     /// and then detaches stdio.
     fn start(
         config: Config,
-        warnings: &[String],
+        found: &Found,
         foreground: bool,
         ready: Option<OwnedFd>,
     ) -> Result<Daemon, String> {
-        let result = Daemon::setup(config, warnings, foreground);
+        let result = Daemon::setup(config, found, foreground);
         if let Some(ready) = ready {
             let message = match &result {
                 Ok(_) => "OK\n".to_string(),
@@ -182,18 +201,28 @@ impl Daemon {
         Ok(daemon)
     }
 
-    fn setup(config: Config, warnings: &[String], foreground: bool) -> Result<Daemon, String> {
+    fn setup(config: Config, found: &Found, foreground: bool) -> Result<Daemon, String> {
         // Whatever the launcher left open must not reach programs.
         sys::cloexec_from(3);
+        let mut config = config;
         let mut log = Logger::new(foreground);
-        log.configure(
-            config.logfile.as_deref(),
-            config.logfile_maxbytes,
-            config.logfile_backups,
-            &config.syslog_socket,
-        )?;
-        for warning in warnings {
+        let logfile_error = log
+            .configure(
+                config.logfile.as_deref(),
+                config.logfile_maxbytes,
+                config.logfile_backups,
+                &config.syslog_socket,
+            )
+            .err();
+        if let Some(message) = logfile_error {
+            // Configure fell back to syslog; the launcher's stderr is still ours.
+            startup_error(&mut log, foreground, format_args!("{message}; logging to syslog"));
+        }
+        for warning in &found.warnings {
             log.warn(format_args!("{warning}"));
+        }
+        for error in &found.errors {
+            log.error(format_args!("{error}"));
         }
         if let Err(e) = sys::set_child_subreaper() {
             log.warn(format_args!(
@@ -212,7 +241,11 @@ impl Daemon {
         let listener = control::listen(&config.socket)
             .map_err(|e| format!("cannot listen on {}: {}", config.socket, sys::describe(&e)))?;
         if let Some(pidfile) = &config.pidfile {
-            write_pidfile(pidfile)?;
+            if let Err(message) = write_pidfile(pidfile) {
+                startup_error(&mut log, foreground, format_args!("{message}; no pidfile written"));
+                // Not ours to remove at exit.
+                config.pidfile = None;
+            }
         }
         let devnull = std::fs::OpenOptions::new()
             .read(true)
@@ -220,8 +253,13 @@ impl Daemon {
             .open("/dev/null")
             .map_err(|e| format!("/dev/null: {}", sys::describe(&e)))?;
         let ctx = Context::new(sys::geteuid(), sys::getpid(), OwnedFd::from(devnull));
-        let mut config = config;
-        let slots = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
+        let mut slots: Vec<Slot> = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
+        for (name, error) in std::mem::take(&mut config.unrun) {
+            if let Some(slot) = slots.iter_mut().find(|s| s.cfg.name == name) {
+                slot.prog.state = State::Fatal;
+                slot.prog.reason = Some(format!("config: {error}"));
+            }
+        }
         log.info(format_args!(
             "pman {} started (pid {}), listening on {}",
             env!("CARGO_PKG_VERSION"),
@@ -250,8 +288,8 @@ impl Daemon {
     }
 
     fn start_autostart(&mut self) {
-        let order =
-            self.start_order((0..self.slots.len()).filter(|&i| self.slots[i].cfg.autostart).collect());
+        let autostart = |s: &Slot| s.cfg.autostart && !s.fatal_config();
+        let order = self.start_order((0..self.slots.len()).filter(|&i| autostart(&self.slots[i])).collect());
         for index in order {
             self.event(index, Event::Start);
         }
@@ -512,6 +550,9 @@ impl Daemon {
 
     /// Feeds one event to a program's state machine and carries out its action.
     fn event(&mut self, index: usize, event: Event) {
+        if self.slots[index].fatal_config() {
+            return;
+        }
         let now = Instant::now();
         let before = (self.slots[index].prog.state, self.slots[index].prog.failures);
         let exited = match &event {
@@ -679,7 +720,7 @@ impl Daemon {
             new.logfile_backups,
             &new.syslog_socket,
         ) {
-            self.log.error(format_args!("{message}"));
+            self.log.error(format_args!("{message}; logging to syslog"));
         }
         if new.socket != self.config.socket {
             match control::listen(&new.socket) {
@@ -692,6 +733,15 @@ impl Daemon {
                 }
             }
         }
+    }
+}
+
+/// A start-up problem the daemon survives: logged, and (detached) printed
+/// on the launcher's stderr, which the daemon holds until it is ready.
+fn startup_error(log: &mut Logger, foreground: bool, args: std::fmt::Arguments) {
+    log.error(args);
+    if !foreground {
+        eprintln!("pman: {args}");
     }
 }
 
