@@ -80,16 +80,17 @@ fn no_command_means_daemon() {
 #[test]
 fn bad_config_exits_2_and_names_file_and_line() {
     let env = Env::new();
-    // Line 5 after the harness's `[pman]` + `socket=` lines.
-    env.write_config("[program:x]\ncommand=/bin/sleep 300\nstartsecs=abc\n");
+    // An invalid socket stops the daemon (errors in program sections do
+    // not): line 3, after `[pman]` and the harness's `socket=`.
+    env.write_config("[pman]\nsocket=@\n[program:x]\ncommand=/bin/sleep 300\n");
     let conf = env.conf.display().to_string();
     for args in [&["daemon"][..], &["daemon", "-f"]] {
         let out = env.pman(args);
         assert_eq!(out.code, 2, "pman {args:?}: {out}");
         assert!(out.stderr.starts_with("pman: "), "{out}");
         assert!(
-            out.stderr.contains(&format!("{conf}:5")),
-            "pman {args:?}: error does not name {conf}:5: {out}"
+            out.stderr.contains(&format!("{conf}:3")),
+            "pman {args:?}: error does not name {conf}:3: {out}"
         );
         assert_eq!(env.pman(&["pid"]).code, 1, "a daemon is listening after a config error");
     }
