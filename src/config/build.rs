@@ -692,3 +692,80 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
         }
     }
 }
+
+#[cfg(test)]
+mod boot_tests {
+    use super::super::{load, parse_text, Config};
+    use std::path::{Path, PathBuf};
+
+    /// The config `pman daemon` would run, and its errors.
+    fn boot(text: &str) -> (Config, Vec<String>) {
+        let report = parse_text(text, Path::new("/etc/pman.conf"));
+        assert!(report.result.is_err(), "expected errors in:\n{text}");
+        report.for_boot().unwrap_or_else(|errors| panic!("boot refused: {errors:?}"))
+    }
+
+    fn names(config: &Config) -> Vec<&str> {
+        config.programs.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_broken_section_stays_in_config_order_never_run() {
+        let (config, errors) = boot(
+            "[program:a]\ncommand=a\n[program:b]\ncommand=b\nstopsignal=NOPE\nstartsecs=abc\n\
+             [program:c]\ncommand=c\n",
+        );
+        assert_eq!(names(&config), ["a", "b", "c"]);
+        let flags: Vec<bool> = config.programs.iter().map(|p| p.is_unrun()).collect();
+        assert_eq!(flags, [false, true, false]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("/etc/pman.conf:5: [program:b] stopsignal"), "{errors:?}");
+        assert_eq!(config.unrun, [("b".to_string(), errors[0].clone())], "the first error of b");
+    }
+
+    #[test]
+    fn numprocs_names_each_process_or_falls_back_to_the_section() {
+        let (config, _) = boot(
+            "[program:w]\ncommand=w\nnumprocs=3\nprocess_name=w%(process_num)d\nstartsecs=x\n\
+             [program:n]\ncommand=n\nnumprocs=2\n\
+             [program:t]\ncommand=t\nprocess_name=a\n[program:a]\ncommand=a\nstartsecs=x\n",
+        );
+        // n cannot name its processes; [program:a]'s names are both taken
+        // by t's process `a`, so it is not shown.
+        assert_eq!(names(&config), ["w0", "w1", "w2", "n", "a"]);
+        let unrun: Vec<bool> = config.programs.iter().map(|p| p.is_unrun()).collect();
+        assert_eq!(unrun, [true, true, true, true, false]);
+        assert_eq!(config.programs[4].group, "t");
+    }
+
+    #[test]
+    fn a_bad_line_counts_for_the_program_section_it_is_in() {
+        let (config, errors) =
+            boot("[pman]\nnonsense\n[program:a]\ncommand=a\nthis is no key\n[program:b]\ncommand=b\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(config.unrun, [("a".to_string(), errors[1].clone())]);
+        assert!(!config.programs[1].is_unrun());
+    }
+
+    #[test]
+    fn a_bad_pman_value_keeps_its_default() {
+        let (config, errors) =
+            boot("[pman]\numask=999\nsyslog_socket=\nlogfile_maxbytes=lots\n[program:a]\ncommand=a\n");
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(config.programs[0].umask, None);
+        assert_eq!(config.syslog_socket, PathBuf::from("/dev/log"));
+        assert_eq!(config.logfile_maxbytes, 256 * 1024);
+        assert!(config.unrun.is_empty());
+    }
+
+    #[test]
+    fn only_the_main_file_or_the_socket_stops_a_boot() {
+        let report = parse_text("[pman]\nsocket=@\n[program:a]\ncommand=a\n", Path::new("/etc/pman.conf"));
+        assert!(report.for_boot().is_err(), "an invalid socket");
+        let report = load(Path::new("/nonexistent-pman/pman.conf"));
+        assert!(report.for_boot().is_err(), "a missing main file");
+        let report = parse_text("[program:a]\ncommand=a\n", Path::new("/etc/pman.conf"));
+        let (config, errors) = report.for_boot().expect("a valid config boots");
+        assert!(errors.is_empty() && config.unrun.is_empty());
+    }
+}
