@@ -77,11 +77,9 @@ fn a_broken_drop_in_costs_only_its_own_program() {
     let fatal = format!("[bad] FATAL config: {error}");
 
     let daemon = Daemon::start(&env);
-    assert!(
-        daemon.stderr().lines().any(|l| l == format!("pman: {error}")),
-        "the error is not on stderr:\n{}",
-        daemon.stderr()
-    );
+    let stderr = daemon.stderr();
+    assert!(stderr.lines().any(|l| l == format!("pman: {error}")), "the error is not on stderr:\n{stderr}");
+    assert_eq!(stderr.matches(error.as_str()).count(), 1, "the error is not on stderr once:\n{stderr}");
     let main = env.running_pid("main");
     let a = env.running_pid("a");
     let c = env.running_pid("c");

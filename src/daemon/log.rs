@@ -168,6 +168,13 @@ impl Logger {
         self.log(Level::Error, args);
     }
 
+    /// Logs a line stderr has shown already (`-f` would echo it twice).
+    pub fn record(&mut self, level: Level, args: fmt::Arguments) {
+        let stderr = std::mem::replace(&mut self.stderr, false);
+        self.log(level, args);
+        self.stderr = stderr;
+    }
+
     pub fn log(&mut self, level: Level, args: fmt::Arguments) {
         let (year, month, day, hour, minute, second) = sys::local_time();
         self.line.clear();

@@ -118,7 +118,7 @@ pub fn run(config_path: &Path, foreground: bool) -> i32 {
     detach(config, &found)
 }
 
-/// What loading the config said, for the daemon log (stderr has it already).
+/// What loading the config said, for the daemon log (`run` printed it on stderr).
 struct Found {
     warnings: Vec<String>,
     errors: Vec<String>,
@@ -219,10 +219,10 @@ impl Daemon {
             startup_error(&mut log, foreground, format_args!("{message}; logging to syslog"));
         }
         for warning in &found.warnings {
-            log.warn(format_args!("{warning}"));
+            log.record(log::Level::Warn, format_args!("{warning}"));
         }
         for error in &found.errors {
-            log.error(format_args!("{error}"));
+            log.record(log::Level::Error, format_args!("{error}"));
         }
         if let Err(e) = sys::set_child_subreaper() {
             log.warn(format_args!(
