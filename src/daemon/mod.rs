@@ -201,10 +201,9 @@ impl Daemon {
         Ok(daemon)
     }
 
-    fn setup(config: Config, found: &Found, foreground: bool) -> Result<Daemon, String> {
+    fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, String> {
         // Whatever the launcher left open must not reach programs.
         sys::cloexec_from(3);
-        let mut config = config;
         let mut log = Logger::new(foreground);
         let logfile_error = log
             .configure(
