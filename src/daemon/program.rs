@@ -21,6 +21,10 @@ pub enum State {
     Stopping,
     Exited,
     Fatal,
+    /// Shown as BACKOFF: the main process is gone but members of its
+    /// process group live (killasgroup); they are stopped as `stop` does
+    /// before the program starts again.
+    ClearingGroup,
 }
 
 impl State {
@@ -33,6 +37,7 @@ impl State {
             State::Stopping => "STOPPING",
             State::Exited => "EXITED",
             State::Fatal => "FATAL",
+            State::ClearingGroup => "BACKOFF",
         }
     }
 }
@@ -52,9 +57,9 @@ pub enum Event {
     /// asked for another user): FATAL at once.
     SpawnRefused { reason: String },
     /// The main process ended. `group_alive`: its process group still has
-    /// members (only looked at while stopping with killasgroup).
+    /// members (only looked at with killasgroup).
     Exited { exit: Exit, group_alive: bool },
-    /// The process group emptied while STOPPING after the main process ended.
+    /// The process group of the last process has no members any more.
     GroupGone,
     /// The program's deadline passed.
     Deadline,
@@ -93,6 +98,9 @@ pub struct Program {
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
     pub killed: bool,
+    /// With killasgroup: the main process is gone, members of its process
+    /// group may still live. No start happens until they are gone.
+    pub group_left: bool,
     /// Start attempts that have come to an end (RUNNING reached, or failed):
     /// what `start` waits on, even when a retry follows at once.
     pub attempts_ended: u32,
@@ -118,33 +126,44 @@ impl Program {
             reason: None,
             sent_signal: None,
             killed: false,
+            group_left: false,
             attempts_ended: 0,
         }
     }
 
     /// True while a process of this program may exist or is about to.
     pub fn is_active(&self) -> bool {
-        matches!(self.state, State::Starting | State::Running | State::Stopping | State::Backoff)
+        matches!(
+            self.state,
+            State::Starting | State::Running | State::Stopping | State::Backoff | State::ClearingGroup
+        )
+    }
+
+    /// True while a stop, or the clearing before a start, waits on processes.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.state, State::Starting | State::Running | State::Stopping | State::ClearingGroup)
     }
 
     /// One step of the lifecycle.
     pub fn step(&mut self, cfg: &ProgramConfig, event: Event, now: Instant) -> Action {
         use State::*;
         match (self.state, event) {
-            // Starting from rest: fork now.
+            // Starting from rest: fork now, or first clear what is left of
+            // the last process group.
             (Stopped | Exited | Fatal | Backoff, Event::Start) => {
                 self.failures = 0;
                 self.deadline = None;
-                Action::Spawn
+                self.start_now(cfg, now)
             }
-            (Starting | Running | Stopping, Event::Start) => Action::None,
+            (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
 
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::Spawned { pid, exec_failed },
             ) => {
                 self.pid = Some(pid);
                 self.pgid = Some(pid);
+                self.group_left = false;
                 self.started_at = Some(now);
                 self.sent_signal = None;
                 self.killed = false;
@@ -161,7 +180,7 @@ impl Program {
                 Action::None
             }
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
@@ -169,7 +188,7 @@ impl Program {
                 self.failed_start(cfg, now)
             }
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::SpawnRefused { reason },
             ) => {
                 self.pid = None;
@@ -190,23 +209,21 @@ impl Program {
             (Backoff, Event::Deadline) => {
                 self.restarts += 1;
                 self.deadline = None;
-                Action::Spawn
+                self.start_now(cfg, now)
             }
-            (Stopping, Event::Deadline) => {
+            (Stopping | ClearingGroup, Event::Deadline) => {
                 self.killed = true;
                 self.deadline = Some(now + KILL_REPEAT);
                 Action::Signal(libc::SIGKILL)
             }
             (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
 
-            (Starting, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (Starting, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 self.failed_start(cfg, now)
             }
-            (Running, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (Running, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 self.deadline = None;
                 if !self.should_restart(cfg, exit) {
                     self.state = Exited;
@@ -215,7 +232,7 @@ impl Program {
                 let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
                 if earliest <= now {
                     self.restarts += 1;
-                    Action::Spawn
+                    self.start_now(cfg, now)
                 } else {
                     self.state = Backoff;
                     self.deadline = Some(earliest);
@@ -223,36 +240,44 @@ impl Program {
                 }
             }
             (Stopping, Event::Exited { exit, group_alive }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
-                if cfg.killasgroup && group_alive {
-                    return Action::None;
+                self.exited(cfg, exit, group_alive);
+                if !self.group_left {
+                    self.stopped();
                 }
-                self.stopped();
                 Action::None
             }
             (Stopping, Event::GroupGone) => {
+                self.group_left = false;
                 if self.pid.is_none() {
                     self.stopped();
                 }
                 Action::None
             }
-            (Stopped | Backoff | Exited | Fatal, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (ClearingGroup, Event::GroupGone) => {
+                self.group_left = false;
+                self.deadline = None;
+                Action::Spawn
+            }
+            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 Action::None
             }
-            (Stopped | Starting | Running | Backoff | Exited | Fatal, Event::GroupGone) => Action::None,
-
-            (Starting | Running, Event::Stop) => {
-                self.state = Stopping;
-                self.killed = false;
-                self.sent_signal = Some(cfg.stopsignal);
-                self.deadline = Some(now + secs(cfg.stopwaitsecs));
-                Action::Signal(cfg.stopsignal)
+            (Stopped | Backoff | Exited | Fatal, Event::GroupGone) => {
+                self.group_left = false;
+                Action::None
             }
+            (Starting | Running, Event::GroupGone) => Action::None,
+
+            (Starting | Running, Event::Stop) => self.signal_stop(cfg, Stopping, now),
+            // What is left of the group is stopped as the main process would be.
+            (Backoff | Exited | Fatal, Event::Stop) if self.group_left => self.signal_stop(cfg, Stopping, now),
             (Backoff | Exited | Fatal, Event::Stop) => {
                 self.stopped();
+                Action::None
+            }
+            // Already signalled: the stop goes on from where the clearing is.
+            (ClearingGroup, Event::Stop) => {
+                self.state = Stopping;
                 Action::None
             }
             (Stopped | Stopping, Event::Stop) => Action::None,
@@ -261,8 +286,33 @@ impl Program {
                 self.sent_signal = Some(signal);
                 Action::None
             }
-            (Stopped | Backoff | Exited | Fatal, Event::Signalled { .. }) => Action::None,
+            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => Action::None,
         }
+    }
+
+    /// Spawns, unless members of the last process group live: then they are
+    /// stopped first (BACKOFF meanwhile) and the spawn follows `GroupGone`.
+    fn start_now(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        if self.group_left {
+            return self.signal_stop(cfg, State::ClearingGroup, now);
+        }
+        Action::Spawn
+    }
+
+    /// Sends the stop signal and arms the SIGKILL deadline.
+    fn signal_stop(&mut self, cfg: &ProgramConfig, state: State, now: Instant) -> Action {
+        self.state = state;
+        self.killed = false;
+        self.sent_signal = Some(cfg.stopsignal);
+        self.deadline = Some(now + secs(cfg.stopwaitsecs));
+        Action::Signal(cfg.stopsignal)
+    }
+
+    /// The main process ended; with killasgroup its group may live on.
+    fn exited(&mut self, cfg: &ProgramConfig, exit: Exit, group_alive: bool) {
+        self.pid = None;
+        self.last_exit = Some(exit);
+        self.group_left = cfg.killasgroup && group_alive;
     }
 
     fn stopped(&mut self) {
