@@ -17,15 +17,26 @@ pub const TAG_EXIT: u8 = b'=';
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
-    Status { names: Vec<String>, json: bool },
+    Status {
+        names: Vec<String>,
+        json: bool,
+    },
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
-    Signal { signal: String, names: Vec<String> },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
     Pid(Option<String>),
-    LogPath { name: String, stderr: bool },
+    LogPath {
+        name: String,
+        stderr: bool,
+    },
     /// `dry_run`: only the lines the reload would print.
-    Reload { dry_run: bool },
+    Reload {
+        dry_run: bool,
+    },
     Kill,
 }
 
@@ -144,7 +155,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for line in ["", "   ", "frob", "kill now", "reload now", "start", "logpath x", "pid a b", "\u{0}\u{1}"] {
+        for line in
+            ["", "   ", "frob", "kill now", "reload now", "start", "logpath x", "pid a b", "\u{0}\u{1}"]
+        {
             assert!(Request::parse(line).is_err(), "{line:?}");
         }
     }

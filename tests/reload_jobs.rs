@@ -133,7 +133,11 @@ fn a_socket_that_cannot_be_bound_fails_the_reload_and_changes_nothing() {
     // The client keeps a config naming the old socket, to reach the daemon.
     let client_conf = env.path("client.conf");
     env.write_config_at(&client_conf, "");
-    let after = format!("{}{}", prog("a", "/bin/sleep 301", &format!("startsecs=0\n{}", tag_line(&env))), calm(&env, "c"));
+    let after = format!(
+        "{}{}",
+        prog("a", "/bin/sleep 301", &format!("startsecs=0\n{}", tag_line(&env))),
+        calm(&env, "c")
+    );
     let text = env.render(&after).replace(&format!("socket={}", env.socket), &format!("socket={taken}"));
     std::fs::write(&env.conf, text).expect("write config");
 
@@ -145,10 +149,7 @@ fn a_socket_that_cannot_be_bound_fails_the_reload_and_changes_nothing() {
     let out = client(&["reload"]);
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(out.stdout, "", "{out}");
-    assert!(
-        out.stderr.contains(&format!("pman: cannot listen on {taken}: Address already in use")),
-        "{out}"
-    );
+    assert!(out.stderr.contains(&format!("pman: cannot listen on {taken}: Address already in use")), "{out}");
     // The old socket still answers, with the old programs as they were.
     let status = client(&["status"]);
     assert_eq!(status.code, 0, "{status}");

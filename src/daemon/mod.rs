@@ -457,7 +457,8 @@ impl Daemon {
         }
         let mut limited = vec![false; writers.len()];
         for cfg in slots.iter().map(|s| &s.cfg) {
-            let stderr = (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
+            let stderr =
+                (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
             for (target, maxbytes, backups) in
                 std::iter::once((&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups)).chain(stderr)
             {

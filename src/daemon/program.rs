@@ -270,7 +270,9 @@ impl Program {
 
             (Starting | Running, Event::Stop) => self.signal_stop(cfg, Stopping, now),
             // What is left of the group is stopped as the main process would be.
-            (Backoff | Exited | Fatal, Event::Stop) if self.group_left => self.signal_stop(cfg, Stopping, now),
+            (Backoff | Exited | Fatal, Event::Stop) if self.group_left => {
+                self.signal_stop(cfg, Stopping, now)
+            }
             (Backoff | Exited | Fatal, Event::Stop) => {
                 self.stopped();
                 Action::None
@@ -382,7 +384,7 @@ mod tests {
         }
     }
 
-    const ALL_STATES: [State; 7] = [
+    const ALL_STATES: [State; 8] = [
         State::Stopped,
         State::Starting,
         State::Running,
@@ -390,6 +392,7 @@ mod tests {
         State::Stopping,
         State::Exited,
         State::Fatal,
+        State::ClearingGroup,
     ];
 
     fn spawned(pid: Pid) -> Event {
@@ -657,5 +660,181 @@ mod tests {
         let mut p = in_state(State::Stopped, t0);
         p.step(&cfg(), Event::Signalled { signal: libc::SIGHUP }, t0);
         assert_eq!(p.sent_signal, None);
+    }
+
+    /// A program at rest whose last process group still has members.
+    fn with_leftovers(state: State, now: Instant) -> Program {
+        let mut p = in_state(state, now);
+        p.pid = None;
+        p.pgid = Some(42);
+        p.group_left = true;
+        p.last_exit = Some(Exit::Code(0));
+        p
+    }
+
+    fn exited_leaving_group(code: i32) -> Event {
+        Event::Exited { exit: Exit::Code(code), group_alive: true }
+    }
+
+    #[test]
+    fn an_exit_notes_a_living_group_only_with_killasgroup() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.autorestart = AutoRestart::Never;
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, exited_leaving_group(0), t0);
+        assert_eq!((p.state, p.group_left), (State::Exited, true));
+        c.killasgroup = false;
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, exited_leaving_group(0), t0);
+        assert_eq!((p.state, p.group_left), (State::Exited, false));
+    }
+
+    #[test]
+    fn an_automatic_restart_first_stops_what_is_left_of_the_group() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let later = t0 + Duration::from_secs(5);
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited_leaving_group(0), later), Action::Signal(libc::SIGTERM));
+        assert_eq!((p.state, p.state.name()), (State::ClearingGroup, "BACKOFF"));
+        assert_eq!(p.deadline, Some(later + Duration::from_secs(10)));
+        assert_eq!(p.restarts, 1);
+        assert_eq!(p.step(&c, Event::GroupGone, later), Action::Spawn);
+        assert!(!p.group_left);
+        p.step(&c, spawned(43), later);
+        assert_eq!((p.state, p.pgid), (State::Starting, Some(43)));
+    }
+
+    #[test]
+    fn a_restart_too_soon_waits_then_clears_the_group() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.startsecs = 0;
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited_leaving_group(0), t0), Action::None);
+        assert_eq!((p.state, p.group_left), (State::Backoff, true));
+        let due = t0 + MIN_RESTART_INTERVAL;
+        assert_eq!(p.step(&c, Event::Deadline, due), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn a_failed_start_that_leaves_a_group_clears_it_before_the_retry() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let mut p = in_state(State::Starting, t0);
+        p.step(&c, exited_leaving_group(1), t0);
+        assert_eq!((p.state, p.group_left), (State::Backoff, true));
+        let retry = p.deadline.unwrap();
+        assert_eq!(p.step(&c, Event::Deadline, retry), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn clearing_the_group_under_every_event() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let clearing = || {
+            let mut p = with_leftovers(State::ClearingGroup, t0);
+            p.deadline = Some(t0 + Duration::from_secs(10));
+            p
+        };
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Start, t0), Action::None);
+        assert_eq!(p.state, State::ClearingGroup);
+
+        let mut p = clearing();
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
+        assert_eq!((p.state, p.killed, p.deadline), (State::ClearingGroup, true, Some(t1 + KILL_REPEAT)));
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::GroupGone, t0), Action::Spawn);
+        assert_eq!((p.group_left, p.deadline), (false, None));
+
+        // A stop takes over the clearing: signalled already, same deadline.
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Stop, t0), Action::None);
+        assert_eq!((p.state, p.deadline), (State::Stopping, Some(t0 + Duration::from_secs(10))));
+        assert_eq!(p.step(&c, Event::GroupGone, t0), Action::None);
+        assert_eq!(p.state, State::Stopped);
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Signalled { signal: libc::SIGHUP }, t0), Action::None);
+        assert_eq!((p.state, p.sent_signal), (State::ClearingGroup, None));
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, exited(3), t0), Action::None);
+        assert_eq!((p.state, p.last_exit), (State::ClearingGroup, Some(Exit::Code(3))));
+
+        let mut p = clearing();
+        p.step(&c, spawned(50), t0);
+        assert_eq!((p.state, p.group_left), (State::Starting, false));
+
+        let mut p = clearing();
+        p.step(&c, Event::SpawnFailed { reason: "fork: x".into() }, t0);
+        assert_eq!(p.state, State::Backoff);
+
+        let mut p = clearing();
+        p.step(&c, Event::SpawnRefused { reason: "user: x".into() }, t0);
+        assert_eq!(p.state, State::Fatal);
+    }
+
+    #[test]
+    fn leftovers_of_an_exited_or_fatal_program_are_left_alone_until_a_command() {
+        let t0 = Instant::now();
+        let c = cfg();
+        for state in [State::Exited, State::Fatal] {
+            // Left alone: time passing does nothing.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Deadline, t0 + Duration::from_secs(60)), Action::None);
+            assert_eq!((p.state, p.group_left), (state, true));
+
+            // Started: the group is stopped first, then the spawn.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Start, t0), Action::Signal(libc::SIGTERM), "{state:?}");
+            assert_eq!(p.state, State::ClearingGroup);
+            assert_eq!(p.step(&c, Event::GroupGone, t0), Action::Spawn);
+
+            // Stopped (stop, reload removal, shutdown): stopping until the group is gone.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Stop, t0), Action::Signal(libc::SIGTERM), "{state:?}");
+            assert_eq!(p.state, State::Stopping);
+            let t1 = t0 + Duration::from_secs(10);
+            assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
+            assert_eq!(p.step(&c, Event::GroupGone, t1), Action::None);
+            assert_eq!((p.state, p.group_left), (State::Stopped, false));
+        }
+    }
+
+    #[test]
+    fn a_backoff_with_leftovers_stops_them_on_stop() {
+        let t0 = Instant::now();
+        let mut p = with_leftovers(State::Backoff, t0);
+        assert_eq!(p.step(&cfg(), Event::Stop, t0), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::Stopping);
+        let mut p = with_leftovers(State::Backoff, t0);
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn a_group_that_empties_by_itself_is_forgotten() {
+        let t0 = Instant::now();
+        for state in [State::Stopped, State::Backoff, State::Exited, State::Fatal] {
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&cfg(), Event::GroupGone, t0), Action::None);
+            assert_eq!((p.state, p.group_left), (state, false), "{state:?}");
+            // Then a start spawns at once.
+            assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn busy_states_are_the_ones_stops_and_clearing_wait_on() {
+        let busy: Vec<State> =
+            ALL_STATES.into_iter().filter(|&s| in_state(s, Instant::now()).is_busy()).collect();
+        assert_eq!(busy, [State::Starting, State::Running, State::Stopping, State::ClearingGroup]);
     }
 }
