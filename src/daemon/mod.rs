@@ -433,8 +433,11 @@ impl Daemon {
         let Daemon { slots, writers, .. } = self;
         let mut used = vec![false; writers.len()];
         for capture in slots.iter().flat_map(|s| s.captures.iter().flatten()) {
-            if let Sink::File(w) = capture.sink {
-                used[w] = true;
+            if let Some(used) = match capture.sink {
+                Sink::File(w) => used.get_mut(w),
+                Sink::Syslog(_) => None,
+            } {
+                *used = true;
             }
         }
         let mut kept = 0;
@@ -452,7 +455,7 @@ impl Daemon {
         });
         for capture in slots.iter_mut().flat_map(|s| s.captures.iter_mut().flatten()) {
             if let Sink::File(w) = &mut capture.sink {
-                *w = moved[*w];
+                *w = moved.get(*w).copied().unwrap_or(0);
             }
         }
         let mut limited = vec![false; writers.len()];
