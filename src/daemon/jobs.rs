@@ -5,7 +5,7 @@
 //! after each turn.
 
 use super::control::Reply;
-use super::program::{Event, Program, State};
+use super::program::{Event, State};
 use super::{status, Daemon, Slot};
 use crate::config::Config;
 use crate::sys;
@@ -263,18 +263,14 @@ impl Daemon {
                 let mut code = 0;
                 let now = Instant::now();
                 for name in &job.names {
-                    let mut text = String::new();
-                    match self.index_of(name) {
-                        Some(i) => {
-                            status::line(&mut text, name, &self.slots[i].prog, now);
-                            if self.slots[i].prog.state != State::Stopped {
-                                code = 1;
-                            }
+                    if let Some(i) = self.index_of(name) {
+                        let mut text = String::new();
+                        status::line(&mut text, name, &self.slots[i].prog, now);
+                        if self.slots[i].prog.state != State::Stopped {
+                            code = 1;
                         }
-                        // Removed by a reload meanwhile: stopped for good.
-                        None => status::line(&mut text, name, &Program::new(), now),
+                        reply.out(&text);
                     }
-                    reply.out(&text);
                 }
                 self.send(job.client, reply, code);
                 true
