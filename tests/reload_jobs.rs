@@ -327,3 +327,29 @@ fn dry_run_needs_the_daemon() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("daemon not running"), "{out}");
 }
+
+#[test]
+fn output_keeps_its_file_when_an_earlier_program_is_removed() {
+    let env = Env::new();
+    let _cleanup = Cleanup(&env);
+    let first = calm(&env, "first");
+    let talker = prog(
+        "talker",
+        "/bin/sh -c 'while :; do echo out-line; echo err-line >&2; sleep 0.05; done'",
+        &format!("startsecs=0\n{}", tag_line(&env)),
+    );
+    env.write_config(&format!("{first}{talker}"));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("talker");
+    wait_until(secs(5.0), "talker writes", || env.read("talker.out").contains("out-line"));
+    env.write_config(&talker);
+    let out = env.pman(&["reload"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "[first] removed\n"), "{out}");
+    let (out_before, err_before) = (env.read("talker.out").len(), env.read("talker.err").len());
+    wait_until(secs(5.0), "talker's output still reaches its own files", || {
+        env.read("talker.out").len() > out_before + 50 && env.read("talker.err").len() > err_before + 50
+    });
+    assert!(!env.read("talker.out").contains("err-line"), "stderr went to the stdout file");
+    assert!(!env.read("talker.err").contains("out-line"), "stdout went to the stderr file");
+    assert_eq!(env.read("first.out"), "", "talker's output went to a removed program's file");
+}
