@@ -18,7 +18,7 @@ commands:
   pid [NAME]                   print the daemon's or a program's pid
   log NAME [-n N] [--stderr] [-f]
                                print a program's captured output
-  reload                       re-read the config and apply the difference
+  reload [--dry-run]           re-read the config and apply the difference
   kill (shutdown)              stop all programs and end the daemon
   check [--strict]             validate the config
 
@@ -134,7 +134,11 @@ struct LogArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reload")]
 /// reload the config
-struct ReloadArgs {}
+struct ReloadArgs {
+    #[argh(switch)]
+    /// print what reload would change, changing nothing
+    dry_run: bool,
+}
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "kill")]
@@ -166,7 +170,7 @@ pub enum Command {
     Signal { signal: String, names: Vec<String> },
     Pid(Option<String>),
     Log { name: String, lines: usize, stderr: bool, follow: bool },
-    Reload,
+    Reload { dry_run: bool },
     Kill,
     Check { strict: bool },
     Help,
@@ -223,7 +227,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         Some(Sub::Log(a)) => {
             Command::Log { name: a.name, lines: a.lines, stderr: a.stderr, follow: a.follow }
         }
-        Some(Sub::Reload(_)) => Command::Reload,
+        Some(Sub::Reload(a)) => Command::Reload { dry_run: a.dry_run },
         Some(Sub::Kill(_)) | Some(Sub::Shutdown(_)) => Command::Kill,
         Some(Sub::Check(a)) => Command::Check { strict: a.strict },
     };

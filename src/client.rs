@@ -26,7 +26,11 @@ pub fn run(config_path: &Path, command: Command) -> i32 {
             let Some(request) = request_for(command) else { return 2 };
             let waits = matches!(
                 request,
-                Request::Start(_) | Request::Stop(_) | Request::Restart(_) | Request::Kill | Request::Reload
+                Request::Start(_)
+                    | Request::Stop(_)
+                    | Request::Restart(_)
+                    | Request::Kill
+                    | Request::Reload { dry_run: false }
             );
             let kill = request == Request::Kill;
             match exchange(&socket, &request, waits, &mut |tag, text| print_line(tag, text)) {
@@ -54,7 +58,7 @@ fn request_for(command: Command) -> Option<Request> {
         Command::Restart(names) => Request::Restart(names),
         Command::Signal { signal, names } => Request::Signal { signal, names },
         Command::Pid(name) => Request::Pid(name),
-        Command::Reload => Request::Reload,
+        Command::Reload { dry_run } => Request::Reload { dry_run },
         Command::Kill => Request::Kill,
         _ => return None,
     })

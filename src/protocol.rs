@@ -3,7 +3,7 @@
 //! Request: one line of at most [`MAX_REQUEST`] bytes, words separated by
 //! spaces: `status [--json] [NAME...]`, `start NAME...`, `stop NAME...`,
 //! `restart NAME...`, `signal SIG NAME...`, `pid [NAME]`,
-//! `logpath NAME stdout|stderr`, `reload`, `kill`.
+//! `logpath NAME stdout|stderr`, `reload [--dry-run]`, `kill`.
 //!
 //! Reply: lines, each starting with a tag byte: `>` a line for the client's
 //! stdout, `!` a line for its stderr, and last `=N`, the exit code. The
@@ -17,14 +17,26 @@ pub const TAG_EXIT: u8 = b'=';
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
-    Status { names: Vec<String>, json: bool },
+    Status {
+        names: Vec<String>,
+        json: bool,
+    },
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
-    Signal { signal: String, names: Vec<String> },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
     Pid(Option<String>),
-    LogPath { name: String, stderr: bool },
-    Reload,
+    LogPath {
+        name: String,
+        stderr: bool,
+    },
+    /// `dry_run`: only the lines the reload would print.
+    Reload {
+        dry_run: bool,
+    },
     Kill,
 }
 
@@ -57,7 +69,12 @@ impl Request {
                 words.push(name);
                 words.push(if *stderr { "stderr" } else { "stdout" });
             }
-            Request::Reload => words.push("reload"),
+            Request::Reload { dry_run } => {
+                words.push("reload");
+                if *dry_run {
+                    words.push("--dry-run");
+                }
+            }
             Request::Kill => words.push("kill"),
         }
         words.join(" ")
@@ -93,7 +110,8 @@ impl Request {
             "logpath" if rest.len() == 2 && (rest[1] == "stdout" || rest[1] == "stderr") => {
                 Ok(Request::LogPath { stderr: rest[1] == "stderr", name: rest[0].clone() })
             }
-            "reload" if rest.is_empty() => Ok(Request::Reload),
+            "reload" if rest.is_empty() => Ok(Request::Reload { dry_run: false }),
+            "reload" if rest == ["--dry-run"] => Ok(Request::Reload { dry_run: true }),
             "kill" if rest.is_empty() => Ok(Request::Kill),
             _ => Err(format!("bad request: {}", truncate(line, 64))),
         }
@@ -126,7 +144,8 @@ mod tests {
             Request::Pid(None),
             Request::Pid(Some("web".into())),
             Request::LogPath { name: "web".into(), stderr: true },
-            Request::Reload,
+            Request::Reload { dry_run: false },
+            Request::Reload { dry_run: true },
             Request::Kill,
         ];
         for request in requests {
@@ -136,7 +155,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for line in ["", "   ", "frob", "kill now", "start", "logpath x", "pid a b", "\u{0}\u{1}"] {
+        for line in
+            ["", "   ", "frob", "kill now", "reload now", "start", "logpath x", "pid a b", "\u{0}\u{1}"]
+        {
             assert!(Request::parse(line).is_err(), "{line:?}");
         }
     }

@@ -61,9 +61,9 @@ fn reload_applies_the_difference() {
     let names: Vec<&str> = all.stdout.lines().filter_map(|l| l.split(' ').next()).collect();
     assert_eq!(names, ["[keep]", "[chg]", "[new]", "[off]", "[park]"], "new config order: {all}");
 
-    // Nothing to do: nothing printed.
+    // Nothing to do: says so.
     let out = env.pman(&["reload"]);
-    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out}");
+    assert_eq!((out.code, out.stdout.as_str()), (0, "no changes\n"), "{out}");
     assert_eq!(env.prog_pid("keep"), Some(keep));
 }
 

@@ -59,7 +59,26 @@ impl Writer {
     /// Creates the file now (so `pman log` finds it before any output);
     /// a failure is met again, and counted, at the first write.
     pub fn create(&mut self) {
-        let _ = self.open();
+        if self.open().is_ok() {
+            self.rotate_if_over();
+        }
+    }
+
+    /// A reload's cap and backups for this file.
+    pub fn set_limits(&mut self, maxbytes: u64, backups: u32) {
+        self.maxbytes = maxbytes;
+        self.backups = backups;
+        if self.fd.is_some() {
+            self.rotate_if_over();
+        }
+    }
+
+    /// A file already at its cap (a smaller cap, a file from before) rotates
+    /// now rather than at the next write.
+    fn rotate_if_over(&mut self) {
+        if self.regular && self.maxbytes > 0 && self.size >= self.maxbytes {
+            self.rotate();
+        }
     }
 
     fn open(&mut self) -> Result<RawFd, i32> {

@@ -268,7 +268,7 @@ impl Daemon {
             Request::Start(names) => self.begin(id, &names, false, true),
             Request::Stop(names) => self.begin(id, &names, true, false),
             Request::Restart(names) => self.begin(id, &names, true, true),
-            Request::Reload => self.request_reload(Some(id)),
+            Request::Reload { dry_run } => self.request_reload(Some(id), dry_run),
             Request::Kill => self.begin_shutdown(Some(id)),
         }
     }

@@ -9,6 +9,7 @@ use super::program::{Event, State};
 use super::{status, Daemon, Slot};
 use crate::config::Config;
 use crate::sys;
+use std::os::unix::net::UnixListener;
 use std::time::Instant;
 
 /// What a job does once its stops are done.
@@ -17,8 +18,9 @@ pub enum Then {
     ReportStopped,
     /// Start these and wait until each is RUNNING or failed (`start`, `restart`).
     Start,
-    /// Install this config and start what it added or changed (`reload`).
-    Reload(Box<Config>),
+    /// Install this config and start what it added or changed (`reload`),
+    /// listening on the new socket when the config names another one.
+    Reload(Box<Config>, Option<UnixListener>),
     /// End the daemon (`kill`, SIGTERM).
     Exit,
 }
@@ -28,7 +30,6 @@ pub struct Job {
     /// Names to stop, in groups of one priority, highest priority first.
     stop_groups: Vec<Vec<String>>,
     stop_at: usize,
-    stop_issued: bool,
     then: Then,
     /// Names for the reply (and to start, for `Then::Start`), in the order named.
     names: Vec<String>,
@@ -59,7 +60,6 @@ impl Daemon {
             client: Some(id),
             stop_groups,
             stop_at: 0,
-            stop_issued: false,
             then: if start { Then::Start } else { Then::ReportStopped },
             names,
             start_issued: false,
@@ -96,7 +96,6 @@ impl Daemon {
             client: id,
             stop_groups,
             stop_at: 0,
-            stop_issued: false,
             then: Then::Exit,
             names: Vec::new(),
             start_issued: false,
@@ -105,55 +104,70 @@ impl Daemon {
         });
     }
 
-    /// `reload` and SIGHUP: validate the file, stop what was removed or
-    /// changed, then install the new config. A broken file changes nothing.
-    pub(super) fn request_reload(&mut self, id: Option<u64>) {
+    /// `reload` and SIGHUP: validate the file, bind a new socket, stop what
+    /// was removed or changed, then install the new config. A broken file
+    /// or a socket that cannot be bound changes nothing. With `dry_run`
+    /// (`reload --dry-run`), only the lines a reload would print.
+    pub(super) fn request_reload(&mut self, id: Option<u64>, dry_run: bool) {
         let mut reply = Reply::default();
-        if self.shutting_down || self.jobs.iter().any(|j| matches!(j.then, Then::Reload(_))) {
+        let reloading = self.jobs.iter().any(|j| matches!(j.then, Then::Reload(..)));
+        if !dry_run && (self.shutting_down || reloading) {
             reply.err("pman: busy: a reload or shutdown is in progress");
             return self.send(id, reply, 1);
         }
         let report = crate::config::load(&self.config.path);
         for warning in &report.warnings {
-            self.log.warn(format_args!("{warning}"));
+            if !dry_run {
+                self.log.warn(format_args!("{warning}"));
+            }
             reply.err(&format!("pman: warning: {warning}"));
         }
         let new = match report.result {
             Ok(config) => config,
             Err(errors) => {
                 for error in &errors {
-                    self.log.error(format_args!("reload: {error}"));
+                    if !dry_run {
+                        self.log.error(format_args!("reload: {error}"));
+                    }
                     reply.err(&format!("pman: {error}"));
                 }
-                self.log.error(format_args!("reload refused: the running config is kept"));
+                if !dry_run {
+                    self.log.error(format_args!("reload refused: the running config is kept"));
+                }
                 return self.send(id, reply, 2);
             }
         };
-        let mut to_stop: Vec<usize> = Vec::new();
-        for prog in &new.programs {
-            match self.slots.iter().position(|s| s.cfg.name == prog.name) {
-                None => reply.out(&format!("[{}] added", prog.name)),
-                Some(i) if self.slots[i].cfg != *prog => {
-                    reply.out(&format!("[{}] changed", prog.name));
-                    to_stop.push(i);
-                }
-                Some(_) => {}
-            }
+        let (lines, to_stop) = self.differences(&new);
+        if dry_run {
+            Self::reload_lines(&lines, &mut reply);
+            return self.send(id, reply, 0);
         }
-        for (i, slot) in self.slots.iter().enumerate() {
-            if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
-                reply.out(&format!("[{}] removed", slot.cfg.name));
-                to_stop.push(i);
+        let mut listener = None;
+        if new.socket != self.config.socket {
+            match super::control::listen(&new.socket) {
+                Ok(bound) => listener = Some(bound),
+                Err(e) => {
+                    let message = format!("cannot listen on {}: {}", new.socket, sys::describe(&e));
+                    self.log.error(format_args!("reload refused: {message}; the running config is kept"));
+                    reply.err(&format!("pman: {message}"));
+                    return self.send(id, reply, 1);
+                }
             }
         }
         self.log.info(format_args!("reloading {}", self.config.path.display()));
+        Self::reload_lines(&lines, &mut reply);
+        for line in &lines {
+            self.log.info(format_args!("reload: {line}"));
+        }
+        if lines.is_empty() {
+            self.log.info(format_args!("reload: no changes"));
+        }
         let stop_groups = self.stop_groups(&to_stop);
         self.jobs.push(Job {
             client: id,
             stop_groups,
             stop_at: 0,
-            stop_issued: false,
-            then: Then::Reload(Box::new(new)),
+            then: Then::Reload(Box::new(new), listener),
             names: Vec::new(),
             start_issued: false,
             attempts_at_start: Vec::new(),
@@ -161,15 +175,48 @@ impl Daemon {
         });
     }
 
-    /// Moves every job on as far as the programs allow.
-    pub(super) fn advance_jobs(&mut self) {
-        if self.jobs.is_empty() {
-            return;
+    /// `[NAME] added`/`changed` in the new config's order, then `[NAME]
+    /// removed`; and the programs to stop (changed and removed ones).
+    fn differences(&self, new: &Config) -> (Vec<String>, Vec<usize>) {
+        let mut lines = Vec::new();
+        let mut to_stop = Vec::new();
+        for prog in &new.programs {
+            match self.index_of(&prog.name) {
+                None => lines.push(format!("[{}] added", prog.name)),
+                Some(i) if self.slots[i].cfg != *prog => {
+                    lines.push(format!("[{}] changed", prog.name));
+                    to_stop.push(i);
+                }
+                Some(_) => {}
+            }
         }
-        let jobs = std::mem::take(&mut self.jobs);
-        for mut job in jobs {
+        for (i, slot) in self.slots.iter().enumerate() {
+            if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
+                lines.push(format!("[{}] removed", slot.cfg.name));
+                to_stop.push(i);
+            }
+        }
+        (lines, to_stop)
+    }
+
+    fn reload_lines(lines: &[String], reply: &mut Reply) {
+        for line in lines {
+            reply.out(line);
+        }
+        if lines.is_empty() {
+            reply.out("no changes");
+        }
+    }
+
+    /// Moves every job on as far as the programs allow, oldest first. The
+    /// job being moved is out of `self.jobs`, which holds all the others.
+    pub(super) fn advance_jobs(&mut self) {
+        let mut at = 0;
+        while at < self.jobs.len() {
+            let mut job = self.jobs.remove(at);
             if !self.advance(&mut job) {
-                self.jobs.push(job);
+                self.jobs.insert(at, job);
+                at += 1;
             }
         }
     }
@@ -181,23 +228,34 @@ impl Daemon {
     /// True when the job is finished (and answered).
     fn advance(&mut self, job: &mut Job) -> bool {
         while job.stop_at < job.stop_groups.len() {
-            let group = job.stop_groups[job.stop_at].clone();
-            if !job.stop_issued {
-                job.stop_issued = true;
-                for name in &group {
-                    if let Some(i) = self.index_of(name) {
-                        self.event(i, Event::Stop);
-                    }
+            // Asked again on every turn until the group is stopped: a name
+            // may mean a new program after a reload, or one started meanwhile.
+            let group: Vec<usize> =
+                job.stop_groups[job.stop_at].iter().filter_map(|n| self.index_of(n)).collect();
+            for &i in &group {
+                if !matches!(self.slots[i].prog.state, State::Stopped | State::Stopping) {
+                    self.event(i, Event::Stop);
                 }
             }
-            let busy = group.iter().filter_map(|n| self.index_of(n)).any(|i| {
-                matches!(self.slots[i].prog.state, State::Starting | State::Running | State::Stopping)
-            });
-            if busy {
+            if group.iter().any(|&i| self.slots[i].prog.is_busy()) {
                 return false;
             }
             job.stop_at += 1;
-            job.stop_issued = false;
+        }
+        if matches!(job.then, Then::Exit) {
+            // Nothing may outlive the daemon, whatever started after the
+            // stops were computed.
+            let left: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| {
+                    let prog = &self.slots[i].prog;
+                    prog.state != State::Stopped && (prog.is_active() || prog.group_left)
+                })
+                .collect();
+            if !left.is_empty() {
+                job.stop_groups = self.stop_groups(&left);
+                job.stop_at = 0;
+                return self.advance(job);
+            }
         }
         match std::mem::replace(&mut job.then, Then::ReportStopped) {
             Then::ReportStopped => {
@@ -222,8 +280,8 @@ impl Daemon {
                 job.then = Then::Start;
                 self.advance_start(job)
             }
-            Then::Reload(config) => {
-                self.install(*config);
+            Then::Reload(config, listener) => {
+                self.install(*config, listener);
                 let reply = std::mem::take(&mut job.reply);
                 self.send(job.client, reply, 0);
                 true
@@ -248,6 +306,13 @@ impl Daemon {
             if indices.iter().any(|&i| self.slots[i].prog.state == State::Stopping) {
                 return false;
             }
+            if self.shutting_down {
+                // A shutdown began during the stop half: nothing starts.
+                let mut reply = Reply::default();
+                reply.err("pman: shutting down");
+                self.send(job.client, reply, 1);
+                return true;
+            }
             job.start_issued = true;
             job.attempts_at_start = indices.iter().map(|&i| self.slots[i].prog.attempts_ended).collect();
             for i in self.start_order(indices.clone()) {
@@ -258,7 +323,8 @@ impl Daemon {
         // ended even if a retry already began (backoff=0).
         let pending = indices.iter().zip(&job.attempts_at_start).any(|(&i, &at_start)| {
             let prog = &self.slots[i].prog;
-            matches!(prog.state, State::Starting | State::Stopping) && prog.attempts_ended == at_start
+            matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup)
+                && prog.attempts_ended == at_start
         });
         if pending {
             return false;
@@ -279,25 +345,38 @@ impl Daemon {
     }
 
     /// Replaces the program table with `config`'s: unchanged programs keep
-    /// their process and history; added and changed ones start if autostart.
-    fn install(&mut self, mut config: Config) {
-        self.apply_daemon_settings(&config);
+    /// their process and history; added and changed ones start if autostart,
+    /// unless the daemon is shutting down or a later job is about to stop them.
+    fn install(&mut self, mut config: Config, listener: Option<UnixListener>) {
+        self.apply_daemon_settings(&config, listener);
         let mut old = std::mem::take(&mut self.slots);
         let mut fresh: Vec<usize> = Vec::new();
         for cfg in std::mem::take(&mut config.programs) {
             match old.iter().position(|s| s.cfg == cfg) {
                 Some(i) => self.slots.push(old.swap_remove(i)),
                 None => {
-                    if cfg.autostart {
+                    let held = self.jobs.iter().any(|job| job.will_stop(&cfg.name));
+                    if cfg.autostart && !held && !self.shutting_down {
                         fresh.push(self.slots.len());
                     }
                     self.slots.push(Slot::new(cfg));
                 }
             }
         }
+        // Removed and replaced programs close their pipes, then the log
+        // files no program writes any more.
+        drop(old);
         self.config = config;
+        self.retire_writers();
         for i in self.start_order(fresh) {
             self.event(i, Event::Start);
         }
+    }
+}
+
+impl Job {
+    /// True when this job has yet to stop (or is stopping) `name`.
+    fn will_stop(&self, name: &str) -> bool {
+        self.stop_groups.iter().skip(self.stop_at).any(|group| group.iter().any(|n| n == name))
     }
 }

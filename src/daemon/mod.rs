@@ -463,6 +463,55 @@ impl Daemon {
         }
     }
 
+    /// After a reload: closes the log files no captured stream writes to
+    /// any more, and gives the others the cap and backups of the first
+    /// stream (in config order) that names them.
+    fn retire_writers(&mut self) {
+        let Daemon { slots, writers, .. } = self;
+        let mut used = vec![false; writers.len()];
+        for capture in slots.iter().flat_map(|s| s.captures.iter().flatten()) {
+            if let Some(used) = match capture.sink {
+                Sink::File(w) => used.get_mut(w),
+                Sink::Syslog(_) => None,
+            } {
+                *used = true;
+            }
+        }
+        let mut kept = 0;
+        let moved: Vec<usize> = used
+            .iter()
+            .map(|&u| {
+                kept += usize::from(u);
+                kept.saturating_sub(1)
+            })
+            .collect();
+        let mut at = 0;
+        writers.retain(|_| {
+            at += 1;
+            used[at - 1]
+        });
+        for capture in slots.iter_mut().flat_map(|s| s.captures.iter_mut().flatten()) {
+            if let Sink::File(w) = &mut capture.sink {
+                *w = moved.get(*w).copied().unwrap_or(0);
+            }
+        }
+        let mut limited = vec![false; writers.len()];
+        for cfg in slots.iter().map(|s| &s.cfg) {
+            let stderr =
+                (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
+            for (target, maxbytes, backups) in
+                std::iter::once((&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups)).chain(stderr)
+            {
+                let LogTarget::File(path) = target else { continue };
+                if let Some(w) = writers.iter().position(|w| w.path == *path) {
+                    if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
+                        writers[w].set_limits(maxbytes, backups);
+                    }
+                }
+            }
+        }
+    }
+
     fn shutting_down_hard(&self) -> bool {
         self.exit_code.is_some()
     }
@@ -489,7 +538,7 @@ impl Daemon {
                             libc::SIGTERM | libc::SIGINT => self.on_terminate(signal as libc::c_int),
                             libc::SIGHUP => {
                                 self.log.info(format_args!("SIGHUP: reloading the config"));
-                                self.request_reload(None);
+                                self.request_reload(None, false);
                             }
                             _ => {}
                         }
@@ -501,22 +550,23 @@ impl Daemon {
 
     /// First SIGTERM/SIGINT: orderly shutdown; second: SIGKILL what is left and exit.
     fn on_terminate(&mut self, signal: libc::c_int) {
+        let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         if self.shutting_down {
-            self.log.warn(format_args!("second signal {signal}: killing every program"));
+            self.log.warn(format_args!("second {name}: killing every program"));
             for index in 0..self.slots.len() {
                 self.kill_now(index);
             }
             self.exit_code = Some(0);
             return;
         }
-        self.log.info(format_args!("signal {signal}: stopping every program"));
+        self.log.info(format_args!("{name}: stopping every program"));
         self.begin_shutdown(None);
     }
 
     /// Sends SIGKILL to a program's process (group) at once.
     fn kill_now(&mut self, index: usize) {
         let slot = &self.slots[index];
-        if let Some(pgid) = slot.prog.pgid.filter(|_| slot.prog.is_active()) {
+        if let Some(pgid) = slot.prog.pgid.filter(|_| slot.prog.is_active() || slot.prog.group_left) {
             let target = if slot.cfg.killasgroup { -pgid } else { slot.prog.pid.unwrap_or(pgid) };
             let _ = sys::kill(target, libc::SIGKILL);
         }
@@ -530,20 +580,21 @@ impl Daemon {
                 continue;
             };
             let slot = &self.slots[index];
-            let group_alive = slot.prog.state == State::Stopping
-                && slot.cfg.killasgroup
-                && sys::group_alive(slot.prog.pgid.unwrap_or(0));
+            let group_alive = slot.cfg.killasgroup && sys::group_alive(slot.prog.pgid.unwrap_or(0));
             self.event(index, Event::Exited { exit, group_alive });
         }
-        // A stop waits for the process group to empty after the main process.
         for index in 0..self.slots.len() {
-            let prog = &self.slots[index].prog;
-            if prog.state == State::Stopping
-                && prog.pid.is_none()
-                && !sys::group_alive(prog.pgid.unwrap_or(0))
-            {
-                self.event(index, Event::GroupGone);
-            }
+            self.check_group(index);
+        }
+    }
+
+    /// A program whose main process is gone but whose group had members
+    /// learns when the group empties (a stop or a start waits on it).
+    fn check_group(&mut self, index: usize) {
+        let prog = &self.slots[index].prog;
+        let waits = prog.group_left || matches!(prog.state, State::Stopping | State::ClearingGroup);
+        if waits && prog.pid.is_none() && !sys::group_alive(prog.pgid.unwrap_or(0)) {
+            self.event(index, Event::GroupGone);
         }
     }
 
@@ -567,7 +618,11 @@ impl Daemon {
         match action {
             Action::None => {}
             Action::Spawn => self.spawn(index),
-            Action::Signal(signal) => self.signal_program(index, signal),
+            Action::Signal(signal) => {
+                self.signal_program(index, signal);
+                // A group that was already empty ends the wait at once.
+                self.check_group(index);
+            }
         }
     }
 
@@ -610,6 +665,10 @@ impl Daemon {
                     .log
                     .error(format_args!("{name}: gave up after {} failed starts (FATAL)", prog.failures)),
             },
+            State::ClearingGroup => self.log.info(format_args!(
+                "{name}: stopping what is left of its process group {} before the next start",
+                prog.pgid.unwrap_or(0)
+            )),
             State::Running if before.0 != State::Running => self.log.info(format_args!("{name}: running")),
             State::Stopped => self.log.info(format_args!("{name}: stopped")),
             State::Running | State::Exited | State::Starting | State::Stopping => {}
@@ -701,8 +760,9 @@ impl Daemon {
         }
     }
 
-    /// Applies a reloaded config's daemon settings (pidfile, logfile, socket).
-    fn apply_daemon_settings(&mut self, new: &Config) {
+    /// Applies a reloaded config's daemon settings (pidfile, logfile, and
+    /// the socket, bound already when the reload was accepted).
+    fn apply_daemon_settings(&mut self, new: &Config, listener: Option<UnixListener>) {
         if new.pidfile != self.config.pidfile {
             if let Some(old) = &self.config.pidfile {
                 let _ = std::fs::remove_file(old);
@@ -721,16 +781,9 @@ impl Daemon {
         ) {
             self.log.error(format_args!("{message}; logging to syslog"));
         }
-        if new.socket != self.config.socket {
-            match control::listen(&new.socket) {
-                Ok(listener) => {
-                    self.listener = listener;
-                    self.log.info(format_args!("listening on {}", new.socket));
-                }
-                Err(e) => {
-                    self.log.error(format_args!("cannot listen on {}: {}", new.socket, sys::describe(&e)))
-                }
-            }
+        if let Some(listener) = listener {
+            self.listener = listener;
+            self.log.info(format_args!("listening on {}", new.socket));
         }
     }
 }

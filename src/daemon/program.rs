@@ -21,6 +21,10 @@ pub enum State {
     Stopping,
     Exited,
     Fatal,
+    /// Shown as BACKOFF: the main process is gone but members of its
+    /// process group live (killasgroup); they are stopped as `stop` does
+    /// before the program starts again.
+    ClearingGroup,
 }
 
 impl State {
@@ -33,6 +37,7 @@ impl State {
             State::Stopping => "STOPPING",
             State::Exited => "EXITED",
             State::Fatal => "FATAL",
+            State::ClearingGroup => "BACKOFF",
         }
     }
 }
@@ -52,9 +57,9 @@ pub enum Event {
     /// asked for another user): FATAL at once.
     SpawnRefused { reason: String },
     /// The main process ended. `group_alive`: its process group still has
-    /// members (only looked at while stopping with killasgroup).
+    /// members (only looked at with killasgroup).
     Exited { exit: Exit, group_alive: bool },
-    /// The process group emptied while STOPPING after the main process ended.
+    /// The process group of the last process has no members any more.
     GroupGone,
     /// The program's deadline passed.
     Deadline,
@@ -93,6 +98,9 @@ pub struct Program {
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
     pub killed: bool,
+    /// With killasgroup: the main process is gone, members of its process
+    /// group may still live. No start happens until they are gone.
+    pub group_left: bool,
     /// Start attempts that have come to an end (RUNNING reached, or failed):
     /// what `start` waits on, even when a retry follows at once.
     pub attempts_ended: u32,
@@ -118,33 +126,44 @@ impl Program {
             reason: None,
             sent_signal: None,
             killed: false,
+            group_left: false,
             attempts_ended: 0,
         }
     }
 
     /// True while a process of this program may exist or is about to.
     pub fn is_active(&self) -> bool {
-        matches!(self.state, State::Starting | State::Running | State::Stopping | State::Backoff)
+        matches!(
+            self.state,
+            State::Starting | State::Running | State::Stopping | State::Backoff | State::ClearingGroup
+        )
+    }
+
+    /// True while a stop, or the clearing before a start, waits on processes.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.state, State::Starting | State::Running | State::Stopping | State::ClearingGroup)
     }
 
     /// One step of the lifecycle.
     pub fn step(&mut self, cfg: &ProgramConfig, event: Event, now: Instant) -> Action {
         use State::*;
         match (self.state, event) {
-            // Starting from rest: fork now.
+            // Starting from rest: fork now, or first clear what is left of
+            // the last process group.
             (Stopped | Exited | Fatal | Backoff, Event::Start) => {
                 self.failures = 0;
                 self.deadline = None;
-                Action::Spawn
+                self.start_now(cfg, now)
             }
-            (Starting | Running | Stopping, Event::Start) => Action::None,
+            (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
 
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::Spawned { pid, exec_failed },
             ) => {
                 self.pid = Some(pid);
                 self.pgid = Some(pid);
+                self.group_left = false;
                 self.started_at = Some(now);
                 self.sent_signal = None;
                 self.killed = false;
@@ -161,7 +180,7 @@ impl Program {
                 Action::None
             }
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
@@ -169,7 +188,7 @@ impl Program {
                 self.failed_start(cfg, now)
             }
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping,
+                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
                 Event::SpawnRefused { reason },
             ) => {
                 self.pid = None;
@@ -190,23 +209,21 @@ impl Program {
             (Backoff, Event::Deadline) => {
                 self.restarts += 1;
                 self.deadline = None;
-                Action::Spawn
+                self.start_now(cfg, now)
             }
-            (Stopping, Event::Deadline) => {
+            (Stopping | ClearingGroup, Event::Deadline) => {
                 self.killed = true;
                 self.deadline = Some(now + KILL_REPEAT);
                 Action::Signal(libc::SIGKILL)
             }
             (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
 
-            (Starting, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (Starting, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 self.failed_start(cfg, now)
             }
-            (Running, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (Running, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 self.deadline = None;
                 if !self.should_restart(cfg, exit) {
                     self.state = Exited;
@@ -215,7 +232,7 @@ impl Program {
                 let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
                 if earliest <= now {
                     self.restarts += 1;
-                    Action::Spawn
+                    self.start_now(cfg, now)
                 } else {
                     self.state = Backoff;
                     self.deadline = Some(earliest);
@@ -223,36 +240,46 @@ impl Program {
                 }
             }
             (Stopping, Event::Exited { exit, group_alive }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
-                if cfg.killasgroup && group_alive {
-                    return Action::None;
+                self.exited(cfg, exit, group_alive);
+                if !self.group_left {
+                    self.stopped();
                 }
-                self.stopped();
                 Action::None
             }
             (Stopping, Event::GroupGone) => {
+                self.group_left = false;
                 if self.pid.is_none() {
                     self.stopped();
                 }
                 Action::None
             }
-            (Stopped | Backoff | Exited | Fatal, Event::Exited { exit, .. }) => {
-                self.pid = None;
-                self.last_exit = Some(exit);
+            (ClearingGroup, Event::GroupGone) => {
+                self.group_left = false;
+                self.deadline = None;
+                Action::Spawn
+            }
+            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
                 Action::None
             }
-            (Stopped | Starting | Running | Backoff | Exited | Fatal, Event::GroupGone) => Action::None,
+            (Stopped | Backoff | Exited | Fatal, Event::GroupGone) => {
+                self.group_left = false;
+                Action::None
+            }
+            (Starting | Running, Event::GroupGone) => Action::None,
 
-            (Starting | Running, Event::Stop) => {
-                self.state = Stopping;
-                self.killed = false;
-                self.sent_signal = Some(cfg.stopsignal);
-                self.deadline = Some(now + secs(cfg.stopwaitsecs));
-                Action::Signal(cfg.stopsignal)
+            (Starting | Running, Event::Stop) => self.signal_stop(cfg, Stopping, now),
+            // What is left of the group is stopped as the main process would be.
+            (Backoff | Exited | Fatal, Event::Stop) if self.group_left => {
+                self.signal_stop(cfg, Stopping, now)
             }
             (Backoff | Exited | Fatal, Event::Stop) => {
                 self.stopped();
+                Action::None
+            }
+            // Already signalled: the stop goes on from where the clearing is.
+            (ClearingGroup, Event::Stop) => {
+                self.state = Stopping;
                 Action::None
             }
             (Stopped | Stopping, Event::Stop) => Action::None,
@@ -261,8 +288,33 @@ impl Program {
                 self.sent_signal = Some(signal);
                 Action::None
             }
-            (Stopped | Backoff | Exited | Fatal, Event::Signalled { .. }) => Action::None,
+            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => Action::None,
         }
+    }
+
+    /// Spawns, unless members of the last process group live: then they are
+    /// stopped first (BACKOFF meanwhile) and the spawn follows `GroupGone`.
+    fn start_now(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        if self.group_left {
+            return self.signal_stop(cfg, State::ClearingGroup, now);
+        }
+        Action::Spawn
+    }
+
+    /// Sends the stop signal and arms the SIGKILL deadline.
+    fn signal_stop(&mut self, cfg: &ProgramConfig, state: State, now: Instant) -> Action {
+        self.state = state;
+        self.killed = false;
+        self.sent_signal = Some(cfg.stopsignal);
+        self.deadline = Some(now + secs(cfg.stopwaitsecs));
+        Action::Signal(cfg.stopsignal)
+    }
+
+    /// The main process ended; with killasgroup its group may live on.
+    fn exited(&mut self, cfg: &ProgramConfig, exit: Exit, group_alive: bool) {
+        self.pid = None;
+        self.last_exit = Some(exit);
+        self.group_left = cfg.killasgroup && group_alive;
     }
 
     fn stopped(&mut self) {
@@ -332,7 +384,7 @@ mod tests {
         }
     }
 
-    const ALL_STATES: [State; 7] = [
+    const ALL_STATES: [State; 8] = [
         State::Stopped,
         State::Starting,
         State::Running,
@@ -340,6 +392,7 @@ mod tests {
         State::Stopping,
         State::Exited,
         State::Fatal,
+        State::ClearingGroup,
     ];
 
     fn spawned(pid: Pid) -> Event {
@@ -607,5 +660,181 @@ mod tests {
         let mut p = in_state(State::Stopped, t0);
         p.step(&cfg(), Event::Signalled { signal: libc::SIGHUP }, t0);
         assert_eq!(p.sent_signal, None);
+    }
+
+    /// A program at rest whose last process group still has members.
+    fn with_leftovers(state: State, now: Instant) -> Program {
+        let mut p = in_state(state, now);
+        p.pid = None;
+        p.pgid = Some(42);
+        p.group_left = true;
+        p.last_exit = Some(Exit::Code(0));
+        p
+    }
+
+    fn exited_leaving_group(code: i32) -> Event {
+        Event::Exited { exit: Exit::Code(code), group_alive: true }
+    }
+
+    #[test]
+    fn an_exit_notes_a_living_group_only_with_killasgroup() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.autorestart = AutoRestart::Never;
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, exited_leaving_group(0), t0);
+        assert_eq!((p.state, p.group_left), (State::Exited, true));
+        c.killasgroup = false;
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, exited_leaving_group(0), t0);
+        assert_eq!((p.state, p.group_left), (State::Exited, false));
+    }
+
+    #[test]
+    fn an_automatic_restart_first_stops_what_is_left_of_the_group() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let later = t0 + Duration::from_secs(5);
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited_leaving_group(0), later), Action::Signal(libc::SIGTERM));
+        assert_eq!((p.state, p.state.name()), (State::ClearingGroup, "BACKOFF"));
+        assert_eq!(p.deadline, Some(later + Duration::from_secs(10)));
+        assert_eq!(p.restarts, 1);
+        assert_eq!(p.step(&c, Event::GroupGone, later), Action::Spawn);
+        assert!(!p.group_left);
+        p.step(&c, spawned(43), later);
+        assert_eq!((p.state, p.pgid), (State::Starting, Some(43)));
+    }
+
+    #[test]
+    fn a_restart_too_soon_waits_then_clears_the_group() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.startsecs = 0;
+        let mut p = in_state(State::Running, t0);
+        assert_eq!(p.step(&c, exited_leaving_group(0), t0), Action::None);
+        assert_eq!((p.state, p.group_left), (State::Backoff, true));
+        let due = t0 + MIN_RESTART_INTERVAL;
+        assert_eq!(p.step(&c, Event::Deadline, due), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn a_failed_start_that_leaves_a_group_clears_it_before_the_retry() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let mut p = in_state(State::Starting, t0);
+        p.step(&c, exited_leaving_group(1), t0);
+        assert_eq!((p.state, p.group_left), (State::Backoff, true));
+        let retry = p.deadline.unwrap();
+        assert_eq!(p.step(&c, Event::Deadline, retry), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn clearing_the_group_under_every_event() {
+        let t0 = Instant::now();
+        let c = cfg();
+        let clearing = || {
+            let mut p = with_leftovers(State::ClearingGroup, t0);
+            p.deadline = Some(t0 + Duration::from_secs(10));
+            p
+        };
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Start, t0), Action::None);
+        assert_eq!(p.state, State::ClearingGroup);
+
+        let mut p = clearing();
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
+        assert_eq!((p.state, p.killed, p.deadline), (State::ClearingGroup, true, Some(t1 + KILL_REPEAT)));
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::GroupGone, t0), Action::Spawn);
+        assert_eq!((p.group_left, p.deadline), (false, None));
+
+        // A stop takes over the clearing: signalled already, same deadline.
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Stop, t0), Action::None);
+        assert_eq!((p.state, p.deadline), (State::Stopping, Some(t0 + Duration::from_secs(10))));
+        assert_eq!(p.step(&c, Event::GroupGone, t0), Action::None);
+        assert_eq!(p.state, State::Stopped);
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, Event::Signalled { signal: libc::SIGHUP }, t0), Action::None);
+        assert_eq!((p.state, p.sent_signal), (State::ClearingGroup, None));
+
+        let mut p = clearing();
+        assert_eq!(p.step(&c, exited(3), t0), Action::None);
+        assert_eq!((p.state, p.last_exit), (State::ClearingGroup, Some(Exit::Code(3))));
+
+        let mut p = clearing();
+        p.step(&c, spawned(50), t0);
+        assert_eq!((p.state, p.group_left), (State::Starting, false));
+
+        let mut p = clearing();
+        p.step(&c, Event::SpawnFailed { reason: "fork: x".into() }, t0);
+        assert_eq!(p.state, State::Backoff);
+
+        let mut p = clearing();
+        p.step(&c, Event::SpawnRefused { reason: "user: x".into() }, t0);
+        assert_eq!(p.state, State::Fatal);
+    }
+
+    #[test]
+    fn leftovers_of_an_exited_or_fatal_program_are_left_alone_until_a_command() {
+        let t0 = Instant::now();
+        let c = cfg();
+        for state in [State::Exited, State::Fatal] {
+            // Left alone: time passing does nothing.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Deadline, t0 + Duration::from_secs(60)), Action::None);
+            assert_eq!((p.state, p.group_left), (state, true));
+
+            // Started: the group is stopped first, then the spawn.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Start, t0), Action::Signal(libc::SIGTERM), "{state:?}");
+            assert_eq!(p.state, State::ClearingGroup);
+            assert_eq!(p.step(&c, Event::GroupGone, t0), Action::Spawn);
+
+            // Stopped (stop, reload removal, shutdown): stopping until the group is gone.
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&c, Event::Stop, t0), Action::Signal(libc::SIGTERM), "{state:?}");
+            assert_eq!(p.state, State::Stopping);
+            let t1 = t0 + Duration::from_secs(10);
+            assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
+            assert_eq!(p.step(&c, Event::GroupGone, t1), Action::None);
+            assert_eq!((p.state, p.group_left), (State::Stopped, false));
+        }
+    }
+
+    #[test]
+    fn a_backoff_with_leftovers_stops_them_on_stop() {
+        let t0 = Instant::now();
+        let mut p = with_leftovers(State::Backoff, t0);
+        assert_eq!(p.step(&cfg(), Event::Stop, t0), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::Stopping);
+        let mut p = with_leftovers(State::Backoff, t0);
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Signal(libc::SIGTERM));
+        assert_eq!(p.state, State::ClearingGroup);
+    }
+
+    #[test]
+    fn a_group_that_empties_by_itself_is_forgotten() {
+        let t0 = Instant::now();
+        for state in [State::Stopped, State::Backoff, State::Exited, State::Fatal] {
+            let mut p = with_leftovers(state, t0);
+            assert_eq!(p.step(&cfg(), Event::GroupGone, t0), Action::None);
+            assert_eq!((p.state, p.group_left), (state, false), "{state:?}");
+            // Then a start spawns at once.
+            assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn busy_states_are_the_ones_stops_and_clearing_wait_on() {
+        let busy: Vec<State> =
+            ALL_STATES.into_iter().filter(|&s| in_state(s, Instant::now()).is_busy()).collect();
+        assert_eq!(busy, [State::Starting, State::Running, State::Stopping, State::ClearingGroup]);
     }
 }

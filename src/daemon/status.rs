@@ -17,7 +17,7 @@ pub fn line(out: &mut String, name: &str, p: &Program, now: Instant) {
         out.push_str(" uptime: ");
         uptime(out, p.started_at.map_or(0, |t| now.saturating_duration_since(t).as_secs()));
     }
-    if matches!(p.state, State::Backoff | State::Exited | State::Fatal) {
+    if matches!(p.state, State::Backoff | State::ClearingGroup | State::Exited | State::Fatal) {
         match p.last_exit {
             Some(Exit::Code(code)) => {
                 let _ = write!(out, " exit: {code}");
@@ -36,7 +36,7 @@ pub fn line(out: &mut String, name: &str, p: &Program, now: Instant) {
             let _ = write!(out, " retry in: {secs}s");
         }
     }
-    if matches!(p.state, State::Backoff | State::Fatal) {
+    if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
         if let Some(reason) = &p.reason {
             out.push(' ');
             out.push_str(reason);
