@@ -65,6 +65,8 @@ pub struct Daemon {
     /// Set when the loop should end, with the exit code.
     exit_code: Option<i32>,
     pollfds: Vec<libc::pollfd>,
+    /// The client each of `pollfds[2..capture_base]` was polled for, by id.
+    polled_clients: Vec<u64>,
     /// Where the captures start in `pollfds`.
     capture_base: usize,
     /// Log files of captured streams, shared by path.
@@ -242,6 +244,7 @@ impl Daemon {
             shutting_down: false,
             exit_code: None,
             pollfds: Vec::new(),
+            polled_clients: Vec::new(),
             capture_base: 0,
             writers: Vec::new(),
             syslog: None,
@@ -317,8 +320,10 @@ impl Daemon {
         let accepting = self.accept_paused_until.is_none() && !self.shutting_down_hard();
         let listen_fd = if accepting { self.listener.as_raw_fd() } else { -1 };
         self.pollfds.push(sys::pollfd(listen_fd, libc::POLLIN));
+        self.polled_clients.clear();
         for client in &self.clients {
             self.pollfds.push(sys::pollfd(client.stream.as_raw_fd(), client.poll_events()));
+            self.polled_clients.push(client.id);
         }
         self.capture_base = self.pollfds.len();
         for slot in &self.slots {
@@ -622,18 +627,20 @@ impl Daemon {
 
     /// Accepts new clients and serves the ready ones.
     fn serve_socket(&mut self) {
+        // Each client's revents, by the id it was polled for: accepting
+        // below changes `self.clients`, never this pairing.
+        let polled = self.pollfds.get(2..self.capture_base).unwrap_or_default();
+        let ready: Vec<(u64, libc::c_short)> = self
+            .polled_clients
+            .iter()
+            .zip(polled)
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(&id, p)| (id, p.revents))
+            .collect();
         let listen_ready = self.pollfds.get(1).is_some_and(|p| p.revents != 0);
         if listen_ready {
             self.accept_clients();
         }
-        // pollfds[2..] matches self.clients as they were when polled.
-        let ready: Vec<(u64, libc::c_short)> = self
-            .clients
-            .iter()
-            .zip(self.pollfds.iter().skip(2))
-            .filter(|(_, p)| p.revents != 0)
-            .map(|(c, p)| (c.id, p.revents))
-            .collect();
         for (id, revents) in ready {
             self.service_client(id, revents);
         }
