@@ -4,6 +4,7 @@
 //! allocates nothing once the buffers have grown, and the child (which
 //! must not allocate) only reads prepared data.
 
+use super::status::one_line;
 use crate::config::{LogTarget, ProgramConfig};
 use crate::sys::{self, ChildPlan, Pid, Stage, User, UserLookup};
 use std::ffi::{CStr, CString};
@@ -133,9 +134,9 @@ impl Context {
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match sys::lookup_user(spec) {
-            UserLookup::Unknown => Err(SpawnError::Failed(format!("user {spec}: unknown user"))),
+            UserLookup::Unknown => Err(SpawnError::Failed(one_line(format!("user {spec}: unknown user")))),
             UserLookup::Found(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
-                Err(SpawnError::Refused(format!("user {spec}: Operation not permitted")))
+                Err(SpawnError::Refused(one_line(format!("user {spec}: Operation not permitted"))))
             }
             UserLookup::Found(user) => Ok(user),
         }
@@ -147,9 +148,9 @@ impl Context {
         self.scratch.extend_from_slice(path.as_os_str().as_encoded_bytes());
         self.scratch.push(0);
         let cpath = CStr::from_bytes_until_nul(&self.scratch).unwrap_or(c"");
-        sys::open_append(cpath, 0o644)
-            .map(Some)
-            .map_err(|e| SpawnError::Failed(format!("{which} {}: {}", path.display(), sys::describe(&e))))
+        sys::open_append(cpath, 0o644).map(Some).map_err(|e| {
+            SpawnError::Failed(one_line(format!("{which} {}: {}", path.display(), sys::describe(&e))))
+        })
     }
 
     /// Lays out argv and the environment (the daemon's, then `environment=`,
@@ -252,7 +253,8 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<S
         Stage::User => format!("user {}", cfg.user.as_deref().unwrap_or("")),
         Stage::Stdio => "stdio".to_string(),
     };
-    Some(format!("{what}: {}", sys::strerror(errno)))
+    // A path or user from the config may hold a newline: a reason is one line.
+    Some(one_line(format!("{what}: {}", sys::strerror(errno))))
 }
 
 /// The path to exec: the command itself when it has a `/` (relative ones
