@@ -188,8 +188,14 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     Ok((cred.pid, cred.uid))
 }
 
+/// Opens a log target for appending, non-blocking: a FIFO with no reader
+/// fails at once with ENXIO, and a write that cannot be done at once fails
+/// with EAGAIN instead of stopping the loop. `/dev/stdout` and other
+/// `/proc/self/fd/N` paths of a pipe get a file description of their own,
+/// so the flag never reaches whoever shares the original one.
 pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: path is NUL-terminated.
     let fd = check(unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })?;
     // SAFETY: open returned a fresh descriptor.
@@ -204,6 +210,43 @@ pub fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// True when `fd` is a pipe or FIFO.
+pub fn is_fifo(fd: RawFd) -> bool {
+    // SAFETY: st is a valid stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO }
+}
+
+/// A private, non-blocking file description of the pipe behind `fd`
+/// (reopened through `/proc/self/fd`), so O_NONBLOCK leaves `fd`'s own,
+/// shared with other processes, as it is.
+pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
+    let mut path = *b"/proc/self/fd/0000000000\0";
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        path[14 + i] = *d;
+    }
+    path[14 + len] = 0;
+    let cpath = CStr::from_bytes_until_nul(&path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    open_append(cpath, 0)
+}
+
+/// True when a write of up to PIPE_BUF bytes to `fd` would not block now.
+pub fn writable_now(fd: RawFd) -> bool {
+    let mut fds = [pollfd(fd, libc::POLLOUT)];
+    matches!(poll(&mut fds, 0), Ok(1)) && fds[0].revents & libc::POLLOUT != 0
 }
 
 /// Clears O_NONBLOCK.

@@ -110,3 +110,136 @@ fn a_request_repeating_all_costs_what_it_says() {
     // words x programs would be 5.1 M indices: 40 MB.
     assert!(after < before + 8 * 1024, "peak RSS {before} -> {after} KiB");
 }
+
+/// A program writing 8 KiB lines every 10 ms.
+const FLOOD: &str = "/bin/sh -c 'while :; do printf \"%%08192d\\n\" 0; sleep 0.01; done'";
+
+/// A program that fails at once and is restarted at once, over and over.
+const FLAP: &str = "[program:flap]\ncommand=/bin/false\nstartsecs=1\nbackoff=0\nbackoff_max=0\n\
+                    stdout=none\nstderr=none\n";
+
+fn mkfifo(path: &std::path::Path) {
+    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: plain mkfifo(3) on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o644) }, 0, "mkfifo {}", path.display());
+}
+
+/// Opens the FIFO's read end without blocking; the test holds it and
+/// never reads, like a reader that stopped.
+fn hold_reader(path: &std::path::Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .expect("open the FIFO's read end")
+}
+
+/// While `flap` restarts and the flood goes nowhere, `pman status`
+/// answers within the liveness bound and restarts go on.
+fn assert_loop_serves(env: &Env, flood: &str) {
+    let first = env.json_of("flap").int("restarts");
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..10 {
+        let (out, took) = timed_status(&env.conf, flood);
+        assert_eq!(out.code, 0, "{out}");
+        slowest = slowest.max(took);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    wait_until(secs(5.0), "flap keeps being restarted", || env.json_of("flap").int("restarts") > first + 3);
+    assert!(slowest < liveness() * 2, "status took {slowest:?}");
+}
+
+#[test]
+fn a_fifo_log_with_no_reader_or_a_stopped_one_never_blocks_the_loop() {
+    let env = Env::new();
+    mkfifo(&env.path("nobody.fifo"));
+    mkfifo(&env.path("stuck.fifo"));
+    mkfifo(&env.path("alone.fifo"));
+    env.write_config(&format!(
+        "[pman]\nlogfile=$DIR/pman.log\nlogfile_maxbytes=10MB\n\
+         [program:nobody]\ncommand={FLOOD}\nstartsecs=0\nstdout=$DIR/nobody.fifo\nstderr=none\n\
+         [program:stuck]\ncommand={FLOOD}\nstartsecs=0\nstdout=$DIR/stuck.fifo\nstderr=none\n\
+         [program:uncapped]\ncommand={FLOOD}\nstartsecs=0\nstdout=$DIR/alone.fifo\nstdout_maxbytes=0\nstderr=none\n\
+         {FLAP}"
+    ));
+    let stuck_reader = hold_reader(&env.path("stuck.fifo"));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("nobody");
+    env.running_pid("stuck");
+    // Uncapped: the program writes itself; with no reader it writes to /dev/null.
+    env.running_pid("uncapped");
+    wait_until(secs(5.0), "output to a FIFO with no reader is counted", || {
+        env.json_of("nobody").int("log_errors") > 0
+    });
+    wait_until(secs(5.0), "output to a FIFO nobody reads is counted", || {
+        env.json_of("stuck").int("log_errors") > 0
+    });
+    let log = env.read("pman.log");
+    assert!(log.contains("nobody stdout: No such device or address; dropping output"), "{}", tail(&log, 20));
+    assert_loop_serves(&env, "nobody");
+    assert_loop_serves(&env, "stuck");
+    assert_eq!(env.pman(&["stop", "flap"]).code, 0);
+    let log = || env.read("pman.log.1") + &env.read("pman.log");
+    // Once the reader reads again, output flows and the loss is logged.
+    let mut reader = stuck_reader;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 65536];
+    wait_until(secs(5.0), "output reaches the FIFO's reader again", || {
+        use std::io::Read;
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        got > 200_000
+    });
+    let told = eventually(secs(5.0), || log().contains(" bytes dropped (Resource temporarily unavailable)"));
+    assert!(told, "the daemon log does not tell what was dropped:\n{}", tail(&log(), 20));
+}
+
+/// The O_NONBLOCK flag of the daemon's descriptor `fd`, from fdinfo.
+fn nonblocking(pid: i32, fd: i32) -> bool {
+    let info = read_file(format!("/proc/{pid}/fdinfo/{fd}"));
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(str::trim).unwrap_or("0");
+    u32::from_str_radix(flags, 8).unwrap_or(0) & libc::O_NONBLOCK as u32 != 0
+}
+
+/// `pman daemon -f` whose stdout and stderr are pipes nobody reads (as
+/// under a stuck log collector): `stdout=/dev/stdout` output and the
+/// daemon's own log lines are dropped, the loop goes on.
+#[test]
+fn full_stdout_and_stderr_pipes_never_block_the_loop() {
+    use std::process::Stdio;
+    let env = Env::new();
+    env.write_config(&format!(
+        "[program:out]\ncommand={FLOOD}\nstartsecs=0\nstdout=/dev/stdout\nstderr=none\n{FLAP}"
+    ));
+    let mut cmd = pman_command();
+    cmd.args(["daemon", "-f", "-c"]).arg(&env.conf);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().expect("spawn pman daemon -f");
+    let pid = child.id() as i32;
+    // Held, never read.
+    let (_stdout, _stderr) = (child.stdout.take(), child.stderr.take());
+    let answered = eventually(secs(5.0), || env.pman(&["pid"]).code == 0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(answered, "the daemon does not answer");
+        env.running_pid("out");
+        wait_until(secs(5.0), "output to a full /dev/stdout is counted", || {
+            env.json_of("out").int("log_errors") > 0
+        });
+        // 64 KiB of daemon log lines have long filled stderr by now.
+        wait_until(secs(5.0), "flap restarts", || env.json_of("flap").int("restarts") > 2000);
+        assert_loop_serves(&env, "out");
+        assert!(!nonblocking(pid, 1) && !nonblocking(pid, 2), "O_NONBLOCK leaked onto the shared pipes");
+        assert_eq!(env.pman(&["kill"]).code, 0);
+    }));
+    kill(pid, libc::SIGKILL);
+    let _ = child.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -384,7 +384,7 @@ impl Daemon {
                 },
                 Sink::Syslog(_) => {
                     if syslog.is_none() {
-                        *syslog = UnixDatagram::unbound().ok();
+                        *syslog = capture::syslog_socket();
                     }
                     if let Some(socket) = syslog.as_ref() {
                         let pid = slot.prog.pid.unwrap_or(0);

@@ -148,9 +148,21 @@ impl Context {
         self.scratch.extend_from_slice(path.as_os_str().as_encoded_bytes());
         self.scratch.push(0);
         let cpath = CStr::from_bytes_until_nul(&self.scratch).unwrap_or(c"");
-        sys::open_append(cpath, 0o644).map(Some).map_err(|e| {
-            SpawnError::Failed(one_line(format!("{which} {}: {}", path.display(), sys::describe(&e))))
-        })
+        match sys::open_append(cpath, 0o644) {
+            Ok(fd) => {
+                // Opened without blocking; the program itself writes as usual
+                // (the description is ours alone).
+                sys::set_blocking(fd.as_raw_fd());
+                Ok(Some(fd))
+            }
+            // A FIFO with no reader: the output is dropped (/dev/null).
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) => Err(SpawnError::Failed(one_line(format!(
+                "{which} {}: {}",
+                path.display(),
+                sys::describe(&e)
+            )))),
+        }
     }
 
     /// Lays out argv and the environment (the daemon's, then `environment=`,
