@@ -171,6 +171,32 @@ pub fn cloexec_from(first: RawFd) {
     }
 }
 
+/// Closes every descriptor from 3 up except `keep`: a detached daemon holds
+/// nothing its launcher opened (a `$(pman daemon)` pipe would never end).
+pub fn close_inherited(keep: RawFd) {
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|dir| dir.flatten().filter_map(|entry| entry.file_name().to_str()?.parse().ok()).collect());
+    let close = |fd: RawFd| {
+        if fd > 2 && fd != keep {
+            // SAFETY: nothing in this process owns these yet (the directory
+            // handle is closed by now; closing a closed fd is EBADF).
+            unsafe { libc::close(fd) };
+        }
+    };
+    match listed {
+        Some(fds) => fds.into_iter().for_each(close),
+        None => {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: limit is a valid rlimit.
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+            #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+            let max = (limit.rlim_cur as u64).clamp(64, 65536) as RawFd;
+            (3..max).for_each(close);
+        }
+    }
+}
+
 /// Peer credentials (pid, uid) of a connected Unix socket.
 pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };

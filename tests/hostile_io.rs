@@ -243,3 +243,56 @@ fn full_stdout_and_stderr_pipes_never_block_the_loop() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `x=$(pman daemon)`: the launcher's stdout pipe reaches EOF once it has
+/// returned, even when the launcher also handed the daemon another
+/// descriptor of the same pipe (fd 5 here): the daemon keeps none of them.
+#[test]
+fn a_detached_daemon_keeps_no_inherited_descriptor() {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 300", "startsecs=0"));
+    let mut cmd = pman_command();
+    cmd.args(["daemon", "-c"]).arg(&env.conf);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::dup2(1, 5) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut launcher = cmd.spawn().expect("spawn pman daemon");
+    let mut stdout = launcher.stdout.take().expect("stdout pipe");
+    let the_pipe = {
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", stdout.as_raw_fd())).expect("readlink");
+        link.display().to_string()
+    };
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = done.send(text);
+    });
+    let output = wait.recv_timeout(secs(10.0));
+    let status = launcher.wait().expect("wait for the launcher");
+    let daemon_pid: Option<i32> = env.pman(&["pid"]).stdout.trim().parse().ok();
+    let daemon_fds = daemon_pid.map(fds).unwrap_or_default();
+    let stopped = env.pman(&["kill"]);
+    if let Some(pid) = daemon_pid {
+        // In case `kill` could not stop it: by pid, so the pipe ends.
+        if !eventually(secs(5.0), || !pid_alive(pid)) {
+            kill(pid, libc::SIGKILL);
+        }
+    }
+    assert!(output.is_ok(), "the launcher's stdout never ended; daemon fds: {daemon_fds:?}");
+    assert_eq!(status.code(), Some(0));
+    assert!(daemon_pid.is_some(), "no daemon answered");
+    assert_eq!(stopped.code, 0, "{stopped}");
+    assert!(!daemon_fds.iter().any(|f| f.ends_with(&the_pipe)), "{the_pipe} in {daemon_fds:?}");
+}

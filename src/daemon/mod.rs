@@ -108,7 +108,8 @@ pub fn run(config_path: &Path, foreground: bool) -> i32 {
 }
 
 /// Forks the daemon and waits for its readiness line over a pipe: `OK`, or
-/// the error that stopped it.
+/// the error that stopped it. The daemon keeps no descriptor it inherited
+/// beyond 0–2 (those go to /dev/null once it is ready).
 fn detach(config: Config, warnings: &[String]) -> i32 {
     let (ready_read, ready_write) = match sys::pipe(false) {
         Ok(pair) => pair,
@@ -125,6 +126,7 @@ fn detach(config: Config, warnings: &[String]) -> i32 {
         Ok(0) => {
             drop(ready_read);
             sys::setsid();
+            sys::close_inherited(ready_write.as_raw_fd());
             match Daemon::start(config, warnings, false, Some(ready_write)) {
                 Ok(mut daemon) => daemon.run_loop(),
                 Err(_) => 1,
