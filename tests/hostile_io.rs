@@ -296,3 +296,38 @@ fn a_detached_daemon_keeps_no_inherited_descriptor() {
     assert_eq!(stopped.code, 0, "{stopped}");
     assert!(!daemon_fds.iter().any(|f| f.ends_with(&the_pipe)), "{the_pipe} in {daemon_fds:?}");
 }
+
+/// A ~20 MB `command=` argument: after a reload takes that program away,
+/// the daemon's RSS goes back down (the spawn scratch buffer included).
+#[test]
+fn memory_after_a_huge_command_does_not_stay() {
+    let env = Env::new();
+    let small = prog("s", "/bin/sleep 300", "startsecs=0");
+    env.write_config(&small);
+    let daemon = Daemon::start(&env);
+    env.running_pid("s");
+    let idle = rss_kb(daemon.pid);
+    let huge = "x".repeat(20_000_000);
+    env.write_config(&format!(
+        "{small}[program:big]\ncommand=/bin/echo {huge}\nstartsecs=0\nbackoff=60\nstdout=none\nstderr=none\n"
+    ));
+    drop(huge);
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    // Its exec fails (one argument above the kernel's limit), after the
+    // whole command line was laid out for it.
+    wait_until(secs(20.0), "big tried to start", || env.state("big") == "BACKOFF");
+    let loaded = rss_kb(daemon.pid);
+    env.write_config(&small);
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 0, "{out}");
+    let mut now = 0;
+    let back = eventually(secs(10.0), || {
+        env.pman(&["status"]);
+        now = rss_kb(daemon.pid);
+        now < idle + 4 * 1024
+    });
+    eprintln!("RSS idle {idle} KiB, with a 20 MB command {loaded} KiB, after reloading it away {now} KiB");
+    assert!(loaded > idle + 15 * 1024, "the huge command was not loaded? {idle} -> {loaded} KiB");
+    assert!(back, "RSS stays at {now} KiB (idle {idle} KiB, loaded {loaded} KiB)");
+}

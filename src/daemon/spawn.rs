@@ -10,6 +10,9 @@ use crate::sys::{self, ChildPlan, Pid, Stage, User, UserLookup};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+/// The scratch buffers are kept between spawns up to this size.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
 /// Why no process could be made.
 pub enum SpawnError {
     /// A failed start (retried with backoff): fork failed, unknown user…
@@ -126,10 +129,22 @@ impl Context {
             report: report_write.as_raw_fd(),
             parent: self.daemon_pid,
         };
-        let pid =
-            sys::spawn(&plan).map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
+        let spawned = sys::spawn(&plan);
+        self.shrink_scratch();
+        let pid = spawned.map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
         drop(report_write);
         Ok((pid, read_report(report_read.as_raw_fd(), cfg, found)))
+    }
+
+    /// After a spawn that needed a big layout (a huge command line), gives
+    /// the memory back instead of keeping it for every later spawn.
+    fn shrink_scratch(&mut self) {
+        if self.scratch.capacity() > SCRATCH_KEEP || self.pointers.capacity() > SCRATCH_KEEP / 8 {
+            self.scratch = Vec::new();
+            self.offsets = Vec::new();
+            self.pointers = Vec::new();
+            sys::release_free_memory();
+        }
     }
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
