@@ -331,3 +331,49 @@ fn memory_after_a_huge_command_does_not_stay() {
     assert!(loaded > idle + 15 * 1024, "the huge command was not loaded? {idle} -> {loaded} KiB");
     assert!(back, "RSS stays at {now} KiB (idle {idle} KiB, loaded {loaded} KiB)");
 }
+
+/// RLIMIT_NOFILE 64 and 30 programs with two log files each: starts fail
+/// for want of descriptors (BACKOFF `pipe: Too many open files`) while
+/// `status`, `stop` and `kill` still answer.
+#[test]
+fn the_socket_keeps_serving_when_descriptors_run_out() {
+    if under_qemu() {
+        skip!("under qemu-user RLIMIT_NOFILE also covers the emulator's own descriptors");
+    }
+    let env = Env::new();
+    let mut text = String::from("[pman]\nlogfile=$DIR/pman.log\n");
+    for i in 0..30 {
+        text.push_str(&prog(&format!("p{i:02}"), "/bin/sleep 300", "startsecs=0\nbackoff=1\nbackoff_max=1"));
+    }
+    env.write_config(&text);
+    let launch = Launch { rlimit: Some((libc::RLIMIT_NOFILE as i64, 64)), ..Launch::default() };
+    let mut daemon = OwnDaemon::spawn(&env, launch);
+    let answered = eventually(secs(5.0), || env.pman(&["pid"]).code == 0);
+    assert!(answered, "the daemon does not answer:\n{}", daemon.stderr());
+    let mut starved = String::new();
+    wait_until(secs(10.0), "some starts fail for want of descriptors", || {
+        let out = env.pman(&["status"]);
+        starved = out.stdout.clone();
+        out.code == 3
+            && out.stdout.contains("BACKOFF retry in: ")
+            && out.stdout.contains("pipe: Too many open files")
+    });
+    let running = starved.lines().filter(|l| l.contains(" RUNNING ")).count();
+    for _ in 0..20 {
+        let (out, took) = timed_status(&env.conf, "p00");
+        assert!(out.code == 0 || out.code == 3, "{out}");
+        assert!(took < liveness() * 2, "status took {took:?}");
+    }
+    let json = env.pman(&["status", "--json"]);
+    assert_eq!(json.code, 3, "{json}");
+    let stop = env.pman(&["stop", "all"]);
+    assert_eq!(stop.code, 0, "{stop}");
+    assert_eq!(stop.lines().len(), 30, "{stop}");
+    let out = env.pman(&["kill"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(daemon.wait_exit(secs(10.0)), Some(0));
+    eprintln!(
+        "RLIMIT_NOFILE 64: {running} of 30 programs RUNNING, the rest in BACKOFF; status/stop/kill answered"
+    );
+    assert!(running > 0 && running < 30, "{starved}");
+}

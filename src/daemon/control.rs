@@ -157,9 +157,14 @@ impl Daemon {
     /// back to the system so a burst of large replies leaves no trace.
     pub(super) fn drop_closed_clients(&mut self) {
         let big = self.clients.iter().any(|c| c.closed && c.output.capacity() > BIG_REPLY);
+        let before = self.clients.len();
         self.clients.retain(|c| !c.closed);
         if big {
             sys::release_free_memory();
+        }
+        if self.clients.len() < before {
+            // A freed descriptor goes back to the reserve before a start takes it.
+            self.refill_fd_reserve();
         }
     }
 

@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 /// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Descriptors held in reserve (on /dev/null) and let go just before
+/// `accept`: when the table is full, starts and log opens fail first while
+/// the control socket still takes clients.
+const FD_RESERVE: usize = 4;
+
 /// One configured program and its runtime state.
 pub struct Slot {
     pub cfg: ProgramConfig,
@@ -74,6 +79,8 @@ pub struct Daemon {
     syslog: Option<UnixDatagram>,
     /// The one buffer every pipe is read through.
     iobuf: Vec<u8>,
+    /// Up to [`FD_RESERVE`] descriptors kept for `accept`.
+    fd_reserve: Vec<OwnedFd>,
 }
 
 /// `pman daemon [-f]`.
@@ -251,10 +258,12 @@ impl Daemon {
             writers: Vec::new(),
             syslog: None,
             iobuf: Vec::new(),
+            fd_reserve: Vec::with_capacity(FD_RESERVE),
         })
     }
 
     fn start_autostart(&mut self) {
+        self.refill_fd_reserve();
         let order =
             self.start_order((0..self.slots.len()).filter(|&i| self.slots[i].cfg.autostart).collect());
         for index in order {
@@ -268,8 +277,20 @@ impl Daemon {
         indices
     }
 
+    /// Takes descriptors back into the reserve, as many as are free (up to
+    /// [`FD_RESERVE`]).
+    pub(super) fn refill_fd_reserve(&mut self) {
+        while self.fd_reserve.len() < FD_RESERVE {
+            match std::fs::File::open("/dev/null") {
+                Ok(file) => self.fd_reserve.push(OwnedFd::from(file)),
+                Err(_) => break,
+            }
+        }
+    }
+
     fn run_loop(&mut self) -> i32 {
         loop {
+            self.refill_fd_reserve();
             let now = Instant::now();
             self.fire_deadlines(now);
             self.expire_clients(now);
@@ -404,9 +425,10 @@ impl Daemon {
         }
     }
 
-    /// Makes the pipes of a program's captured streams, once.
-    fn ensure_captures(&mut self, index: usize) {
-        let Daemon { slots, writers, log, .. } = self;
+    /// Makes the pipes of a program's captured streams, once; a pipe that
+    /// cannot be made fails the start (its output would go nowhere).
+    fn ensure_captures(&mut self, index: usize) -> Result<(), String> {
+        let Daemon { slots, writers, .. } = self;
         let slot = &mut slots[index];
         let cfg = &slot.cfg;
         let streams = [
@@ -426,11 +448,10 @@ impl Daemon {
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
             };
-            match Capture::new(sink, stream) {
-                Ok(capture) => slot.captures[k] = Some(Box::new(capture)),
-                Err(e) => log.error(format_args!("{} {stream}: pipe: {}", cfg.name, sys::describe(&e))),
-            }
+            let capture = Capture::new(sink, stream).map_err(|e| format!("pipe: {}", sys::describe(&e)))?;
+            slot.captures[k] = Some(Box::new(capture));
         }
+        Ok(())
     }
 
     fn shutting_down_hard(&self) -> bool {
@@ -584,7 +605,9 @@ impl Daemon {
     }
 
     fn spawn(&mut self, index: usize) {
-        self.ensure_captures(index);
+        if let Err(reason) = self.ensure_captures(index) {
+            return self.spawn_error(index, SpawnError::Failed(reason));
+        }
         let Daemon { slots, ctx, .. } = self;
         let slot = &mut slots[index];
         let captured = [0, 1].map(|k| slot.captures[k].as_ref().map(|c| c.write.as_raw_fd()));
@@ -641,7 +664,10 @@ impl Daemon {
             .collect();
         let listen_ready = self.pollfds.get(1).is_some_and(|p| p.revents != 0);
         if listen_ready {
+            // The reserve makes room for clients even when the table is full.
+            self.fd_reserve.clear();
             self.accept_clients();
+            self.refill_fd_reserve();
         }
         for (id, revents) in ready {
             self.service_client(id, revents);
