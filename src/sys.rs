@@ -238,16 +238,18 @@ pub fn release_free_memory() {
     }
 }
 
-/// True when `fd` is a pipe or FIFO.
-pub fn is_fifo(fd: RawFd) -> bool {
+/// True when `fd` is a pipe, FIFO or character device (a terminal): what a
+/// write can block on.
+pub fn is_pipe_or_device(fd: RawFd) -> bool {
     // SAFETY: st is a valid stat buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO }
+    let kind = unsafe { libc::fstat(fd, &mut st) == 0 }.then_some(st.st_mode & libc::S_IFMT);
+    kind == Some(libc::S_IFIFO) || kind == Some(libc::S_IFCHR)
 }
 
-/// A private, non-blocking file description of the pipe behind `fd`
-/// (reopened through `/proc/self/fd`), so O_NONBLOCK leaves `fd`'s own,
-/// shared with other processes, as it is.
+/// A private, non-blocking file description of the pipe or terminal behind
+/// `fd` (reopened through `/proc/self/fd`), so O_NONBLOCK leaves `fd`'s
+/// own, shared with other processes, as it is.
 pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
     let mut path = *b"/proc/self/fd/0000000000\0";
     let mut digits = [0u8; 10];

@@ -90,9 +90,9 @@ pub struct Logger {
     maxbytes: u64,
     backups: u32,
     stderr: bool,
-    /// A private non-blocking description of stderr when it is a pipe
-    /// (`-f` under procd); otherwise stderr is written only when it can
-    /// take a line at once.
+    /// A private non-blocking description of stderr when it is a pipe (`-f`
+    /// under procd) or a terminal; otherwise (a socket) stderr is written
+    /// only when poll says it can take a line at once.
     stderr_pipe: Option<OwnedFd>,
     syslog: Option<UnixDatagram>,
     syslog_path: PathBuf,
@@ -109,7 +109,11 @@ impl Logger {
             maxbytes: 0,
             backups: 0,
             stderr,
-            stderr_pipe: if stderr && sys::is_fifo(2) { sys::reopen_nonblocking(2).ok() } else { None },
+            stderr_pipe: if stderr && sys::is_pipe_or_device(2) {
+                sys::reopen_nonblocking(2).ok()
+            } else {
+                None
+            },
             syslog: None,
             syslog_path: PathBuf::new(),
             dropped: 0,
