@@ -3,7 +3,10 @@
 //! Request: one line of at most [`MAX_REQUEST`] bytes, words separated by
 //! spaces: `status [--json] [NAME...]`, `start NAME...`, `stop NAME...`,
 //! `restart NAME...`, `signal SIG NAME...`, `pid [NAME]`,
-//! `logpath NAME stdout|stderr`, `reload [--dry-run]`, `kill`.
+//! `logpath NAME stdout|stderr`, `reload [--dry-run]`, `kill`. A word after the verb
+//! carries its separators and `%` as `%XX` (hex), and an empty word is a
+//! lone `%`, so a name is never split or joined on the way: `web db` is
+//! sent as `web%20db`.
 //!
 //! Reply: lines, each starting with a tag byte: `>` a line for the client's
 //! stdout, `!` a line for its stderr, and last `=N`, the exit code. The
@@ -40,51 +43,106 @@ pub enum Request {
     Kill,
 }
 
+/// True for a name a client may send: a NAME (ASCII letters, digits, `-`,
+/// `_`, `.`), `NAME:*` or `all`. Anything else is no program's name.
+pub fn valid_name(name: &str) -> bool {
+    let name_chars = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    name_chars(name.strip_suffix(":*").unwrap_or(name))
+}
+
+/// Bytes a word cannot hold as they are: the separators `parse` splits on, and `%`.
+fn escaped(c: char) -> bool {
+    c.is_ascii_whitespace() || c == '%'
+}
+
+fn push_word(line: &mut String, word: &str) {
+    line.push(' ');
+    if word.is_empty() {
+        line.push('%');
+        return;
+    }
+    if word == "--json" {
+        // A name, not `status`'s flag.
+        line.push_str("%2D-json");
+        return;
+    }
+    for c in word.chars() {
+        if escaped(c) {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            line.push('%');
+            line.push(HEX[c as usize >> 4] as char);
+            line.push(HEX[c as usize & 15] as char);
+        } else {
+            line.push(c);
+        }
+    }
+}
+
+/// The word `push_word` wrote; `None` for a `%` not followed by two hex digits.
+fn decode_word(word: &str) -> Option<String> {
+    if word == "%" {
+        return Some(String::new());
+    }
+    if !word.contains('%') {
+        return Some(word.to_string());
+    }
+    let mut bytes = Vec::with_capacity(word.len());
+    let mut rest = word.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok())?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 impl Request {
     /// The request line, without its newline.
     pub fn encode(&self) -> String {
-        let mut words: Vec<&str> = Vec::new();
-        match self {
-            Request::Status { names, json } => {
-                words.push("status");
-                if *json {
-                    words.push("--json");
-                }
-                words.extend(names.iter().map(String::as_str));
-            }
-            Request::Start(names) => push_all(&mut words, "start", names),
-            Request::Stop(names) => push_all(&mut words, "stop", names),
-            Request::Restart(names) => push_all(&mut words, "restart", names),
+        let (verb, words): (&str, &[String]) = match self {
+            Request::Status { names, json: false } => ("status", names),
+            Request::Status { names, json: true } => ("status --json", names),
+            Request::Start(names) => ("start", names),
+            Request::Stop(names) => ("stop", names),
+            Request::Restart(names) => ("restart", names),
             Request::Signal { signal, names } => {
-                words.push("signal");
-                words.push(signal);
-                words.extend(names.iter().map(String::as_str));
+                let mut line = String::from("signal");
+                push_word(&mut line, signal);
+                names.iter().for_each(|name| push_word(&mut line, name));
+                return line;
             }
-            Request::Pid(name) => {
-                words.push("pid");
-                words.extend(name.as_deref());
-            }
+            Request::Pid(name) => ("pid", name.as_slice()),
             Request::LogPath { name, stderr } => {
-                words.push("logpath");
-                words.push(name);
-                words.push(if *stderr { "stderr" } else { "stdout" });
+                let mut line = String::from("logpath");
+                push_word(&mut line, name);
+                line.push_str(if *stderr { " stderr" } else { " stdout" });
+                return line;
             }
-            Request::Reload { dry_run } => {
-                words.push("reload");
-                if *dry_run {
-                    words.push("--dry-run");
-                }
-            }
-            Request::Kill => words.push("kill"),
-        }
-        words.join(" ")
+            Request::Reload { dry_run: false } => ("reload", &[]),
+            Request::Reload { dry_run: true } => ("reload --dry-run", &[]),
+            Request::Kill => ("kill", &[]),
+        };
+        let mut line = String::from(verb);
+        words.iter().for_each(|word| push_word(&mut line, word));
+        line
     }
 
     /// Parses one request line (without its newline).
     pub fn parse(line: &str) -> Result<Request, String> {
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
-        let rest: Vec<String> = words.map(str::to_string).collect();
+        let bad = || format!("bad request: {}", truncate(line, 64));
+        let raw: Vec<&str> = words.collect();
+        let json = verb == "status" && raw.first() == Some(&"--json");
+        let rest = raw[usize::from(json)..].iter().map(|w| decode_word(w)).collect::<Option<Vec<String>>>();
+        let rest = rest.ok_or_else(bad)?;
         let names = |rest: Vec<String>| -> Result<Vec<String>, String> {
             if rest.is_empty() {
                 Err(format!("{verb}: missing program name"))
@@ -93,11 +151,7 @@ impl Request {
             }
         };
         match verb {
-            "status" => {
-                let json = rest.first().is_some_and(|w| w == "--json");
-                let names = rest.into_iter().filter(|w| w != "--json").collect();
-                Ok(Request::Status { names, json })
-            }
+            "status" => Ok(Request::Status { names: rest, json }),
             "start" => Ok(Request::Start(names(rest)?)),
             "stop" => Ok(Request::Stop(names(rest)?)),
             "restart" => Ok(Request::Restart(names(rest)?)),
@@ -113,14 +167,9 @@ impl Request {
             "reload" if rest.is_empty() => Ok(Request::Reload { dry_run: false }),
             "reload" if rest == ["--dry-run"] => Ok(Request::Reload { dry_run: true }),
             "kill" if rest.is_empty() => Ok(Request::Kill),
-            _ => Err(format!("bad request: {}", truncate(line, 64))),
+            _ => Err(bad()),
         }
     }
-}
-
-fn push_all<'a>(words: &mut Vec<&'a str>, verb: &'a str, names: &'a [String]) {
-    words.push(verb);
-    words.extend(names.iter().map(String::as_str));
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -154,10 +203,46 @@ mod tests {
     }
 
     #[test]
+    fn a_name_stays_one_word() {
+        let odd = ["web db", "web\nkill", "", "%", "a%20b", "tab\there", "\u{1}x", "é"];
+        for name in odd {
+            let request = Request::Stop(vec![name.into(), "db".into()]);
+            let line = request.encode();
+            assert!(!line.contains('\n'), "{line:?}");
+            assert_eq!(Request::parse(&line).unwrap(), request, "{line:?}");
+        }
+        assert_eq!(Request::Stop(vec!["web db".into()]).encode(), "stop web%20db");
+        assert_eq!(Request::Status { names: vec!["".into()], json: true }.encode(), "status --json %");
+        // A name "--json" is a name, not the flag.
+        let request = Request::Status { names: vec!["--json".into()], json: false };
+        assert_eq!(Request::parse(&request.encode()).unwrap(), request);
+    }
+
+    #[test]
+    fn names_a_client_may_send() {
+        for name in ["web", "worker_00", "a-b.c", "worker:*", "all", "X9"] {
+            assert!(valid_name(name), "{name:?}");
+        }
+        for name in ["", "web db", "web\nkill", ":*", "a:b", "a/b", "é", "a*", "%"] {
+            assert!(!valid_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error() {
-        for line in
-            ["", "   ", "frob", "kill now", "reload now", "start", "logpath x", "pid a b", "\u{0}\u{1}"]
-        {
+        for line in [
+            "",
+            "   ",
+            "frob",
+            "kill now",
+            "reload now",
+            "start",
+            "logpath x",
+            "pid a b",
+            "\u{0}\u{1}",
+            "stop a%2",
+            "stop %zz",
+        ] {
             assert!(Request::parse(line).is_err(), "{line:?}");
         }
     }

@@ -171,6 +171,32 @@ pub fn cloexec_from(first: RawFd) {
     }
 }
 
+/// Closes every descriptor from 3 up except `keep`: a detached daemon holds
+/// nothing its launcher opened (a `$(pman daemon)` pipe would never end).
+pub fn close_inherited(keep: RawFd) {
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|dir| dir.flatten().filter_map(|entry| entry.file_name().to_str()?.parse().ok()).collect());
+    let close = |fd: RawFd| {
+        if fd > 2 && fd != keep {
+            // SAFETY: nothing in this process owns these yet (the directory
+            // handle is closed by now; closing a closed fd is EBADF).
+            unsafe { libc::close(fd) };
+        }
+    };
+    match listed {
+        Some(fds) => fds.into_iter().for_each(close),
+        None => {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: limit is a valid rlimit.
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+            #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+            let max = (limit.rlim_cur as u64).clamp(64, 65536) as RawFd;
+            (3..max).for_each(close);
+        }
+    }
+}
+
 /// Peer credentials (pid, uid) of a connected Unix socket.
 pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
@@ -188,8 +214,14 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     Ok((cred.pid, cred.uid))
 }
 
+/// Opens a log target for appending, non-blocking: a FIFO with no reader
+/// fails at once with ENXIO, and a write that cannot be done at once fails
+/// with EAGAIN instead of stopping the loop. `/dev/stdout` and other
+/// `/proc/self/fd/N` paths of a pipe get a file description of their own,
+/// so the flag never reaches whoever shares the original one.
 pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: path is NUL-terminated.
     let fd = check(unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })?;
     // SAFETY: open returned a fresh descriptor.
@@ -204,6 +236,45 @@ pub fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// True when `fd` is a pipe, FIFO or character device (a terminal): what a
+/// write can block on.
+pub fn is_pipe_or_device(fd: RawFd) -> bool {
+    // SAFETY: st is a valid stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let kind = unsafe { libc::fstat(fd, &mut st) == 0 }.then_some(st.st_mode & libc::S_IFMT);
+    kind == Some(libc::S_IFIFO) || kind == Some(libc::S_IFCHR)
+}
+
+/// A private, non-blocking file description of the pipe or terminal behind
+/// `fd` (reopened through `/proc/self/fd`), so O_NONBLOCK leaves `fd`'s
+/// own, shared with other processes, as it is.
+pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
+    let mut path = *b"/proc/self/fd/0000000000\0";
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        path[14 + i] = *d;
+    }
+    path[14 + len] = 0;
+    let cpath = CStr::from_bytes_until_nul(&path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    open_append(cpath, 0)
+}
+
+/// True when a write of up to PIPE_BUF bytes to `fd` would not block now.
+pub fn writable_now(fd: RawFd) -> bool {
+    let mut fds = [pollfd(fd, libc::POLLOUT)];
+    matches!(poll(&mut fds, 0), Ok(1)) && fds[0].revents & libc::POLLOUT != 0
 }
 
 /// Clears O_NONBLOCK.

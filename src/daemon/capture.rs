@@ -2,7 +2,9 @@
 //! and syslog. Each stream's pipe outlives restarts (the daemon keeps the
 //! write end), so output written just before a crash is never lost; a
 //! program that writes faster than the disk is slowed by the pipe, never
-//! buffered in the daemon beyond one shared read buffer.
+//! buffered in the daemon beyond one shared read buffer. Targets are opened
+//! and written without blocking: what a target cannot take at once (a FIFO
+//! with no reader, a full pipe) is dropped and counted like ENOSPC.
 
 use crate::sys;
 use std::ffi::CString;
@@ -239,6 +241,14 @@ impl Capture {
         }
         recovered
     }
+}
+
+/// An unbound datagram socket for syslog that never blocks: a full or
+/// missing syslog drops the datagram.
+pub fn syslog_socket() -> Option<UnixDatagram> {
+    let socket = UnixDatagram::unbound().ok()?;
+    socket.set_nonblocking(true).ok()?;
+    Some(socket)
 }
 
 /// The index of the writer for `path`, made when new (the first stream's

@@ -4,7 +4,7 @@
 use super::program::{Event, State};
 use super::{status, Daemon};
 use crate::config::LogTarget;
-use crate::protocol::{Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::protocol::{valid_name, Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use std::io::{self, Read, Write};
 use std::os::linux::net::SocketAddrExt;
@@ -157,9 +157,14 @@ impl Daemon {
     /// back to the system so a burst of large replies leaves no trace.
     pub(super) fn drop_closed_clients(&mut self) {
         let big = self.clients.iter().any(|c| c.closed && c.output.capacity() > BIG_REPLY);
+        let before = self.clients.len();
         self.clients.retain(|c| !c.closed);
         if big {
             sys::release_free_memory();
+        }
+        if self.clients.len() < before {
+            // A freed descriptor goes back to the reserve before a start takes it.
+            self.refill_fd_reserve();
         }
     }
 
@@ -274,35 +279,55 @@ impl Daemon {
     }
 
     /// Indices of the programs `names` select (in the order named, each
-    /// once), or the unknown names.
+    /// once), or the unknown names. A repeated name is looked at once, so
+    /// the cost follows the request, never words × programs.
     pub(super) fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
         let mut found: Vec<usize> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
-        for name in names {
-            let before = found.len();
-            if name == "all" {
-                found.extend(0..self.slots.len());
-            } else if let Some(i) = self.slots.iter().position(|s| s.cfg.name == *name) {
+        let mut seen = vec![false; self.slots.len()];
+        let mut take = |i: usize, found: &mut Vec<usize>| {
+            if !std::mem::replace(&mut seen[i], true) {
                 found.push(i);
+            }
+        };
+        let mut asked: Vec<&str> = Vec::new();
+        for name in names {
+            match asked.binary_search(&name.as_str()) {
+                Ok(_) => continue,
+                Err(at) => asked.insert(at, name),
+            }
+            // A name outside the NAME charset is nobody's, whatever it holds.
+            if !valid_name(name) {
+                unknown.push(name.clone());
+                continue;
+            }
+            let mut any = false;
+            if name == "all" {
+                (0..self.slots.len()).for_each(|i| take(i, &mut found));
+                any = true;
+            } else if let Some(i) = self.slots.iter().position(|s| s.cfg.name == *name) {
+                take(i, &mut found);
+                any = true;
             } else {
                 let group = name.strip_suffix(":*").unwrap_or(name);
-                found.extend(
-                    self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group).map(|(i, _)| i),
-                );
+                for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group) {
+                    take(i, &mut found);
+                    any = true;
+                }
             }
-            let nothing = found.len() == before && !(name == "all" && self.slots.is_empty());
-            if nothing && !unknown.contains(name) {
+            if !any {
                 unknown.push(name.clone());
             }
         }
-        let mut seen = vec![false; self.slots.len()];
-        found.retain(|&i| !std::mem::replace(&mut seen[i], true));
         (found, unknown)
     }
 
     pub(super) fn unknown_reply(unknown: &[String], reply: &mut Reply) {
         for name in unknown {
-            reply.err(&format!("pman: no such program: {name}"));
+            reply.line_with(TAG_ERR, |out| {
+                out.push_str("pman: no such program: ");
+                status::push_one_line(out, name);
+            });
         }
     }
 

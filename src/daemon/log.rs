@@ -90,6 +90,10 @@ pub struct Logger {
     maxbytes: u64,
     backups: u32,
     stderr: bool,
+    /// A private non-blocking description of stderr when it is a pipe (`-f`
+    /// under procd) or a terminal; otherwise (a socket) stderr is written
+    /// only when poll says it can take a line at once.
+    stderr_pipe: Option<OwnedFd>,
     syslog: Option<UnixDatagram>,
     syslog_path: PathBuf,
     /// Lines that could not be written since the last one that could.
@@ -105,6 +109,11 @@ impl Logger {
             maxbytes: 0,
             backups: 0,
             stderr,
+            stderr_pipe: if stderr && sys::is_pipe_or_device(2) {
+                sys::reopen_nonblocking(2).ok()
+            } else {
+                None
+            },
             syslog: None,
             syslog_path: PathBuf::new(),
             dropped: 0,
@@ -150,7 +159,7 @@ impl Logger {
             }
             None => {
                 self.file = None;
-                self.syslog = UnixDatagram::unbound().ok();
+                self.syslog = super::capture::syslog_socket();
             }
         }
         Ok(())
@@ -185,7 +194,16 @@ impl Logger {
         );
         self.line.end_line();
         if self.stderr {
-            let _ = sys::write_all(2, self.line.as_bytes());
+            // A full pipe or a stopped terminal loses the line, never the loop.
+            match &self.stderr_pipe {
+                Some(pipe) => {
+                    let _ = sys::write(pipe.as_raw_fd(), self.line.as_bytes());
+                }
+                None if sys::writable_now(2) => {
+                    let _ = sys::write(2, self.line.as_bytes());
+                }
+                None => {}
+            }
         }
         if self.file.is_some() {
             self.write_file();

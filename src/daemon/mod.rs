@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 /// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Descriptors held in reserve (on /dev/null) and let go just before
+/// `accept`: when the table is full, starts and log opens fail first while
+/// the control socket still takes clients.
+const FD_RESERVE: usize = 4;
+
 /// One configured program and its runtime state.
 pub struct Slot {
     pub cfg: ProgramConfig,
@@ -71,6 +76,8 @@ pub struct Daemon {
     /// Set when the loop should end, with the exit code.
     exit_code: Option<i32>,
     pollfds: Vec<libc::pollfd>,
+    /// The client each of `pollfds[2..capture_base]` was polled for, by id.
+    polled_clients: Vec<u64>,
     /// Where the captures start in `pollfds`.
     capture_base: usize,
     /// Log files of captured streams, shared by path.
@@ -78,6 +85,8 @@ pub struct Daemon {
     syslog: Option<UnixDatagram>,
     /// The one buffer every pipe is read through.
     iobuf: Vec<u8>,
+    /// Up to [`FD_RESERVE`] descriptors kept for `accept`.
+    fd_reserve: Vec<OwnedFd>,
 }
 
 /// `pman daemon [-f]`. Boot runs what it can: errors in the config are
@@ -125,7 +134,8 @@ struct Found {
 }
 
 /// Forks the daemon and waits for its readiness line over a pipe: `OK`, or
-/// the error that stopped it.
+/// the error that stopped it. The daemon keeps no descriptor it inherited
+/// beyond 0–2 (those go to /dev/null once it is ready).
 fn detach(config: Config, found: &Found) -> i32 {
     let (ready_read, ready_write) = match sys::pipe(false) {
         Ok(pair) => pair,
@@ -142,6 +152,7 @@ fn detach(config: Config, found: &Found) -> i32 {
         Ok(0) => {
             drop(ready_read);
             sys::setsid();
+            sys::close_inherited(ready_write.as_raw_fd());
             match Daemon::start(config, found, false, Some(ready_write)) {
                 Ok(mut daemon) => daemon.run_loop(),
                 Err(_) => 1,
@@ -279,14 +290,17 @@ impl Daemon {
             shutting_down: false,
             exit_code: None,
             pollfds: Vec::new(),
+            polled_clients: Vec::new(),
             capture_base: 0,
             writers: Vec::new(),
             syslog: None,
             iobuf: Vec::new(),
+            fd_reserve: Vec::with_capacity(FD_RESERVE),
         })
     }
 
     fn start_autostart(&mut self) {
+        self.refill_fd_reserve();
         let autostart = |s: &Slot| s.cfg.autostart && !s.fatal_config();
         let order = self.start_order((0..self.slots.len()).filter(|&i| autostart(&self.slots[i])).collect());
         for index in order {
@@ -300,8 +314,20 @@ impl Daemon {
         indices
     }
 
+    /// Takes descriptors back into the reserve, as many as are free (up to
+    /// [`FD_RESERVE`]).
+    pub(super) fn refill_fd_reserve(&mut self) {
+        while self.fd_reserve.len() < FD_RESERVE {
+            match std::fs::File::open("/dev/null") {
+                Ok(file) => self.fd_reserve.push(OwnedFd::from(file)),
+                Err(_) => break,
+            }
+        }
+    }
+
     fn run_loop(&mut self) -> i32 {
         loop {
+            self.refill_fd_reserve();
             let now = Instant::now();
             self.fire_deadlines(now);
             self.expire_clients(now);
@@ -354,8 +380,10 @@ impl Daemon {
         let accepting = self.accept_paused_until.is_none() && !self.shutting_down_hard();
         let listen_fd = if accepting { self.listener.as_raw_fd() } else { -1 };
         self.pollfds.push(sys::pollfd(listen_fd, libc::POLLIN));
+        self.polled_clients.clear();
         for client in &self.clients {
             self.pollfds.push(sys::pollfd(client.stream.as_raw_fd(), client.poll_events()));
+            self.polled_clients.push(client.id);
         }
         self.capture_base = self.pollfds.len();
         for slot in &self.slots {
@@ -416,7 +444,7 @@ impl Daemon {
                 },
                 Sink::Syslog(_) => {
                     if syslog.is_none() {
-                        *syslog = UnixDatagram::unbound().ok();
+                        *syslog = capture::syslog_socket();
                     }
                     if let Some(socket) = syslog.as_ref() {
                         let pid = slot.prog.pid.unwrap_or(0);
@@ -434,9 +462,10 @@ impl Daemon {
         }
     }
 
-    /// Makes the pipes of a program's captured streams, once.
-    fn ensure_captures(&mut self, index: usize) {
-        let Daemon { slots, writers, log, .. } = self;
+    /// Makes the pipes of a program's captured streams, once; a pipe that
+    /// cannot be made fails the start (its output would go nowhere).
+    fn ensure_captures(&mut self, index: usize) -> Result<(), String> {
+        let Daemon { slots, writers, .. } = self;
         let slot = &mut slots[index];
         let cfg = &slot.cfg;
         let streams = [
@@ -456,11 +485,10 @@ impl Daemon {
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
             };
-            match Capture::new(sink, stream) {
-                Ok(capture) => slot.captures[k] = Some(Box::new(capture)),
-                Err(e) => log.error(format_args!("{} {stream}: pipe: {}", cfg.name, sys::describe(&e))),
-            }
+            let capture = Capture::new(sink, stream).map_err(|e| format!("pipe: {}", sys::describe(&e)))?;
+            slot.captures[k] = Some(Box::new(capture));
         }
+        Ok(())
     }
 
     /// After a reload: closes the log files no captured stream writes to
@@ -676,7 +704,9 @@ impl Daemon {
     }
 
     fn spawn(&mut self, index: usize) {
-        self.ensure_captures(index);
+        if let Err(reason) = self.ensure_captures(index) {
+            return self.spawn_error(index, SpawnError::Failed(reason));
+        }
         let Daemon { slots, ctx, .. } = self;
         let slot = &mut slots[index];
         let captured = [0, 1].map(|k| slot.captures[k].as_ref().map(|c| c.write.as_raw_fd()));
@@ -721,18 +751,23 @@ impl Daemon {
 
     /// Accepts new clients and serves the ready ones.
     fn serve_socket(&mut self) {
+        // Each client's revents, by the id it was polled for: accepting
+        // below changes `self.clients`, never this pairing.
+        let polled = self.pollfds.get(2..self.capture_base).unwrap_or_default();
+        let ready: Vec<(u64, libc::c_short)> = self
+            .polled_clients
+            .iter()
+            .zip(polled)
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(&id, p)| (id, p.revents))
+            .collect();
         let listen_ready = self.pollfds.get(1).is_some_and(|p| p.revents != 0);
         if listen_ready {
+            // The reserve makes room for clients even when the table is full.
+            self.fd_reserve.clear();
             self.accept_clients();
+            self.refill_fd_reserve();
         }
-        // pollfds[2..] matches self.clients as they were when polled.
-        let ready: Vec<(u64, libc::c_short)> = self
-            .clients
-            .iter()
-            .zip(self.pollfds.iter().skip(2))
-            .filter(|(_, p)| p.revents != 0)
-            .map(|(c, p)| (c.id, p.revents))
-            .collect();
         for (id, revents) in ready {
             self.service_client(id, revents);
         }

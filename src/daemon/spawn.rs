@@ -4,10 +4,14 @@
 //! allocates nothing once the buffers have grown, and the child (which
 //! must not allocate) only reads prepared data.
 
+use super::status::one_line;
 use crate::config::{LogTarget, ProgramConfig};
 use crate::sys::{self, ChildPlan, Pid, Stage, User, UserLookup};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// The scratch buffers are kept between spawns up to this size.
+const SCRATCH_KEEP: usize = 64 * 1024;
 
 /// Why no process could be made.
 pub enum SpawnError {
@@ -125,17 +129,29 @@ impl Context {
             report: report_write.as_raw_fd(),
             parent: self.daemon_pid,
         };
-        let pid =
-            sys::spawn(&plan).map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
+        let spawned = sys::spawn(&plan);
+        self.shrink_scratch();
+        let pid = spawned.map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
         drop(report_write);
         Ok((pid, read_report(report_read.as_raw_fd(), cfg, found)))
     }
 
+    /// After a spawn that needed a big layout (a huge command line), gives
+    /// the memory back instead of keeping it for every later spawn.
+    fn shrink_scratch(&mut self) {
+        if self.scratch.capacity() > SCRATCH_KEEP || self.pointers.capacity() > SCRATCH_KEEP / 8 {
+            self.scratch = Vec::new();
+            self.offsets = Vec::new();
+            self.pointers = Vec::new();
+            sys::release_free_memory();
+        }
+    }
+
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match sys::lookup_user(spec) {
-            UserLookup::Unknown => Err(SpawnError::Failed(format!("user {spec}: unknown user"))),
+            UserLookup::Unknown => Err(SpawnError::Failed(one_line(format!("user {spec}: unknown user")))),
             UserLookup::Found(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
-                Err(SpawnError::Refused(format!("user {spec}: Operation not permitted")))
+                Err(SpawnError::Refused(one_line(format!("user {spec}: Operation not permitted"))))
             }
             UserLookup::Found(user) => Ok(user),
         }
@@ -147,9 +163,21 @@ impl Context {
         self.scratch.extend_from_slice(path.as_os_str().as_encoded_bytes());
         self.scratch.push(0);
         let cpath = CStr::from_bytes_until_nul(&self.scratch).unwrap_or(c"");
-        sys::open_append(cpath, 0o644)
-            .map(Some)
-            .map_err(|e| SpawnError::Failed(format!("{which} {}: {}", path.display(), sys::describe(&e))))
+        match sys::open_append(cpath, 0o644) {
+            Ok(fd) => {
+                // Opened without blocking; the program itself writes as usual
+                // (the description is ours alone).
+                sys::set_blocking(fd.as_raw_fd());
+                Ok(Some(fd))
+            }
+            // A FIFO with no reader: the output is dropped (/dev/null).
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) => Err(SpawnError::Failed(one_line(format!(
+                "{which} {}: {}",
+                path.display(),
+                sys::describe(&e)
+            )))),
+        }
     }
 
     /// Lays out argv and the environment (the daemon's, then `environment=`,
@@ -252,7 +280,8 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<S
         Stage::User => format!("user {}", cfg.user.as_deref().unwrap_or("")),
         Stage::Stdio => "stdio".to_string(),
     };
-    Some(format!("{what}: {}", sys::strerror(errno)))
+    // A path or user from the config may hold a newline: a reason is one line.
+    Some(one_line(format!("{what}: {}", sys::strerror(errno))))
 }
 
 /// The path to exec: the command itself when it has a `/` (relative ones

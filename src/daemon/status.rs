@@ -39,9 +39,30 @@ pub fn line(out: &mut String, name: &str, p: &Program, now: Instant) {
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
         if let Some(reason) = &p.reason {
             out.push(' ');
-            out.push_str(reason);
+            push_one_line(out, reason);
         }
     }
+}
+
+/// A character a reason cannot show: control characters (newlines
+/// included) and the replacement for bytes that were not UTF-8.
+fn unshowable(c: char) -> bool {
+    c.is_control() || c == char::REPLACEMENT_CHARACTER
+}
+
+/// Appends `text` as one line, each unshowable character as `?`.
+pub fn push_one_line(out: &mut String, text: &str) {
+    out.extend(text.chars().map(|c| if unshowable(c) { '?' } else { c }));
+}
+
+/// `text` as one line (see [`push_one_line`]); unchanged when it is one.
+pub fn one_line(text: String) -> String {
+    if !text.chars().any(unshowable) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    push_one_line(&mut out, &text);
+    out
 }
 
 /// `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
@@ -95,7 +116,7 @@ pub fn json(out: &mut String, name: &str, p: &Program, now: Instant, log_errors:
     }
     let _ = write!(out, ",\"restarts\":{},\"reason\":", p.restarts);
     match &p.reason {
-        Some(reason) => json_string(out, reason),
+        Some(reason) => json_string(out, &one_line(reason.clone())),
         None => out.push_str("null"),
     }
     let _ = write!(out, ",\"log_errors\":{log_errors}}}");
@@ -164,6 +185,18 @@ mod tests {
         s.clear();
         line(&mut s, "job", &p, now);
         assert_eq!(s, "[job] EXITED signal: KILL");
+    }
+
+    #[test]
+    fn a_reason_is_one_line() {
+        let now = Instant::now();
+        let mut p = Program::new();
+        p.state = State::Fatal;
+        p.reason = Some("exec /bin/a\nb\tc\u{7f}\u{fffd}: No such file or directory".into());
+        let mut s = String::new();
+        line(&mut s, "x", &p, now);
+        assert_eq!(s, "[x] FATAL exec /bin/a?b?c??: No such file or directory");
+        assert_eq!(one_line("plain: text".into()), "plain: text");
     }
 
     #[test]
