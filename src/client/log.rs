@@ -200,21 +200,19 @@ fn id(meta: &Metadata) -> (u64, u64) {
 /// keep them.
 fn follow_file(path: &Path, mut held: Option<File>, out: &mut impl Write, buf: &mut [u8]) {
     loop {
-        if let Some(file) = held.as_mut() {
-            if drain(file, out, buf).is_err() {
-                return;
+        let Some(file) = held.as_mut() else {
+            // Not written yet: wait for it.
+            held = File::open(path).ok();
+            if held.is_none() {
+                std::thread::sleep(FOLLOW_INTERVAL);
             }
+            continue;
+        };
+        if drain(file, out, buf).is_err() {
+            return;
         }
-        let held_id = held.as_ref().and_then(|f| f.metadata().ok()).map(|m| id(&m));
-        let current = std::fs::metadata(path).ok();
-        match (held.as_mut(), held_id, current) {
-            (Some(file), Some(held_id), Some(meta)) if id(&meta) == held_id => {
-                // Truncated in place (rotation without backups): start over.
-                if file.stream_position().is_ok_and(|at| meta.len() < at) {
-                    let _ = file.seek(SeekFrom::Start(0));
-                }
-            }
-            (Some(file), Some(held_id), Some(_)) => {
+        match (file.metadata().map(|m| id(&m)), std::fs::metadata(path)) {
+            (Ok(held_id), Ok(meta)) if id(&meta) != held_id => {
                 // Rotated: the daemon writes no more to the old file.
                 if drain(file, out, buf).is_err() {
                     return;
@@ -224,9 +222,9 @@ fn follow_file(path: &Path, mut held: Option<File>, out: &mut impl Write, buf: &
                     continue;
                 }
             }
-            (None, _, Some(_)) => {
-                held = File::open(path).ok();
-                continue;
+            // Truncated in place (rotation without backups): start over.
+            (Ok(_), Ok(meta)) if file.stream_position().is_ok_and(|at| meta.len() < at) => {
+                let _ = file.seek(SeekFrom::Start(0));
             }
             _ => {}
         }
