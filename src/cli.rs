@@ -377,7 +377,10 @@ fn usage_error(command: &str, argh: &str) -> String {
     if let Some((option, value)) =
         first.strip_prefix("Error parsing option '").and_then(|rest| rest.split_once("' with value '"))
     {
-        let value = value.rsplit_once("': ").map_or(value, |(value, _)| value);
+        let (value, why) = value.rsplit_once("': ").unwrap_or((value, ""));
+        if why.contains("duplicate") {
+            return format!("{command} {option}: given twice");
+        }
         return format!("{command} {option}: not a number: {value}");
     }
     format!("{command}: {}", first.to_lowercase())
@@ -447,6 +450,7 @@ mod tests {
             (&["log", "web", "-n", "abc"], "log -n: not a number: abc"),
             (&["tail", "web", "--lines", "-3"], "log --lines: not a number: -3"),
             (&["log", "web", "-n"], "log -n: missing value"),
+            (&["log", "web", "-n", "3", "-n", "4"], "log -n: given twice"),
             (&["log", "web", "--daemon"], "log --daemon: unexpected argument 'web'"),
             (&["status", "--bogus"], "status: unknown option '--bogus'"),
             (&["check", "extra"], "check: unexpected argument 'extra'"),
