@@ -72,7 +72,7 @@ fn follow_loses_no_line_when_the_file_rotates() {
     // Numbered lines, 20 at a time, about a rotation every few bursts.
     let counter = "/bin/sh -c 'i=0; while :; do j=0; while [ $j -lt 20 ]; do echo n-$i; i=$((i+1)); \
                    j=$((j+1)); done; sleep 0.02; done'";
-    env.write_config(&prog("counter", counter, "startsecs=0\nstdout_maxbytes=1KB\nstdout_backups=5"));
+    env.write_config(&prog("counter", counter, "startsecs=0\nstdout_maxbytes=1KB\nstdout_backups=10"));
     let _daemon = Daemon::start(&env);
     env.running_pid("counter");
     wait_until(secs(5.0), "a first rotation", || env.path("counter.out.1").exists());
