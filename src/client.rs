@@ -5,23 +5,24 @@ use crate::cli::Command;
 use crate::config;
 use crate::protocol::{Request, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
+mod log;
+
 /// Without any answer for this long, the client gives up (except while
 /// start/stop/restart/kill/reload wait on programs).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often `log -f` looks for new output.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 pub fn run(config_path: &Path, command: Command) -> i32 {
     let socket = config::socket_name(config_path);
     match command {
-        Command::Log { name, lines, stderr, follow } => log(&socket, &name, lines, stderr, follow),
+        Command::Log { source, lines, stderr, follow } => {
+            log::run(config_path, &socket, source, lines, stderr, follow)
+        }
         command => {
             let Some(request) = request_for(command) else { return 2 };
             let waits = matches!(
@@ -33,7 +34,10 @@ pub fn run(config_path: &Path, command: Command) -> i32 {
                     | Request::Reload { dry_run: false }
             );
             let kill = request == Request::Kill;
-            match exchange(&socket, &request, waits, &mut |tag, text| print_line(tag, text)) {
+            let reply = connect(&socket).and_then(|stream| {
+                exchange(stream, &socket, &request, waits, &mut |tag, text| print_line(tag, text))
+            });
+            match reply {
                 Ok((code, stream)) => {
                     if kill {
                         // The daemon holds the connection until it is gone.
@@ -76,12 +80,12 @@ fn print_line(tag: u8, text: &str) {
 /// Connects, checks who holds the socket, sends `request` and feeds each
 /// reply line to `line`. Returns the daemon's exit code and the connection.
 fn exchange(
+    stream: UnixStream,
     socket: &str,
     request: &Request,
     waits: bool,
     line: &mut dyn FnMut(u8, &str),
 ) -> Result<(i32, UnixStream), String> {
-    let stream = connect(socket)?;
     let mut text = request.encode();
     text.push('\n');
     // A daemon that refuses us (permission, busy) answers and closes without
@@ -132,121 +136,26 @@ fn wait_closed(stream: &UnixStream) {
 
 /// Connects to the daemon and makes sure it is root or ourselves.
 fn connect(socket: &str) -> Result<UnixStream, String> {
+    dial(socket)?.ok_or_else(|| format!("daemon not running ({socket})"))
+}
+
+/// [`connect`], with `Ok(None)` when no daemon listens on `socket`.
+fn dial(socket: &str) -> Result<Option<UnixStream>, String> {
     let addr = match socket.strip_prefix('@') {
         Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
         None => SocketAddr::from_pathname(socket),
     }
     .map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
-    let stream = UnixStream::connect_addr(&addr).map_err(|e| match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => format!("daemon not running ({socket})"),
-        _ => format!("cannot reach the daemon at {socket}: {}", sys::describe(&e)),
-    })?;
+    let stream = match UnixStream::connect_addr(&addr) {
+        Ok(stream) => stream,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED) | Some(libc::ENOENT)) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(format!("cannot reach the daemon at {socket}: {}", sys::describe(&e))),
+    };
     let (pid, uid) = sys::peer_cred(&stream).map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
     if uid != 0 && uid != sys::geteuid() {
         return Err(format!("{socket} is held by uid {uid} (pid {pid})"));
     }
-    Ok(stream)
-}
-
-/// `pman log NAME [-n N] [--stderr] [-f]`: asks the daemon where the log
-/// is, then reads the file itself.
-fn log(socket: &str, name: &str, lines: usize, stderr: bool, follow: bool) -> i32 {
-    let request = Request::LogPath { name: name.to_string(), stderr };
-    let mut path = None;
-    let result = exchange(socket, &request, false, &mut |tag, text| {
-        if tag == TAG_OUT {
-            path = Some(text.to_string());
-        } else {
-            eprintln!("{text}");
-        }
-    });
-    let code = match result {
-        Ok((code, _)) => code,
-        Err(message) => {
-            eprintln!("pman: {message}");
-            return 1;
-        }
-    };
-    let Some(path) = path.filter(|_| code == 0) else { return code };
-    let path = Path::new(&path);
-    let mut out = io::stdout().lock();
-    // A configured log that nothing was written to yet is an empty log.
-    let tail = tail_lines(path, lines).unwrap_or_default();
-    let _ = out.write_all(&tail);
-    let _ = out.flush();
-    if follow {
-        follow_file(path, &mut out);
-    }
-    0
-}
-
-/// The last `n` lines of `path`, with the newest backup (`path.1`) in
-/// front when the current file is short.
-fn tail_lines(path: &Path, n: usize) -> Option<Vec<u8>> {
-    let current = std::fs::read(path).ok()?;
-    let mut text = current;
-    if count_lines(&text) < n {
-        let backup = format!("{}.1", path.display());
-        if let Ok(mut older) = std::fs::read(backup) {
-            older.extend_from_slice(&text);
-            text = older;
-        }
-    }
-    let mut start = text.len();
-    let mut seen = 0;
-    let body_end = if text.last() == Some(&b'\n') { text.len() - 1 } else { text.len() };
-    for (i, &b) in text[..body_end].iter().enumerate().rev() {
-        if b == b'\n' {
-            seen += 1;
-            if seen == n {
-                start = i + 1;
-                break;
-            }
-        }
-    }
-    if seen < n {
-        start = 0;
-    }
-    if n == 0 {
-        start = text.len();
-    }
-    Some(text[start..].to_vec())
-}
-
-fn count_lines(text: &[u8]) -> usize {
-    text.iter().filter(|&&b| b == b'\n').count()
-}
-
-/// Prints what is appended to `path`, across rotation (a new inode or a
-/// shorter file starts over from its beginning), until killed.
-fn follow_file(path: &Path, out: &mut impl Write) {
-    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut inode = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
-    let mut buf = vec![0u8; 8192];
-    loop {
-        std::thread::sleep(FOLLOW_INTERVAL);
-        let Ok(meta) = std::fs::metadata(path) else { continue };
-        if meta.ino() != inode || meta.len() < offset {
-            inode = meta.ino();
-            offset = 0;
-        }
-        if meta.len() == offset {
-            continue;
-        }
-        let Ok(mut file) = std::fs::File::open(path) else { continue };
-        if file.seek(SeekFrom::Start(offset)).is_err() {
-            continue;
-        }
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    offset += n as u64;
-                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
+    Ok(Some(stream))
 }

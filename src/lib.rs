@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod logfile;
 pub mod protocol;
 pub mod signals;
 mod sys;
@@ -18,13 +19,13 @@ pub fn main_with(args: &[String]) -> i32 {
     let invocation = match cli::parse(args) {
         Ok(invocation) => invocation,
         Err(message) => {
-            eprint!("pman: {message}\n{}", cli::USAGE);
+            eprintln!("pman: {message}\n{}", cli::TRY_HELP);
             return 2;
         }
     };
     match invocation.command {
-        Command::Help => {
-            print!("{}", cli::USAGE);
+        Command::Help(command) => {
+            print!("{}", cli::help(command));
             0
         }
         Command::Version => {

@@ -19,7 +19,7 @@ fn version_prints_the_crate_version() {
 
 #[test]
 fn help_exits_zero_and_lists_the_commands() {
-    for args in [&["--help"][..], &["-c", "/nonexistent.conf", "--help"], &["status", "--help"]] {
+    for args in [&["--help"][..], &["-c", "/nonexistent.conf", "--help"], &["-h"]] {
         let out = pman_args(args);
         assert_eq!(out.code, 0, "{args:?}: {out}");
         for command in
@@ -57,7 +57,7 @@ fn usage_errors_exit_2_and_contact_no_daemon() {
         let out = env.pman(args);
         assert_eq!(out.code, 2, "pman {args:?}: {out}");
         assert!(out.stderr.starts_with("pman: "), "pman {args:?}: error not `pman: message`: {out}");
-        assert!(out.stderr.to_lowercase().contains("usage"), "pman {args:?}: no usage on stderr: {out}");
+        assert!(out.stderr.ends_with("try 'pman --help'\n"), "pman {args:?}: no help hint on stderr: {out}");
         assert_eq!(out.stdout, "", "pman {args:?}: {out}");
         match listener.accept() {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

@@ -293,7 +293,8 @@ fn signal_reaches_the_main_process() {
 
     let out = env.pman(&["signal", "HUP", "off"]);
     assert_eq!(out.code, 1, "signal to a stopped program: {out}");
-    assert_eq!(out.stdout, "[off] STOPPED\n", "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    assert_eq!(out.stderr, "pman: off is not running (STOPPED)\n", "{out}");
 
     let out = env.pman(&["signal", "HUP", "nosuch"]);
     assert_eq!(out.code, 2, "{out}");

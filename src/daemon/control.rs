@@ -3,7 +3,7 @@
 
 use super::program::{Event, State};
 use super::{status, Daemon};
-use crate::config::LogTarget;
+use crate::logfile;
 use crate::protocol::{valid_name, Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use std::io::{self, Read, Write};
@@ -381,14 +381,18 @@ impl Daemon {
             Self::unknown_reply(&unknown, &mut reply);
             return self.send(Some(id), reply, 2);
         }
-        let mut code = 1;
+        let mut code = 0;
         for i in indices {
             let prog = &self.slots[i].prog;
-            if let (true, Some(pid)) =
-                (matches!(prog.state, State::Starting | State::Running | State::Stopping), prog.pid)
+            match prog
+                .pid
+                .filter(|_| matches!(prog.state, State::Starting | State::Running | State::Stopping))
             {
-                reply.out(&pid.to_string());
-                code = 0;
+                Some(pid) => reply.out(&pid.to_string()),
+                None => {
+                    self.not_running(i, &mut reply);
+                    code = 1;
+                }
             }
         }
         self.send(Some(id), reply, code);
@@ -418,7 +422,11 @@ impl Daemon {
                         code = 1;
                     }
                 },
-                None => code = 1,
+                None => {
+                    self.not_running(i, &mut reply);
+                    code = 1;
+                    continue;
+                }
             }
             let mut text = String::new();
             status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
@@ -430,28 +438,34 @@ impl Daemon {
     fn log_path(&mut self, id: u64, name: &str, stderr: bool) {
         let mut reply = Reply::default();
         let (indices, unknown) = self.resolve(&[name.to_string()]);
-        let Some(&i) = indices.first().filter(|_| unknown.is_empty()) else {
+        if !unknown.is_empty() || indices.is_empty() {
             Self::unknown_reply(&[name.to_string()], &mut reply);
             return self.send(Some(id), reply, 2);
-        };
-        let cfg = &self.slots[i].cfg;
-        let (which, target) =
-            if stderr && !cfg.redirect_stderr { ("stderr", &cfg.stderr) } else { ("stdout", &cfg.stdout) };
-        let code = match target {
-            LogTarget::File(path) => {
-                reply.out(&path.to_string_lossy());
-                0
-            }
-            LogTarget::Syslog => {
-                reply.err(&format!("pman: {}: {which} goes to syslog (see logread)", cfg.name));
-                1
-            }
-            LogTarget::None => {
-                reply.err(&format!("pman: {}: {which} is not logged (none)", cfg.name));
-                1
+        }
+        let code = match indices[..] {
+            [i] => match logfile::path_of(&self.slots[i].cfg, stderr) {
+                Ok(path) => {
+                    reply.out(&path.to_string_lossy());
+                    0
+                }
+                Err(message) => {
+                    reply.err(&message);
+                    1
+                }
+            },
+            _ => {
+                let processes: Vec<_> = indices.iter().map(|&i| &self.slots[i].cfg).collect();
+                reply.err(&logfile::several(name, &processes));
+                2
             }
         };
         self.send(Some(id), reply, code);
+    }
+
+    /// `pman: NAME is not running (STATE)`, for `pid` and `signal`.
+    fn not_running(&self, i: usize, reply: &mut Reply) {
+        let slot = &self.slots[i];
+        reply.err(&["pman: ", &slot.cfg.name, " is not running (", slot.prog.state.name(), ")"].concat());
     }
 }
 

@@ -1,0 +1,45 @@
+//! Which file `pman log NAME` reads, and what it says when there is none.
+//! The daemon answers with the paths in effect; a client without a daemon
+//! looks in its config file. Both say it the same way.
+
+use crate::config::{LogTarget, ProgramConfig};
+use std::path::Path;
+
+/// The processes `name` selects: the one so named, or every process of the
+/// `[program:X]` section `X` (also `X:*`); `all` selects every one.
+pub fn select<'a>(programs: impl Iterator<Item = &'a ProgramConfig>, name: &str) -> Vec<&'a ProgramConfig> {
+    let all: Vec<&ProgramConfig> = programs.collect();
+    if let Some(one) = all.iter().find(|p| p.name == name) {
+        return vec![one];
+    }
+    let group = name.strip_suffix(":*").unwrap_or(name);
+    all.into_iter().filter(|p| name == "all" || p.group == group).collect()
+}
+
+/// The error for a name that selects several processes:
+/// `pman: log: worker has 3 processes: worker_00 worker_01 worker_02`.
+pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
+    let mut text = ["pman: log: ", name, " has ", &processes.len().to_string(), " processes:"].concat();
+    for p in processes {
+        text.push(' ');
+        text.push_str(&p.name);
+    }
+    text
+}
+
+/// The file `log` reads for `program` (`stderr`: its stderr log, which
+/// with `redirect_stderr` is the stdout log), or why there is none.
+pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&Path, String> {
+    let (which, target) = if stderr && !program.redirect_stderr {
+        ("stderr", &program.stderr)
+    } else {
+        ("stdout", &program.stdout)
+    };
+    match target {
+        LogTarget::File(path) => Ok(path),
+        LogTarget::Syslog => {
+            Err(["pman: ", &program.name, ": ", which, " goes to syslog (see logread)"].concat())
+        }
+        LogTarget::None => Err(["pman: ", &program.name, ": ", which, " is not logged (none)"].concat()),
+    }
+}
