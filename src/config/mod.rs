@@ -270,16 +270,12 @@ impl Loader {
         };
         let includes = self.parse(&text, file);
         for (pattern, line) in includes {
-            match files::glob(&pattern) {
-                Ok(found) if found.is_empty() => {
-                    self.diags.warn(file, line, format!("include {} matches no file", pattern.display()))
-                }
-                Ok(found) => {
-                    for path in found {
-                        self.read(&path, Some((file, line)), depth + 1);
-                    }
-                }
-                Err(message) => self.diags.error(file, line, format!("[include] files: {message}")),
+            let found = files::glob(&pattern);
+            if found.is_empty() {
+                self.diags.warn(file, line, format!("include {} matches no file", pattern.display()));
+            }
+            for path in found {
+                self.read(&path, Some((file, line)), depth + 1);
             }
         }
     }
