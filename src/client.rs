@@ -19,7 +19,14 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 pub fn run(config_path: &Path, command: Command) -> i32 {
-    let socket = config::socket_name(config_path);
+    // No fallback to the default socket: that would steer another daemon.
+    let socket = match config::socket_name(config_path) {
+        Ok(socket) => socket,
+        Err(message) => {
+            eprintln!("pman: {message}");
+            return 2;
+        }
+    };
     match command {
         Command::Log { name, lines, stderr, follow } => log(&socket, &name, lines, stderr, follow),
         command => {

@@ -121,37 +121,35 @@ pub fn parse_text(text: &str, path: &Path) -> Report {
     loader.finish(path)
 }
 
-/// The `[pman] socket` value of the file at `path` (clients read nothing
-/// else, so a file with errors elsewhere still reaches the daemon). Missing
-/// file or key: [`DEFAULT_SOCKET`].
-pub fn socket_name(path: &Path) -> String {
+/// The socket the daemon of the config at `path` listens on, found the way
+/// the daemon finds it: `[pman] socket` in the file or in any file it
+/// includes, `%(ENV_X)s` seeing `[pman] environment`; `@pman` when none sets
+/// it. Clients run this for every command, so only the `[pman]`,
+/// `[supervisord]` and `[include]` sections are kept, and errors elsewhere
+/// never stop a client. Errors, as the daemon reports them: a main file that
+/// cannot be read (missing, not a regular file, refused by the root rule),
+/// or an invalid `socket`.
+pub fn socket_name(path: &Path) -> Result<String, String> {
     let path = files::absolute(path);
-    let Ok(text) = std::fs::read(&path) else {
-        return DEFAULT_SOCKET.to_string();
+    let mut loader = Loader::new(true);
+    loader.only_globals = true;
+    loader.read(&path, None, 0);
+    let mut errors = std::mem::take(&mut loader.diags.errors);
+    // The main file is file 0; line 0 is the file as a whole.
+    errors.retain(|d| d.file == 0 && d.line == 0);
+    if !errors.is_empty() {
+        return Err(loader.diags.format(errors).into_iter().next().unwrap_or_default());
+    }
+    let sections = std::mem::take(&mut loader.sections);
+    let env = build::global_environment(&sections, &mut loader.diags, &loader.host_name);
+    let Some(entry) = sections.iter().find(|s| s.name == "pman").and_then(|s| s.get("socket")) else {
+        return Ok(DEFAULT_SOCKET.to_string());
     };
-    // Only the [pman] sections matter: every client command runs this, so
-    // a config of a thousand programs must not be parsed whole.
-    let text = String::from_utf8_lossy(&text);
-    let mut pman_only = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            inside = rest.split(']').next().is_some_and(|name| name.trim() == "pman");
-        }
-        if inside {
-            pman_only.push_str(line);
-            pman_only.push('\n');
-        }
-    }
-    let (sections, _) = ini::parse(&pman_only, 0);
-    let entry = sections.iter().rev().filter(|s| s.name == "pman").find_map(|s| s.get("socket"));
-    match entry {
-        Some(entry) => {
-            build::socket(entry, &path, &host::host_name()).unwrap_or_else(|_| DEFAULT_SOCKET.into())
-        }
-        None => DEFAULT_SOCKET.to_string(),
-    }
+    let dir = loader.diags.dir(entry.file).to_path_buf();
+    build::socket(entry, &dir, &loader.host_name, &env).map_err(|reason| {
+        let error = Diag { file: entry.file, line: entry.line, text: format!("[pman] socket: {reason}") };
+        loader.diags.format(vec![error]).into_iter().next().unwrap_or_default()
+    })
 }
 
 /// Warnings and errors pointing at a file and line (0: the whole file).
@@ -228,6 +226,8 @@ struct Loader {
     seen: Vec<PathBuf>,
     /// Whether to read includes and look at the disk (`false` for `parse_text`).
     disk: bool,
+    /// Keep only `[pman]`, `[supervisord]` and `[include]`: what a client needs.
+    only_globals: bool,
     euid: Option<u32>,
     host_name: String,
 }
@@ -239,6 +239,7 @@ impl Loader {
             sections: Vec::new(),
             seen: Vec::new(),
             disk,
+            only_globals: false,
             euid: if disk { host::euid() } else { None },
             host_name: host::host_name(),
         }
@@ -283,7 +284,11 @@ impl Loader {
     /// Parses one file's text into the merged sections; returns its include
     /// patterns (absolute) with their line.
     fn parse(&mut self, text: &str, file: usize) -> Vec<(PathBuf, usize)> {
-        let (sections, errors) = ini::parse(text, file);
+        let (sections, errors) = if self.only_globals {
+            ini::parse_some(text, file, &|name| matches!(name, "pman" | "supervisord" | "include"))
+        } else {
+            ini::parse(text, file)
+        };
         for (line, message) in errors {
             self.diags.error(file, line, message);
         }
@@ -309,7 +314,18 @@ impl Loader {
                 Err(message) => self.diags.error(file, entry.line, format!("[include] files: {message}")),
             }
         }
-        ini::merge(&mut self.sections, sections);
+        for repeat in ini::merge(&mut self.sections, sections) {
+            if repeat.name.starts_with("program:") {
+                let (first_file, first_line) = repeat.first;
+                let first = self.diags.files.get(first_file).map(|f| f.display().to_string());
+                let text = format!(
+                    "[{}] appears again (first at {}:{first_line}); merged as Supervisor does, later values winning",
+                    repeat.name,
+                    first.unwrap_or_default()
+                );
+                self.diags.warn(repeat.again.0, repeat.again.1, text);
+            }
+        }
         patterns
     }
 
