@@ -2,9 +2,10 @@
 //! `pman check` says about keys, includes and the daemon's own files, and
 //! which files it refuses to read (FIFOs, devices, files swapped under it).
 
+#[macro_use]
 mod common;
 
-use common::{pman_args, pman_command, run_bounded, secs, Env, Out};
+use common::{pman_args, pman_command, prog, run_bounded, secs, wait_until, Daemon, Env, Out, Raw};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -34,6 +35,161 @@ fn mkfifo(path: &Path) {
 /// `pman check` of `env.conf`, bounded: it must never wait on a file.
 fn check(env: &Env) -> Out {
     pman_at(&env.conf, &["check"])
+}
+
+/// Every client command, as a user would type it against program `a`.
+const CLIENT_COMMANDS: &[&[&str]] = &[
+    &["status"],
+    &["status", "a"],
+    &["start", "all"],
+    &["stop", "all"],
+    &["restart", "a"],
+    &["signal", "TERM", "a"],
+    &["pid"],
+    &["pid", "a"],
+    &["log", "a"],
+    &["reload"],
+    &["kill"],
+];
+
+/// The daemon and its program `a` are as they were: same pid, RUNNING.
+fn assert_untouched(env: &Env, daemon: &mut Daemon, pid: i32) {
+    assert!(daemon.exited().is_none(), "the daemon is gone; stderr:\n{}", daemon.stderr());
+    let line = env.status_line("a");
+    assert!(line.starts_with(&format!("[a] RUNNING pid: {pid} ")), "{line}");
+}
+
+#[test]
+fn missing_config_is_an_error_for_every_client_command() {
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 600", ""));
+    let mut daemon = Daemon::start(&env);
+    let pid = env.running_pid("a");
+    let missing = env.path("missing.conf");
+    let want = format!("pman: {}: No such file or directory\n", missing.display());
+    for args in CLIENT_COMMANDS {
+        let out = pman_at(&missing, args);
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (2, "", want.as_str()),
+            "{args:?}: {out}"
+        );
+    }
+    let mut cmd = pman_command();
+    cmd.arg("status").env("PMAN_CONFIG", "/nope.conf");
+    let out = run_bounded(cmd, secs(30.0));
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (2, "pman: /nope.conf: No such file or directory\n"),
+        "{out}"
+    );
+    // A directory or a FIFO in its place is no config either.
+    mkfifo(&env.path("fifo.conf"));
+    for (path, what) in [(env.dir.clone(), "a directory"), (env.path("fifo.conf"), "a FIFO")] {
+        let out = pman_at(&path, &["stop", "all"]);
+        let want = format!("pman: {}: not a regular file ({what})\n", path.display());
+        assert_eq!((out.code, out.stderr.as_str()), (2, want.as_str()), "{out}");
+    }
+    assert_untouched(&env, &mut daemon, pid);
+}
+
+/// In a network namespace of its own (abstract sockets belong to one), a
+/// daemon on the default `@pman`: a client whose config is missing must
+/// not fall back to it.
+#[test]
+fn missing_config_never_steers_the_default_daemon() {
+    if !common::is_root() {
+        skip!("needs root for a private network namespace");
+    }
+    // SAFETY: unshare(2) moves only this test's thread (and the processes it
+    // spawns) into a new network namespace.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        skip!("unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+    }
+    let env = Env::new();
+    write_raw(&env.conf, &prog("a", "/bin/sleep 600", "").replace("$DIR", &env.dir_str()));
+    let mut daemon = Daemon::start(&env);
+    let pid = env.running_pid("a");
+    assert!(Raw::connect("@pman").is_ok(), "the daemon is not on @pman");
+    let missing = env.path("missing.conf");
+    for args in [&["stop", "all"][..], &["kill"], &["signal", "KILL", "a"]] {
+        let out = pman_at(&missing, args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert_untouched(&env, &mut daemon, pid);
+    }
+}
+
+#[test]
+fn errors_in_program_sections_never_stop_a_client() {
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 600", ""));
+    let mut daemon = Daemon::start(&env);
+    let pid = env.running_pid("a");
+    env.write_config(&format!(
+        "{}[program:b]\nstartsecs=soon\nthis is no ini line\n[program:c d]\n",
+        prog("a", "/bin/sleep 600", "")
+    ));
+    let out = env.pman(&["status", "a"]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.code, 2, "the daemon validates the reload: {out}");
+    assert!(out.stderr.contains("startsecs"), "{out}");
+    assert_untouched(&env, &mut daemon, pid);
+}
+
+/// Spawns the daemon of a config written by hand and waits for `socket`.
+fn daemon_on(env: &Env, socket: &str) -> Daemon {
+    let mut daemon = Daemon::spawn(env);
+    wait_until(secs(5.0), "the daemon listening", || {
+        assert!(daemon.exited().is_none(), "the daemon exited; stderr:\n{}", daemon.stderr());
+        Raw::connect(socket).is_ok()
+    });
+    daemon
+}
+
+#[test]
+fn socket_set_in_an_included_file_is_the_clients_too() {
+    let env = Env::new();
+    write_raw(
+        &env.conf,
+        &format!(
+            "[include]\nfiles = inc/*.conf\n{}",
+            prog("a", "/bin/sleep 600", "").replace("$DIR", &env.dir_str())
+        ),
+    );
+    write_raw(&env.path("inc/00-pman.conf"), &format!("[pman]\nsocket = {}\n", env.socket));
+    let _daemon = daemon_on(&env, &env.socket);
+    let pid = env.running_pid("a");
+    let out = env.pman(&["pid", "a"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, pid.to_string().as_str()), "{out}");
+}
+
+#[test]
+fn socket_expands_the_pman_environment() {
+    let env = Env::new();
+    let name = env.socket.trim_start_matches('@');
+    write_raw(
+        &env.conf,
+        &format!(
+            "[pman]\nenvironment = PMAN_SOCK_NAME=\"{name}\"\n[include]\nfiles = inc/*.conf\n{}",
+            prog("a", "/bin/sleep 600", "").replace("$DIR", &env.dir_str())
+        ),
+    );
+    write_raw(&env.path("inc/00-pman.conf"), "[pman]\nsocket = @%(ENV_PMAN_SOCK_NAME)s\n");
+    let _daemon = daemon_on(&env, &env.socket);
+    env.running_pid("a");
+    let out = env.pman(&["status"]);
+    assert_eq!(out.code, 0, "{out}");
+}
+
+#[test]
+fn an_invalid_socket_is_an_error_for_clients() {
+    let env = Env::new();
+    write_raw(&env.conf, "[pman]\nsocket = @%(ENV_PMAN_SURELY_UNSET)s\n");
+    let out = env.pman(&["status"]);
+    assert_eq!(out.code, 2, "{out}");
+    let want = format!("pman: {}:2: [pman] socket: ", env.conf.display());
+    assert!(out.stderr.starts_with(&want) && out.stderr.contains("PMAN_SURELY_UNSET"), "{out}");
 }
 
 #[test]
