@@ -311,3 +311,130 @@ fn swapped_file_never_passes_the_root_rule() {
     eprintln!("{runs} checks: {accepted} read the root file, {refused} refused the other");
     assert!(runs >= 5, "only {runs} runs");
 }
+
+/// `pman check` of `env.conf`: its warnings (without the `pman: warning: `
+/// prefix), after asserting it passed.
+fn check_warnings(env: &Env) -> Vec<String> {
+    let out = check(env);
+    assert_eq!(out.code, 0, "{out}");
+    out.stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("pman: warning: "))
+        .map(|l| l.strip_prefix(&format!("{}:", env.conf.display())).unwrap_or(l).to_string())
+        .collect()
+}
+
+#[test]
+fn check_suggests_only_close_keys_and_names_other_supervisors_keys() {
+    let env = Env::new();
+    write_raw(
+        &env.conf,
+        "[program:a]\ncommand=/bin/true\nautorestrat=false\ndepends_on=b\nenvFiles=/etc/a.env\n\
+         restart_when_binary_changed=true\nlogfile=/tmp/a.log\nstderr_syslog=true\nAuto_Start=yes\n\
+         stdout_logfile=NONE\nredirect_stderr=true\nstderr_logfile=NONE\n\
+         [fcgi-program:php]\ncommand=/usr/bin/php-cgi\n[ctlplugin:wildcards]\nsupervisor.ctl_factory=x\n",
+    );
+    assert_eq!(
+        check_warnings(&env),
+        [
+            "3: [program:a] unknown key 'autorestrat' ignored (nearest known key: autorestart)",
+            "4: [program:a] unknown key 'depends_on' ignored",
+            "5: [program:a] envFiles is ochinchina/supervisord's, not supported by pman; ignored",
+            "6: [program:a] restart_when_binary_changed is ochinchina/supervisord's, not supported by pman; ignored",
+            "7: [program:a] logfile is matsune/pman's; pman: use stdout (and stderr); ignored",
+            "8: [program:a] stderr_syslog is Supervisor's; pman: use stderr = syslog; ignored",
+            "9: [program:a] unknown key 'Auto_Start' ignored (nearest known key: autostart)",
+            "13: [fcgi-program:php] is Supervisor's FastCGI section: pman does not run its processes; ignored",
+            "15: [ctlplugin:wildcards] is a Supervisor section pman does not use; ignored",
+        ]
+    );
+}
+
+#[test]
+fn a_program_section_repeated_in_an_include_merges_with_a_warning() {
+    let env = Env::new();
+    write_raw(&env.conf, "[include]\nfiles = conf.d/*.conf\n[program:a]\ncommand=/bin/sleep 600\n");
+    let inc = env.path("conf.d/a.conf");
+    write_raw(&inc, "; local override\n[program:a]\ncommand=/bin/true\n");
+    let out = check(&env);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 1 programs\n"), "{out}");
+    let want = format!(
+        "pman: warning: {}:2: [program:a] appears again (first at {}:3); merged as Supervisor does, later \
+         values winning\n",
+        inc.display(),
+        env.conf.display()
+    );
+    assert_eq!(out.stderr, want, "{out}");
+}
+
+#[test]
+fn includes_glob_in_every_path_component_as_python_does() {
+    let env = Env::new();
+    let autostart_off = |name: &str| format!("[program:{name}]\ncommand=/bin/sleep 600\nautostart=false\n");
+    env.write_config(&format!(
+        "[include]\nfiles = common/*/*.ini conf.d/[0-9][0-9]-*.conf none/*.conf\n{}",
+        autostart_off("main")
+    ));
+    for (file, name) in [
+        ("common/b/x.ini", "bx"),
+        ("common/a/y.ini", "ay"),
+        ("common/a/x.ini", "ax"),
+        ("common/.hidden/x.ini", "hidden"),
+        ("conf.d/20-b.conf", "c20"),
+        ("conf.d/10-a.conf", "c10"),
+        ("conf.d/x-a.conf", "cx"),
+    ] {
+        write_raw(&env.path(file), &autostart_off(name));
+    }
+    let out = check(&env);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 6 programs\n"), "{out}");
+    let none = env.path("none/*.conf");
+    assert_eq!(
+        out.stderr,
+        format!("pman: warning: {}:4: include {} matches no file\n", env.conf.display(), none.display()),
+        "{out}"
+    );
+    // Config order: the main file's, then each pattern's files sorted.
+    let _daemon = Daemon::start(&env);
+    let out = env.pman(&["status"]);
+    let names: Vec<&str> = out.stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["[main]", "[ax]", "[ay]", "[bx]", "[c10]", "[c20]"], "{out}");
+}
+
+#[test]
+fn supervisord_directory_and_umask_apply_unless_pman_sets_them() {
+    let env = Env::new();
+    fs::create_dir(env.path("work")).expect("mkdir");
+    let report = "/bin/sh -c 'pwd > $DIR/where; umask >> $DIR/where; exec sleep 600'";
+    env.write_config(&format!(
+        "[supervisord]\ndirectory = $DIR/work\numask = 027\n{}{}",
+        prog("a", report, ""),
+        "[pman]\numask = 077\n"
+    ));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("a");
+    wait_until(secs(5.0), "the program's report", || env.read("where").lines().count() == 2);
+    assert_eq!(env.read("where"), format!("{}\n0077\n", env.path("work").display()));
+}
+
+#[test]
+fn check_warns_when_the_daemons_own_files_have_no_directory() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[pman]\nlogfile = $DIR/nolog/pman.log\npidfile = $DIR/norun/pman.pid\n{}",
+        prog("a", "/bin/true", "")
+    ));
+    let dir = env.dir_str();
+    assert_eq!(
+        check_warnings(&env),
+        [
+            format!(
+                "3: [pman] logfile directory {dir}/nolog does not exist (the daemon would log to syslog)"
+            ),
+            format!("4: [pman] pidfile directory {dir}/norun does not exist"),
+        ]
+    );
+    fs::create_dir(env.path("nolog")).expect("mkdir");
+    fs::create_dir(env.path("norun")).expect("mkdir");
+    assert_eq!(check_warnings(&env), Vec::<String>::new());
+}
