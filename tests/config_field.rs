@@ -438,3 +438,28 @@ fn check_warns_when_the_daemons_own_files_have_no_directory() {
     fs::create_dir(env.path("norun")).expect("mkdir");
     assert_eq!(check_warnings(&env), Vec::<String>::new());
 }
+
+/// As root, an included file that someone else could edit is skipped by
+/// clients as by the daemon: it never chooses the socket.
+#[test]
+fn an_include_the_root_rule_refuses_never_chooses_the_socket() {
+    if !common::is_root() {
+        skip!("the ownership rule applies to root only");
+    }
+    let env = Env::new();
+    env.write_config(&format!("[include]\nfiles = inc/*.conf\n{}", prog("a", "/bin/sleep 600", "")));
+    let inc = env.path("inc/99-other.conf");
+    write_raw(&inc, "[pman]\nsocket = @pman-surely-not-this-one\n");
+    fs::set_permissions(&inc, fs::Permissions::from_mode(0o666)).expect("chmod");
+    // No daemon runs: the error names the socket the client chose.
+    let out = env.pman(&["pid"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr, format!("pman: daemon not running ({})\n", env.socket), "{out}");
+    fs::set_permissions(&inc, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = env.pman(&["pid"]);
+    assert_eq!(out.stderr, "pman: daemon not running (@pman-surely-not-this-one)\n", "{out}");
+    fs::set_permissions(&inc, fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = check(&env);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(&format!("pman: {}: writable by everyone", inc.display())), "{out}");
+}

@@ -127,8 +127,7 @@ pub fn parse_text(text: &str, path: &Path) -> Report {
 /// it. Clients run this for every command, so only the `[pman]`,
 /// `[supervisord]` and `[include]` sections are kept, and errors elsewhere
 /// never stop a client. Errors, as the daemon reports them: a main file that
-/// cannot be read (missing, not a regular file, refused by the root rule),
-/// or an invalid `socket`.
+/// cannot be read (missing, not a regular file), or an invalid `socket`.
 pub fn socket_name(path: &Path) -> Result<String, String> {
     let path = files::absolute(path);
     let mut loader = Loader::new(true);
@@ -265,7 +264,11 @@ impl Loader {
         }
         self.seen.push(canonical);
         let file = self.diags.add_file(path);
-        let text = match files::read(path, self.euid) {
+        // A client reads the main file even where the root rule would refuse
+        // it (the rule guards what runs, and its peer check guards who
+        // answers), but skips included files as a root daemon does.
+        let euid = if self.only_globals && site.is_none() { None } else { self.euid };
+        let text = match files::read(path, euid) {
             Ok(text) => text,
             Err(reason) => return self.diags.error(file, 0, reason),
         };
