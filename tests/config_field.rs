@@ -463,3 +463,29 @@ fn an_include_the_root_rule_refuses_never_chooses_the_socket() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains(&format!("pman: {}: writable by everyone", inc.display())), "{out}");
 }
+
+/// A reload (SIGHUP) finds a FIFO where the config was: refused at once,
+/// and the daemon goes on serving with its old config.
+#[test]
+fn a_reload_from_a_fifo_is_refused_without_waiting() {
+    let env = Env::new();
+    env.write_config(&prog("a", "/bin/sleep 600", ""));
+    let mut daemon = Daemon::start(&env);
+    let pid = env.running_pid("a");
+    fs::remove_file(&env.conf).expect("rm config");
+    mkfifo(&env.conf);
+    // A client cannot even learn the socket from it.
+    let out = env.pman(&["reload"]);
+    let want = format!("pman: {}: not a regular file (a FIFO)\n", env.conf.display());
+    assert_eq!((out.code, out.stderr.as_str()), (2, want.as_str()), "{out}");
+    daemon.signal(libc::SIGHUP);
+    wait_until(secs(5.0), "the refused reload in the daemon's log", || {
+        daemon.stderr().contains("not a regular file (a FIFO)")
+    });
+    let mut raw = Raw::connect(&env.socket).expect("connect");
+    raw.send(b"status a\n").expect("send");
+    let (reply, eof) = raw.read_to_end(secs(5.0));
+    let text = String::from_utf8_lossy(&reply);
+    assert!(eof && text.starts_with(&format!(">[a] RUNNING pid: {pid} ")), "{text:?}");
+    assert!(daemon.exited().is_none(), "{}", daemon.stderr());
+}

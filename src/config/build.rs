@@ -353,11 +353,13 @@ fn program(
                 slots.push((k, e));
             }
             None => {
-                if !warned.insert(e.key.as_str()) {
+                let foreign = keys::foreign_program_key(&e.key);
+                // Other supervisors' keys get one warning each; unknown ones one per line.
+                if foreign.is_some() && !warned.insert(e.key.as_str()) {
                     continue;
                 }
                 let key = e.written();
-                let text = match keys::foreign_program_key(&e.key) {
+                let text = match foreign {
                     Some(Foreign::Supervisor) => {
                         format!("{label} {key} is a Supervisor option pman does not implement; ignored")
                     }

@@ -80,9 +80,15 @@ pub enum Foreign {
 }
 
 pub fn foreign_program_key(key: &str) -> Option<Foreign> {
+    // Supervisor's `stdout_syslog`, and spellings like `stdout_logfile_syslog`.
+    if let Some(stream) = key.strip_suffix("_syslog").and_then(|k| k.get(..6)) {
+        match stream {
+            "stdout" => return Some(Foreign::Syslog("stdout")),
+            "stderr" => return Some(Foreign::Syslog("stderr")),
+            _ => {}
+        }
+    }
     match key {
-        "stdout_syslog" => Some(Foreign::Syslog("stdout")),
-        "stderr_syslog" => Some(Foreign::Syslog("stderr")),
         "logfile" => Some(Foreign::MatsuneLogfile),
         k if PROGRAM_IGNORED.contains(&k) => Some(Foreign::Supervisor),
         k if OCHINCHINA.contains(&k) => Some(Foreign::Ochinchina),
@@ -90,14 +96,15 @@ pub fn foreign_program_key(key: &str) -> Option<Foreign> {
     }
 }
 
+/// `[pman]` keys, in the order pman's documentation lists them.
 pub const PMAN: &[&str] = &[
     "pidfile",
     "logfile",
     "logfile_maxbytes",
     "logfile_backups",
-    "socket",
     "directory",
     "umask",
+    "socket",
     "environment",
     "syslog_socket",
     "port",
@@ -228,6 +235,8 @@ mod tests {
         assert!(!is_supervisor_section("program:x"));
         assert!(matches!(foreign_program_key("envfiles"), Some(Foreign::Ochinchina)));
         assert!(matches!(foreign_program_key("stderr_syslog"), Some(Foreign::Syslog("stderr"))));
+        assert!(matches!(foreign_program_key("stdout_logfile_syslog"), Some(Foreign::Syslog("stdout"))));
+        assert!(foreign_program_key("std_syslog").is_none());
         assert!(matches!(foreign_program_key("logfile"), Some(Foreign::MatsuneLogfile)));
         assert!(foreign_program_key("depends_on").is_none());
     }
