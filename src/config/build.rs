@@ -213,7 +213,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str, disk
     let e = pick(&mut sc, "directory");
     let directory = e.and_then(|e| sc.path(&e, home));
     let e = pick(&mut sc, "umask");
-    let umask = e.map(|e| sc.parse(Some(&e), 0, values::umask));
+    // A bad umask keeps the default (the daemon's), not 000.
+    let umask = e.and_then(|e| sc.parse(Some(&e), None, |t| values::umask(t).map(Some)));
     sc.label = "[pman]".into();
     let own = |key: &str| pman.and_then(|s| s.get(key));
     let socket_name = match own("socket") {
