@@ -161,7 +161,7 @@ pub fn global_environment(sections: &[Section], diags: &mut Diags, host: &str) -
     env
 }
 
-fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str, disk: bool) -> Globals {
+fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> Globals {
     let pman = sections.iter().find(|s| s.name == "pman");
     let sup = sections.iter().find(|s| s.name == "supervisord");
     // The environment first: other values may use its %(ENV_X)s.
@@ -198,14 +198,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str, disk
     };
     let e = pick(&mut sc, "pidfile");
     let pidfile = sc.optional_path(e.as_ref(), home, false);
-    if let (true, Some(e), Some(path)) = (disk, &e, &pidfile) {
-        missing_parent(&mut sc, e, "pidfile", path, "");
-    }
     let e = pick(&mut sc, "logfile");
     let logfile = sc.optional_path(e.as_ref(), home, true);
-    if let (true, Some(e), Some(path)) = (disk, &e, &logfile) {
-        missing_parent(&mut sc, e, "logfile", path, " (the daemon would log to syslog)");
-    }
     let e = pick(&mut sc, "logfile_maxbytes");
     let logfile_maxbytes = sc.parse(e.as_ref(), DEFAULT_MAXBYTES, values::size);
     let e = pick(&mut sc, "logfile_backups");
@@ -247,7 +241,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str, disk
 /// Builds the config from the merged sections; errors go to `diags`.
 pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
     let home = host::own_home();
-    let g = globals(sections, diags, host, &home, disk);
+    let g = globals(sections, diags, host, &home);
     let mut all = Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new() };
     for s in sections {
         let name = s.name.as_str();
@@ -291,6 +285,9 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             };
             diags.warn(s.file, s.line, text);
         }
+    }
+    if disk {
+        own_files_warnings(sections, diags, &g);
     }
     Config {
         path,
@@ -553,10 +550,21 @@ fn process(
 
 /// `check` looks at the disk: the daemon's own pidfile or logfile in a
 /// directory that does not exist is a warning (a package may create it).
-fn missing_parent(sc: &mut Scope, e: &Entry, key: &str, path: &Path, consequence: &str) {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-        let text = format!("{} {key} directory {} does not exist{consequence}", sc.label, dir.display());
-        sc.diags.warn(e.file, e.line, text);
+fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
+    let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
+    for (key, path, consequence) in files {
+        let Some(dir) = path.as_ref().and_then(|p| p.parent()) else { continue };
+        if dir.as_os_str().is_empty() || dir.is_dir() {
+            continue;
+        }
+        // Where the value was written: [pman] wins over [supervisord].
+        let at = ["pman", "supervisord"].iter().find_map(|name| {
+            sections.iter().find(|s| s.name == *name).and_then(|s| s.get(key).map(|e| (name, e)))
+        });
+        if let Some((name, e)) = at {
+            let text = format!("[{name}] {key} directory {} does not exist{consequence}", dir.display());
+            diags.warn(e.file, e.line, text);
+        }
     }
 }
 
