@@ -145,10 +145,16 @@ pub fn socket_name(path: &Path) -> Result<String, String> {
         return Ok(DEFAULT_SOCKET.to_string());
     };
     let dir = loader.diags.dir(entry.file).to_path_buf();
-    build::socket(entry, &dir, &loader.host_name, &env).map_err(|reason| {
-        let error = Diag { file: entry.file, line: entry.line, text: format!("[pman] socket: {reason}") };
-        loader.diags.format(vec![error]).into_iter().next().unwrap_or_default()
-    })
+    match build::socket(entry, &dir, &loader.host_name, &env) {
+        Ok(name) => Ok(name),
+        Err(reason) => {
+            // Only this error counts (an `environment` one is the daemon's to report).
+            loader.diags.errors.clear();
+            loader.diags.error(entry.file, entry.line, format!("[pman] socket: {reason}"));
+            let errors = std::mem::take(&mut loader.diags.errors);
+            Err(loader.diags.format(errors).into_iter().next().unwrap_or_default())
+        }
+    }
 }
 
 /// Warnings and errors pointing at a file and line (0: the whole file).
