@@ -18,7 +18,14 @@ mod log;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(config_path: &Path, command: Command) -> i32 {
-    let socket = config::socket_name(config_path);
+    // No fallback to the default socket: that would steer another daemon.
+    let socket = match config::socket_name(config_path) {
+        Ok(socket) => socket,
+        Err(message) => {
+            eprintln!("pman: {message}");
+            return 2;
+        }
+    };
     match command {
         Command::Log { source, lines, stderr, follow } => {
             log::run(config_path, &socket, source, lines, stderr, follow)

@@ -4,7 +4,8 @@
 
 use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
-use super::{files, host, keys, shlex, values};
+use super::keys::{self, Foreign};
+use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     fn fail(&mut self, e: &Entry, reason: String) {
-        self.diags.error(e.file, e.line, format!("{} {}: {reason}", self.label, e.key));
+        self.diags.error(e.file, e.line, format!("{} {}: {reason}", self.label, e.written()));
         self.failed = true;
     }
 
@@ -112,10 +113,11 @@ impl Scope<'_> {
     }
 }
 
-/// The `[pman] socket` value: `@name` (abstract) or a path relative to `dir`.
-pub fn socket(e: &Entry, dir: &Path, host: &str) -> Result<String, String> {
+/// The `[pman] socket` value: `@name` (abstract) or a path relative to `dir`;
+/// `%(ENV_X)s` sees `env` (the `[pman]`/`[supervisord]` environment) first.
+pub fn socket(e: &Entry, dir: &Path, host: &str, env: &[(String, String)]) -> Result<String, String> {
     let here = dir.to_string_lossy();
-    let vars = Vars { program: None, process_num: None, numprocs: None, here: &here, host, env: &[] };
+    let vars = Vars { program: None, process_num: None, numprocs: None, here: &here, host, env };
     let text = expand::expand(&e.value, &vars)?;
     let name = match text.strip_prefix('@') {
         Some("") => return Err("'@' needs a name after it".to_string()),
@@ -129,10 +131,11 @@ pub fn socket(e: &Entry, dir: &Path, host: &str) -> Result<String, String> {
     Ok(name)
 }
 
-fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> Globals {
+/// The `[supervisord]` then `[pman]` `environment`, later values winning.
+/// Errors go to `diags`.
+pub fn global_environment(sections: &[Section], diags: &mut Diags, host: &str) -> Vec<(String, String)> {
     let pman = sections.iter().find(|s| s.name == "pman");
     let sup = sections.iter().find(|s| s.name == "supervisord");
-    // The environment first: other values may use its %(ENV_X)s.
     let mut env = Vec::new();
     {
         let mut sc = Scope {
@@ -155,6 +158,14 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
             }
         }
     }
+    env
+}
+
+fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> Globals {
+    let pman = sections.iter().find(|s| s.name == "pman");
+    let sup = sections.iter().find(|s| s.name == "supervisord");
+    // The environment first: other values may use its %(ENV_X)s.
+    let env = global_environment(sections, diags, host);
     if let Some(s) = pman {
         for e in &s.entries {
             if e.key == "port" {
@@ -165,11 +176,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
                 );
             } else if !keys::PMAN.contains(&e.key.as_str()) {
                 let near = keys::nearest(&e.key, keys::PMAN.iter().copied());
-                diags.warn(
-                    e.file,
-                    e.line,
-                    format!("[pman] unknown key '{}' ignored (nearest: {near})", e.key),
-                );
+                diags.warn(e.file, e.line, unknown_key("[pman]", e, near));
             }
         }
     }
@@ -197,10 +204,15 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
     let logfile_maxbytes = sc.parse(e.as_ref(), DEFAULT_MAXBYTES, values::size);
     let e = pick(&mut sc, "logfile_backups");
     let logfile_backups = sc.parse(e.as_ref(), 1, values::count);
+    let e = pick(&mut sc, "directory");
+    let directory = e.and_then(|e| sc.path(&e, home));
+    let e = pick(&mut sc, "umask");
+    // A bad umask keeps the default (the daemon's), not 000.
+    let umask = e.and_then(|e| sc.parse(Some(&e), None, |t| values::umask(t).map(Some)));
     sc.label = "[pman]".into();
     let own = |key: &str| pman.and_then(|s| s.get(key));
     let socket_name = match own("socket") {
-        Some(e) => match socket(e, sc.diags.dir(e.file), host) {
+        Some(e) => match socket(e, sc.diags.dir(e.file), host, &env) {
             Ok(name) => name,
             Err(reason) => {
                 sc.fail(e, reason);
@@ -215,8 +227,6 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
         Some(e) => sc.path(e, home).unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
         None => PathBuf::from(DEFAULT_SYSLOG_SOCKET),
     };
-    let directory = own("directory").and_then(|e| sc.path(e, home));
-    let umask = own("umask").and_then(|e| sc.parse(Some(e), None, |t| values::umask(t).map(Some)));
     Globals {
         pidfile,
         logfile,
@@ -250,24 +260,37 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             diags.notes.push(SUPERVISORD_NOTE.to_string());
         } else if name == "include" {
             for e in s.entries.iter().filter(|e| e.key != "files") {
-                diags.warn(
-                    e.file,
-                    e.line,
-                    format!("[include] unknown key '{}' ignored (nearest: files)", e.key),
-                );
+                let near = keys::nearest(&e.key, ["files"].into_iter());
+                diags.warn(e.file, e.line, unknown_key("[include]", e, near));
             }
         } else if let Some(group) = name.strip_prefix("program:") {
             program(s, group, &g, diags, host, &home, disk, &mut all);
+        } else if name.starts_with("fcgi-program:") {
+            let text =
+                format!("[{name}] is Supervisor's FastCGI section: pman does not run its processes; ignored");
+            diags.warn(s.file, s.line, text);
         } else if keys::is_supervisor_section(name) {
             diags.warn(
                 s.file,
                 s.line,
                 format!("[{name}] is a Supervisor section pman does not use; ignored"),
             );
+        } else if name == "program-default" {
+            let text = format!(
+                "[{name}] is ochinchina/supervisord's; pman has no such section (settings every program \
+                 shares go in [pman]); ignored"
+            );
+            diags.warn(s.file, s.line, text);
         } else {
-            let near = keys::nearest_section(name);
-            diags.warn(s.file, s.line, format!("unknown section [{name}] ignored (nearest: [{near}])"));
+            let text = match keys::nearest_section(name) {
+                Some(near) => format!("unknown section [{name}] ignored (nearest: [{near}])"),
+                None => format!("unknown section [{name}] ignored"),
+            };
+            diags.warn(s.file, s.line, text);
         }
+    }
+    if disk {
+        own_files_warnings(sections, diags, &g);
     }
     Config {
         path,
@@ -294,6 +317,14 @@ struct Programs {
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// `[section] unknown key 'Key' ignored`, with a close known key if any.
+fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
+    match near {
+        Some(near) => format!("{label} unknown key '{}' ignored (nearest known key: {near})", e.written()),
+        None => format!("{label} unknown key '{}' ignored", e.written()),
+    }
 }
 
 fn slot<'a>(slots: &[(&str, &'a Entry)], key: &str) -> Option<&'a Entry> {
@@ -326,16 +357,28 @@ fn program(
                 slots.retain(|(n, _)| *n != k);
                 slots.push((k, e));
             }
-            None if keys::PROGRAM_IGNORED.contains(&e.key.as_str()) => {
-                if warned.insert(e.key.as_str()) {
-                    let text =
-                        format!("{label} {} is a Supervisor option pman does not implement; ignored", e.key);
-                    diags.warn(e.file, e.line, text);
-                }
-            }
             None => {
-                let near = keys::nearest(&e.key, keys::all_program_keys());
-                let text = format!("{label} unknown key '{}' ignored (nearest known key: {near})", e.key);
+                let foreign = keys::foreign_program_key(&e.key);
+                // Other supervisors' keys get one warning each; unknown ones one per line.
+                if foreign.is_some() && !warned.insert(e.key.as_str()) {
+                    continue;
+                }
+                let key = e.written();
+                let text = match foreign {
+                    Some(Foreign::Supervisor) => {
+                        format!("{label} {key} is a Supervisor option pman does not implement; ignored")
+                    }
+                    Some(Foreign::Syslog(stream)) => {
+                        format!("{label} {key} is Supervisor's; pman: use {stream} = syslog; ignored")
+                    }
+                    Some(Foreign::MatsuneLogfile) => {
+                        format!("{label} {key} is matsune/pman's; pman: use stdout (and stderr); ignored")
+                    }
+                    Some(Foreign::Ochinchina) => {
+                        format!("{label} {key} is ochinchina/supervisord's, not supported by pman; ignored")
+                    }
+                    None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
+                };
                 diags.warn(e.file, e.line, text);
             }
         }
@@ -543,8 +586,14 @@ fn process(
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let redirect_stderr = sc.parse(get("redirect_stderr"), false, values::boolean);
-    if let (true, Some(e)) = (redirect_stderr, get("stderr")) {
-        let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.key);
+    // Only a stderr log that would have been written is worth a word:
+    // `none` or `AUTO` next to redirect_stderr says the same thing.
+    let stderr_named = get("stderr").filter(|e| {
+        let word = e.value.trim();
+        !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
+    });
+    if let (true, Some(e)) = (redirect_stderr, stderr_named) {
+        let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());
         sc.diags.warn(e.file, e.line, text);
     }
     let p = ProgramConfig {
@@ -581,6 +630,26 @@ fn process(
         disk_warnings(sc, slots, s, &p);
     }
     Some(p)
+}
+
+/// `check` looks at the disk: the daemon's own pidfile or logfile in a
+/// directory that does not exist is a warning (a package may create it).
+fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
+    let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
+    for (key, path, consequence) in files {
+        let Some(dir) = path.as_ref().and_then(|p| p.parent()) else { continue };
+        if dir.as_os_str().is_empty() || dir.is_dir() {
+            continue;
+        }
+        // Where the value was written: [pman] wins over [supervisord].
+        let at = ["pman", "supervisord"].iter().find_map(|name| {
+            sections.iter().find(|s| s.name == *name).and_then(|s| s.get(key).map(|e| (name, e)))
+        });
+        if let Some((name, e)) = at {
+            let text = format!("[{name}] {key} directory {} does not exist{consequence}", dir.display());
+            diags.warn(e.file, e.line, text);
+        }
+    }
 }
 
 /// `name`, `uid` or `uid:gid`.

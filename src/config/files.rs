@@ -1,7 +1,9 @@
 //! Files on disk: reading a config file (with the root ownership rule),
 //! `[include]` globbing, and turning relative or `~` paths into absolute ones.
 
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// An I/O error as users read it: `No such file or directory`, without
@@ -14,12 +16,25 @@ pub fn reason(err: &std::io::Error) -> String {
     }
 }
 
-/// Reads a config file. As root, refuses one that someone else could edit
-/// (group/world-writable or not owned by root): it would run anything as root.
+/// Reads a config file. It must be a regular file, and as root one that no
+/// one else could edit (group/world-writable or not owned by root would let
+/// them run anything as root). Both are checked on the open descriptor the
+/// text is read from, so swapping files meanwhile cannot slip another one in.
 pub fn read(path: &Path, euid: Option<u32>) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| reason(&e))?;
+    // A device is refused before it is opened: opening some (a watchdog, a
+    // tape) acts. The descriptor's fstat below is what decides.
+    if let Ok(meta) = std::fs::metadata(path) {
+        not_regular(&meta)?;
+    }
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| reason(&e))?;
+    let meta = file.metadata().map_err(|e| reason(&e))?;
+    not_regular(&meta)?;
     if euid == Some(0) {
-        let meta = std::fs::metadata(path).map_err(|e| reason(&e))?;
         if meta.uid() != 0 {
             return Err(format!("owned by uid {}, not root: refusing to run it as root", meta.uid()));
         }
@@ -31,7 +46,30 @@ pub fn read(path: &Path, euid: Option<u32>) -> Result<String, String> {
             ));
         }
     }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| reason(&e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Config files are regular files; anything else is named in the error.
+fn not_regular(meta: &std::fs::Metadata) -> Result<(), String> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(format!("not a regular file ({what})"))
 }
 
 /// `path` made absolute against the working directory (no symlink resolving,
@@ -60,63 +98,163 @@ pub fn resolve(value: &str, base: &Path, home: &str) -> PathBuf {
     base.join(value)
 }
 
-/// `*` and `?` matching of a whole file name.
-fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    // Classic two-pointer wildcard match with backtracking to the last `*`.
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || Some(&c) == name.get(n) => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+/// One piece of a file name pattern, as Python's `fnmatch` reads it.
+enum Token {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: one character.
+    Any,
+    Literal(char),
+    /// `[...]` (`[!...]`: negated), as inclusive ranges.
+    Class(bool, Vec<(char, char)>),
 }
 
-/// The files an absolute include pattern names, sorted. Wildcards (`*`, `?`)
-/// may appear only in the last component; hidden files need a leading `.`.
-pub fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
-    let text = pattern.to_string_lossy();
-    if !text.contains(['*', '?']) {
-        return Ok(if pattern.is_file() { vec![pattern.to_path_buf()] } else { Vec::new() });
+impl Token {
+    fn matches_one(&self, c: char) -> bool {
+        match self {
+            Token::Star | Token::Any => true,
+            Token::Literal(l) => *l == c,
+            Token::Class(negated, ranges) => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+            }
+        }
     }
-    let (Some(dir), Some(last)) = (pattern.parent(), pattern.file_name()) else {
-        return Ok(Vec::new());
-    };
-    if dir.to_string_lossy().contains(['*', '?']) {
-        return Err(format!("'{text}': wildcards are allowed only in the last path component"));
+}
+
+/// `fnmatch.translate`'s reading: a `[` without its `]` is literal; `]`
+/// right after `[` or `[!` is a member; `a-z` is a range, a reversed one
+/// matches nothing; `\` is not an escape.
+fn tokens(p: &[char]) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = p.get(i) {
+        i += 1;
+        match c {
+            '*' if matches!(out.last(), Some(Token::Star)) => {}
+            '*' => out.push(Token::Star),
+            '?' => out.push(Token::Any),
+            '[' => {
+                let mut j = i;
+                if p.get(j) == Some(&'!') {
+                    j += 1;
+                }
+                if p.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while p.get(j).is_some_and(|&c| c != ']') {
+                    j += 1;
+                }
+                let Some(mut body) = p.get(i..j).filter(|_| j < p.len()) else {
+                    out.push(Token::Literal('['));
+                    continue;
+                };
+                i = j + 1;
+                let negated = body.first() == Some(&'!');
+                if negated {
+                    body = body.get(1..).unwrap_or_default();
+                }
+                let mut ranges = Vec::new();
+                while let Some(&lo) = body.first() {
+                    match body.get(1..3) {
+                        Some(&['-', hi]) => {
+                            if lo <= hi {
+                                ranges.push((lo, hi));
+                            }
+                            body = body.get(3..).unwrap_or_default();
+                        }
+                        _ => {
+                            ranges.push((lo, lo));
+                            body = body.get(1..).unwrap_or_default();
+                        }
+                    }
+                }
+                out.push(Token::Class(negated, ranges));
+            }
+            c => out.push(Token::Literal(c)),
+        }
     }
-    let last = last.as_encoded_bytes();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.as_encoded_bytes();
-            (last.first() == Some(&b'.') || name.first() != Some(&b'.')) && matches(last, name)
-        })
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    Ok(found)
+    out
+}
+
+/// Whether a whole file name matches a pattern component (`*`, `?`, `[...]`).
+fn matches(pattern: &[u8], name: &[u8]) -> bool {
+    let pattern: Vec<char> = String::from_utf8_lossy(pattern).chars().collect();
+    let name: Vec<char> = String::from_utf8_lossy(name).chars().collect();
+    let tokens = tokens(&pattern);
+    // Two pointers, backtracking to the last `*`.
+    let (mut t, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&c) = name.get(n) {
+        match tokens.get(t) {
+            Some(Token::Star) => {
+                star = Some((t, n));
+                t += 1;
+                continue;
+            }
+            Some(token) if token.matches_one(c) => {
+                t += 1;
+                n += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((st, sn)) => {
+                t = st + 1;
+                n = sn + 1;
+                star = Some((st, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    tokens.get(t..).is_some_and(|rest| rest.iter().all(|t| matches!(t, Token::Star)))
+}
+
+fn has_magic(component: &[u8]) -> bool {
+    component.iter().any(|b| matches!(b, b'*' | b'?' | b'['))
+}
+
+/// What an absolute include pattern names, as Python's `glob.glob` (which
+/// Supervisor uses) finds it: `*`, `?` and `[...]` in any path component, a
+/// hidden name only for a component that starts with `.`; sorted as strings.
+/// Whatever matches is returned, files or not: reading says what is wrong.
+pub fn glob(pattern: &Path) -> Vec<PathBuf> {
+    let bytes = pattern.as_os_str().as_encoded_bytes();
+    let parts: Vec<&[u8]> = bytes.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
+    let root = if bytes.first() == Some(&b'/') { PathBuf::from("/") } else { PathBuf::from(".") };
+    let mut found = Vec::new();
+    walk(root, &parts, &mut found);
+    found.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+    found
+}
+
+/// Matches `parts` below `base`: directories for every part but the last.
+fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
+    let Some((&part, rest)) = parts.split_first() else { return };
+    if !has_magic(part) {
+        let next = base.join(std::ffi::OsStr::from_bytes(part));
+        if !rest.is_empty() {
+            walk(next, rest, found);
+        } else if std::fs::symlink_metadata(&next).is_ok() {
+            found.push(next);
+        }
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(&base) else { return };
+    let hidden_too = part.first() == Some(&b'.');
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let bytes = name.as_bytes();
+        if (!hidden_too && bytes.first() == Some(&b'.')) || !matches(part, bytes) {
+            continue;
+        }
+        let path = base.join(&name);
+        if rest.is_empty() {
+            found.push(path);
+        } else if path.is_dir() {
+            walk(path, rest, found);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,8 +285,50 @@ mod tests {
     }
 
     #[test]
-    fn glob_needs_plain_directories() {
-        assert!(glob(Path::new("/etc/*/x.conf")).is_err());
-        assert_eq!(glob(Path::new("/nonexistent-pman/*.conf")), Ok(Vec::new()));
+    fn classes_as_fnmatch() {
+        assert!(matches(b"[ab]x", b"bx"));
+        assert!(!matches(b"[!ab]x", b"bx"));
+        assert!(matches(b"[!ab]x", b"cx"));
+        assert!(matches(b"[0-9][0-9]-*", b"10-web.conf"));
+        assert!(!matches(b"[0-9]*", b"a1"));
+        assert!(matches(b"[]]", b"]"));
+        assert!(matches(b"[!]]", b"a"));
+        assert!(matches(b"a[", b"a["));
+        assert!(!matches(b"[z-a]", b"a"));
+        assert!(matches(b"[a-]", b"-"));
+        assert!(matches(b"\\*", b"\\x"));
+        assert!(matches(b"*.c[o]nf", b"x.conf"));
+        assert!(matches(b"caf[\xc3\xa9e]", "caf\u{e9}".as_bytes()));
+    }
+
+    #[test]
+    fn glob_like_python() {
+        let dir = std::env::temp_dir().join(format!("pman-glob-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in
+            ["common/b/x.ini", "common/a/x.ini", "common/a/y.ini", "common/.h/x.ini", "common/c.ini/x.ini"]
+        {
+            let path = dir.join(f);
+            let _ = std::fs::create_dir_all(path.parent().unwrap_or(&dir));
+            let _ = std::fs::write(&path, "");
+        }
+        let _ = std::fs::write(dir.join("common/.hidden.ini"), "");
+        let names = |pattern: &str| -> Vec<String> {
+            glob(&dir.join(pattern))
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("common/*/*.ini"),
+            ["common/a/x.ini", "common/a/y.ini", "common/b/x.ini", "common/c.ini/x.ini"]
+        );
+        assert_eq!(names("common/*.ini"), ["common/c.ini"]);
+        assert_eq!(names("common/.*.ini"), ["common/.hidden.ini"]);
+        assert_eq!(names("common/?/[x]*"), ["common/a/x.ini", "common/b/x.ini"]);
+        assert_eq!(names("common/a/x.ini"), ["common/a/x.ini"]);
+        assert!(names("common/a/none.ini").is_empty());
+        assert!(names("nothing/*/*.ini").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 /// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// Lower-cased, as configparser compares keys.
     pub key: String,
+    /// The key as the file spells it, when that is not `key`: messages show it.
+    pub spelled: Option<String>,
     pub value: String,
     pub file: usize,
     pub line: usize,
@@ -21,6 +24,13 @@ pub struct Section {
     pub file: usize,
     pub line: usize,
     pub entries: Vec<Entry>,
+}
+
+impl Entry {
+    /// The key as written in the file.
+    pub fn written(&self) -> &str {
+        self.spelled.as_deref().unwrap_or(&self.key)
+    }
 }
 
 impl Section {
@@ -45,8 +55,21 @@ fn strip_comment(line: &str) -> (&str, bool) {
 
 /// Parses one file's text. Errors are `(line, message)`.
 pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
+    parse_some(text, file, &|_| true)
+}
+
+/// Like [`parse`], but keeps only the sections whose name `keep` accepts: the
+/// others are read line by line as usual (so continuation lines end where
+/// they would) and dropped, which costs no allocation.
+pub fn parse_some(
+    text: &str,
+    file: usize,
+    keep: &dyn Fn(&str) -> bool,
+) -> (Vec<Section>, Vec<(usize, String)>) {
     let mut sections: Vec<Section> = Vec::new();
     let mut errors = Vec::new();
+    // Whether the current section is kept; `None` before the first header.
+    let mut kept: Option<bool> = None;
     // Whether the last entry of the last section may take continuation lines.
     let mut open_key = false;
     let mut indent_level = 0usize;
@@ -60,7 +83,7 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
         if value.is_empty() {
             // A blank line inside a multi-line value is kept (configparser's
             // empty_lines_in_values); trailing ones are trimmed at the end.
-            if !had_comment && !is_comment_line && open_key {
+            if !had_comment && !is_comment_line && open_key && kept == Some(true) {
                 if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
                     entry.value.push('\n');
                 }
@@ -69,7 +92,9 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
         }
         let indent = raw.len() - raw.trim_start().len();
         if open_key && indent > indent_level {
-            if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+            if let Some(entry) =
+                sections.last_mut().and_then(|s| s.entries.last_mut()).filter(|_| kept == Some(true))
+            {
                 entry.value.push('\n');
                 entry.value.push_str(value);
             }
@@ -84,21 +109,24 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
                     if name.is_empty() {
                         errors.push((line_no, "empty section name []".to_string()));
                     }
-                    sections.push(Section {
-                        name: name.to_string(),
-                        file,
-                        line: line_no,
-                        entries: Vec::new(),
-                    });
+                    kept = Some(keep(name));
+                    if kept == Some(true) {
+                        sections.push(Section {
+                            name: name.to_string(),
+                            file,
+                            line: line_no,
+                            entries: Vec::new(),
+                        });
+                    }
                 }
                 None => errors.push((line_no, format!("section header without ']': {}", clip(value)))),
             }
             continue;
         }
-        let Some(section) = sections.last_mut() else {
+        if kept.is_none() {
             errors.push((line_no, format!("'{}' comes before any [section]", clip(value))));
             continue;
-        };
+        }
         let Some(sep) = value.find(['=', ':']) else {
             errors.push((line_no, format!("expected 'key = value' or '[section]', found '{}'", clip(value))));
             continue;
@@ -108,9 +136,12 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
             errors.push((line_no, format!("missing key before '=' in '{}'", clip(value))));
             continue;
         }
-        let val = value.get(sep + 1..).unwrap_or("").trim();
-        section.entries.push(Entry { key: key.to_lowercase(), value: val.to_string(), file, line: line_no });
         open_key = true;
+        let Some(section) = sections.last_mut().filter(|_| kept == Some(true)) else { continue };
+        let val = value.get(sep + 1..).unwrap_or("").trim();
+        let lower = key.to_lowercase();
+        let spelled = (lower != key).then(|| key.to_string());
+        section.entries.push(Entry { key: lower, spelled, value: val.to_string(), file, line: line_no });
     }
     for section in &mut sections {
         for entry in &mut section.entries {
@@ -121,23 +152,39 @@ pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
     (sections, errors)
 }
 
+/// A section that appeared again: where it did, and where it first did.
+pub struct Repeat {
+    pub name: String,
+    pub again: (usize, usize),
+    pub first: (usize, usize),
+}
+
 /// Appends `new` to `all`; a section seen before takes the new entries and
-/// keeps its first position.
-pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) {
+/// keeps its first position. Returns where sections appeared again.
+pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) -> Vec<Repeat> {
     // Looked up by name, not by a scan: thousands of sections stay linear.
     let mut index: HashMap<String, usize> = HashMap::with_capacity(all.len() + new.len());
     for (i, s) in all.iter().enumerate() {
         index.entry(s.name.clone()).or_insert(i);
     }
+    let mut repeats = Vec::new();
     for section in new {
         match index.get(&section.name).and_then(|&i| all.get_mut(i)) {
-            Some(existing) => existing.entries.extend(section.entries),
+            Some(existing) => {
+                repeats.push(Repeat {
+                    name: section.name,
+                    again: (section.file, section.line),
+                    first: (existing.file, existing.line),
+                });
+                existing.entries.extend(section.entries);
+            }
             None => {
                 index.insert(section.name.clone(), all.len());
                 all.push(section);
             }
         }
     }
+    repeats
 }
 
 /// A line quoted in an error, cut to a readable length.
@@ -202,7 +249,11 @@ mod tests {
     #[test]
     fn merge_keeps_first_position() {
         let mut all = one("[a]\nx=1\n[b]\ny=1\n");
-        merge(&mut all, one("[a]\nx=2\n[c]\n"));
+        let repeats = merge(&mut all, one("[a]\nx=2\n[c]\n"));
+        assert_eq!(
+            repeats.iter().map(|r| (r.name.as_str(), r.again, r.first)).collect::<Vec<_>>(),
+            [("a", (0, 1), (0, 1))]
+        );
         assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(all[0].get("x").map(|e| e.value.as_str()), Some("2"));
     }
@@ -217,6 +268,17 @@ mod tests {
         merge(&mut all, one(&text));
         assert_eq!(all.len(), 50_000);
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn parse_some_skips_other_sections_exactly() {
+        let text =
+            "[program:a]\ncommand=x\n  [pman]\n[pman]\nsocket=@s\n  more\n[program:b]\nk=v\n  socket=@no\n";
+        let (sections, _) = parse_some(text, 0, &|name| name == "pman");
+        assert_eq!(sections.len(), 1);
+        assert_eq!((sections[0].line, sections[0].entries.len()), (4, 1));
+        assert_eq!(sections[0].entries[0].value, "@s\nmore");
+        assert_eq!(parse(text, 0).0[0].entries[0].value, "x\n[pman]");
     }
 
     #[test]

@@ -155,36 +155,39 @@ pub fn parse_text(text: &str, path: &Path) -> Report {
     loader.finish(path)
 }
 
-/// The `[pman] socket` value of the file at `path` (clients read nothing
-/// else, so a file with errors elsewhere still reaches the daemon). Missing
-/// file or key: [`DEFAULT_SOCKET`].
-pub fn socket_name(path: &Path) -> String {
+/// The socket the daemon of the config at `path` listens on, found the way
+/// the daemon finds it: `[pman] socket` in the file or in any file it
+/// includes, `%(ENV_X)s` seeing `[pman] environment`; `@pman` when none sets
+/// it. Clients run this for every command, so only the `[pman]`,
+/// `[supervisord]` and `[include]` sections are kept, and errors elsewhere
+/// never stop a client. Errors, as the daemon reports them: a main file that
+/// cannot be read (missing, not a regular file), or an invalid `socket`.
+pub fn socket_name(path: &Path) -> Result<String, String> {
     let path = files::absolute(path);
-    let Ok(text) = std::fs::read(&path) else {
-        return DEFAULT_SOCKET.to_string();
-    };
-    // Only the [pman] sections matter: every client command runs this, so
-    // a config of a thousand programs must not be parsed whole.
-    let text = String::from_utf8_lossy(&text);
-    let mut pman_only = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            inside = rest.split(']').next().is_some_and(|name| name.trim() == "pman");
-        }
-        if inside {
-            pman_only.push_str(line);
-            pman_only.push('\n');
-        }
+    let mut loader = Loader::new(true);
+    loader.only_globals = true;
+    loader.read(&path, None, 0);
+    let mut errors = std::mem::take(&mut loader.diags.errors);
+    // The main file is file 0; line 0 is the file as a whole.
+    errors.retain(|d| d.file == 0 && d.line == 0);
+    if !errors.is_empty() {
+        return Err(loader.diags.format(errors).into_iter().next().unwrap_or_default());
     }
-    let (sections, _) = ini::parse(&pman_only, 0);
-    let entry = sections.iter().rev().filter(|s| s.name == "pman").find_map(|s| s.get("socket"));
-    match entry {
-        Some(entry) => {
-            build::socket(entry, &path, &host::host_name()).unwrap_or_else(|_| DEFAULT_SOCKET.into())
+    let sections = std::mem::take(&mut loader.sections);
+    let env = build::global_environment(&sections, &mut loader.diags, &loader.host_name);
+    let Some(entry) = sections.iter().find(|s| s.name == "pman").and_then(|s| s.get("socket")) else {
+        return Ok(DEFAULT_SOCKET.to_string());
+    };
+    let dir = loader.diags.dir(entry.file).to_path_buf();
+    match build::socket(entry, &dir, &loader.host_name, &env) {
+        Ok(name) => Ok(name),
+        Err(reason) => {
+            // Only this error counts (an `environment` one is the daemon's to report).
+            loader.diags.errors.clear();
+            loader.diags.error(entry.file, entry.line, format!("[pman] socket: {reason}"));
+            let errors = std::mem::take(&mut loader.diags.errors);
+            Err(loader.diags.format(errors).into_iter().next().unwrap_or_default())
         }
-        None => DEFAULT_SOCKET.to_string(),
     }
 }
 
@@ -283,6 +286,8 @@ struct Loader {
     seen: Vec<PathBuf>,
     /// Whether to read includes and look at the disk (`false` for `parse_text`).
     disk: bool,
+    /// Keep only `[pman]`, `[supervisord]` and `[include]`: what a client needs.
+    only_globals: bool,
     euid: Option<u32>,
     host_name: String,
 }
@@ -300,6 +305,7 @@ impl Loader {
             sections: Vec::new(),
             seen: Vec::new(),
             disk,
+            only_globals: false,
             euid: if disk { host::euid() } else { None },
             host_name: host::host_name(),
         }
@@ -325,7 +331,11 @@ impl Loader {
         }
         self.seen.push(canonical);
         let file = self.diags.add_file(path);
-        let text = match files::read(path, self.euid) {
+        // A client reads the main file even where the root rule would refuse
+        // it (the rule guards what runs, and its peer check guards who
+        // answers), but skips included files as a root daemon does.
+        let euid = if self.only_globals && site.is_none() { None } else { self.euid };
+        let text = match files::read(path, euid) {
             Ok(text) => text,
             Err(reason) => {
                 // An included file is left out; without the main file there is nothing to run.
@@ -335,16 +345,12 @@ impl Loader {
         };
         let includes = self.parse(&text, file);
         for (pattern, line) in includes {
-            match files::glob(&pattern) {
-                Ok(found) if found.is_empty() => {
-                    self.diags.warn(file, line, format!("include {} matches no file", pattern.display()))
-                }
-                Ok(found) => {
-                    for path in found {
-                        self.read(&path, Some((file, line)), depth + 1);
-                    }
-                }
-                Err(message) => self.diags.error(file, line, format!("[include] files: {message}")),
+            let found = files::glob(&pattern);
+            if found.is_empty() {
+                self.diags.warn(file, line, format!("include {} matches no file", pattern.display()));
+            }
+            for path in found {
+                self.read(&path, Some((file, line)), depth + 1);
             }
         }
     }
@@ -352,7 +358,11 @@ impl Loader {
     /// Parses one file's text into the merged sections; returns its include
     /// patterns (absolute) with their line.
     fn parse(&mut self, text: &str, file: usize) -> Vec<(PathBuf, usize)> {
-        let (sections, errors) = ini::parse(text, file);
+        let (sections, errors) = if self.only_globals {
+            ini::parse_some(text, file, &|name| matches!(name, "pman" | "supervisord" | "include"))
+        } else {
+            ini::parse(text, file)
+        };
         for (line, message) in errors {
             // A bad line inside a [program:X] section costs that program only.
             let inside = sections.iter().rev().find(|s| s.line <= line);
@@ -381,7 +391,18 @@ impl Loader {
                 Err(message) => self.diags.error(file, entry.line, format!("[include] files: {message}")),
             }
         }
-        ini::merge(&mut self.sections, sections);
+        for repeat in ini::merge(&mut self.sections, sections) {
+            if repeat.name.starts_with("program:") {
+                let (first_file, first_line) = repeat.first;
+                let first = self.diags.files.get(first_file).map(|f| f.display().to_string());
+                let text = format!(
+                    "[{}] appears again (first at {}:{first_line}); merged as Supervisor does, later values winning",
+                    repeat.name,
+                    first.unwrap_or_default()
+                );
+                self.diags.warn(repeat.again.0, repeat.again.1, text);
+            }
+        }
         patterns
     }
 

@@ -205,6 +205,7 @@ fn warnings_name_key_and_nearest() {
         "[program:a]\ncommand=x\nauto_start=true\nserverurl=AUTO\nstdout_events_enabled=1\n\
          [programs:b]\n[group:g]\nprograms=a\n[include]\nfile=x\n",
     );
+    assert!(report.warnings.iter().all(|w| !w.contains("nearest: [") || w.contains("[program:b]")));
     let w = &report.warnings;
     assert!(
         w[0].starts_with("/etc/pman/pman.conf:3: ")
@@ -292,14 +293,35 @@ fn socket_name_reads_only_pman_socket() {
     let dir = std::env::temp_dir().join(format!("pman-config-test-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("socket.conf");
+    let ok = |s: &str| Ok(s.to_string());
     write(&path, "[program:a]\nbroken\n[pman]\nsocket = @other ; c\n");
-    assert_eq!(socket_name(&path), "@other");
+    assert_eq!(socket_name(&path), ok("@other"));
     // A [pman] section re-opened later wins; other sections never count.
-    write(&path, "[pman]\nsocket=@first\n[program:b]\nsocket=@no\n [pman] ; again\nsocket=@second\n");
-    assert_eq!(socket_name(&path), "@second");
+    write(&path, "[pman]\nsocket=@first\n[program:b]\nsocket=@no\n[pman] ; again\nsocket=@second\n");
+    assert_eq!(socket_name(&path), ok("@second"));
+    // An indented header continues the value before it, for the daemon too.
+    let text = "[pman]\nsocket=@first\n[program:b]\ncommand=x\n [pman] ; again\nsocket=@second\n";
+    write(&path, text);
+    assert_eq!(socket_name(&path), ok("@first"));
+    assert_eq!(parse(text).result.map(|c| c.socket).ok().as_deref(), Some("@first"));
     write(&path, "[pman]\nlogfile=/tmp/x\n[program:b]\nsocket=@no\n");
-    assert_eq!(socket_name(&path), DEFAULT_SOCKET);
-    assert_eq!(socket_name(&dir.join("missing.conf")), DEFAULT_SOCKET);
+    assert_eq!(socket_name(&path), ok(DEFAULT_SOCKET));
+    // A relative path is relative to the file's directory; ENV_ sees [pman] environment.
+    write(&path, "[pman]\nenvironment=S=\"ctl\"\nsocket=run/%(ENV_S)s.sock\n");
+    assert_eq!(socket_name(&path), Ok(dir.join("run/ctl.sock").display().to_string()));
+    // Included files count, in reading order; broken programs there do not matter.
+    write(&path, "[include]\nfiles=inc/*.conf\n[pman]\nsocket=@main\n");
+    let _ = std::fs::create_dir_all(dir.join("inc"));
+    write(dir.join("inc/00-pman.conf"), "[program:x]\nstartsecs=bad\n[pman]\nsocket=@inc\n");
+    assert_eq!(socket_name(&path), ok("@inc"));
+    // Errors: as the daemon reports them.
+    write(&path, "[pman]\nsocket=@%(ENV_PMAN_TEST_SURELY_UNSET)s\n");
+    let err = socket_name(&path).err().unwrap_or_default();
+    assert!(err.starts_with(&format!("{}:2: [pman] socket: ", path.display())), "{err}");
+    assert_eq!(
+        socket_name(&dir.join("missing.conf")),
+        Err(format!("{}: No such file or directory", dir.join("missing.conf").display()))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -502,4 +524,100 @@ fn messages_quoting_continued_values_stay_one_line() {
             r#"/etc/pman/pman.conf:2: [supervisord] logfile_maxbytes: '50MB\n"' is not a size (a number, optionally followed by KB, MB or GB)"#
         ]
     );
+}
+
+#[test]
+fn hints_only_when_close_and_words_for_other_supervisors() {
+    let report = parse(
+        "[program:a]\ncommand=x\nautorestrat=true\ndepends_on=b\nenvFiles=/etc/env\nlogfile=/tmp/a.log\n\
+         stdout_syslog=true\nRestartPause=3\nStartSecs=1\n[pman]\nSockt=@x\nfoo=1\n[fcgi-program:php]\n\
+         command=x\n[ctlplugin:wildcards]\nx=1\n[services]\n[program-default]\n",
+    );
+    let w = &report.warnings;
+    let at = |line: usize| {
+        let prefix = format!("/etc/pman/pman.conf:{line}: ");
+        w.iter().find(|x| x.starts_with(&prefix)).cloned().unwrap_or_default()
+    };
+    assert_eq!(at(3), "/etc/pman/pman.conf:3: [program:a] unknown key 'autorestrat' ignored (nearest known key: autorestart)");
+    assert_eq!(at(4), "/etc/pman/pman.conf:4: [program:a] unknown key 'depends_on' ignored");
+    assert!(at(5).contains("envFiles is ochinchina/supervisord's, not supported by pman"), "{w:#?}");
+    assert!(at(6).contains("logfile is matsune/pman's; pman: use stdout"), "{w:#?}");
+    assert!(at(7).contains("stdout_syslog is Supervisor's; pman: use stdout = syslog"), "{w:#?}");
+    assert!(at(8).contains("RestartPause is ochinchina"), "{w:#?}");
+    assert_eq!(at(9), "", "a known key in any case is no warning");
+    assert!(at(11).contains("'Sockt'") && at(11).contains("nearest known key: socket"), "{w:#?}");
+    assert!(at(12).ends_with("unknown key 'foo' ignored"), "{w:#?}");
+    assert!(at(13).contains("[fcgi-program:php]") && at(13).contains("does not run its processes"), "{w:#?}");
+    assert!(at(15).contains("[ctlplugin:wildcards] is a Supervisor section"), "{w:#?}");
+    assert_eq!(at(17), "/etc/pman/pman.conf:17: unknown section [services] ignored");
+    assert!(at(18).contains("[program-default] is ochinchina/supervisord's"), "{w:#?}");
+    assert_eq!(w.len(), 12, "{w:#?}");
+    // A bad value names the key as written, too.
+    let e = errors("[program:a]\ncommand=x\nStartSecs=soon\n");
+    assert!(e[0].contains("[program:a] StartSecs:"), "{e:?}");
+}
+
+#[test]
+fn redirect_stderr_warns_only_about_a_stderr_log_it_ignores() {
+    for quiet in ["", "stderr_logfile=NONE\n", "stderr_logfile=none\n", "stderr_logfile=AUTO\n"] {
+        let report =
+            parse(&format!("[program:a]\ncommand=x\nstdout_logfile=NONE\nredirect_stderr=true\n{quiet}"));
+        assert!(report.warnings.is_empty(), "{quiet}: {:?}", report.warnings);
+    }
+    let report = parse("[program:a]\ncommand=x\nredirect_stderr=true\nstderr_logfile=/tmp/e.log\n");
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains(":4: [program:a] stderr_logfile is ignored with redirect_stderr=true")
+    );
+}
+
+#[test]
+fn repeated_program_section_warns_naming_both_places() {
+    let report =
+        parse("[program:a]\ncommand=one\n[program:b]\ncommand=b\n[program:a]\ncommand=two\n[pman]\n[pman]\n");
+    assert_eq!(
+        report.warnings,
+        ["/etc/pman/pman.conf:5: [program:a] appears again (first at /etc/pman/pman.conf:1); merged as \
+          Supervisor does, later values winning"]
+    );
+    assert_eq!(report.result.expect("loads").programs[0].argv, ["two"]);
+}
+
+#[test]
+fn supervisord_directory_and_umask_pman_winning() {
+    let c = config("[supervisord]\ndirectory=/srv\numask=077\n[program:a]\ncommand=x\n");
+    assert_eq!(
+        (c.programs[0].directory.clone(), c.programs[0].umask),
+        (Some(PathBuf::from("/srv")), Some(0o77))
+    );
+    let c =
+        config("[supervisord]\ndirectory=/srv\numask=077\n[pman]\ndirectory=/opt\n[program:a]\ncommand=x\n");
+    assert_eq!(
+        (c.programs[0].directory.clone(), c.programs[0].umask),
+        (Some(PathBuf::from("/opt")), Some(0o77))
+    );
+    let e = errors("[supervisord]\numask=9\n");
+    assert!(e[0].starts_with("/etc/pman/pman.conf:2: [supervisord] umask:"), "{e:?}");
+}
+
+#[test]
+fn missing_directories_of_the_daemons_own_files_warn() {
+    let dir = std::env::temp_dir().join(format!("pman-config-own-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let main = dir.join("main.conf");
+    write(
+        &main,
+        "[pman]\nlogfile=/nonexistent-pman/d.log\npidfile=/nonexistent-run/p.pid\n[program:a]\ncommand=sh\n",
+    );
+    let report = load(&main);
+    write(&main, "[pman]\nlogfile=d.log\npidfile=/tmp/p.pid\n");
+    let fine = load(&main);
+    let _ = std::fs::remove_dir_all(&dir);
+    let want = [
+        format!("{}:2: [pman] logfile directory /nonexistent-pman does not exist (the daemon would log to syslog)", main.display()),
+        format!("{}:3: [pman] pidfile directory /nonexistent-run does not exist", main.display()),
+    ];
+    assert_eq!(report.warnings, want);
+    assert!(report.result.is_ok());
+    assert_eq!(fine.warnings, Vec::<String>::new());
 }
