@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod protocol;
 pub mod signals;
 mod sys;
+mod users;
 
 use cli::Command;
 
