@@ -84,14 +84,29 @@ pub fn parse_group_line(line: &[u8]) -> Option<(u32, &[u8])> {
     Some((gid, fields.next()?))
 }
 
-/// The first passwd entry named `name`, as `getpwnam` finds it.
-pub fn by_name<'a>(passwd: &'a [u8], name: &[u8]) -> Option<Entry<'a>> {
-    lines(passwd).filter_map(parse_passwd_line).find(|entry| entry.name == name)
+/// Whom to look for in passwd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who<'a> {
+    Name(&'a [u8]),
+    Uid(u32),
 }
 
-/// The first passwd entry with `uid`, as `getpwuid` finds it.
-pub fn by_uid(passwd: &[u8], uid: u32) -> Option<Entry<'_>> {
-    lines(passwd).filter_map(parse_passwd_line).find(|entry| entry.uid == uid)
+impl Who<'_> {
+    /// A number is a uid, anything else a name.
+    pub fn of(name_or_uid: &str) -> Who<'_> {
+        match number(name_or_uid.as_bytes()) {
+            Some(uid) => Who::Uid(uid),
+            None => Who::Name(name_or_uid.as_bytes()),
+        }
+    }
+}
+
+/// The first passwd entry for `who`, as `getpwnam`/`getpwuid` find it.
+pub fn find<'a>(passwd: &'a [u8], who: Who) -> Option<Entry<'a>> {
+    lines(passwd).filter_map(parse_passwd_line).find(|entry| match who {
+        Who::Name(name) => entry.name == name,
+        Who::Uid(uid) => entry.uid == uid,
+    })
 }
 
 /// `gid` first, then the gid of every group whose members list holds
@@ -125,26 +140,22 @@ impl Entry<'_> {
 /// used as is (gid = uid, home `/`, no other groups); `uid:gid` sets the
 /// primary group.
 pub fn resolve(spec: &str, passwd: &[u8], group: &[u8]) -> Option<User> {
-    let (who, gid) = match spec.split_once(':') {
-        Some((who, gid)) => (who, Some(number(gid.as_bytes())?)),
+    let (name, gid) = match spec.split_once(':') {
+        Some((name, gid)) => (name, Some(number(gid.as_bytes())?)),
         None => (spec, None),
     };
-    let uid = number(who.as_bytes());
-    let entry = match uid {
-        Some(uid) => by_uid(passwd, uid),
-        None => by_name(passwd, who.as_bytes()),
-    };
-    match (entry, uid) {
+    let who = Who::of(name);
+    match (find(passwd, who), who) {
         (Some(entry), _) => {
             let gid = gid.unwrap_or(entry.gid);
             let groups = groups(group, entry.name, gid);
             Some(User { name: text(entry.name), uid: entry.uid, gid, home: text(entry.home), groups })
         }
-        (None, Some(uid)) => {
+        (None, Who::Uid(uid)) => {
             let gid = gid.unwrap_or(uid);
-            Some(User { name: who.to_string(), uid, gid, home: "/".to_string(), groups: vec![gid] })
+            Some(User { name: name.to_string(), uid, gid, home: "/".to_string(), groups: vec![gid] })
         }
-        (None, None) => None,
+        (None, Who::Name(_)) => None,
     }
 }
 
@@ -161,12 +172,7 @@ pub fn lookup(spec: &str) -> Option<User> {
 /// The `/etc/passwd` entry with the uid `name_or_uid` when it is a number,
 /// else the one with that name.
 pub fn account(name_or_uid: &str) -> Option<Account> {
-    let passwd = read(PASSWD);
-    let entry = match number(name_or_uid.as_bytes()) {
-        Some(uid) => by_uid(&passwd, uid),
-        None => by_name(&passwd, name_or_uid.as_bytes()),
-    };
-    entry.map(Entry::to_account)
+    find(&read(PASSWD), Who::of(name_or_uid)).map(Entry::to_account)
 }
 
 #[cfg(test)]
@@ -228,23 +234,23 @@ last:x:30:latin,dnsmasq";
 
     #[test]
     fn finds_users_by_name_and_uid_first_match_wins() {
-        let nobody = by_name(PASSWD_TEXT, b"nobody").map(Entry::to_account);
+        let nobody = find(PASSWD_TEXT, Who::Name(b"nobody")).map(Entry::to_account);
         assert_eq!(
             nobody,
             Some(Account { name: "nobody".into(), uid: 65534, gid: 65534, home: "/var".into() })
         );
-        assert_eq!(by_uid(PASSWD_TEXT, 9).map(|e| e.home), Some(&b"/elsewhere"[..]));
-        assert_eq!(by_uid(PASSWD_TEXT, 453).map(|e| e.name), Some(&b"dnsmasq"[..]));
+        assert_eq!(find(PASSWD_TEXT, Who::Uid(9)).map(|e| e.home), Some(&b"/elsewhere"[..]));
+        assert_eq!(find(PASSWD_TEXT, Who::Uid(453)).map(|e| e.name), Some(&b"dnsmasq"[..]));
         // Comments, blank, short and malformed lines hold no users.
-        assert_eq!(by_name(PASSWD_TEXT, b"# users of the test machine"), None);
-        assert_eq!(by_name(PASSWD_TEXT, b"short"), None);
-        assert_eq!(by_name(PASSWD_TEXT, b"badid"), None);
-        assert_eq!(by_name(PASSWD_TEXT, b"emptyid"), None);
-        assert_eq!(by_name(PASSWD_TEXT, b""), None);
-        assert_eq!(by_uid(PASSWD_TEXT, 12), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"# users of the test machine")), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"short")), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"badid")), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"emptyid")), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"")), None);
+        assert_eq!(find(PASSWD_TEXT, Who::Uid(12)), None);
         // A line that is not UTF-8 hides nothing, itself included.
-        assert_eq!(by_name(PASSWD_TEXT, b"latin").map(|e| e.uid), Some(600));
-        assert_eq!(by_name(PASSWD_TEXT, b"noshell").map(|e| e.uid), Some(71));
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"latin")).map(|e| e.uid), Some(600));
+        assert_eq!(find(PASSWD_TEXT, Who::Name(b"noshell")).map(|e| e.uid), Some(71));
     }
 
     #[test]
@@ -282,7 +288,7 @@ last:x:30:latin,dnsmasq";
 
         let home = "/h".repeat(3000);
         let line = format!("long:x:1234:1234:{}:{home}:/bin/sh\n", "g".repeat(5000));
-        let found = by_name(line.as_bytes(), b"long").map(Entry::to_account);
+        let found = find(line.as_bytes(), Who::Name(b"long")).map(Entry::to_account);
         assert_eq!(found.map(|a| a.home), Some(home));
     }
 
