@@ -11,6 +11,7 @@ pub mod logfile;
 pub mod protocol;
 pub mod signals;
 mod sys;
+mod users;
 
 use cli::Command;
 

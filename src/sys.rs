@@ -1,6 +1,7 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
 
-use std::ffi::{CStr, CString};
+use crate::users::User;
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -286,60 +287,6 @@ pub fn set_blocking(fd: RawFd) {
     }
 }
 
-/// A user from the passwd database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub name: CString,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: CString,
-}
-
-pub enum UserLookup {
-    Found(User),
-    Unknown,
-}
-
-/// Resolves `name`, `uid` or `uid:gid` (passwd first; a numeric uid not in
-/// passwd is used as is, with gid = uid unless given).
-pub fn lookup_user(spec: &str) -> UserLookup {
-    let (who, gid) = match spec.split_once(':') {
-        Some((who, gid)) => match gid.parse::<u32>() {
-            Ok(gid) => (who, Some(gid)),
-            Err(_) => return UserLookup::Unknown,
-        },
-        None => (spec, None),
-    };
-    let numeric = who.parse::<u32>().ok();
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let rc = match numeric {
-        // SAFETY: pwd, buf and result are valid for getpwuid_r.
-        Some(uid) => unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) },
-        None => {
-            let Ok(cname) = CString::new(who) else { return UserLookup::Unknown };
-            // SAFETY: as above, cname is NUL-terminated.
-            unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) }
-        }
-    };
-    if rc == 0 && !result.is_null() {
-        // SAFETY: getpwnam_r filled pwd with pointers into buf, NUL-terminated.
-        let (name, home) =
-            unsafe { (CStr::from_ptr(pwd.pw_name).to_owned(), CStr::from_ptr(pwd.pw_dir).to_owned()) };
-        return UserLookup::Found(User { name, uid: pwd.pw_uid, gid: gid.unwrap_or(pwd.pw_gid), home });
-    }
-    match numeric {
-        Some(uid) => UserLookup::Found(User {
-            name: CString::new(who).unwrap_or_default(),
-            uid,
-            gid: gid.unwrap_or(uid),
-            home: CString::new("/").unwrap_or_default(),
-        }),
-        None => UserLookup::Unknown,
-    }
-}
-
 /// The stage of a child's setup that failed, sent back over the errno pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -427,9 +374,9 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
         child_fail(plan.report, Stage::Stdio);
     }
     if let Some(user) = plan.user {
+        // The groups were read from /etc/group before fork.
         if libc::setgid(user.gid) < 0
-            || libc::initgroups(user.name.as_ptr(), user.gid as _) < 0
-                && libc::setgroups(0, std::ptr::null()) < 0
+            || libc::setgroups(user.groups.len(), user.groups.as_ptr()) < 0
             || libc::setuid(user.uid) < 0
         {
             child_fail(plan.report, Stage::User);

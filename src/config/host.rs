@@ -1,6 +1,7 @@
 //! What the config needs to know about the machine: effective uid, host
 //! name, `/etc/passwd` entries, home directories, executables on PATH.
 
+use crate::users::{self, Account};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -18,30 +19,9 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// One `/etc/passwd` entry: (name, uid, home).
-pub struct User {
-    pub name: String,
-    pub uid: u32,
-    pub home: String,
-}
-
-fn passwd() -> Vec<User> {
-    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split(':');
-            let name = f.next()?;
-            let uid = f.nth(1)?.parse().ok()?;
-            let home = f.nth(2)?;
-            Some(User { name: name.to_string(), uid, home: home.to_string() })
-        })
-        .collect()
-}
-
-/// Looks up a user name or a numeric uid.
-pub fn user(name_or_uid: &str) -> Option<User> {
-    let uid = name_or_uid.parse::<u32>().ok();
-    passwd().into_iter().find(|u| u.name == name_or_uid || Some(u.uid) == uid)
+/// Looks up a user name or a numeric uid in `/etc/passwd`.
+pub fn user(name_or_uid: &str) -> Option<Account> {
+    users::account(name_or_uid)
 }
 
 /// The daemon's home: `$HOME`, else its passwd entry, else `/`.
@@ -49,7 +29,7 @@ pub fn own_home() -> String {
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return home.to_string_lossy().into_owned();
     }
-    euid().and_then(|uid| user(&uid.to_string())).map(|u| u.home).unwrap_or_else(|| "/".to_string())
+    euid().and_then(|uid| user(&uid.to_string())).map(|a| a.home).unwrap_or_else(|| "/".to_string())
 }
 
 pub fn is_executable(path: &Path) -> bool {

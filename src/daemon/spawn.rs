@@ -6,7 +6,8 @@
 
 use super::status::one_line;
 use crate::config::{LogTarget, ProgramConfig};
-use crate::sys::{self, ChildPlan, Pid, Stage, User, UserLookup};
+use crate::sys::{self, ChildPlan, Pid, Stage};
+use crate::users::{self, User};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -26,7 +27,8 @@ pub enum SpawnError {
 pub struct Resolved {
     /// The executable found along PATH (or the command as written, with a `/`).
     path: Option<CString>,
-    user: Option<User>,
+    /// Boxed: most programs have no `user`, and every program has a slot.
+    user: Option<Box<User>>,
 }
 
 /// What every spawn needs, and the buffers it reuses.
@@ -92,7 +94,7 @@ impl Context {
         captured: [Option<RawFd>; 2],
     ) -> Result<(Pid, Option<String>), SpawnError> {
         if let (Some(spec), None) = (&cfg.user, &found.user) {
-            found.user = Some(self.lookup_user(spec)?);
+            found.user = Some(Box::new(self.lookup_user(spec)?));
         }
         if found.path.is_none() {
             found.path = resolve_path(cfg);
@@ -110,7 +112,7 @@ impl Context {
         let out_fd = fd_of(&stdout_kind, &stdout);
         let err_fd = if cfg.redirect_stderr { out_fd } else { fd_of(&stderr_kind, &stderr) };
 
-        let directory = self.layout(cfg, found.user.as_ref());
+        let directory = self.layout(cfg, found.user.as_deref());
         let (report_read, report_write) =
             sys::pipe(false).map_err(|e| SpawnError::Failed(format!("pipe: {}", sys::describe(&e))))?;
         let path = found.path.as_deref().unwrap_or(c"");
@@ -122,7 +124,7 @@ impl Context {
             directory: directory.map(|at| cstr_at(&self.scratch, at)),
             umask: cfg.umask,
             // Switching to oneself needs no privilege (and may not have it).
-            user: found.user.as_ref().filter(|_| self.daemon_uid == 0),
+            user: found.user.as_deref().filter(|_| self.daemon_uid == 0),
             stdin: devnull,
             stdout: out_fd,
             stderr: err_fd,
@@ -148,12 +150,12 @@ impl Context {
     }
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
-        match sys::lookup_user(spec) {
-            UserLookup::Unknown => Err(SpawnError::Failed(one_line(format!("user {spec}: unknown user")))),
-            UserLookup::Found(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
+        match users::lookup(spec) {
+            None => Err(SpawnError::Failed(one_line(format!("user {spec}: unknown user")))),
+            Some(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
                 Err(SpawnError::Refused(one_line(format!("user {spec}: Operation not permitted"))))
             }
-            UserLookup::Found(user) => Ok(user),
+            Some(user) => Ok(user),
         }
     }
 
@@ -205,9 +207,9 @@ impl Context {
         push(&[b"SUPERVISOR_PROCESS_NAME=", cfg.name.as_bytes()]);
         push(&[b"PMAN_PROCESS_NAME=", cfg.name.as_bytes()]);
         if let Some(user) = user {
-            push(&[b"HOME=", user.home.to_bytes()]);
-            push(&[b"USER=", user.name.to_bytes()]);
-            push(&[b"LOGNAME=", user.name.to_bytes()]);
+            push(&[b"HOME=", user.home.as_bytes()]);
+            push(&[b"USER=", user.name.as_bytes()]);
+            push(&[b"LOGNAME=", user.name.as_bytes()]);
         }
         if let Some(dir) = &cfg.directory {
             push(&[dir.as_os_str().as_encoded_bytes()]);
