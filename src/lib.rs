@@ -11,6 +11,8 @@ pub mod protocol;
 pub mod signals;
 mod sys;
 
+pub use sys::Allocator;
+
 use cli::Command;
 
 /// Runs the command line `args` (without argv[0]); returns the exit code.

@@ -1,5 +1,8 @@
 //! pman: a minimal process supervisor for tiny embedded Linux systems.
 
+#[global_allocator]
+static ALLOCATOR: pman::Allocator = pman::Allocator;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = pman::main_with(&args);

@@ -1,5 +1,8 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
 
+mod alloc;
+pub use alloc::Allocator;
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
