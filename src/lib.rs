@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod protocol;
 pub mod signals;
 mod sys;
+mod tz;
 
 pub use sys::Allocator;
 
