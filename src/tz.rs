@@ -3,20 +3,21 @@
 //! it replaces libc's `localtime_r`, whose zoneinfo code is big for what a
 //! log line needs.
 
-const DAY: i64 = 86400;
-const HOUR: i64 = 3600;
+// Days and offsets are i32 (cheap on 32-bit routers); only instants are i64.
+const DAY: i32 = 86400;
+const HOUR: i32 = 3600;
 
 /// A time zone: the standard offset and, when it has one, summer time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Zone {
     /// Seconds east of UTC (POSIX writes them west: `CET-1` is +3600).
-    std_offset: i64,
+    std_offset: i32,
     dst: Option<Dst>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Dst {
-    offset: i64,
+    offset: i32,
     /// When summer time starts, in local standard time.
     start: Rule,
     /// When it ends, in local summer time.
@@ -27,17 +28,17 @@ struct Dst {
 struct Rule {
     date: Date,
     /// Seconds after local midnight (may be negative or past 24 h).
-    time: i64,
+    time: i32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Date {
     /// `Jn`: day 1..=365, February 29 never counted.
-    Julian(i64),
+    Julian(i32),
     /// `n`: day 0..=365, February 29 counted.
-    Zero(i64),
+    Zero(i32),
     /// `Mm.w.d`: weekday `d` (0 = Sunday) of week `w` (5 = last) of month `m`.
-    Month { month: i64, week: i64, weekday: i64 },
+    Month { month: i32, week: i32, weekday: i32 },
 }
 
 /// Without a rule, summer time follows the US rules, as in musl and glibc.
@@ -74,11 +75,11 @@ impl Zone {
     }
 
     /// Seconds to add to UTC at `utc` (seconds since the epoch).
-    pub fn offset_at(&self, utc: i64) -> i64 {
+    pub fn offset_at(&self, utc: i64) -> i32 {
         let Some(dst) = self.dst else { return self.std_offset };
-        let (year, _, _) = civil_from_days((utc + self.std_offset).div_euclid(DAY));
-        let start = dst.start.at(year) - self.std_offset;
-        let end = dst.end.at(year) - dst.offset;
+        let (year, _, _) = civil_from_days(day_of(utc + i64::from(self.std_offset)));
+        let start = dst.start.at(year) - i64::from(self.std_offset);
+        let end = dst.end.at(year) - i64::from(dst.offset);
         let summer = if start < end {
             start <= utc && utc < end
         } else {
@@ -96,10 +97,10 @@ impl Zone {
 impl Rule {
     /// The rule's moment in `year`, as seconds since the epoch of that
     /// local wall-clock time.
-    fn at(&self, year: i64) -> i64 {
+    fn at(&self, year: i32) -> i64 {
         let jan1 = days_from_civil(year, 1, 1);
         let day = match self.date {
-            Date::Julian(n) => jan1 + n - 1 + i64::from(is_leap(year) && n >= 60),
+            Date::Julian(n) => jan1 + n - 1 + i32::from(is_leap(year) && n >= 60),
             Date::Zero(n) => jan1 + n,
             Date::Month { month, week, weekday } => {
                 let first = days_from_civil(year, month, 1);
@@ -116,7 +117,7 @@ impl Rule {
                 day
             }
         };
-        day * DAY + self.time
+        i64::from(day) * i64::from(DAY) + i64::from(self.time)
     }
 }
 
@@ -156,18 +157,22 @@ impl Parser<'_> {
         (long_enough && (!quoted || self.eat(b'>'))).then_some(())
     }
 
-    fn number(&mut self) -> Option<i64> {
+    /// One to three digits.
+    fn number(&mut self) -> Option<i32> {
         let start = self.at;
-        let mut n: i64 = 0;
+        let mut n = 0;
         while let Some(c @ b'0'..=b'9') = self.peek() {
-            n = n.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+            if self.at - start == 3 {
+                return None;
+            }
+            n = n * 10 + i32::from(c - b'0');
             self.at += 1;
         }
-        (self.at > start && self.at - start <= 3).then_some(n)
+        (self.at > start).then_some(n)
     }
 
     /// `[+-]hh[:mm[:ss]]` in seconds; hours up to 167 (as rule times allow).
-    fn offset(&mut self) -> Option<i64> {
+    fn offset(&mut self) -> Option<i32> {
         let negative = self.eat(b'-');
         if !negative {
             self.eat(b'+');
@@ -183,7 +188,7 @@ impl Parser<'_> {
         (hours <= 167).then_some(if negative { -seconds } else { seconds })
     }
 
-    fn below_60(&mut self) -> Option<i64> {
+    fn below_60(&mut self) -> Option<i32> {
         self.number().filter(|&n| n < 60)
     }
 
@@ -206,13 +211,13 @@ impl Parser<'_> {
     }
 }
 
-fn is_leap(year: i64) -> bool {
+fn is_leap(year: i32) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
 /// Days since 1970-01-01 of a date (proleptic Gregorian; H. Hinnant's
 /// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -222,7 +227,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// (year, month, day) of a day number since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+fn civil_from_days(days: i32) -> (i32, i32, i32) {
     let z = days + 719468;
     let era = z.div_euclid(146097);
     let doe = z - era * 146097;
@@ -231,13 +236,19 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    (yoe + era * 400 + i32::from(month <= 2), month, day)
+}
+
+/// The day number (since 1970-01-01) of an instant.
+fn day_of(seconds: i64) -> i32 {
+    seconds.div_euclid(i64::from(DAY)) as i32
 }
 
 /// A wall-clock time split as (year, month, day, hour, minute, second).
-pub fn civil(seconds: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let (year, month, day) = civil_from_days(seconds.div_euclid(DAY));
-    let s = seconds.rem_euclid(DAY);
+pub fn civil(seconds: i64) -> (i32, i32, i32, i32, i32, i32) {
+    let days = day_of(seconds);
+    let (year, month, day) = civil_from_days(days);
+    let s = (seconds - i64::from(days) * i64::from(DAY)) as i32;
     (year, month, day, s / HOUR, s / 60 % 60, s % 60)
 }
 
@@ -246,14 +257,14 @@ mod tests {
     use super::*;
 
     /// Seconds since the epoch of a UTC date and time.
-    fn utc(year: i64, month: i64, day: i64, hour: i64, minute: i64) -> i64 {
-        days_from_civil(year, month, day) * DAY + hour * HOUR + minute * 60
+    fn utc(year: i32, month: i32, day: i32, hour: i32, minute: i32) -> i64 {
+        i64::from(days_from_civil(year, month, day)) * 86400 + i64::from(hour * HOUR + minute * 60)
     }
 
     /// The local wall-clock time at `t` in `zone`, as text.
     fn local(zone: &str, t: i64) -> String {
         let zone = Zone::parse(zone.as_bytes()).unwrap_or_else(|| panic!("{zone:?} does not parse"));
-        let (y, mo, d, h, mi, s) = civil(t + zone.offset_at(t));
+        let (y, mo, d, h, mi, s) = civil(t + i64::from(zone.offset_at(t)));
         format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
     }
 

@@ -264,7 +264,7 @@ fn write_time(line: &mut LineBuf, now: i64) {
         }
     };
     let (local, mark) = match zone {
-        Some(zone) => (now + zone.offset_at(now), ""),
+        Some(zone) => (now + i64::from(zone.offset_at(now)), ""),
         None => (now, "Z"),
     };
     let (year, month, day, hour, minute, second) = tz::civil(local);
