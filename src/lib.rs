@@ -12,9 +12,8 @@ pub mod signals;
 mod sys;
 mod tz;
 
-pub use sys::Allocator;
-
 use cli::Command;
+pub use sys::Allocator;
 
 /// Runs the command line `args` (without argv[0]); returns the exit code.
 pub fn main_with(args: &[String]) -> i32 {

@@ -1,5 +1,6 @@
 //! pman: a minimal process supervisor for tiny embedded Linux systems.
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: pman::Allocator = pman::Allocator;
 

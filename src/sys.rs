@@ -1,14 +1,14 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
 
-mod alloc;
-pub use alloc::Allocator;
-
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 pub type Pid = libc::pid_t;
+
+mod alloc;
+pub use alloc::Allocator;
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
