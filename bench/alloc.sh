@@ -44,7 +44,7 @@ fi
 # release profile, with debug info and unstripped, in its own target dir
 log "building pman (release + debug info)"
 (cd "$ROOT" && CARGO_TARGET_DIR=$BENCH/cargo CARGO_PROFILE_RELEASE_DEBUG=2 CARGO_PROFILE_RELEASE_STRIP=none \
-    cargo build --release --quiet)
+    cargo build --release --quiet --features system-alloc)
 PMAN=$BENCH/cargo/release/pman
 mkdir -p "$BENCH/bin"
 rustc -O -C target-feature=+crt-static -C strip=symbols --edition 2021 "$ROOT/bench/helper.rs" -o "$BENCH/bin/bench-helper"

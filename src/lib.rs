@@ -11,9 +11,11 @@ pub mod logfile;
 pub mod protocol;
 pub mod signals;
 mod sys;
+mod tz;
 mod users;
 
 use cli::Command;
+pub use sys::Allocator;
 
 /// Runs the command line `args` (without argv[0]); returns the exit code.
 pub fn main_with(args: &[String]) -> i32 {

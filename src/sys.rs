@@ -8,6 +8,9 @@ use std::os::unix::net::UnixStream;
 
 pub type Pid = libc::pid_t;
 
+mod alloc;
+pub use alloc::Allocator;
+
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -448,21 +451,36 @@ pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Seconds since the Unix epoch and the local time split as
-/// (year, month, day, hour, minute, second), for log timestamps.
-pub fn local_time() -> (i32, u32, u32, u32, u32, u32) {
-    // SAFETY: time/localtime_r with valid pointers.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        (
-            tm.tm_year + 1900,
-            tm.tm_mon as u32 + 1,
-            tm.tm_mday as u32,
-            tm.tm_hour as u32,
-            tm.tm_min as u32,
-            tm.tm_sec as u32,
-        )
-    }
+/// Seconds since the Unix epoch.
+pub fn unix_time() -> i64 {
+    // SAFETY: time(NULL) only returns the clock.
+    unsafe { libc::time(std::ptr::null_mut()) as i64 }
+}
+
+/// Copies the environment variable `name` into `buf` (cut to its size):
+/// its length, or `None` when unset. Allocates nothing, unlike `std::env`.
+pub fn getenv_into(name: &CStr, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: getenv returns null or a NUL-terminated string in the
+    // environment, which pman never changes.
+    let value = unsafe {
+        let p = libc::getenv(name.as_ptr());
+        if p.is_null() {
+            return None;
+        }
+        CStr::from_ptr(p).to_bytes()
+    };
+    let n = value.len().min(buf.len());
+    buf[..n].copy_from_slice(&value[..n]);
+    Some(n)
+}
+
+/// Reads the start of the file at `path` into `buf`: the bytes read.
+/// Allocates nothing.
+pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
+    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    let n = read(fd, buf);
+    // SAFETY: closes the descriptor opened above.
+    unsafe { libc::close(fd) };
+    n
 }

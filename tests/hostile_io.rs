@@ -365,7 +365,9 @@ fn the_socket_keeps_serving_when_descriptors_run_out() {
         starved = out.stdout.clone();
         out.code == 3
             && out.stdout.contains("BACKOFF retry in: ")
-            && out.stdout.contains("pipe: Too many open files")
+            // glibc's and musl's words for EMFILE
+            && (out.stdout.contains("pipe: Too many open files")
+                || out.stdout.contains("pipe: No file descriptors available"))
     });
     let running = starved.lines().filter(|l| l.contains(" RUNNING ")).count();
     for _ in 0..20 {

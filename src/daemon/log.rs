@@ -3,6 +3,7 @@
 //! logging a restart allocates nothing.
 
 use crate::sys;
+use crate::tz::{self, Zone};
 use std::ffi::CString;
 use std::fmt::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -185,13 +186,9 @@ impl Logger {
     }
 
     pub fn log(&mut self, level: Level, args: fmt::Arguments) {
-        let (year, month, day, hour, minute, second) = sys::local_time();
         self.line.clear();
-        let _ = writeln!(
-            self.line,
-            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} {} {args}",
-            level.name()
-        );
+        write_time(&mut self.line, sys::unix_time());
+        let _ = writeln!(self.line, " {} {args}", level.name());
         self.line.end_line();
         if self.stderr {
             // A full pipe or a stopped terminal loses the line, never the loop.
@@ -270,4 +267,24 @@ fn open_trunc(path: &std::ffi::CStr) -> std::io::Result<OwnedFd> {
     let file = std::fs::File::from(fd);
     file.set_len(0)?;
     Ok(OwnedFd::from(file))
+}
+
+/// The line's time: local time by the POSIX TZ rules in `$TZ`, else in
+/// /etc/TZ (where OpenWrt keeps them); without usable rules, UTC marked
+/// with a `Z`. Read for each line, so a changed zone shows at once.
+fn write_time(line: &mut LineBuf, now: i64) {
+    let mut rules = [0u8; 128];
+    let zone = match sys::getenv_into(c"TZ", &mut rules) {
+        Some(n) if n > 0 => Zone::parse(&rules[..n]),
+        _ => {
+            let n = sys::read_start(c"/etc/TZ", &mut rules).unwrap_or(0);
+            Zone::parse(rules[..n].split(|&b| b == b'\n').next().unwrap_or_default())
+        }
+    };
+    let (local, mark) = match zone {
+        Some(zone) => (now + i64::from(zone.offset_at(now)), ""),
+        None => (now, "Z"),
+    };
+    let (year, month, day, hour, minute, second) = tz::civil(local);
+    let _ = write!(line, "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}{mark}");
 }
