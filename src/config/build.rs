@@ -7,7 +7,6 @@ use super::ini::{Entry, Section};
 use super::keys::{self, Foreign};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const DEFAULT_MAXBYTES: u64 = 256 * 1024;
@@ -244,8 +243,13 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
 pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
     let home = host::own_home();
     let g = globals(sections, diags, host, &home);
-    let mut all =
-        Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new(), unrun: Vec::new() };
+    let mut all = Programs {
+        list: Vec::new(),
+        by_name: Vec::new(),
+        logs: Vec::new(),
+        logs_by_path: Vec::new(),
+        unrun: Vec::new(),
+    };
     for s in sections {
         let name = s.name.as_str();
         if name == "pman" {
@@ -309,10 +313,44 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
 /// (streams sharing one take the first stream's cap: worth a warning).
 struct Programs {
     list: Vec<ProgramConfig>,
-    names: BTreeMap<String, String>,
-    logs: BTreeMap<PathBuf, (u64, u32, String)>,
+    /// Indices into `list` sorted by process name (binary search: thousands
+    /// of programs stay fast).
+    by_name: Vec<usize>,
+    /// Each log file's first stream: path, maxbytes, backups, who.
+    logs: Vec<(PathBuf, u64, u32, String)>,
+    /// Indices into `logs` sorted by path.
+    logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
     unrun: Vec<(String, String)>,
+}
+
+impl Programs {
+    /// Where process `name` is in `by_name` (`Ok`), or would go (`Err`).
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        let list = &self.list;
+        self.by_name.binary_search_by(|&i| list.get(i).map_or("", |p| p.name.as_str()).cmp(name))
+    }
+
+    /// The group of process `name`, if one is listed.
+    fn owner(&self, name: &str) -> Option<&str> {
+        let at = self.find(name).ok()?;
+        let i = *self.by_name.get(at)?;
+        self.list.get(i).map(|p| p.group.as_str())
+    }
+
+    /// Lists `p` under its name (not yet listed).
+    fn push(&mut self, p: ProgramConfig) {
+        if let Err(at) = self.find(&p.name) {
+            self.by_name.insert(at, self.list.len());
+        }
+        self.list.push(p);
+    }
+
+    /// Drops the processes listed from index `listed` on.
+    fn truncate(&mut self, listed: usize) {
+        self.list.truncate(listed);
+        self.by_name.retain(|&i| i < listed);
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -350,7 +388,7 @@ fn program(
     }
     // The last line of each key wins, aliases included.
     let mut slots: Vec<(&str, &Entry)> = Vec::new();
-    let mut warned = BTreeSet::new();
+    let mut warned: Vec<&str> = Vec::new();
     for e in &s.entries {
         match keys::program_key(&e.key) {
             Some(k) => {
@@ -360,8 +398,11 @@ fn program(
             None => {
                 let foreign = keys::foreign_program_key(&e.key);
                 // Other supervisors' keys get one warning each; unknown ones one per line.
-                if foreign.is_some() && !warned.insert(e.key.as_str()) {
-                    continue;
+                if foreign.is_some() {
+                    if warned.contains(&e.key.as_str()) {
+                        continue;
+                    }
+                    warned.push(&e.key);
                 }
                 let key = e.written();
                 let text = match foreign {
@@ -424,14 +465,13 @@ fn program(
         }
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
-        if let Some(other) = all.names.get(&p.name) {
+        if let Some(other) = all.owner(&p.name) {
             let text = format!("{} process name '{}' is already used by [program:{other}]", sc.label, p.name);
             sc.fail_at(s.file, s.line, text);
             break;
         }
-        all.names.insert(p.name.clone(), group.to_string());
-        shared_logs(&mut sc, &slots, s, &p, &mut all.logs);
-        all.list.push(p);
+        shared_logs(&mut sc, &slots, s, &p, all);
+        all.push(p);
     }
     let Some(error) = diags.first_error_of(&s.name, errors_before) else { return };
     let name_entry = slot(&slots, "process_name");
@@ -446,17 +486,15 @@ fn program(
     };
     // The section is not run: its processes stay in the config, never run,
     // so that status shows them and a reload that fixes it changes them.
-    all.list.truncate(listed);
-    all.names.retain(|_, owner| owner != group);
+    all.truncate(listed);
     let names = if countable { process_names(name_entry, vars, start, count) } else { None };
-    let names = names.filter(|names| names.iter().all(|n| !all.names.contains_key(n)));
+    let names = names.filter(|names| names.iter().all(|n| all.find(n).is_err()));
     let names = names.unwrap_or_else(|| vec![group.to_string()]);
     for name in names {
-        if all.names.contains_key(&name) {
+        if all.find(&name).is_ok() {
             continue;
         }
-        all.names.insert(name.clone(), group.to_string());
-        all.list.push(unrun(name.clone(), group));
+        all.push(unrun(name.clone(), group));
         all.unrun.push((name, error.clone()));
     }
 }
@@ -686,13 +724,7 @@ fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home:
 }
 
 /// Two streams writing one file share the first one's cap and backups.
-fn shared_logs(
-    sc: &mut Scope,
-    slots: &[(&str, &Entry)],
-    s: &Section,
-    p: &ProgramConfig,
-    logs: &mut BTreeMap<PathBuf, (u64, u32, String)>,
-) {
+fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &ProgramConfig, all: &mut Programs) {
     let mut streams = vec![("stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups)];
     if !p.redirect_stderr {
         streams.push(("stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups));
@@ -702,12 +734,20 @@ fn shared_logs(
         if path.starts_with("/dev") {
             continue;
         }
-        let who = format!("the {stream} of {}", p.name);
-        match logs.get(path) {
-            None => {
-                logs.insert(path.clone(), (maxbytes, backups, who));
+        let logs = &all.logs;
+        // Path order (component-wise, as paths compare equal).
+        let found = all
+            .logs_by_path
+            .binary_search_by(|&i| logs.get(i).map_or(Path::new(""), |l| l.0.as_path()).cmp(path.as_path()));
+        let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
+        match (first, found) {
+            (None, Err(at)) => {
+                let who = format!("the {stream} of {}", p.name);
+                all.logs_by_path.insert(at, all.logs.len());
+                all.logs.push((path.clone(), maxbytes, backups, who));
             }
-            Some((m, b, first)) if (*m, *b) != (maxbytes, backups) => {
+            (None, Ok(_)) => {}
+            (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
                 let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = format!(
                     "{} {} is also {first}, whose maxbytes and backups apply",
@@ -716,7 +756,7 @@ fn shared_logs(
                 );
                 sc.diags.warn(file, line, text);
             }
-            Some(_) => {}
+            (Some(_), _) => {}
         }
     }
 }
