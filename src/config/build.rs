@@ -676,7 +676,7 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
     let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
     for (key, path, consequence) in files {
         let Some(dir) = path.as_ref().and_then(|p| p.parent()) else { continue };
-        if dir.as_os_str().is_empty() || dir.is_dir() {
+        if dir.as_os_str().is_empty() || files::is_dir(dir) {
             continue;
         }
         // Where the value was written: [pman] wins over [supervisord].
@@ -785,7 +785,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
             sc.diags.warn(file, line, format!("{} {text}", sc.label));
         }
     }
-    if let Some(dir) = p.directory.as_ref().filter(|d| !d.is_dir()) {
+    if let Some(dir) = p.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at("directory");
         sc.diags.warn(file, line, format!("{} directory {} does not exist", sc.label, dir.display()));
     }
@@ -795,7 +795,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     }
     for (key, target) in targets {
         let LogTarget::File(path) = target else { continue };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
             sc.diags.warn(file, line, format!("{} log directory {} does not exist", sc.label, dir.display()));
         }
