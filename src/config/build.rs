@@ -4,12 +4,11 @@
 
 use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
-use super::keys::{self, Foreign};
+use super::keys::{self, Foreign, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
 
-const DEFAULT_MAXBYTES: u64 = 256 * 1024;
 /// More processes than this from one section is surely a typo (and RAM).
 const MAX_NUMPROCS: u32 = 1000;
 /// Nor does a router run more than this many processes in all.
@@ -173,8 +172,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
                     e.line,
                     "[pman] port is ignored: pman is steered through its socket".into(),
                 );
-            } else if !keys::PMAN.contains(&e.key.as_str()) {
-                let near = keys::nearest(&e.key, keys::PMAN.iter().copied());
+            } else if !keys::pman_keys().any(|k| k == e.key) {
+                let near = keys::nearest(&e.key, keys::pman_keys());
                 diags.warn(e.file, e.line, unknown_key("[pman]", e, near));
             }
         }
@@ -255,7 +254,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         if name == "pman" {
             continue;
         } else if name == "supervisord" {
-            let used = keys::SUPERVISORD_USED.join(", ");
+            let used = keys::supervisord_keys().collect::<Vec<_>>().join(", ");
             diags.warn(
                 s.file,
                 s.line,
@@ -392,8 +391,8 @@ fn program(
     for e in &s.entries {
         match keys::program_key(&e.key) {
             Some(k) => {
-                slots.retain(|(n, _)| *n != k);
-                slots.push((k, e));
+                slots.retain(|(n, _)| *n != k.name);
+                slots.push((k.name, e));
             }
             None => {
                 let foreign = keys::foreign_program_key(&e.key);
@@ -623,44 +622,39 @@ fn process(
     };
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
-    let redirect_stderr = sc.parse(get("redirect_stderr"), false, values::boolean);
+    let mut p = unrun(name, group);
+    p.argv = argv;
+    p.directory = directory;
+    p.environment = environment;
+    p.umask = umask;
+    p.user = user.map(|(u, _)| u);
+    p.stdout = stdout;
+    p.stderr = stderr;
+    // Every other key as the table says.
+    for key in keys::PROGRAM {
+        let e = get(key.name);
+        match key.kind {
+            Kind::Flag(field, default) => *field(&mut p) = sc.parse(e, default, values::boolean),
+            Kind::Count(field, default) => *field(&mut p) = sc.parse(e, default, values::count),
+            Kind::Size(field, default) => *field(&mut p) = sc.parse(e, default, values::size),
+            Kind::Integer(field, default) => *field(&mut p) = sc.parse(e, default, values::integer),
+            Kind::Signal(field, default) => *field(&mut p) = sc.parse(e, default, values::signal),
+            Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
+            Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
+            Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
+            Kind::Special | Kind::Foreign(..) => {}
+        }
+    }
     // Only a stderr log that would have been written is worth a word:
     // `none` or `AUTO` next to redirect_stderr says the same thing.
     let stderr_named = get("stderr").filter(|e| {
         let word = e.value.trim();
         !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
     });
-    if let (true, Some(e)) = (redirect_stderr, stderr_named) {
+    if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());
         sc.diags.warn(e.file, e.line, text);
     }
-    let p = ProgramConfig {
-        name,
-        group: group.to_string(),
-        argv,
-        directory,
-        environment,
-        umask,
-        user: user.map(|(u, _)| u),
-        autostart: sc.parse(get("autostart"), true, values::boolean),
-        autorestart: sc.parse(get("autorestart"), AutoRestart::Always, values::autorestart),
-        exitcodes: sc.parse(get("exitcodes"), vec![0], values::exitcodes),
-        startsecs: sc.parse(get("startsecs"), 1, values::count),
-        startretries: sc.parse(get("startretries"), None, values::retries),
-        backoff: sc.parse(get("backoff"), 1, values::count),
-        backoff_max: sc.parse(get("backoff_max"), 60, values::count),
-        stopsignal: sc.parse(get("stopsignal"), libc::SIGTERM, values::signal),
-        stopwaitsecs: sc.parse(get("stopwaitsecs"), 10, values::count),
-        killasgroup: sc.parse(get("killasgroup"), true, values::boolean),
-        priority: sc.parse(get("priority"), 999, values::integer),
-        stdout,
-        stderr,
-        redirect_stderr,
-        stdout_maxbytes: sc.parse(get("stdout_maxbytes"), DEFAULT_MAXBYTES, values::size),
-        stderr_maxbytes: sc.parse(get("stderr_maxbytes"), DEFAULT_MAXBYTES, values::size),
-        stdout_backups: sc.parse(get("stdout_backups"), 1, values::count),
-        stderr_backups: sc.parse(get("stderr_backups"), 1, values::count),
-    };
     if sc.failed {
         return None;
     }
