@@ -117,21 +117,21 @@ pub fn parse_some(
                         });
                     }
                 }
-                None => errors.push((line_no, format!("section header without ']': {}", clip(value)))),
+                None => errors.push((line_no, quoting("section header without ']': ", value, ""))),
             }
             continue;
         }
         if kept.is_none() {
-            errors.push((line_no, format!("'{}' comes before any [section]", clip(value))));
+            errors.push((line_no, quoting("'", value, "' comes before any [section]")));
             continue;
         }
         let Some(sep) = value.find(['=', ':']) else {
-            errors.push((line_no, format!("expected 'key = value' or '[section]', found '{}'", clip(value))));
+            errors.push((line_no, quoting("expected 'key = value' or '[section]', found '", value, "'")));
             continue;
         };
         let key = value.get(..sep).unwrap_or("").trim();
         if key.is_empty() {
-            errors.push((line_no, format!("missing key before '=' in '{}'", clip(value))));
+            errors.push((line_no, quoting("missing key before '=' in '", value, "'")));
             continue;
         }
         open_key = true;
@@ -215,6 +215,14 @@ fn lower_key(key: &str) -> String {
         lower = lower.replace('\u{212a}', "k");
     }
     lower
+}
+
+/// An error quoting a line: `before`, the line cut by [`clip`], `after`.
+fn quoting(before: &str, line: &str, after: &str) -> String {
+    let mut text = String::from(before);
+    text.push_str(&clip(line));
+    text.push_str(after);
+    text
 }
 
 /// A line quoted in an error, cut to a readable length.
