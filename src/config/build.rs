@@ -4,7 +4,7 @@
 
 use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
-use super::keys::{self, Foreign, Kind, DEFAULT_MAXBYTES};
+use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
@@ -403,20 +403,8 @@ fn program(
                     }
                     warned.push(&e.key);
                 }
-                let key = e.written();
                 let text = match foreign {
-                    Some(Foreign::Supervisor) => {
-                        format!("{label} {key} is a Supervisor option pman does not implement; ignored")
-                    }
-                    Some(Foreign::Syslog(stream)) => {
-                        format!("{label} {key} is Supervisor's; pman: use {stream} = syslog; ignored")
-                    }
-                    Some(Foreign::MatsuneLogfile) => {
-                        format!("{label} {key} is matsune/pman's; pman: use stdout (and stderr); ignored")
-                    }
-                    Some(Foreign::Ochinchina) => {
-                        format!("{label} {key} is ochinchina/supervisord's, not supported by pman; ignored")
-                    }
+                    Some(foreign) => format!("{label} {} {}", e.written(), foreign.says()),
                     None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
                 };
                 diags.warn(e.file, e.line, text);

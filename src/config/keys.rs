@@ -114,6 +114,19 @@ pub enum Foreign {
     Ochinchina,
 }
 
+impl Foreign {
+    /// What the warning says after the key.
+    pub fn says(self) -> &'static str {
+        match self {
+            Foreign::Supervisor => "is a Supervisor option pman does not implement; ignored",
+            Foreign::Syslog("stdout") => "is Supervisor's; pman: use stdout = syslog; ignored",
+            Foreign::Syslog(_) => "is Supervisor's; pman: use stderr = syslog; ignored",
+            Foreign::MatsuneLogfile => "is matsune/pman's; pman: use stdout (and stderr); ignored",
+            Foreign::Ochinchina => "is ochinchina/supervisord's, not supported by pman; ignored",
+        }
+    }
+}
+
 /// The row of the table that names `key` (lower-cased), aliases included.
 fn row(key: &str) -> Option<&'static Key> {
     PROGRAM.iter().find(|k| k.name == key || k.aliases.contains(&key))
