@@ -189,24 +189,24 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
         failed: false,
     };
     // [pman] wins over [supervisord]; both are read for these keys.
-    let pick = |sc: &mut Scope, key: &str| -> Option<Entry> {
+    let pick = |sc: &mut Scope, key: &str| {
         let from_pman = pman.and_then(|s| s.get(key));
         sc.label = if from_pman.is_some() { "[pman]" } else { "[supervisord]" }.to_string();
-        from_pman.or_else(|| sup.and_then(|s| s.get(key))).cloned()
+        from_pman.or_else(|| sup.and_then(|s| s.get(key)))
     };
     let e = pick(&mut sc, "pidfile");
-    let pidfile = sc.optional_path(e.as_ref(), home, false);
+    let pidfile = sc.optional_path(e, home, false);
     let e = pick(&mut sc, "logfile");
-    let logfile = sc.optional_path(e.as_ref(), home, true);
+    let logfile = sc.optional_path(e, home, true);
     let e = pick(&mut sc, "logfile_maxbytes");
-    let logfile_maxbytes = sc.parse(e.as_ref(), DEFAULT_MAXBYTES, values::size);
+    let logfile_maxbytes = sc.parse(e, DEFAULT_MAXBYTES, values::size);
     let e = pick(&mut sc, "logfile_backups");
-    let logfile_backups = sc.parse(e.as_ref(), 1, values::count);
+    let logfile_backups = sc.parse(e, 1, values::count);
     let e = pick(&mut sc, "directory");
-    let directory = e.and_then(|e| sc.path(&e, home));
+    let directory = e.and_then(|e| sc.path(e, home));
     let e = pick(&mut sc, "umask");
     // A bad umask keeps the default (the daemon's), not 000.
-    let umask = e.and_then(|e| sc.parse(Some(&e), None, |t| values::umask(t).map(Some)));
+    let umask = e.and_then(|e| sc.parse(Some(e), None, |t| values::umask(t).map(Some)));
     sc.label = "[pman]".into();
     let own = |key: &str| pman.and_then(|s| s.get(key));
     let socket_name = match own("socket") {
