@@ -484,3 +484,70 @@ pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     unsafe { libc::close(fd) };
     n
 }
+
+/// What `stat`/`fstat` tell about a file: which one it is, its type and
+/// permission bits (`st_mode`) and its owner.
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub uid: u32,
+}
+
+// The field types differ between targets (and libcs).
+#[allow(clippy::unnecessary_cast)]
+fn file_stat(st: &libc::stat) -> FileStat {
+    FileStat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32, uid: st.st_uid }
+}
+
+/// `stat(2)` (symlinks followed); `Err(errno)`.
+pub fn stat(path: &CStr) -> Result<FileStat, i32> {
+    // SAFETY: path is NUL-terminated; st is written by stat before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(path.as_ptr(), &mut st) < 0 {
+            return Err(errno());
+        }
+        Ok(file_stat(&st))
+    }
+}
+
+/// `fstat(2)`; `Err(errno)`.
+pub fn fstat(fd: RawFd) -> Result<FileStat, i32> {
+    // SAFETY: st is written by fstat before it is read.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) < 0 {
+            return Err(errno());
+        }
+        Ok(file_stat(&st))
+    }
+}
+
+/// Opens `path` read-only, close-on-exec; O_NONBLOCK so that a FIFO does not
+/// wait for a writer, O_NOCTTY so that a terminal is never adopted.
+pub fn open_read(path: &CStr) -> Result<OwnedFd, i32> {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: path is NUL-terminated.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: open returned a fresh descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Appends everything `fd` holds to `out`, retrying on EINTR; `Err(errno)`.
+pub fn read_to_end(fd: RawFd, out: &mut Vec<u8>) -> Result<(), i32> {
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => out.extend_from_slice(buf.get(..n as usize).unwrap_or_default()),
+            _ if errno() == libc::EINTR => {}
+            _ => return Err(errno()),
+        }
+    }
+}

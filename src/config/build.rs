@@ -4,13 +4,11 @@
 
 use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
-use super::keys::{self, Foreign};
+use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const DEFAULT_MAXBYTES: u64 = 256 * 1024;
 /// More processes than this from one section is surely a typo (and RAM).
 const MAX_NUMPROCS: u32 = 1000;
 /// Nor does a router run more than this many processes in all.
@@ -174,8 +172,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
                     e.line,
                     "[pman] port is ignored: pman is steered through its socket".into(),
                 );
-            } else if !keys::PMAN.contains(&e.key.as_str()) {
-                let near = keys::nearest(&e.key, keys::PMAN.iter().copied());
+            } else if !keys::pman_keys().any(|k| k == e.key) {
+                let near = keys::nearest(&e.key, keys::pman_keys());
                 diags.warn(e.file, e.line, unknown_key("[pman]", e, near));
             }
         }
@@ -191,24 +189,24 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
         failed: false,
     };
     // [pman] wins over [supervisord]; both are read for these keys.
-    let pick = |sc: &mut Scope, key: &str| -> Option<Entry> {
+    let pick = |sc: &mut Scope, key: &str| {
         let from_pman = pman.and_then(|s| s.get(key));
         sc.label = if from_pman.is_some() { "[pman]" } else { "[supervisord]" }.to_string();
-        from_pman.or_else(|| sup.and_then(|s| s.get(key))).cloned()
+        from_pman.or_else(|| sup.and_then(|s| s.get(key)))
     };
     let e = pick(&mut sc, "pidfile");
-    let pidfile = sc.optional_path(e.as_ref(), home, false);
+    let pidfile = sc.optional_path(e, home, false);
     let e = pick(&mut sc, "logfile");
-    let logfile = sc.optional_path(e.as_ref(), home, true);
+    let logfile = sc.optional_path(e, home, true);
     let e = pick(&mut sc, "logfile_maxbytes");
-    let logfile_maxbytes = sc.parse(e.as_ref(), DEFAULT_MAXBYTES, values::size);
+    let logfile_maxbytes = sc.parse(e, DEFAULT_MAXBYTES, values::size);
     let e = pick(&mut sc, "logfile_backups");
-    let logfile_backups = sc.parse(e.as_ref(), 1, values::count);
+    let logfile_backups = sc.parse(e, 1, values::count);
     let e = pick(&mut sc, "directory");
-    let directory = e.and_then(|e| sc.path(&e, home));
+    let directory = e.and_then(|e| sc.path(e, home));
     let e = pick(&mut sc, "umask");
     // A bad umask keeps the default (the daemon's), not 000.
-    let umask = e.and_then(|e| sc.parse(Some(&e), None, |t| values::umask(t).map(Some)));
+    let umask = e.and_then(|e| sc.parse(Some(e), None, |t| values::umask(t).map(Some)));
     sc.label = "[pman]".into();
     let own = |key: &str| pman.and_then(|s| s.get(key));
     let socket_name = match own("socket") {
@@ -244,14 +242,19 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
 pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
     let home = host::own_home();
     let g = globals(sections, diags, host, &home);
-    let mut all =
-        Programs { list: Vec::new(), names: BTreeMap::new(), logs: BTreeMap::new(), unrun: Vec::new() };
+    let mut all = Programs {
+        list: Vec::new(),
+        by_name: Vec::new(),
+        logs: Vec::new(),
+        logs_by_path: Vec::new(),
+        unrun: Vec::new(),
+    };
     for s in sections {
         let name = s.name.as_str();
         if name == "pman" {
             continue;
         } else if name == "supervisord" {
-            let used = keys::SUPERVISORD_USED.join(", ");
+            let used = keys::supervisord_keys().collect::<Vec<_>>().join(", ");
             diags.warn(
                 s.file,
                 s.line,
@@ -309,10 +312,44 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
 /// (streams sharing one take the first stream's cap: worth a warning).
 struct Programs {
     list: Vec<ProgramConfig>,
-    names: BTreeMap<String, String>,
-    logs: BTreeMap<PathBuf, (u64, u32, String)>,
+    /// Indices into `list` sorted by process name (binary search: thousands
+    /// of programs stay fast).
+    by_name: Vec<usize>,
+    /// Each log file's first stream: path, maxbytes, backups, who.
+    logs: Vec<(PathBuf, u64, u32, String)>,
+    /// Indices into `logs` sorted by path.
+    logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
     unrun: Vec<(String, String)>,
+}
+
+impl Programs {
+    /// Where process `name` is in `by_name` (`Ok`), or would go (`Err`).
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        let list = &self.list;
+        self.by_name.binary_search_by(|&i| list.get(i).map_or("", |p| p.name.as_str()).cmp(name))
+    }
+
+    /// The group of process `name`, if one is listed.
+    fn owner(&self, name: &str) -> Option<&str> {
+        let at = self.find(name).ok()?;
+        let i = *self.by_name.get(at)?;
+        self.list.get(i).map(|p| p.group.as_str())
+    }
+
+    /// Lists `p` under its name (not yet listed).
+    fn push(&mut self, p: ProgramConfig) {
+        if let Err(at) = self.find(&p.name) {
+            self.by_name.insert(at, self.list.len());
+        }
+        self.list.push(p);
+    }
+
+    /// Drops the processes listed from index `listed` on.
+    fn truncate(&mut self, listed: usize) {
+        self.list.truncate(listed);
+        self.by_name.retain(|&i| i < listed);
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -350,33 +387,24 @@ fn program(
     }
     // The last line of each key wins, aliases included.
     let mut slots: Vec<(&str, &Entry)> = Vec::new();
-    let mut warned = BTreeSet::new();
+    let mut warned: Vec<&str> = Vec::new();
     for e in &s.entries {
         match keys::program_key(&e.key) {
             Some(k) => {
-                slots.retain(|(n, _)| *n != k);
-                slots.push((k, e));
+                slots.retain(|(n, _)| *n != k.name);
+                slots.push((k.name, e));
             }
             None => {
                 let foreign = keys::foreign_program_key(&e.key);
                 // Other supervisors' keys get one warning each; unknown ones one per line.
-                if foreign.is_some() && !warned.insert(e.key.as_str()) {
-                    continue;
+                if foreign.is_some() {
+                    if warned.contains(&e.key.as_str()) {
+                        continue;
+                    }
+                    warned.push(&e.key);
                 }
-                let key = e.written();
                 let text = match foreign {
-                    Some(Foreign::Supervisor) => {
-                        format!("{label} {key} is a Supervisor option pman does not implement; ignored")
-                    }
-                    Some(Foreign::Syslog(stream)) => {
-                        format!("{label} {key} is Supervisor's; pman: use {stream} = syslog; ignored")
-                    }
-                    Some(Foreign::MatsuneLogfile) => {
-                        format!("{label} {key} is matsune/pman's; pman: use stdout (and stderr); ignored")
-                    }
-                    Some(Foreign::Ochinchina) => {
-                        format!("{label} {key} is ochinchina/supervisord's, not supported by pman; ignored")
-                    }
+                    Some(foreign) => format!("{label} {} {}", e.written(), foreign.says()),
                     None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
                 };
                 diags.warn(e.file, e.line, text);
@@ -424,14 +452,13 @@ fn program(
         }
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
-        if let Some(other) = all.names.get(&p.name) {
+        if let Some(other) = all.owner(&p.name) {
             let text = format!("{} process name '{}' is already used by [program:{other}]", sc.label, p.name);
             sc.fail_at(s.file, s.line, text);
             break;
         }
-        all.names.insert(p.name.clone(), group.to_string());
-        shared_logs(&mut sc, &slots, s, &p, &mut all.logs);
-        all.list.push(p);
+        shared_logs(&mut sc, &slots, s, &p, all);
+        all.push(p);
     }
     let Some(error) = diags.first_error_of(&s.name, errors_before) else { return };
     let name_entry = slot(&slots, "process_name");
@@ -446,17 +473,15 @@ fn program(
     };
     // The section is not run: its processes stay in the config, never run,
     // so that status shows them and a reload that fixes it changes them.
-    all.list.truncate(listed);
-    all.names.retain(|_, owner| owner != group);
+    all.truncate(listed);
     let names = if countable { process_names(name_entry, vars, start, count) } else { None };
-    let names = names.filter(|names| names.iter().all(|n| !all.names.contains_key(n)));
+    let names = names.filter(|names| names.iter().all(|n| all.find(n).is_err()));
     let names = names.unwrap_or_else(|| vec![group.to_string()]);
     for name in names {
-        if all.names.contains_key(&name) {
+        if all.find(&name).is_ok() {
             continue;
         }
-        all.names.insert(name.clone(), group.to_string());
-        all.list.push(unrun(name.clone(), group));
+        all.push(unrun(name.clone(), group));
         all.unrun.push((name, error.clone()));
     }
 }
@@ -585,44 +610,39 @@ fn process(
     };
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
-    let redirect_stderr = sc.parse(get("redirect_stderr"), false, values::boolean);
+    let mut p = unrun(name, group);
+    p.argv = argv;
+    p.directory = directory;
+    p.environment = environment;
+    p.umask = umask;
+    p.user = user.map(|(u, _)| u);
+    p.stdout = stdout;
+    p.stderr = stderr;
+    // Every other key as the table says.
+    for key in keys::PROGRAM {
+        let e = get(key.name);
+        match key.kind {
+            Kind::Flag(field, default) => *field(&mut p) = sc.parse(e, default, values::boolean),
+            Kind::Count(field, default) => *field(&mut p) = sc.parse(e, default, values::count),
+            Kind::Size(field, default) => *field(&mut p) = sc.parse(e, default, values::size),
+            Kind::Integer(field, default) => *field(&mut p) = sc.parse(e, default, values::integer),
+            Kind::Signal(field, default) => *field(&mut p) = sc.parse(e, default, values::signal),
+            Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
+            Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
+            Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
+            Kind::Special | Kind::Foreign(..) => {}
+        }
+    }
     // Only a stderr log that would have been written is worth a word:
     // `none` or `AUTO` next to redirect_stderr says the same thing.
     let stderr_named = get("stderr").filter(|e| {
         let word = e.value.trim();
         !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
     });
-    if let (true, Some(e)) = (redirect_stderr, stderr_named) {
+    if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());
         sc.diags.warn(e.file, e.line, text);
     }
-    let p = ProgramConfig {
-        name,
-        group: group.to_string(),
-        argv,
-        directory,
-        environment,
-        umask,
-        user: user.map(|(u, _)| u),
-        autostart: sc.parse(get("autostart"), true, values::boolean),
-        autorestart: sc.parse(get("autorestart"), AutoRestart::Always, values::autorestart),
-        exitcodes: sc.parse(get("exitcodes"), vec![0], values::exitcodes),
-        startsecs: sc.parse(get("startsecs"), 1, values::count),
-        startretries: sc.parse(get("startretries"), None, values::retries),
-        backoff: sc.parse(get("backoff"), 1, values::count),
-        backoff_max: sc.parse(get("backoff_max"), 60, values::count),
-        stopsignal: sc.parse(get("stopsignal"), libc::SIGTERM, values::signal),
-        stopwaitsecs: sc.parse(get("stopwaitsecs"), 10, values::count),
-        killasgroup: sc.parse(get("killasgroup"), true, values::boolean),
-        priority: sc.parse(get("priority"), 999, values::integer),
-        stdout,
-        stderr,
-        redirect_stderr,
-        stdout_maxbytes: sc.parse(get("stdout_maxbytes"), DEFAULT_MAXBYTES, values::size),
-        stderr_maxbytes: sc.parse(get("stderr_maxbytes"), DEFAULT_MAXBYTES, values::size),
-        stdout_backups: sc.parse(get("stdout_backups"), 1, values::count),
-        stderr_backups: sc.parse(get("stderr_backups"), 1, values::count),
-    };
     if sc.failed {
         return None;
     }
@@ -638,7 +658,7 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
     let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
     for (key, path, consequence) in files {
         let Some(dir) = path.as_ref().and_then(|p| p.parent()) else { continue };
-        if dir.as_os_str().is_empty() || dir.is_dir() {
+        if dir.as_os_str().is_empty() || files::is_dir(dir) {
             continue;
         }
         // Where the value was written: [pman] wins over [supervisord].
@@ -686,13 +706,7 @@ fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home:
 }
 
 /// Two streams writing one file share the first one's cap and backups.
-fn shared_logs(
-    sc: &mut Scope,
-    slots: &[(&str, &Entry)],
-    s: &Section,
-    p: &ProgramConfig,
-    logs: &mut BTreeMap<PathBuf, (u64, u32, String)>,
-) {
+fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &ProgramConfig, all: &mut Programs) {
     let mut streams = vec![("stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups)];
     if !p.redirect_stderr {
         streams.push(("stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups));
@@ -702,12 +716,20 @@ fn shared_logs(
         if path.starts_with("/dev") {
             continue;
         }
-        let who = format!("the {stream} of {}", p.name);
-        match logs.get(path) {
-            None => {
-                logs.insert(path.clone(), (maxbytes, backups, who));
+        let logs = &all.logs;
+        // Path order (component-wise, as paths compare equal).
+        let found = all
+            .logs_by_path
+            .binary_search_by(|&i| logs.get(i).map_or(Path::new(""), |l| l.0.as_path()).cmp(path.as_path()));
+        let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
+        match (first, found) {
+            (None, Err(at)) => {
+                let who = format!("the {stream} of {}", p.name);
+                all.logs_by_path.insert(at, all.logs.len());
+                all.logs.push((path.clone(), maxbytes, backups, who));
             }
-            Some((m, b, first)) if (*m, *b) != (maxbytes, backups) => {
+            (None, Ok(_)) => {}
+            (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
                 let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = format!(
                     "{} {} is also {first}, whose maxbytes and backups apply",
@@ -716,7 +738,7 @@ fn shared_logs(
                 );
                 sc.diags.warn(file, line, text);
             }
-            Some(_) => {}
+            (Some(_), _) => {}
         }
     }
 }
@@ -745,7 +767,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
             sc.diags.warn(file, line, format!("{} {text}", sc.label));
         }
     }
-    if let Some(dir) = p.directory.as_ref().filter(|d| !d.is_dir()) {
+    if let Some(dir) = p.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at("directory");
         sc.diags.warn(file, line, format!("{} directory {} does not exist", sc.label, dir.display()));
     }
@@ -755,7 +777,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     }
     for (key, target) in targets {
         let LogTarget::File(path) = target else { continue };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
             sc.diags.warn(file, line, format!("{} log directory {} does not exist", sc.label, dir.display()));
         }

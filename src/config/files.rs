@@ -1,75 +1,90 @@
 //! Files on disk: reading a config file (with the root ownership rule),
 //! `[include]` globbing, and turning relative or `~` paths into absolute ones.
 
-use std::io::Read;
+use crate::sys::{self, FileStat};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// An I/O error as users read it: `No such file or directory`, without
-/// Rust's ` (os error 2)` suffix.
-pub fn reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(at) => text.get(..at).unwrap_or(&text).to_string(),
-        None => text,
-    }
+/// An errno as users read it: `No such file or directory`.
+pub fn reason(errno: i32) -> String {
+    sys::strerror(errno)
+}
+
+/// `path` for a syscall (a NUL inside cannot name a file).
+fn c_path(path: &Path) -> Result<CString, i32> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)
+}
+
+/// `stat(path)`, symlinks followed; `Err(errno)`.
+pub fn stat(path: &Path) -> Result<FileStat, i32> {
+    sys::stat(&c_path(path)?)
+}
+
+/// Whether `path` is a directory (symlinks followed).
+pub fn is_dir(path: &Path) -> bool {
+    stat(path).is_ok_and(|st| st.mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// The whole content of `path`; `Err(errno)`.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, i32> {
+    let fd = sys::open_read(&c_path(path)?)?;
+    let mut bytes = Vec::new();
+    sys::read_to_end(fd.as_raw_fd(), &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Reads a config file. It must be a regular file, and as root one that no
 /// one else could edit (group/world-writable or not owned by root would let
 /// them run anything as root). Both are checked on the open descriptor the
 /// text is read from, so swapping files meanwhile cannot slip another one in.
-pub fn read(path: &Path, euid: Option<u32>) -> Result<String, String> {
+/// `before` is the file's `stat`, when it has one.
+pub fn read(path: &Path, euid: Option<u32>, before: Option<&FileStat>) -> Result<String, String> {
     // A device is refused before it is opened: opening some (a watchdog, a
     // tape) acts. The descriptor's fstat below is what decides.
-    if let Ok(meta) = std::fs::metadata(path) {
-        not_regular(&meta)?;
+    if let Some(st) = before {
+        not_regular(st)?;
     }
-    // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| reason(&e))?;
-    let meta = file.metadata().map_err(|e| reason(&e))?;
-    not_regular(&meta)?;
+    let path = c_path(path).map_err(reason)?;
+    let fd = sys::open_read(&path).map_err(reason)?;
+    let st = sys::fstat(fd.as_raw_fd()).map_err(reason)?;
+    not_regular(&st)?;
     if euid == Some(0) {
-        if meta.uid() != 0 {
-            return Err(format!("owned by uid {}, not root: refusing to run it as root", meta.uid()));
+        if st.uid != 0 {
+            let mut text = String::from("owned by uid ");
+            text.push_str(&st.uid.to_string());
+            text.push_str(", not root: refusing to run it as root");
+            return Err(text);
         }
-        if meta.mode() & 0o022 != 0 {
+        if st.mode & 0o022 != 0 {
             return Err(format!(
                 "writable by {} (mode {:o}): refusing to run it as root",
-                if meta.mode() & 0o002 != 0 { "everyone" } else { "its group" },
-                meta.mode() & 0o7777
+                if st.mode & 0o002 != 0 { "everyone" } else { "its group" },
+                st.mode & 0o7777
             ));
         }
     }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| reason(&e))?;
+    sys::read_to_end(fd.as_raw_fd(), &mut bytes).map_err(reason)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Config files are regular files; anything else is named in the error.
-fn not_regular(meta: &std::fs::Metadata) -> Result<(), String> {
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
+fn not_regular(st: &FileStat) -> Result<(), String> {
+    let what = match st.mode & libc::S_IFMT {
+        libc::S_IFREG => return Ok(()),
+        libc::S_IFDIR => "a directory",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFSOCK => "a socket",
+        _ => "not a file",
     };
-    Err(format!("not a regular file ({what})"))
+    let mut text = String::from("not a regular file (");
+    text.push_str(what);
+    text.push(')');
+    Err(text)
 }
 
 /// `path` made absolute against the working directory (no symlink resolving,
@@ -251,7 +266,7 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
         let path = base.join(&name);
         if rest.is_empty() {
             found.push(path);
-        } else if path.is_dir() {
+        } else if is_dir(&path) {
             walk(path, rest, found);
         }
     }
@@ -281,7 +296,7 @@ mod tests {
         assert_eq!(resolve("~", base, "/home/me"), PathBuf::from("/home/me"));
         assert_eq!(resolve("~/a", base, "/home/me"), PathBuf::from("/home/me/a"));
         assert!(resolve("~root/a", base, "/home/me").ends_with("a"));
-        assert_eq!(reason(&std::io::Error::from_raw_os_error(libc::ENOENT)), "No such file or directory");
+        assert_eq!(reason(libc::ENOENT), "No such file or directory");
     }
 
     #[test]

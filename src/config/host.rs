@@ -2,7 +2,6 @@
 //! name, `/etc/passwd` entries, home directories, executables on PATH.
 
 use crate::users::{self, Account};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The effective uid (always known; `Option` keeps "unknown" expressible for tests).
@@ -12,9 +11,10 @@ pub fn euid() -> Option<u32> {
 
 /// `platform.node()` for `%(host_node_name)s`.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
+    super::files::read_bytes(Path::new("/proc/sys/kernel/hostname"))
         .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
 }
@@ -33,7 +33,7 @@ pub fn own_home() -> String {
 }
 
 pub fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    super::files::stat(path).is_ok_and(|st| st.mode & libc::S_IFMT == libc::S_IFREG && st.mode & 0o111 != 0)
 }
 
 /// Finds a bare command name in `path_var` (a `PATH` value).

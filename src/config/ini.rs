@@ -2,8 +2,6 @@
 //! read the way Supervisor's configparser reads them (inline comments after
 //! whitespace, `:` or `=`, indented continuation lines, lower-case keys).
 
-use std::collections::HashMap;
-
 /// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -119,27 +117,27 @@ pub fn parse_some(
                         });
                     }
                 }
-                None => errors.push((line_no, format!("section header without ']': {}", clip(value)))),
+                None => errors.push((line_no, quoting("section header without ']': ", value, ""))),
             }
             continue;
         }
         if kept.is_none() {
-            errors.push((line_no, format!("'{}' comes before any [section]", clip(value))));
+            errors.push((line_no, quoting("'", value, "' comes before any [section]")));
             continue;
         }
         let Some(sep) = value.find(['=', ':']) else {
-            errors.push((line_no, format!("expected 'key = value' or '[section]', found '{}'", clip(value))));
+            errors.push((line_no, quoting("expected 'key = value' or '[section]', found '", value, "'")));
             continue;
         };
         let key = value.get(..sep).unwrap_or("").trim();
         if key.is_empty() {
-            errors.push((line_no, format!("missing key before '=' in '{}'", clip(value))));
+            errors.push((line_no, quoting("missing key before '=' in '", value, "'")));
             continue;
         }
         open_key = true;
         let Some(section) = sections.last_mut().filter(|_| kept == Some(true)) else { continue };
         let val = value.get(sep + 1..).unwrap_or("").trim();
-        let lower = key.to_lowercase();
+        let lower = lower_key(key);
         let spelled = (lower != key).then(|| key.to_string());
         section.entries.push(Entry { key: lower, spelled, value: val.to_string(), file, line: line_no });
     }
@@ -162,14 +160,33 @@ pub struct Repeat {
 /// Appends `new` to `all`; a section seen before takes the new entries and
 /// keeps its first position. Returns where sections appeared again.
 pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) -> Vec<Repeat> {
-    // Looked up by name, not by a scan: thousands of sections stay linear.
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(all.len() + new.len());
-    for (i, s) in all.iter().enumerate() {
-        index.entry(s.name.clone()).or_insert(i);
+    let old = all.len();
+    // The first occurrence of each new section's name, as an index into
+    // `all` then `new`: one sort, not a scan per section, so thousands of
+    // sections stay fast.
+    let mut order: Vec<(&str, usize)> =
+        all.iter().chain(new.iter()).enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    order.sort_unstable();
+    let mut first = vec![0usize; new.len()];
+    let mut run_start = 0;
+    for (k, &(name, i)) in order.iter().enumerate() {
+        if order.get(run_start).is_some_and(|&(n, _)| n != name) {
+            run_start = k;
+        }
+        if let (Some(slot), Some(&(_, f))) =
+            (i.checked_sub(old).and_then(|j| first.get_mut(j)), order.get(run_start))
+        {
+            *slot = f;
+        }
     }
+    drop(order);
+    // Where each new section ended up in `all`.
+    let mut placed = vec![0usize; new.len()];
     let mut repeats = Vec::new();
-    for section in new {
-        match index.get(&section.name).and_then(|&i| all.get_mut(i)) {
+    for (j, section) in new.into_iter().enumerate() {
+        let f = first.get(j).copied().unwrap_or(old + j);
+        let target = if f < old { Some(f) } else { placed.get(f - old).copied().filter(|_| f != old + j) };
+        match target.and_then(|t| all.get_mut(t)) {
             Some(existing) => {
                 repeats.push(Repeat {
                     name: section.name,
@@ -179,12 +196,33 @@ pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) -> Vec<Repeat> {
                 existing.entries.extend(section.entries);
             }
             None => {
-                index.insert(section.name.clone(), all.len());
+                if let Some(p) = placed.get_mut(j) {
+                    *p = all.len();
+                }
                 all.push(section);
             }
         }
     }
     repeats
+}
+
+/// A key lower-cased as configparser does: ASCII letters, and the Kelvin
+/// sign, the one other letter whose lower case is ASCII (`k`).
+fn lower_key(key: &str) -> String {
+    let mut lower = key.to_string();
+    lower.make_ascii_lowercase();
+    if lower.contains('\u{212a}') {
+        lower = lower.replace('\u{212a}', "k");
+    }
+    lower
+}
+
+/// An error quoting a line: `before`, the line cut by [`clip`], `after`.
+fn quoting(before: &str, line: &str, after: &str) -> String {
+    let mut text = String::from(before);
+    text.push_str(&clip(line));
+    text.push_str(after);
+    text
 }
 
 /// A line quoted in an error, cut to a readable length.

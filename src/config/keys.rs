@@ -1,73 +1,108 @@
-//! Which sections and keys exist: pman's own, their aliases, Supervisor's
-//! that are accepted with a warning, and the nearest known name for a typo.
+//! Which sections and keys exist: one table of program keys (pman's own,
+//! their aliases, how each is read and its default, and other supervisors'
+//! keys with what pman says about them), the `[pman]` keys, and the nearest
+//! known name for a typo.
 
-/// Every name of a program key pman implements, with its canonical name, in
-/// the order pman's documentation lists them (typo suggestions prefer the
-/// first on ties); Supervisor's names are aliases (the later line wins).
-const PROGRAM: &[(&str, &str)] = &[
-    ("command", "command"),
-    ("directory", "directory"),
-    ("environment", "environment"),
-    ("umask", "umask"),
-    ("user", "user"),
-    ("autostart", "autostart"),
-    ("autorestart", "autorestart"),
-    ("exitcodes", "exitcodes"),
-    ("startsecs", "startsecs"),
-    ("startretries", "startretries"),
-    ("backoff", "backoff"),
-    ("backoff_max", "backoff_max"),
-    ("stopsignal", "stopsignal"),
-    ("stopwaitsecs", "stopwaitsecs"),
-    ("killasgroup", "killasgroup"),
-    ("priority", "priority"),
-    ("stdout", "stdout"),
-    ("stdout_logfile", "stdout"),
-    ("stderr", "stderr"),
-    ("stderr_logfile", "stderr"),
-    ("redirect_stderr", "redirect_stderr"),
-    ("stdout_maxbytes", "stdout_maxbytes"),
-    ("stderr_maxbytes", "stderr_maxbytes"),
-    ("stdout_logfile_maxbytes", "stdout_maxbytes"),
-    ("stderr_logfile_maxbytes", "stderr_maxbytes"),
-    ("stdout_backups", "stdout_backups"),
-    ("stderr_backups", "stderr_backups"),
-    ("stdout_logfile_backups", "stdout_backups"),
-    ("stderr_logfile_backups", "stderr_backups"),
-    ("numprocs", "numprocs"),
-    ("numprocs_start", "numprocs_start"),
-    ("process_name", "process_name"),
-    ("stopasgroup", "killasgroup"),
-];
+use super::{AutoRestart, ProgramConfig};
 
-/// Supervisor program keys pman accepts and ignores, with a warning.
-pub const PROGRAM_IGNORED: &[&str] = &[
-    "serverurl",
-    "stdout_capture_maxbytes",
-    "stderr_capture_maxbytes",
-    "stdout_events_enabled",
-    "stderr_events_enabled",
-    "stdout_syslog",
-    "stderr_syslog",
-];
+/// How a program key is read and where its value goes; defaults inline.
+pub enum Kind {
+    /// Read by hand where the program is built (expansion into paths, argv,
+    /// names, or keys read together).
+    Special,
+    Flag(fn(&mut ProgramConfig) -> &mut bool, bool),
+    Count(fn(&mut ProgramConfig) -> &mut u32, u32),
+    Size(fn(&mut ProgramConfig) -> &mut u64, u64),
+    Integer(fn(&mut ProgramConfig) -> &mut i32, i32),
+    Signal(fn(&mut ProgramConfig) -> &mut i32, i32),
+    /// `startretries`: a count or `infinite`.
+    Retries(Option<u32>),
+    ExitCodes(&'static [i32]),
+    AutoRestart(AutoRestart),
+    /// Another supervisor's key, which pman does not implement; `true` when
+    /// a typo of a pman key may be it (it is suggested).
+    Foreign(Foreign, bool),
+}
 
-/// Program keys of ochinchina/supervisord (a Go rewrite of Supervisor) that
-/// pman has no counterpart for. Lower-cased, as keys are compared.
-const OCHINCHINA: &[&str] = &[
-    "envfiles",
-    "restartpause",
-    "restart_when_binary_changed",
-    "restart_cmd_when_binary_changed",
-    "restart_signal_when_binary_changed",
-    "restart_directory_monitor",
-    "restart_file_pattern",
-    "restart_cmd_when_file_changed",
-    "restart_signal_when_file_changed",
-    "cron",
+/// One program key: its name, its other names (the later line wins among
+/// all of them), and how it is read.
+pub struct Key {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+}
+
+const fn key(name: &'static str, aliases: &'static [&'static str], kind: Kind) -> Key {
+    Key { name, aliases, kind }
+}
+
+/// The default of `stdout_maxbytes`, `stderr_maxbytes` and `logfile_maxbytes`.
+pub const DEFAULT_MAXBYTES: u64 = 256 * 1024;
+
+/// Every program key, in the order pman's documentation lists them (typo
+/// suggestions prefer the first on ties); Supervisor's names are aliases.
+/// Other supervisors' keys follow.
+pub const PROGRAM: &[Key] = &[
+    key("command", &[], Kind::Special),
+    key("directory", &[], Kind::Special),
+    key("environment", &[], Kind::Special),
+    key("umask", &[], Kind::Special),
+    key("user", &[], Kind::Special),
+    key("autostart", &[], Kind::Flag(|p| &mut p.autostart, true)),
+    key("autorestart", &[], Kind::AutoRestart(AutoRestart::Always)),
+    key("exitcodes", &[], Kind::ExitCodes(&[0])),
+    key("startsecs", &[], Kind::Count(|p| &mut p.startsecs, 1)),
+    key("startretries", &[], Kind::Retries(None)),
+    key("backoff", &[], Kind::Count(|p| &mut p.backoff, 1)),
+    key("backoff_max", &[], Kind::Count(|p| &mut p.backoff_max, 60)),
+    key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
+    key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
+    key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),
+    key("priority", &[], Kind::Integer(|p| &mut p.priority, 999)),
+    key("stdout", &["stdout_logfile"], Kind::Special),
+    key("stderr", &["stderr_logfile"], Kind::Special),
+    key("redirect_stderr", &[], Kind::Flag(|p| &mut p.redirect_stderr, false)),
+    key(
+        "stdout_maxbytes",
+        &["stdout_logfile_maxbytes"],
+        Kind::Size(|p| &mut p.stdout_maxbytes, DEFAULT_MAXBYTES),
+    ),
+    key(
+        "stderr_maxbytes",
+        &["stderr_logfile_maxbytes"],
+        Kind::Size(|p| &mut p.stderr_maxbytes, DEFAULT_MAXBYTES),
+    ),
+    key("stdout_backups", &["stdout_logfile_backups"], Kind::Count(|p| &mut p.stdout_backups, 1)),
+    key("stderr_backups", &["stderr_logfile_backups"], Kind::Count(|p| &mut p.stderr_backups, 1)),
+    key("numprocs", &[], Kind::Special),
+    key("numprocs_start", &[], Kind::Special),
+    key("process_name", &[], Kind::Special),
+    // Supervisor's, accepted and ignored.
+    key("serverurl", &[], Kind::Foreign(Foreign::Supervisor, true)),
+    key("stdout_capture_maxbytes", &[], Kind::Foreign(Foreign::Supervisor, true)),
+    key("stderr_capture_maxbytes", &[], Kind::Foreign(Foreign::Supervisor, true)),
+    key("stdout_events_enabled", &[], Kind::Foreign(Foreign::Supervisor, true)),
+    key("stderr_events_enabled", &[], Kind::Foreign(Foreign::Supervisor, true)),
+    key("stdout_syslog", &[], Kind::Foreign(Foreign::Syslog("stdout"), true)),
+    key("stderr_syslog", &[], Kind::Foreign(Foreign::Syslog("stderr"), true)),
+    // matsune/pman's program `logfile`.
+    key("logfile", &[], Kind::Foreign(Foreign::MatsuneLogfile, false)),
+    // ochinchina/supervisord's (a Go rewrite of Supervisor), with no counterpart.
+    key("envfiles", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restartpause", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_when_binary_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_cmd_when_binary_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_signal_when_binary_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_directory_monitor", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_file_pattern", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_cmd_when_file_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("restart_signal_when_file_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
+    key("cron", &[], Kind::Foreign(Foreign::Ochinchina, false)),
 ];
 
 /// What a program key that pman does not implement gets said about it,
 /// beyond "unknown": a word of its own for keys other supervisors use.
+#[derive(Clone, Copy)]
 pub enum Foreign {
     /// Supervisor's, accepted and ignored.
     Supervisor,
@@ -79,6 +114,29 @@ pub enum Foreign {
     Ochinchina,
 }
 
+impl Foreign {
+    /// What the warning says after the key.
+    pub fn says(self) -> &'static str {
+        match self {
+            Foreign::Supervisor => "is a Supervisor option pman does not implement; ignored",
+            Foreign::Syslog("stdout") => "is Supervisor's; pman: use stdout = syslog; ignored",
+            Foreign::Syslog(_) => "is Supervisor's; pman: use stderr = syslog; ignored",
+            Foreign::MatsuneLogfile => "is matsune/pman's; pman: use stdout (and stderr); ignored",
+            Foreign::Ochinchina => "is ochinchina/supervisord's, not supported by pman; ignored",
+        }
+    }
+}
+
+/// The row of the table that names `key` (lower-cased), aliases included.
+fn row(key: &str) -> Option<&'static Key> {
+    PROGRAM.iter().find(|k| k.name == key || k.aliases.contains(&key))
+}
+
+/// The program key pman implements under the name `key`, or `None`.
+pub fn program_key(key: &str) -> Option<&'static Key> {
+    row(key).filter(|k| !matches!(k.kind, Kind::Foreign(..)))
+}
+
 pub fn foreign_program_key(key: &str) -> Option<Foreign> {
     // Supervisor's `stdout_syslog`, and spellings like `stdout_logfile_syslog`.
     if let Some(stream) = key.strip_suffix("_syslog").and_then(|k| k.get(..6)) {
@@ -88,47 +146,47 @@ pub fn foreign_program_key(key: &str) -> Option<Foreign> {
             _ => {}
         }
     }
-    match key {
-        "logfile" => Some(Foreign::MatsuneLogfile),
-        k if PROGRAM_IGNORED.contains(&k) => Some(Foreign::Supervisor),
-        k if OCHINCHINA.contains(&k) => Some(Foreign::Ochinchina),
+    match row(key)?.kind {
+        Kind::Foreign(foreign, _) => Some(foreign),
         _ => None,
     }
 }
 
-/// `[pman]` keys, in the order pman's documentation lists them.
-pub const PMAN: &[&str] = &[
-    "pidfile",
-    "logfile",
-    "logfile_maxbytes",
-    "logfile_backups",
-    "directory",
-    "umask",
-    "socket",
-    "environment",
-    "syslog_socket",
-    "port",
+/// `[pman]` keys, in the order pman's documentation lists them, and whether
+/// pman also reads it from `[supervisord]` (`[pman]` wins where both set one).
+pub const PMAN: &[(&str, bool)] = &[
+    ("pidfile", true),
+    ("logfile", true),
+    ("logfile_maxbytes", true),
+    ("logfile_backups", true),
+    ("directory", true),
+    ("umask", true),
+    ("socket", false),
+    ("environment", true),
+    ("syslog_socket", false),
+    ("port", false),
 ];
 
-/// `[supervisord]` keys pman reads (`[pman]` wins where both set one); the
-/// others are ignored.
-pub const SUPERVISORD_USED: &[&str] =
-    &["pidfile", "logfile", "logfile_maxbytes", "logfile_backups", "directory", "umask", "environment"];
+/// The `[pman]` key names.
+pub fn pman_keys() -> impl Iterator<Item = &'static str> {
+    PMAN.iter().map(|(name, _)| *name)
+}
+
+/// The `[supervisord]` keys pman reads; the others are ignored.
+pub fn supervisord_keys() -> impl Iterator<Item = &'static str> {
+    PMAN.iter().filter(|(_, both)| *both).map(|(name, _)| *name)
+}
 
 /// Supervisor sections accepted whole, with one warning each.
 const SUPERVISOR_SECTIONS: &[&str] = &["supervisorctl", "unix_http_server", "inet_http_server"];
 const SUPERVISOR_PREFIXES: &[&str] =
     &["rpcinterface:", "group:", "eventlistener:", "fcgi-program:", "ctlplugin:"];
 
-/// The canonical name of a program key, or `None` if pman does not use it.
-pub fn program_key(key: &str) -> Option<&'static str> {
-    PROGRAM.iter().find(|(name, _)| *name == key).map(|(_, canonical)| *canonical)
-}
-
 /// Every name a program key may have, for typo suggestions, in the order
 /// ties are settled.
 pub fn all_program_keys() -> impl Iterator<Item = &'static str> {
-    PROGRAM.iter().map(|(name, _)| *name).chain(PROGRAM_IGNORED.iter().copied())
+    let suggested = |k: &&Key| !matches!(k.kind, Kind::Foreign(_, false));
+    PROGRAM.iter().filter(suggested).flat_map(|k| std::iter::once(k.name).chain(k.aliases.iter().copied()))
 }
 
 pub fn is_supervisor_section(name: &str) -> bool {
@@ -226,9 +284,10 @@ mod tests {
 
     #[test]
     fn aliases_and_sections() {
-        assert_eq!(program_key("stopasgroup"), Some("killasgroup"));
-        assert_eq!(program_key("stdout_logfile_maxbytes"), Some("stdout_maxbytes"));
-        assert_eq!(program_key("serverurl"), None);
+        assert_eq!(program_key("stopasgroup").map(|k| k.name), Some("killasgroup"));
+        assert_eq!(program_key("stdout_logfile_maxbytes").map(|k| k.name), Some("stdout_maxbytes"));
+        assert!(program_key("serverurl").is_none());
+        assert!(program_key("cron").is_none());
         assert!(is_supervisor_section("rpcinterface:supervisor"));
         assert!(is_supervisor_section("unix_http_server"));
         assert!(is_supervisor_section("ctlplugin:x"));

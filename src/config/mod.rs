@@ -282,8 +282,10 @@ fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
 struct Loader {
     diags: Diags,
     sections: Vec<ini::Section>,
-    /// Canonical paths already read, so an include loop ends.
-    seen: Vec<PathBuf>,
+    /// The files already read, as (device, inode) from `stat`, so an include
+    /// loop ends whatever path names a file; paths for what `stat` fails on.
+    seen: Vec<(u64, u64)>,
+    seen_paths: Vec<PathBuf>,
     /// Whether to read includes and look at the disk (`false` for `parse_text`).
     disk: bool,
     /// Keep only `[pman]`, `[supervisord]` and `[include]`: what a client needs.
@@ -304,6 +306,7 @@ impl Loader {
             },
             sections: Vec::new(),
             seen: Vec::new(),
+            seen_paths: Vec::new(),
             disk,
             only_globals: false,
             euid: if disk { host::euid() } else { None },
@@ -314,9 +317,14 @@ impl Loader {
     /// Reads one file and, depth first, the files it includes. `site` is the
     /// `[include]` line that named it.
     fn read(&mut self, path: &Path, site: Option<(usize, usize)>, depth: usize) {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let before = files::stat(path).ok();
+        let id = before.as_ref().map(|st| (st.dev, st.ino));
         if let Some((file, line)) = site {
-            if self.seen.contains(&canonical) {
+            let seen = match id {
+                Some(id) => self.seen.contains(&id),
+                None => self.seen_paths.iter().any(|p| p == path),
+            };
+            if seen {
                 self.diags.warn(
                     file,
                     line,
@@ -329,13 +337,16 @@ impl Loader {
                 return;
             }
         }
-        self.seen.push(canonical);
+        match id {
+            Some(id) => self.seen.push(id),
+            None => self.seen_paths.push(path.to_path_buf()),
+        }
         let file = self.diags.add_file(path);
         // A client reads the main file even where the root rule would refuse
         // it (the rule guards what runs, and its peer check guards who
         // answers), but skips included files as a root daemon does.
         let euid = if self.only_globals && site.is_none() { None } else { self.euid };
-        let text = match files::read(path, euid) {
+        let text = match files::read(path, euid, before.as_ref()) {
             Ok(text) => text,
             Err(reason) => {
                 // An included file is left out; without the main file there is nothing to run.

@@ -4,20 +4,25 @@
 
 use super::AutoRestart;
 
+/// `'TEXT' is not WHAT`: the reason a value is refused.
+fn not(text: &str, what: &str) -> String {
+    ["'", text.trim(), "' is not ", what].concat()
+}
+
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(format!("'{}' is not a boolean (true/false, yes/no, on/off, 1/0)", text.trim())),
+        _ => Err(not(text, "a boolean (true/false, yes/no, on/off, 1/0)")),
     }
 }
 
 pub fn count(text: &str) -> Result<u32, String> {
-    text.trim().parse::<u32>().map_err(|_| format!("'{}' is not a whole number", text.trim()))
+    text.trim().parse::<u32>().map_err(|_| not(text, "a whole number"))
 }
 
 pub fn integer(text: &str) -> Result<i32, String> {
-    text.trim().parse::<i32>().map_err(|_| format!("'{}' is not an integer", text.trim()))
+    text.trim().parse::<i32>().map_err(|_| not(text, "an integer"))
 }
 
 /// A count, or `infinite` (`None`).
@@ -25,12 +30,12 @@ pub fn retries(text: &str) -> Result<Option<u32>, String> {
     if text.trim().eq_ignore_ascii_case("infinite") {
         return Ok(None);
     }
-    count(text).map(Some).map_err(|_| format!("'{}' is not a whole number or 'infinite'", text.trim()))
+    count(text).map(Some).map_err(|_| not(text, "a whole number or 'infinite'"))
 }
 
 /// `1500`, `256KB`, `1500 KB`, `50mb`, `1GB` (powers of 1024).
 pub fn size(text: &str) -> Result<u64, String> {
-    let bad = || format!("'{}' is not a size (a number, optionally followed by KB, MB or GB)", text.trim());
+    let bad = || not(text, "a size (a number, optionally followed by KB, MB or GB)");
     let lower = text.trim().to_ascii_lowercase();
     let (num, unit) = match lower.len().checked_sub(2).and_then(|at| lower.get(at..).map(|u| (at, u))) {
         Some((at, "kb")) => (lower.get(..at).unwrap_or(""), 1u64 << 10),
@@ -48,7 +53,7 @@ pub fn umask(text: &str) -> Result<u32, String> {
     let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
     match u32::from_str_radix(digits, 8) {
         Ok(n) if n <= 0o777 && !digits.starts_with('+') => Ok(n),
-        _ => Err(format!("'{t}' is not an octal umask such as 022")),
+        _ => Err(not(t, "an octal umask such as 022")),
     }
 }
 
@@ -59,14 +64,14 @@ pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
         let p = part.trim();
         match p.parse::<i32>() {
             Ok(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
-            _ => return Err(format!("'{p}' in '{}' is not an exit status 0-255", text.trim())),
+            _ => return Err(["'", p, "' in '", text.trim(), "' is not an exit status 0-255"].concat()),
         }
     }
     Ok(codes)
 }
 
 pub fn signal(text: &str) -> Result<i32, String> {
-    crate::signals::parse(text).ok_or_else(|| format!("'{}' is not a signal name or number", text.trim()))
+    crate::signals::parse(text).ok_or_else(|| not(text, "a signal name or number"))
 }
 
 pub fn autorestart(text: &str) -> Result<AutoRestart, String> {
@@ -76,7 +81,7 @@ pub fn autorestart(text: &str) -> Result<AutoRestart, String> {
     match boolean(text) {
         Ok(true) => Ok(AutoRestart::Always),
         Ok(false) => Ok(AutoRestart::Never),
-        Err(_) => Err(format!("'{}' is not true, false or unexpected", text.trim())),
+        Err(_) => Err(not(text, "true, false or unexpected")),
     }
 }
 
@@ -93,11 +98,11 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
         let eq = rest.find(['=', ',']).filter(|&i| rest.as_bytes().get(i) == Some(&b'='));
         let Some(eq) = eq else {
             let item = rest.split(',').next().unwrap_or("").trim();
-            return Err(format!("'{item}' is not KEY=value"));
+            return Err(not(item, "KEY=value"));
         };
         let key = rest.get(..eq).unwrap_or("").trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(format!("bad variable name '{key}' (want KEY=value, comma-separated)"));
+            return Err(["bad variable name '", key, "' (want KEY=value, comma-separated)"].concat());
         }
         rest = rest.get(eq + 1..).unwrap_or("").trim_start();
         let mut value = String::new();
@@ -124,11 +129,11 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
                     value.push(c);
                 }
                 let Some(end) = end else {
-                    return Err(format!("{key}: no closing quotation"));
+                    return Err([key, ": no closing quotation"].concat());
                 };
                 rest = rest.get(end..).unwrap_or("").trim_start();
                 if !rest.is_empty() && !rest.starts_with(',') {
-                    return Err(format!("{key}: text after the closing quote (separate pairs with ',')"));
+                    return Err([key, ": text after the closing quote (separate pairs with ',')"].concat());
                 }
             }
             _ => {
