@@ -1,10 +1,10 @@
 //! Command line: `pman [-c CONFIG] [COMMAND] [ARGS] [-c CONFIG]`.
 //! `-c` is taken out of argv first (it may stand anywhere, the last one
 //! wins), then the command word is ours to read (aliases, `help CMD`, a
-//! suggestion for a typo) and argh parses that command's arguments. Help
-//! text and usage errors are ours, not argh's.
+//! suggestion for a typo), then that command's few flags and words. All by
+//! hand, in one small non-generic scanner: argh's derive output for ten
+//! commands cost more than the whole parser.
 
-use argh::FromArgs;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -102,96 +102,6 @@ pub fn help(command: Option<&str>) -> String {
     }
 }
 
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// start the supervisor
-struct DaemonArgs {
-    #[argh(switch, short = 'f')]
-    /// stay in the foreground
-    foreground: bool,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// show programs
-struct StatusArgs {
-    #[argh(switch)]
-    /// JSON output
-    json: bool,
-    #[argh(positional)]
-    names: Vec<String>,
-}
-
-/// `start`, `stop`, `restart`: names only.
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// programs
-struct NamesArgs {
-    #[argh(positional)]
-    names: Vec<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// send a signal
-struct SignalArgs {
-    /// SIG NAME...
-    #[argh(positional)]
-    words: Vec<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// print a pid
-struct PidArgs {
-    #[argh(positional)]
-    name: Option<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// print captured output
-struct LogArgs {
-    #[argh(positional)]
-    name: Option<String>,
-    #[argh(option, short = 'n', default = "20")]
-    /// number of lines
-    lines: usize,
-    #[argh(switch)]
-    /// the stderr log
-    stderr: bool,
-    #[argh(switch, short = 'f')]
-    /// follow
-    follow: bool,
-    #[argh(switch)]
-    /// the daemon's own log
-    daemon: bool,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// reload the config
-struct ReloadArgs {
-    #[argh(switch)]
-    /// print what reload would change, changing nothing
-    dry_run: bool,
-}
-
-/// `kill`: no arguments.
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// no arguments
-struct NoArgs {}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// validate the config
-struct CheckArgs {
-    #[argh(switch)]
-    /// warnings are errors
-    strict: bool,
-}
-
 /// Whose log `log` prints.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LogSource {
@@ -251,7 +161,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     while i < args.len() {
         let arg = args[i].as_str();
         if arg == "-c" || arg == "--config" {
-            let value = args.get(i + 1).ok_or_else(|| format!("{arg}: missing config file"))?;
+            let value = args.get(i + 1).ok_or_else(|| [arg, ": missing config file"].concat())?;
             config = Some(value.clone());
             i += 2;
             continue;
@@ -277,50 +187,58 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             return match args {
                 [] | ["help"] => Ok(Command::Help(None)),
                 [command] => Ok(Command::Help(Some(command_name(command)?))),
-                [_, extra, ..] => Err(format!("help: unexpected argument '{extra}'")),
+                [_, extra, ..] => Err(["help: unexpected argument '", extra, "'"].concat()),
             }
         }
-        _ if word.starts_with('-') => return Err(format!("unknown option '{word}'")),
+        _ if word.starts_with('-') => return Err(["unknown option '", word, "'"].concat()),
         _ => {}
     }
     let name = command_name(word)?;
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));
     }
+    let flags: &[&str] = match name {
+        "daemon" => &["-f", "--foreground"],
+        "status" => &["--json"],
+        "log" => &["--stderr", "-f", "--follow", "--daemon"],
+        "reload" => &["--dry-run"],
+        "check" => &["--strict"],
+        _ => &[],
+    };
+    let most = match name {
+        "status" | "start" | "stop" | "restart" | "signal" => usize::MAX,
+        "pid" | "log" => 1,
+        _ => 0,
+    };
+    let a = scan(name, args, flags, most)?;
+    let mut words = a.words.into_iter().map(str::to_string);
     Ok(match name {
-        "daemon" => Command::Daemon { foreground: parsed::<DaemonArgs>(name, args)?.foreground },
-        "status" => {
-            let a: StatusArgs = parsed(name, args)?;
-            Command::Status { names: a.names, json: a.json }
-        }
-        "start" => Command::Start(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
-        "stop" => Command::Stop(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
-        "restart" => Command::Restart(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
+        "daemon" => Command::Daemon { foreground: a.flags != 0 },
+        "status" => Command::Status { names: words.collect(), json: a.flags != 0 },
+        "start" => Command::Start(need_names(name, words.collect())?),
+        "stop" => Command::Stop(need_names(name, words.collect())?),
+        "restart" => Command::Restart(need_names(name, words.collect())?),
         "signal" => {
-            let mut words = parsed::<SignalArgs>(name, args)?.words.into_iter();
             let signal = words.next().ok_or("signal: missing signal")?;
             Command::Signal { signal, names: need_names(name, words.collect())? }
         }
-        "pid" => Command::Pid(parsed::<PidArgs>(name, args)?.name),
+        "pid" => Command::Pid(words.next()),
         "log" => {
-            let a: LogArgs = parsed(name, args)?;
-            let source = match (a.name, a.daemon) {
+            let (stderr, follow, daemon) = (a.flags & 1 != 0, a.flags & 6 != 0, a.flags & 8 != 0);
+            let source = match (words.next(), daemon) {
                 (Some(program), false) => LogSource::Program(program),
-                (None, true) if !a.stderr => LogSource::Daemon,
+                (None, true) if !stderr => LogSource::Daemon,
                 (None, true) => return Err("log --daemon: the daemon has no --stderr log".into()),
                 (Some(program), true) => {
-                    return Err(format!("log --daemon: unexpected argument '{program}'"))
+                    return Err(["log --daemon: unexpected argument '", &program, "'"].concat())
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
-            Command::Log { source, lines: a.lines, stderr: a.stderr, follow: a.follow }
+            Command::Log { source, lines: a.lines.unwrap_or(20), stderr, follow }
         }
-        "reload" => Command::Reload { dry_run: parsed::<ReloadArgs>(name, args)?.dry_run },
-        "kill" => {
-            parsed::<NoArgs>(name, args)?;
-            Command::Kill
-        }
-        _ => Command::Check { strict: parsed::<CheckArgs>(name, args)?.strict },
+        "reload" => Command::Reload { dry_run: a.flags != 0 },
+        "kill" => Command::Kill,
+        _ => Command::Check { strict: a.flags != 0 },
     })
 }
 
@@ -336,9 +254,9 @@ fn command_name(word: &str) -> Result<&'static str, String> {
     let nearest = words.map(|w| (distance(word, w), w)).min_by_key(|&(d, _)| d);
     match nearest {
         Some((d, near)) if d <= 2 && d < word.len() => {
-            Err(format!("unknown command '{word}' (did you mean '{near}'?)"))
+            Err(["unknown command '", word, "' (did you mean '", near, "'?)"].concat())
         }
-        _ => Err(format!("unknown command '{word}'")),
+        _ => Err(["unknown command '", word, "'"].concat()),
     }
 }
 
@@ -357,42 +275,51 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `command`'s arguments parsed by argh; its errors said our way.
-fn parsed<T: FromArgs>(command: &str, args: &[&str]) -> Result<T, String> {
-    T::from_args(&["pman", command], args).map_err(|exit| usage_error(command, &exit.output))
+/// A command's arguments: which of its flags were given (bit i: `flags[i]`),
+/// `-n`/`--lines` (for `log`) and the positional words.
+struct Scanned<'a> {
+    flags: u32,
+    lines: Option<usize>,
+    words: Vec<&'a str>,
 }
 
-/// argh's error message as a pman usage error: lowercase, naming the
-/// command and the argument (argh's wording is pinned by Cargo.lock and
-/// checked by the unit tests below).
-fn usage_error(command: &str, argh: &str) -> String {
-    let first = argh.lines().next().unwrap_or_default();
-    if let Some(arg) = first.strip_prefix("Unrecognized argument: ") {
-        let arg = arg.trim_matches('"');
-        return if arg.starts_with('-') {
-            format!("{command}: unknown option '{arg}'")
+/// Reads `command`'s arguments the way argh did (pinned by the tests): a
+/// word starting with `-` is an option until `--`, at most `most` positional
+/// words, an option's value is the next word whatever it is. Hand-written:
+/// argh's derive cost several KiB for these few flags.
+fn scan<'a>(command: &str, args: &[&'a str], flags: &[&str], most: usize) -> Result<Scanned<'a>, String> {
+    let mut scanned = Scanned { flags: 0, lines: None, words: Vec::new() };
+    let mut options_ended = false;
+    let mut rest = args.iter();
+    while let Some(&arg) = rest.next() {
+        if options_ended || !arg.starts_with('-') {
+            if scanned.words.len() == most {
+                return Err([command, ": unexpected argument '", arg, "'"].concat());
+            }
+            scanned.words.push(arg);
+        } else if arg == "--" {
+            options_ended = true;
+        } else if let Some(bit) = flags.iter().position(|f| *f == arg) {
+            scanned.flags |= 1 << bit;
+        } else if command == "log" && (arg == "-n" || arg == "--lines") {
+            let Some(value) = rest.next() else {
+                return Err([command, " ", arg, ": missing value"].concat());
+            };
+            if scanned.lines.is_some() {
+                return Err([command, " ", arg, ": given twice"].concat());
+            }
+            let lines = value.parse().map_err(|_| [command, " ", arg, ": not a number: ", value].concat())?;
+            scanned.lines = Some(lines);
         } else {
-            format!("{command}: unexpected argument '{arg}'")
-        };
-    }
-    if let Some(option) = first.strip_prefix("No value provided for option '") {
-        return format!("{command} {}: missing value", option.trim_end_matches("'."));
-    }
-    if let Some((option, value)) =
-        first.strip_prefix("Error parsing option '").and_then(|rest| rest.split_once("' with value '"))
-    {
-        let (value, why) = value.rsplit_once("': ").unwrap_or((value, ""));
-        if why.contains("duplicate") {
-            return format!("{command} {option}: given twice");
+            return Err([command, ": unknown option '", arg, "'"].concat());
         }
-        return format!("{command} {option}: not a number: {value}");
     }
-    format!("{command}: {}", first.to_lowercase())
+    Ok(scanned)
 }
 
 fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> {
     if names.is_empty() {
-        return Err(format!("{command}: missing program name"));
+        return Err([command, ": missing program name"].concat());
     }
     Ok(names)
 }
@@ -459,6 +386,13 @@ mod tests {
             (&["status", "--bogus"], "status: unknown option '--bogus'"),
             (&["check", "extra"], "check: unexpected argument 'extra'"),
             (&["-c"], "-c: missing config file"),
+            (&["kill", "-"], "kill: unknown option '-'"),
+            (&["log", "web", "--lines=5"], "log: unknown option '--lines=5'"),
+            (&["log", "web", "-n", "3", "--lines", "x"], "log --lines: given twice"),
+            (&["log", "web", "-n", "--"], "log -n: not a number: --"),
+            (&["log", "web", "x"], "log: unexpected argument 'x'"),
+            (&["pid", "a", "--", "b"], "pid: unexpected argument 'b'"),
+            (&["daemon", "-f", "x"], "daemon: unexpected argument 'x'"),
         ];
         for (args, want) in cases {
             assert_eq!(err(args), *want, "{args:?}");
@@ -479,6 +413,29 @@ mod tests {
         for &(name, ..) in COMMANDS {
             assert!(USAGE.contains(name), "{name} missing from the usage");
         }
+    }
+
+    #[test]
+    fn words_after_double_dash_are_names() {
+        assert_eq!(p(&["kill", "--"]).unwrap().command, Command::Kill);
+        assert_eq!(
+            p(&["status", "--", "--json"]).unwrap().command,
+            Command::Status { names: vec!["--json".into()], json: false }
+        );
+        assert_eq!(
+            p(&["stop", "--", "-web", "--"]).unwrap().command,
+            Command::Stop(vec!["-web".into(), "--".into()])
+        );
+        let log = p(&["log", "--", "--daemon"]).unwrap().command;
+        assert_eq!(
+            log,
+            Command::Log {
+                source: LogSource::Program("--daemon".into()),
+                lines: 20,
+                stderr: false,
+                follow: false
+            }
+        );
     }
 
     #[test]
