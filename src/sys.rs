@@ -466,3 +466,91 @@ pub fn local_time() -> (i32, u32, u32, u32, u32, u32) {
         )
     }
 }
+// The client's calls: dialing the daemon, reading log files.
+
+/// Connects a stream socket to `name` (`@name`: an abstract name).
+/// `Err` is the errno (EINVAL: a name too long for `sockaddr_un`).
+pub fn connect_unix(name: &str) -> Result<UnixStream, i32> {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // An abstract name starts with a NUL (left in place); a path ends with one.
+    let (bytes, first, nul) = match name.strip_prefix('@') {
+        Some(rest) => (rest.as_bytes(), 1, 0),
+        None => (name.as_bytes(), 0, 1),
+    };
+    if first + bytes.len() + nul > addr.sun_path.len() || bytes.contains(&0) {
+        return Err(libc::EINVAL);
+    }
+    for (slot, &byte) in addr.sun_path[first..].iter_mut().zip(bytes) {
+        *slot = byte as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + first + bytes.len() + nul;
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: socket returned a fresh descriptor.
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: addr is a valid sockaddr_un of at least len bytes.
+    let ret =
+        unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len as libc::socklen_t) };
+    if ret < 0 {
+        return Err(errno());
+    }
+    Ok(stream)
+}
+
+/// Opens `path` read-only (close-on-exec); `None` when it cannot be.
+pub fn open_read(path: &CStr) -> Option<OwnedFd> {
+    // SAFETY: path is NUL-terminated.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: open returned a fresh descriptor.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What `stat` tells of a file: its identity, which a rename keeps, and size.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub id: (u64, u64),
+    pub size: u64,
+}
+
+#[allow(clippy::unnecessary_cast)] // dev_t, ino_t and off_t differ between targets
+fn file_stat(st: &libc::stat) -> FileStat {
+    FileStat { id: (st.st_dev as u64, st.st_ino as u64), size: st.st_size as u64 }
+}
+
+/// `fstat(2)` of an open file.
+pub fn fstat(fd: RawFd) -> Option<FileStat> {
+    // SAFETY: st is a valid stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then(|| file_stat(&st))
+}
+
+/// `stat(2)` of a path (following symlinks).
+pub fn stat(path: &CStr) -> Option<FileStat> {
+    // SAFETY: path is NUL-terminated; st is a valid stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::stat(path.as_ptr(), &mut st) } == 0).then(|| file_stat(&st))
+}
+
+/// `lseek(2)`: moves `fd`'s offset to `pos` (`None`: where it is now).
+/// Returns the resulting offset.
+pub fn seek(fd: RawFd, pos: Option<u64>) -> Option<u64> {
+    let (offset, whence) = match pos {
+        Some(pos) => (pos as libc::off_t, libc::SEEK_SET),
+        None => (0, libc::SEEK_CUR),
+    };
+    // SAFETY: plain syscall.
+    let at = unsafe { libc::lseek(fd, offset, whence) };
+    (at >= 0).then_some(at as u64)
+}
+
+/// `pread(2)`: fills as much of `buf` as the file holds from `pos` on.
+pub fn pread(fd: RawFd, buf: &mut [u8], pos: u64) -> Option<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), pos as libc::off_t) };
+    (n >= 0).then_some(n as usize)
+}
