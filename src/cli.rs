@@ -5,6 +5,7 @@
 //! hand, in one small non-generic scanner: argh's derive output for ten
 //! commands cost more than the whole parser.
 
+use crate::protocol::Request;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -36,59 +37,111 @@ options:
 /// What every usage error ends with.
 pub const TRY_HELP: &str = "try 'pman --help'";
 
+/// One command: what `help` says of it, and what `scan` reads.
+struct Spec {
+    name: &'static str,
+    usage: &'static str,
+    help: &'static str,
+    /// Its flags, reported by `scan` as bits in this order.
+    flags: &'static [&'static str],
+    /// How many words besides flags it takes at most.
+    most: usize,
+}
+
+/// No limit on a command's words.
+const ANY: usize = usize::MAX;
+
 /// Each command's name, usage and help (`pman help CMD`, `pman CMD --help`).
-const COMMANDS: &[(&str, &str, &str)] = &[
-    (
-        "daemon",
-        "daemon [-f]",
-        "Starts the supervisor. Without -f it detaches and returns once the daemon\n\
+const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "daemon",
+        usage: "daemon [-f]",
+        help: "Starts the supervisor. Without -f it detaches and returns once the daemon\n\
          listens on its socket.\n\n  -f, --foreground   stay in the foreground, log to stderr too\n",
-    ),
-    (
-        "status",
-        "status [NAME...] [--json]",
-        "Prints a status line for each named program, or all in config order.\n\
+        flags: &["-f", "--foreground"],
+        most: 0,
+    },
+    Spec {
+        name: "status",
+        usage: "status [NAME...] [--json]",
+        help: "Prints a status line for each named program, or all in config order.\n\
          Exit 0 all RUNNING, 3 any not, 2 unknown name, 1 daemon unreachable.\n\n\
          \x20 --json             one JSON array instead of status lines\n",
-    ),
-    ("start", "start NAME...|all", "Starts programs; waits until each is RUNNING or its start failed.\n"),
-    ("stop", "stop NAME...|all", "Stops programs (stopsignal, then SIGKILL); waits until stopped.\n"),
-    ("restart", "restart NAME...|all", "Stops, then starts programs.\n"),
-    (
-        "signal",
-        "signal SIG NAME...|all",
-        "Sends SIG (HUP, SIGHUP or a number) to each named program's process.\n\
+        flags: &["--json"],
+        most: ANY,
+    },
+    Spec {
+        name: "start",
+        usage: "start NAME...|all",
+        help: "Starts programs; waits until each is RUNNING or its start failed.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "stop",
+        usage: "stop NAME...|all",
+        help: "Stops programs (stopsignal, then SIGKILL); waits until stopped.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "restart",
+        usage: "restart NAME...|all",
+        help: "Stops, then starts programs.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "signal",
+        usage: "signal SIG NAME...|all",
+        help: "Sends SIG (HUP, SIGHUP or a number) to each named program's process.\n\
          One without a process: `pman: NAME is not running (STATE)`, exit 1.\n",
-    ),
-    (
-        "pid",
-        "pid [NAME]",
-        "Prints the daemon's pid, or the program's. A program without a process:\n\
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "pid",
+        usage: "pid [NAME]",
+        help: "Prints the daemon's pid, or the program's. A program without a process:\n\
          `pman: NAME is not running (STATE)`, exit 1.\n",
-    ),
-    (
-        "log",
-        "log NAME [-n N] [--stderr] [-f]\n       pman log --daemon [-n N] [-f]",
-        "Prints the last lines of a program's log file (alias: tail). Needs no\n\
+        flags: &[],
+        most: 1,
+    },
+    Spec {
+        name: "log",
+        usage: "log NAME [-n N] [--stderr] [-f]\n       pman log --daemon [-n N] [-f]",
+        help: "Prints the last lines of a program's log file (alias: tail). Needs no\n\
          daemon when the config names a file.\n\n\
          \x20 -n, --lines N      the last N lines (default 20)\n\
          \x20 --stderr           the stderr log\n\
          \x20 -f, --follow       then print new lines as they come, across rotation\n\
          \x20 --daemon           the daemon's own log ([pman] logfile)\n",
-    ),
-    (
-        "reload",
-        "reload [--dry-run]",
-        "Re-reads the config: starts added programs, stops removed ones, restarts\n\
+        flags: &["--stderr", "-f", "--follow", "--daemon"],
+        most: 1,
+    },
+    Spec {
+        name: "reload",
+        usage: "reload [--dry-run]",
+        help: "Re-reads the config: starts added programs, stops removed ones, restarts\n\
          changed ones (alias: update). A config with errors changes nothing.\n\n\
          \x20 --dry-run          print what reload would change, changing nothing\n",
-    ),
-    ("kill", "kill", "Stops all programs and ends the daemon (alias: shutdown).\n"),
-    (
-        "check",
-        "check [--strict]",
-        "Validates the config without a daemon.\n\n  --strict           warnings are errors too\n",
-    ),
+        flags: &["--dry-run"],
+        most: 0,
+    },
+    Spec {
+        name: "kill",
+        usage: "kill",
+        help: "Stops all programs and ends the daemon (alias: shutdown).\n",
+        flags: &[],
+        most: 0,
+    },
+    Spec {
+        name: "check",
+        usage: "check [--strict]",
+        help: "Validates the config without a daemon.\n\n  --strict           warnings are errors too\n",
+        flags: &["--strict"],
+        most: 0,
+    },
 ];
 
 /// supervisorctl's words for pman's commands.
@@ -96,8 +149,8 @@ const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shut
 
 /// The help of `command` (`None`: the whole usage).
 pub fn help(command: Option<&str>) -> String {
-    match COMMANDS.iter().find(|c| Some(c.0) == command) {
-        Some((_, usage, text)) => ["usage: pman ", usage, "\n\n", text].concat(),
+    match COMMANDS.iter().find(|c| Some(c.name) == command) {
+        Some(spec) => ["usage: pman ", spec.usage, "\n\n", spec.help].concat(),
         None => USAGE.to_string(),
     }
 }
@@ -116,28 +169,15 @@ pub enum Command {
     Daemon {
         foreground: bool,
     },
-    Status {
-        names: Vec<String>,
-        json: bool,
-    },
-    Start(Vec<String>),
-    Stop(Vec<String>),
-    Restart(Vec<String>),
-    Signal {
-        signal: String,
-        names: Vec<String>,
-    },
-    Pid(Option<String>),
+    /// `status`, `start`, `stop`, `restart`, `signal`, `pid`, `reload`,
+    /// `kill`: the request sent to the daemon, whose answer is printed.
+    Send(Request),
     Log {
         source: LogSource,
         lines: usize,
         stderr: bool,
         follow: bool,
     },
-    Reload {
-        dry_run: bool,
-    },
-    Kill,
     Check {
         strict: bool,
     },
@@ -186,46 +226,25 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         "help" => {
             return match args {
                 [] | ["help"] => Ok(Command::Help(None)),
-                [command] => Ok(Command::Help(Some(command_name(command)?))),
+                [word] => Ok(Command::Help(Some(command(word)?.name))),
                 [_, extra, ..] => Err(["help: unexpected argument '", extra, "'"].concat()),
             }
         }
         _ if word.starts_with('-') => return Err(["unknown option '", word, "'"].concat()),
         _ => {}
     }
-    let name = command_name(word)?;
+    let spec = command(word)?;
+    let name = spec.name;
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));
     }
-    let flags: &[&str] = match name {
-        "daemon" => &["-f", "--foreground"],
-        "status" => &["--json"],
-        "log" => &["--stderr", "-f", "--follow", "--daemon"],
-        "reload" => &["--dry-run"],
-        "check" => &["--strict"],
-        _ => &[],
-    };
-    let most = match name {
-        "status" | "start" | "stop" | "restart" | "signal" => usize::MAX,
-        "pid" | "log" => 1,
-        _ => 0,
-    };
-    let a = scan(name, args, flags, most)?;
-    let mut words = a.words.into_iter().map(str::to_string);
-    Ok(match name {
-        "daemon" => Command::Daemon { foreground: a.flags != 0 },
-        "status" => Command::Status { names: words.collect(), json: a.flags != 0 },
-        "start" => Command::Start(need_names(name, words.collect())?),
-        "stop" => Command::Stop(need_names(name, words.collect())?),
-        "restart" => Command::Restart(need_names(name, words.collect())?),
-        "signal" => {
-            let signal = words.next().ok_or("signal: missing signal")?;
-            Command::Signal { signal, names: need_names(name, words.collect())? }
-        }
-        "pid" => Command::Pid(words.next()),
+    let Scanned { flags, lines, mut words } = scan(spec, args)?;
+    let request = match name {
+        "daemon" => return Ok(Command::Daemon { foreground: flags != 0 }),
+        "check" => return Ok(Command::Check { strict: flags != 0 }),
         "log" => {
-            let (stderr, follow, daemon) = (a.flags & 1 != 0, a.flags & 6 != 0, a.flags & 8 != 0);
-            let source = match (words.next(), daemon) {
+            let (stderr, follow, daemon) = (flags & 1 != 0, flags & 6 != 0, flags & 8 != 0);
+            let source = match (words.pop(), daemon) {
                 (Some(program), false) => LogSource::Program(program),
                 (None, true) if !stderr => LogSource::Daemon,
                 (None, true) => return Err("log --daemon: the daemon has no --stderr log".into()),
@@ -234,24 +253,41 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
-            Command::Log { source, lines: a.lines.unwrap_or(20), stderr, follow }
+            return Ok(Command::Log { source, lines: lines.unwrap_or(20), stderr, follow });
         }
-        "reload" => Command::Reload { dry_run: a.flags != 0 },
-        "kill" => Command::Kill,
-        _ => Command::Check { strict: a.flags != 0 },
-    })
+        "status" => Request::Status { names: words, json: flags != 0 },
+        "signal" => {
+            if words.is_empty() {
+                return Err("signal: missing signal".into());
+            }
+            let signal = words.remove(0);
+            Request::Signal { signal, names: need_names(name, words)? }
+        }
+        "pid" => Request::Pid(words.pop()),
+        "reload" => Request::Reload { dry_run: flags != 0 },
+        "kill" => Request::Kill,
+        "start" => Request::Start(need_names(name, words)?),
+        "stop" => Request::Stop(need_names(name, words)?),
+        _ => Request::Restart(need_names(name, words)?),
+    };
+    Ok(Command::Send(request))
 }
 
 /// The command `word` names (aliases resolved), or the usage error.
-fn command_name(word: &str) -> Result<&'static str, String> {
-    if let Some(&(name, ..)) = COMMANDS.iter().find(|c| c.0 == word) {
-        return Ok(name);
+fn command(word: &str) -> Result<&'static Spec, String> {
+    let name = ALIASES.iter().find(|a| a.0 == word).map_or(word, |a| a.1);
+    if let Some(spec) = COMMANDS.iter().find(|c| c.name == name) {
+        return Ok(spec);
     }
-    if let Some(&(_, name)) = ALIASES.iter().find(|a| a.0 == word) {
-        return Ok(name);
+    // The nearest name (the first of equals) if it is near enough.
+    let mut nearest: Option<(usize, &str)> = None;
+    for near in COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)) {
+        let d = distance(word, near);
+        match nearest {
+            Some((best, _)) if best <= d => {}
+            _ => nearest = Some((d, near)),
+        }
     }
-    let words = COMMANDS.iter().map(|c| c.0).chain(ALIASES.iter().map(|a| a.0));
-    let nearest = words.map(|w| (distance(word, w), w)).min_by_key(|&(d, _)| d);
     match nearest {
         Some((d, near)) if d <= 2 && d < word.len() => {
             Err(["unknown command '", word, "' (did you mean '", near, "'?)"].concat())
@@ -275,31 +311,31 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// A command's arguments: which of its flags were given (bit i: `flags[i]`),
-/// `-n`/`--lines` (for `log`) and the positional words.
-struct Scanned<'a> {
+/// A command's arguments: which of its flags were given (bit i:
+/// `Spec::flags[i]`), `-n`/`--lines` (for `log`) and the other words.
+struct Scanned {
     flags: u32,
     lines: Option<usize>,
-    words: Vec<&'a str>,
+    words: Vec<String>,
 }
 
-/// Reads `command`'s arguments the way argh did (pinned by the tests): a
-/// word starting with `-` is an option until `--`, at most `most` positional
-/// words, an option's value is the next word whatever it is. Hand-written:
-/// argh's derive cost several KiB for these few flags.
-fn scan<'a>(command: &str, args: &[&'a str], flags: &[&str], most: usize) -> Result<Scanned<'a>, String> {
+/// Reads a command's arguments the way argh did (pinned by the tests): a
+/// word starting with `-` is an option until `--`, at most `spec.most`
+/// other words, an option's value is the next word whatever it is.
+fn scan(spec: &Spec, args: &[&str]) -> Result<Scanned, String> {
+    let command = spec.name;
     let mut scanned = Scanned { flags: 0, lines: None, words: Vec::new() };
     let mut options_ended = false;
     let mut rest = args.iter();
     while let Some(&arg) = rest.next() {
         if options_ended || !arg.starts_with('-') {
-            if scanned.words.len() == most {
+            if scanned.words.len() == spec.most {
                 return Err([command, ": unexpected argument '", arg, "'"].concat());
             }
-            scanned.words.push(arg);
+            scanned.words.push(arg.to_string());
         } else if arg == "--" {
             options_ended = true;
-        } else if let Some(bit) = flags.iter().position(|f| *f == arg) {
+        } else if let Some(bit) = spec.flags.iter().position(|f| *f == arg) {
             scanned.flags |= 1 << bit;
         } else if command == "log" && (arg == "-n" || arg == "--lines") {
             let Some(value) = rest.next() else {
@@ -410,21 +446,21 @@ mod tests {
         assert_eq!(p(&["kill", "-h"]).unwrap().command, Command::Help(Some("kill")));
         assert_eq!(p(&["-V"]).unwrap().command, Command::Version);
         assert!(help(Some("log")).starts_with("usage: pman log NAME"));
-        for &(name, ..) in COMMANDS {
-            assert!(USAGE.contains(name), "{name} missing from the usage");
+        for spec in COMMANDS {
+            assert!(USAGE.contains(spec.name), "{} missing from the usage", spec.name);
         }
     }
 
     #[test]
     fn words_after_double_dash_are_names() {
-        assert_eq!(p(&["kill", "--"]).unwrap().command, Command::Kill);
+        assert_eq!(p(&["kill", "--"]).unwrap().command, Command::Send(Request::Kill));
         assert_eq!(
             p(&["status", "--", "--json"]).unwrap().command,
-            Command::Status { names: vec!["--json".into()], json: false }
+            Command::Send(Request::Status { names: vec!["--json".into()], json: false })
         );
         assert_eq!(
             p(&["stop", "--", "-web", "--"]).unwrap().command,
-            Command::Stop(vec!["-web".into(), "--".into()])
+            Command::Send(Request::Stop(vec!["-web".into(), "--".into()]))
         );
         let log = p(&["log", "--", "--daemon"]).unwrap().command;
         assert_eq!(
@@ -442,15 +478,15 @@ mod tests {
     fn a_program_named_help_is_a_name() {
         assert_eq!(
             p(&["status", "help"]).unwrap().command,
-            Command::Status { names: vec!["help".into()], json: false }
+            Command::Send(Request::Status { names: vec!["help".into()], json: false })
         );
-        assert_eq!(p(&["stop", "help"]).unwrap().command, Command::Stop(vec!["help".into()]));
+        assert_eq!(p(&["stop", "help"]).unwrap().command, Command::Send(Request::Stop(vec!["help".into()])));
     }
 
     #[test]
     fn aliases() {
-        assert_eq!(p(&["shutdown"]).unwrap().command, Command::Kill);
-        assert_eq!(p(&["update"]).unwrap().command, Command::Reload { dry_run: false });
+        assert_eq!(p(&["shutdown"]).unwrap().command, Command::Send(Request::Kill));
+        assert_eq!(p(&["update"]).unwrap().command, Command::Send(Request::Reload { dry_run: false }));
         let tail = p(&["tail", "web", "-f"]).unwrap().command;
         assert_eq!(
             tail,

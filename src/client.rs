@@ -31,14 +31,7 @@ pub fn run(config_path: &Path, command: Command) -> i32 {
         Command::Log { source, lines, stderr, follow } => {
             return log::run(config_path, &socket, source, lines, stderr, follow)
         }
-        Command::Status { names, json } => Request::Status { names, json },
-        Command::Start(names) => Request::Start(names),
-        Command::Stop(names) => Request::Stop(names),
-        Command::Restart(names) => Request::Restart(names),
-        Command::Signal { signal, names } => Request::Signal { signal, names },
-        Command::Pid(name) => Request::Pid(name),
-        Command::Reload { dry_run } => Request::Reload { dry_run },
-        Command::Kill => Request::Kill,
+        Command::Send(request) => request,
         _ => return 2,
     };
     let waits = matches!(
