@@ -40,12 +40,29 @@ pub const TRY_HELP: &str = "try 'pman --help'";
 /// One command: what `help` says of it, and what `scan` reads.
 struct Spec {
     name: &'static str,
+    kind: Kind,
     usage: &'static str,
     help: &'static str,
     /// Its flags, reported by `scan` as bits in this order.
     flags: &'static [&'static str],
     /// How many words besides flags it takes at most.
     most: usize,
+}
+
+/// Which command a [`Spec`] is, for `parse_command` to build it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Daemon,
+    Status,
+    Start,
+    Stop,
+    Restart,
+    Signal,
+    Pid,
+    Log,
+    Reload,
+    Kill,
+    Check,
 }
 
 /// No limit on a command's words.
@@ -55,6 +72,7 @@ const ANY: usize = usize::MAX;
 const COMMANDS: &[Spec] = &[
     Spec {
         name: "daemon",
+        kind: Kind::Daemon,
         usage: "daemon [-f]",
         help: "Starts the supervisor. Without -f it detaches and returns once the daemon\n\
          listens on its socket.\n\n  -f, --foreground   stay in the foreground, log to stderr too\n",
@@ -63,6 +81,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "status",
+        kind: Kind::Status,
         usage: "status [NAME...] [--json]",
         help: "Prints a status line for each named program, or all in config order.\n\
          Exit 0 all RUNNING, 3 any not, 2 unknown name, 1 daemon unreachable.\n\n\
@@ -72,6 +91,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "start",
+        kind: Kind::Start,
         usage: "start NAME...|all",
         help: "Starts programs; waits until each is RUNNING or its start failed.\n",
         flags: &[],
@@ -79,6 +99,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "stop",
+        kind: Kind::Stop,
         usage: "stop NAME...|all",
         help: "Stops programs (stopsignal, then SIGKILL); waits until stopped.\n",
         flags: &[],
@@ -86,6 +107,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "restart",
+        kind: Kind::Restart,
         usage: "restart NAME...|all",
         help: "Stops, then starts programs.\n",
         flags: &[],
@@ -93,6 +115,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "signal",
+        kind: Kind::Signal,
         usage: "signal SIG NAME...|all",
         help: "Sends SIG (HUP, SIGHUP or a number) to each named program's process.\n\
          One without a process: `pman: NAME is not running (STATE)`, exit 1.\n",
@@ -101,6 +124,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "pid",
+        kind: Kind::Pid,
         usage: "pid [NAME]",
         help: "Prints the daemon's pid, or the program's. A program without a process:\n\
          `pman: NAME is not running (STATE)`, exit 1.\n",
@@ -109,6 +133,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "log",
+        kind: Kind::Log,
         usage: "log NAME [-n N] [--stderr] [-f]\n       pman log --daemon [-n N] [-f]",
         help: "Prints the last lines of a program's log file (alias: tail). Needs no\n\
          daemon when the config names a file.\n\n\
@@ -121,6 +146,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "reload",
+        kind: Kind::Reload,
         usage: "reload [--dry-run]",
         help: "Re-reads the config: starts added programs, stops removed ones, restarts\n\
          changed ones (alias: update). A config with errors changes nothing.\n\n\
@@ -130,6 +156,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "kill",
+        kind: Kind::Kill,
         usage: "kill",
         help: "Stops all programs and ends the daemon (alias: shutdown).\n",
         flags: &[],
@@ -137,6 +164,7 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "check",
+        kind: Kind::Check,
         usage: "check [--strict]",
         help: "Validates the config without a daemon.\n\n  --strict           warnings are errors too\n",
         flags: &["--strict"],
@@ -239,10 +267,10 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         return Ok(Command::Help(Some(name)));
     }
     let Scanned { flags, lines, mut words } = scan(spec, args)?;
-    let request = match name {
-        "daemon" => return Ok(Command::Daemon { foreground: flags != 0 }),
-        "check" => return Ok(Command::Check { strict: flags != 0 }),
-        "log" => {
+    let request = match spec.kind {
+        Kind::Daemon => return Ok(Command::Daemon { foreground: flags != 0 }),
+        Kind::Check => return Ok(Command::Check { strict: flags != 0 }),
+        Kind::Log => {
             let (stderr, follow, daemon) = (flags & 1 != 0, flags & 6 != 0, flags & 8 != 0);
             let source = match (words.pop(), daemon) {
                 (Some(program), false) => LogSource::Program(program),
@@ -255,20 +283,20 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             };
             return Ok(Command::Log { source, lines: lines.unwrap_or(20), stderr, follow });
         }
-        "status" => Request::Status { names: words, json: flags != 0 },
-        "signal" => {
+        Kind::Status => Request::Status { names: words, json: flags != 0 },
+        Kind::Signal => {
             if words.is_empty() {
                 return Err("signal: missing signal".into());
             }
             let signal = words.remove(0);
             Request::Signal { signal, names: need_names(name, words)? }
         }
-        "pid" => Request::Pid(words.pop()),
-        "reload" => Request::Reload { dry_run: flags != 0 },
-        "kill" => Request::Kill,
-        "start" => Request::Start(need_names(name, words)?),
-        "stop" => Request::Stop(need_names(name, words)?),
-        _ => Request::Restart(need_names(name, words)?),
+        Kind::Pid => Request::Pid(words.pop()),
+        Kind::Reload => Request::Reload { dry_run: flags != 0 },
+        Kind::Kill => Request::Kill,
+        Kind::Start => Request::Start(need_names(name, words)?),
+        Kind::Stop => Request::Stop(need_names(name, words)?),
+        Kind::Restart => Request::Restart(need_names(name, words)?),
     };
     Ok(Command::Send(request))
 }
@@ -337,7 +365,7 @@ fn scan(spec: &Spec, args: &[&str]) -> Result<Scanned, String> {
             options_ended = true;
         } else if let Some(bit) = spec.flags.iter().position(|f| *f == arg) {
             scanned.flags |= 1 << bit;
-        } else if command == "log" && (arg == "-n" || arg == "--lines") {
+        } else if spec.kind == Kind::Log && (arg == "-n" || arg == "--lines") {
             let Some(value) = rest.next() else {
                 return Err([command, " ", arg, ": missing value"].concat());
             };
