@@ -14,7 +14,6 @@ mod sys;
 mod users;
 
 use cli::Command;
-use std::os::fd::RawFd;
 
 /// Runs the command line `args` (without argv[0]); returns the exit code.
 pub fn main_with(args: &[String]) -> i32 {
@@ -42,7 +41,7 @@ pub fn main_with(args: &[String]) -> i32 {
 
 /// Writes `parts` and a newline to `fd` (1 or 2) with one write: a line
 /// is never split, and no formatting machinery is pulled in for it.
-pub(crate) fn say(fd: RawFd, parts: &[&str]) {
+pub(crate) fn say(fd: std::os::fd::RawFd, parts: &[&str]) {
     write_line(fd, "", parts);
 }
 
@@ -51,7 +50,7 @@ pub(crate) fn fail(parts: &[&str]) {
     write_line(2, "pman: ", parts);
 }
 
-fn write_line(fd: RawFd, prefix: &str, parts: &[&str]) {
+fn write_line(fd: std::os::fd::RawFd, prefix: &str, parts: &[&str]) {
     let mut line = String::from(prefix);
     parts.iter().for_each(|part| line.push_str(part));
     line.push('\n');
