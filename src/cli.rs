@@ -1,10 +1,11 @@
 //! Command line: `pman [-c CONFIG] [COMMAND] [ARGS] [-c CONFIG]`.
 //! `-c` is taken out of argv first (it may stand anywhere, the last one
 //! wins), then the command word is ours to read (aliases, `help CMD`, a
-//! suggestion for a typo) and argh parses that command's arguments. Help
-//! text and usage errors are ours, not argh's.
+//! suggestion for a typo), then that command's few flags and words. All by
+//! hand, in one small non-generic scanner: argh's derive output for ten
+//! commands cost more than the whole parser.
 
-use argh::FromArgs;
+use crate::protocol::Request;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -36,59 +37,139 @@ options:
 /// What every usage error ends with.
 pub const TRY_HELP: &str = "try 'pman --help'";
 
+/// One command: what `help` says of it, and what `scan` reads.
+struct Spec {
+    name: &'static str,
+    kind: Kind,
+    usage: &'static str,
+    help: &'static str,
+    /// Its flags, reported by `scan` as bits in this order.
+    flags: &'static [&'static str],
+    /// How many words besides flags it takes at most.
+    most: usize,
+}
+
+/// Which command a [`Spec`] is, for `parse_command` to build it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Daemon,
+    Status,
+    Start,
+    Stop,
+    Restart,
+    Signal,
+    Pid,
+    Log,
+    Reload,
+    Kill,
+    Check,
+}
+
+/// No limit on a command's words.
+const ANY: usize = usize::MAX;
+
 /// Each command's name, usage and help (`pman help CMD`, `pman CMD --help`).
-const COMMANDS: &[(&str, &str, &str)] = &[
-    (
-        "daemon",
-        "daemon [-f]",
-        "Starts the supervisor. Without -f it detaches and returns once the daemon\n\
+const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "daemon",
+        kind: Kind::Daemon,
+        usage: "daemon [-f]",
+        help: "Starts the supervisor. Without -f it detaches and returns once the daemon\n\
          listens on its socket.\n\n  -f, --foreground   stay in the foreground, log to stderr too\n",
-    ),
-    (
-        "status",
-        "status [NAME...] [--json]",
-        "Prints a status line for each named program, or all in config order.\n\
+        flags: &["-f", "--foreground"],
+        most: 0,
+    },
+    Spec {
+        name: "status",
+        kind: Kind::Status,
+        usage: "status [NAME...] [--json]",
+        help: "Prints a status line for each named program, or all in config order.\n\
          Exit 0 all RUNNING, 3 any not, 2 unknown name, 1 daemon unreachable.\n\n\
          \x20 --json             one JSON array instead of status lines\n",
-    ),
-    ("start", "start NAME...|all", "Starts programs; waits until each is RUNNING or its start failed.\n"),
-    ("stop", "stop NAME...|all", "Stops programs (stopsignal, then SIGKILL); waits until stopped.\n"),
-    ("restart", "restart NAME...|all", "Stops, then starts programs.\n"),
-    (
-        "signal",
-        "signal SIG NAME...|all",
-        "Sends SIG (HUP, SIGHUP or a number) to each named program's process.\n\
+        flags: &["--json"],
+        most: ANY,
+    },
+    Spec {
+        name: "start",
+        kind: Kind::Start,
+        usage: "start NAME...|all",
+        help: "Starts programs; waits until each is RUNNING or its start failed.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "stop",
+        kind: Kind::Stop,
+        usage: "stop NAME...|all",
+        help: "Stops programs (stopsignal, then SIGKILL); waits until stopped.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "restart",
+        kind: Kind::Restart,
+        usage: "restart NAME...|all",
+        help: "Stops, then starts programs.\n",
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "signal",
+        kind: Kind::Signal,
+        usage: "signal SIG NAME...|all",
+        help: "Sends SIG (HUP, SIGHUP or a number) to each named program's process.\n\
          One without a process: `pman: NAME is not running (STATE)`, exit 1.\n",
-    ),
-    (
-        "pid",
-        "pid [NAME]",
-        "Prints the daemon's pid, or the program's. A program without a process:\n\
+        flags: &[],
+        most: ANY,
+    },
+    Spec {
+        name: "pid",
+        kind: Kind::Pid,
+        usage: "pid [NAME]",
+        help: "Prints the daemon's pid, or the program's. A program without a process:\n\
          `pman: NAME is not running (STATE)`, exit 1.\n",
-    ),
-    (
-        "log",
-        "log NAME [-n N] [--stderr] [-f]\n       pman log --daemon [-n N] [-f]",
-        "Prints the last lines of a program's log file (alias: tail). Needs no\n\
+        flags: &[],
+        most: 1,
+    },
+    Spec {
+        name: "log",
+        kind: Kind::Log,
+        usage: "log NAME [-n N] [--stderr] [-f]\n       pman log --daemon [-n N] [-f]",
+        help: "Prints the last lines of a program's log file (alias: tail). Needs no\n\
          daemon when the config names a file.\n\n\
          \x20 -n, --lines N      the last N lines (default 20)\n\
          \x20 --stderr           the stderr log\n\
          \x20 -f, --follow       then print new lines as they come, across rotation\n\
          \x20 --daemon           the daemon's own log ([pman] logfile)\n",
-    ),
-    (
-        "reload",
-        "reload [--dry-run]",
-        "Re-reads the config: starts added programs, stops removed ones, restarts\n\
+        flags: &["--stderr", "-f", "--follow", "--daemon"],
+        most: 1,
+    },
+    Spec {
+        name: "reload",
+        kind: Kind::Reload,
+        usage: "reload [--dry-run]",
+        help: "Re-reads the config: starts added programs, stops removed ones, restarts\n\
          changed ones (alias: update). A config with errors changes nothing.\n\n\
          \x20 --dry-run          print what reload would change, changing nothing\n",
-    ),
-    ("kill", "kill", "Stops all programs and ends the daemon (alias: shutdown).\n"),
-    (
-        "check",
-        "check [--strict]",
-        "Validates the config without a daemon.\n\n  --strict           warnings are errors too\n",
-    ),
+        flags: &["--dry-run"],
+        most: 0,
+    },
+    Spec {
+        name: "kill",
+        kind: Kind::Kill,
+        usage: "kill",
+        help: "Stops all programs and ends the daemon (alias: shutdown).\n",
+        flags: &[],
+        most: 0,
+    },
+    Spec {
+        name: "check",
+        kind: Kind::Check,
+        usage: "check [--strict]",
+        help: "Validates the config without a daemon.\n\n  --strict           warnings are errors too\n",
+        flags: &["--strict"],
+        most: 0,
+    },
 ];
 
 /// supervisorctl's words for pman's commands.
@@ -96,100 +177,10 @@ const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shut
 
 /// The help of `command` (`None`: the whole usage).
 pub fn help(command: Option<&str>) -> String {
-    match COMMANDS.iter().find(|c| Some(c.0) == command) {
-        Some((_, usage, text)) => ["usage: pman ", usage, "\n\n", text].concat(),
+    match COMMANDS.iter().find(|c| Some(c.name) == command) {
+        Some(spec) => ["usage: pman ", spec.usage, "\n\n", spec.help].concat(),
         None => USAGE.to_string(),
     }
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// start the supervisor
-struct DaemonArgs {
-    #[argh(switch, short = 'f')]
-    /// stay in the foreground
-    foreground: bool,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// show programs
-struct StatusArgs {
-    #[argh(switch)]
-    /// JSON output
-    json: bool,
-    #[argh(positional)]
-    names: Vec<String>,
-}
-
-/// `start`, `stop`, `restart`: names only.
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// programs
-struct NamesArgs {
-    #[argh(positional)]
-    names: Vec<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// send a signal
-struct SignalArgs {
-    /// SIG NAME...
-    #[argh(positional)]
-    words: Vec<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// print a pid
-struct PidArgs {
-    #[argh(positional)]
-    name: Option<String>,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// print captured output
-struct LogArgs {
-    #[argh(positional)]
-    name: Option<String>,
-    #[argh(option, short = 'n', default = "20")]
-    /// number of lines
-    lines: usize,
-    #[argh(switch)]
-    /// the stderr log
-    stderr: bool,
-    #[argh(switch, short = 'f')]
-    /// follow
-    follow: bool,
-    #[argh(switch)]
-    /// the daemon's own log
-    daemon: bool,
-}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// reload the config
-struct ReloadArgs {
-    #[argh(switch)]
-    /// print what reload would change, changing nothing
-    dry_run: bool,
-}
-
-/// `kill`: no arguments.
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// no arguments
-struct NoArgs {}
-
-#[derive(FromArgs)]
-#[argh(help_triggers("-h", "--help"))]
-/// validate the config
-struct CheckArgs {
-    #[argh(switch)]
-    /// warnings are errors
-    strict: bool,
 }
 
 /// Whose log `log` prints.
@@ -206,28 +197,15 @@ pub enum Command {
     Daemon {
         foreground: bool,
     },
-    Status {
-        names: Vec<String>,
-        json: bool,
-    },
-    Start(Vec<String>),
-    Stop(Vec<String>),
-    Restart(Vec<String>),
-    Signal {
-        signal: String,
-        names: Vec<String>,
-    },
-    Pid(Option<String>),
+    /// `status`, `start`, `stop`, `restart`, `signal`, `pid`, `reload`,
+    /// `kill`: the request sent to the daemon, whose answer is printed.
+    Send(Request),
     Log {
         source: LogSource,
         lines: usize,
         stderr: bool,
         follow: bool,
     },
-    Reload {
-        dry_run: bool,
-    },
-    Kill,
     Check {
         strict: bool,
     },
@@ -251,7 +229,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     while i < args.len() {
         let arg = args[i].as_str();
         if arg == "-c" || arg == "--config" {
-            let value = args.get(i + 1).ok_or_else(|| format!("{arg}: missing config file"))?;
+            let value = args.get(i + 1).ok_or_else(|| [arg, ": missing config file"].concat())?;
             config = Some(value.clone());
             i += 2;
             continue;
@@ -276,69 +254,73 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         "help" => {
             return match args {
                 [] | ["help"] => Ok(Command::Help(None)),
-                [command] => Ok(Command::Help(Some(command_name(command)?))),
-                [_, extra, ..] => Err(format!("help: unexpected argument '{extra}'")),
+                [word] => Ok(Command::Help(Some(command(word)?.name))),
+                [_, extra, ..] => Err(["help: unexpected argument '", extra, "'"].concat()),
             }
         }
-        _ if word.starts_with('-') => return Err(format!("unknown option '{word}'")),
+        _ if word.starts_with('-') => return Err(["unknown option '", word, "'"].concat()),
         _ => {}
     }
-    let name = command_name(word)?;
+    let spec = command(word)?;
+    let name = spec.name;
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));
     }
-    Ok(match name {
-        "daemon" => Command::Daemon { foreground: parsed::<DaemonArgs>(name, args)?.foreground },
-        "status" => {
-            let a: StatusArgs = parsed(name, args)?;
-            Command::Status { names: a.names, json: a.json }
-        }
-        "start" => Command::Start(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
-        "stop" => Command::Stop(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
-        "restart" => Command::Restart(need_names(name, parsed::<NamesArgs>(name, args)?.names)?),
-        "signal" => {
-            let mut words = parsed::<SignalArgs>(name, args)?.words.into_iter();
-            let signal = words.next().ok_or("signal: missing signal")?;
-            Command::Signal { signal, names: need_names(name, words.collect())? }
-        }
-        "pid" => Command::Pid(parsed::<PidArgs>(name, args)?.name),
-        "log" => {
-            let a: LogArgs = parsed(name, args)?;
-            let source = match (a.name, a.daemon) {
+    let Scanned { flags, lines, mut words } = scan(spec, args)?;
+    let request = match spec.kind {
+        Kind::Daemon => return Ok(Command::Daemon { foreground: flags != 0 }),
+        Kind::Check => return Ok(Command::Check { strict: flags != 0 }),
+        Kind::Log => {
+            let (stderr, follow, daemon) = (flags & 1 != 0, flags & 6 != 0, flags & 8 != 0);
+            let source = match (words.pop(), daemon) {
                 (Some(program), false) => LogSource::Program(program),
-                (None, true) if !a.stderr => LogSource::Daemon,
+                (None, true) if !stderr => LogSource::Daemon,
                 (None, true) => return Err("log --daemon: the daemon has no --stderr log".into()),
                 (Some(program), true) => {
-                    return Err(format!("log --daemon: unexpected argument '{program}'"))
+                    return Err(["log --daemon: unexpected argument '", &program, "'"].concat())
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
-            Command::Log { source, lines: a.lines, stderr: a.stderr, follow: a.follow }
+            return Ok(Command::Log { source, lines: lines.unwrap_or(20), stderr, follow });
         }
-        "reload" => Command::Reload { dry_run: parsed::<ReloadArgs>(name, args)?.dry_run },
-        "kill" => {
-            parsed::<NoArgs>(name, args)?;
-            Command::Kill
+        Kind::Status => Request::Status { names: words, json: flags != 0 },
+        Kind::Signal => {
+            if words.is_empty() {
+                return Err("signal: missing signal".into());
+            }
+            let signal = words.remove(0);
+            Request::Signal { signal, names: need_names(name, words)? }
         }
-        _ => Command::Check { strict: parsed::<CheckArgs>(name, args)?.strict },
-    })
+        Kind::Pid => Request::Pid(words.pop()),
+        Kind::Reload => Request::Reload { dry_run: flags != 0 },
+        Kind::Kill => Request::Kill,
+        Kind::Start => Request::Start(need_names(name, words)?),
+        Kind::Stop => Request::Stop(need_names(name, words)?),
+        Kind::Restart => Request::Restart(need_names(name, words)?),
+    };
+    Ok(Command::Send(request))
 }
 
 /// The command `word` names (aliases resolved), or the usage error.
-fn command_name(word: &str) -> Result<&'static str, String> {
-    if let Some(&(name, ..)) = COMMANDS.iter().find(|c| c.0 == word) {
-        return Ok(name);
+fn command(word: &str) -> Result<&'static Spec, String> {
+    let name = ALIASES.iter().find(|a| a.0 == word).map_or(word, |a| a.1);
+    if let Some(spec) = COMMANDS.iter().find(|c| c.name == name) {
+        return Ok(spec);
     }
-    if let Some(&(_, name)) = ALIASES.iter().find(|a| a.0 == word) {
-        return Ok(name);
+    // The nearest name (the first of equals) if it is near enough.
+    let mut nearest: Option<(usize, &str)> = None;
+    for near in COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)) {
+        let d = distance(word, near);
+        match nearest {
+            Some((best, _)) if best <= d => {}
+            _ => nearest = Some((d, near)),
+        }
     }
-    let words = COMMANDS.iter().map(|c| c.0).chain(ALIASES.iter().map(|a| a.0));
-    let nearest = words.map(|w| (distance(word, w), w)).min_by_key(|&(d, _)| d);
     match nearest {
         Some((d, near)) if d <= 2 && d < word.len() => {
-            Err(format!("unknown command '{word}' (did you mean '{near}'?)"))
+            Err(["unknown command '", word, "' (did you mean '", near, "'?)"].concat())
         }
-        _ => Err(format!("unknown command '{word}'")),
+        _ => Err(["unknown command '", word, "'"].concat()),
     }
 }
 
@@ -357,42 +339,51 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `command`'s arguments parsed by argh; its errors said our way.
-fn parsed<T: FromArgs>(command: &str, args: &[&str]) -> Result<T, String> {
-    T::from_args(&["pman", command], args).map_err(|exit| usage_error(command, &exit.output))
+/// A command's arguments: which of its flags were given (bit i:
+/// `Spec::flags[i]`), `-n`/`--lines` (for `log`) and the other words.
+struct Scanned {
+    flags: u32,
+    lines: Option<usize>,
+    words: Vec<String>,
 }
 
-/// argh's error message as a pman usage error: lowercase, naming the
-/// command and the argument (argh's wording is pinned by Cargo.lock and
-/// checked by the unit tests below).
-fn usage_error(command: &str, argh: &str) -> String {
-    let first = argh.lines().next().unwrap_or_default();
-    if let Some(arg) = first.strip_prefix("Unrecognized argument: ") {
-        let arg = arg.trim_matches('"');
-        return if arg.starts_with('-') {
-            format!("{command}: unknown option '{arg}'")
+/// Reads a command's arguments the way argh did (pinned by the tests): a
+/// word starting with `-` is an option until `--`, at most `spec.most`
+/// other words, an option's value is the next word whatever it is.
+fn scan(spec: &Spec, args: &[&str]) -> Result<Scanned, String> {
+    let command = spec.name;
+    let mut scanned = Scanned { flags: 0, lines: None, words: Vec::new() };
+    let mut options_ended = false;
+    let mut rest = args.iter();
+    while let Some(&arg) = rest.next() {
+        if options_ended || !arg.starts_with('-') {
+            if scanned.words.len() == spec.most {
+                return Err([command, ": unexpected argument '", arg, "'"].concat());
+            }
+            scanned.words.push(arg.to_string());
+        } else if arg == "--" {
+            options_ended = true;
+        } else if let Some(bit) = spec.flags.iter().position(|f| *f == arg) {
+            scanned.flags |= 1 << bit;
+        } else if spec.kind == Kind::Log && (arg == "-n" || arg == "--lines") {
+            let Some(value) = rest.next() else {
+                return Err([command, " ", arg, ": missing value"].concat());
+            };
+            if scanned.lines.is_some() {
+                return Err([command, " ", arg, ": given twice"].concat());
+            }
+            let lines = value.parse().map_err(|_| [command, " ", arg, ": not a number: ", value].concat())?;
+            scanned.lines = Some(lines);
         } else {
-            format!("{command}: unexpected argument '{arg}'")
-        };
-    }
-    if let Some(option) = first.strip_prefix("No value provided for option '") {
-        return format!("{command} {}: missing value", option.trim_end_matches("'."));
-    }
-    if let Some((option, value)) =
-        first.strip_prefix("Error parsing option '").and_then(|rest| rest.split_once("' with value '"))
-    {
-        let (value, why) = value.rsplit_once("': ").unwrap_or((value, ""));
-        if why.contains("duplicate") {
-            return format!("{command} {option}: given twice");
+            return Err([command, ": unknown option '", arg, "'"].concat());
         }
-        return format!("{command} {option}: not a number: {value}");
     }
-    format!("{command}: {}", first.to_lowercase())
+    Ok(scanned)
 }
 
 fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> {
     if names.is_empty() {
-        return Err(format!("{command}: missing program name"));
+        return Err([command, ": missing program name"].concat());
     }
     Ok(names)
 }
@@ -459,6 +450,13 @@ mod tests {
             (&["status", "--bogus"], "status: unknown option '--bogus'"),
             (&["check", "extra"], "check: unexpected argument 'extra'"),
             (&["-c"], "-c: missing config file"),
+            (&["kill", "-"], "kill: unknown option '-'"),
+            (&["log", "web", "--lines=5"], "log: unknown option '--lines=5'"),
+            (&["log", "web", "-n", "3", "--lines", "x"], "log --lines: given twice"),
+            (&["log", "web", "-n", "--"], "log -n: not a number: --"),
+            (&["log", "web", "x"], "log: unexpected argument 'x'"),
+            (&["pid", "a", "--", "b"], "pid: unexpected argument 'b'"),
+            (&["daemon", "-f", "x"], "daemon: unexpected argument 'x'"),
         ];
         for (args, want) in cases {
             assert_eq!(err(args), *want, "{args:?}");
@@ -476,24 +474,47 @@ mod tests {
         assert_eq!(p(&["kill", "-h"]).unwrap().command, Command::Help(Some("kill")));
         assert_eq!(p(&["-V"]).unwrap().command, Command::Version);
         assert!(help(Some("log")).starts_with("usage: pman log NAME"));
-        for &(name, ..) in COMMANDS {
-            assert!(USAGE.contains(name), "{name} missing from the usage");
+        for spec in COMMANDS {
+            assert!(USAGE.contains(spec.name), "{} missing from the usage", spec.name);
         }
+    }
+
+    #[test]
+    fn words_after_double_dash_are_names() {
+        assert_eq!(p(&["kill", "--"]).unwrap().command, Command::Send(Request::Kill));
+        assert_eq!(
+            p(&["status", "--", "--json"]).unwrap().command,
+            Command::Send(Request::Status { names: vec!["--json".into()], json: false })
+        );
+        assert_eq!(
+            p(&["stop", "--", "-web", "--"]).unwrap().command,
+            Command::Send(Request::Stop(vec!["-web".into(), "--".into()]))
+        );
+        let log = p(&["log", "--", "--daemon"]).unwrap().command;
+        assert_eq!(
+            log,
+            Command::Log {
+                source: LogSource::Program("--daemon".into()),
+                lines: 20,
+                stderr: false,
+                follow: false
+            }
+        );
     }
 
     #[test]
     fn a_program_named_help_is_a_name() {
         assert_eq!(
             p(&["status", "help"]).unwrap().command,
-            Command::Status { names: vec!["help".into()], json: false }
+            Command::Send(Request::Status { names: vec!["help".into()], json: false })
         );
-        assert_eq!(p(&["stop", "help"]).unwrap().command, Command::Stop(vec!["help".into()]));
+        assert_eq!(p(&["stop", "help"]).unwrap().command, Command::Send(Request::Stop(vec!["help".into()])));
     }
 
     #[test]
     fn aliases() {
-        assert_eq!(p(&["shutdown"]).unwrap().command, Command::Kill);
-        assert_eq!(p(&["update"]).unwrap().command, Command::Reload { dry_run: false });
+        assert_eq!(p(&["shutdown"]).unwrap().command, Command::Send(Request::Kill));
+        assert_eq!(p(&["update"]).unwrap().command, Command::Send(Request::Reload { dry_run: false }));
         let tail = p(&["tail", "web", "-f"]).unwrap().command;
         assert_eq!(
             tail,

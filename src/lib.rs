@@ -22,21 +22,39 @@ pub fn main_with(args: &[String]) -> i32 {
     let invocation = match cli::parse(args) {
         Ok(invocation) => invocation,
         Err(message) => {
-            eprintln!("pman: {message}\n{}", cli::TRY_HELP);
+            fail(&[&message, "\n", cli::TRY_HELP]);
             return 2;
         }
     };
     match invocation.command {
         Command::Help(command) => {
-            print!("{}", cli::help(command));
+            let _ = sys::write_all(1, cli::help(command).as_bytes());
             0
         }
         Command::Version => {
-            println!("pman {}", env!("CARGO_PKG_VERSION"));
+            say(1, &["pman ", env!("CARGO_PKG_VERSION")]);
             0
         }
         Command::Check { strict } => check::run(&invocation.config, strict),
         Command::Daemon { foreground } => daemon::run(&invocation.config, foreground),
         command => client::run(&invocation.config, command),
     }
+}
+
+/// Writes `parts` and a newline to `fd` (1 or 2) with one write: a line
+/// is never split, and no formatting machinery is pulled in for it.
+pub(crate) fn say(fd: std::os::fd::RawFd, parts: &[&str]) {
+    write_line(fd, "", parts);
+}
+
+/// `pman: ` + `parts` + newline on stderr: how a client's messages read.
+pub(crate) fn fail(parts: &[&str]) {
+    write_line(2, "pman: ", parts);
+}
+
+fn write_line(fd: std::os::fd::RawFd, prefix: &str, parts: &[&str]) {
+    let mut line = String::from(prefix);
+    parts.iter().for_each(|part| line.push_str(part));
+    line.push('\n');
+    let _ = sys::write_all(fd, line.as_bytes());
 }

@@ -5,7 +5,7 @@
 static ALLOCATOR: pman::Allocator = pman::Allocator;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = pman::main_with(&args);
+    let args: Vec<String> = std::env::args().collect();
+    let code = pman::main_with(args.get(1..).unwrap_or_default());
     std::process::exit(code);
 }

@@ -138,14 +138,19 @@ impl Request {
     pub fn parse(line: &str) -> Result<Request, String> {
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
-        let bad = || format!("bad request: {}", truncate(line, 64));
-        let raw: Vec<&str> = words.collect();
-        let json = verb == "status" && raw.first() == Some(&"--json");
-        let rest = raw[usize::from(json)..].iter().map(|w| decode_word(w)).collect::<Option<Vec<String>>>();
-        let rest = rest.ok_or_else(bad)?;
+        let mut json = false;
+        let bad = || ["bad request: ", truncate(line, 64)].concat();
+        let mut rest = Vec::new();
+        for (i, word) in words.enumerate() {
+            if i == 0 && verb == "status" && word == "--json" {
+                json = true;
+                continue;
+            }
+            rest.push(decode_word(word).ok_or_else(bad)?);
+        }
         let names = |rest: Vec<String>| -> Result<Vec<String>, String> {
             if rest.is_empty() {
-                Err(format!("{verb}: missing program name"))
+                Err([verb, ": missing program name"].concat())
             } else {
                 Ok(rest)
             }

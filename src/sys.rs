@@ -487,17 +487,32 @@ pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
 
 /// What `stat`/`fstat` tell about a file: which one it is, its type and
 /// permission bits (`st_mode`) and its owner.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
     pub dev: u64,
     pub ino: u64,
     pub mode: u32,
     pub uid: u32,
+    pub size: u64,
+}
+
+impl FileStat {
+    /// Which file it is: a rename keeps it, a new file at the path does not.
+    pub fn id(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
 }
 
 // The field types differ between targets (and libcs).
 #[allow(clippy::unnecessary_cast)]
 fn file_stat(st: &libc::stat) -> FileStat {
-    FileStat { dev: st.st_dev as u64, ino: st.st_ino as u64, mode: st.st_mode as u32, uid: st.st_uid }
+    FileStat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+        uid: st.st_uid,
+        size: st.st_size as u64,
+    }
 }
 
 /// `stat(2)` (symlinks followed); `Err(errno)`.
@@ -550,4 +565,58 @@ pub fn read_to_end(fd: RawFd, out: &mut Vec<u8>) -> Result<(), i32> {
             _ => return Err(errno()),
         }
     }
+}
+// The client's calls: dialing the daemon, reading log files.
+
+/// Connects a stream socket to `name` (`@name`: an abstract name).
+/// `Err` is the errno (EINVAL: a name too long for `sockaddr_un`).
+pub fn connect_unix(name: &str) -> Result<UnixStream, i32> {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // An abstract name starts with a NUL (left in place); a path ends with one.
+    let (bytes, first, nul) = match name.strip_prefix('@') {
+        Some(rest) => (rest.as_bytes(), 1, 0),
+        None => (name.as_bytes(), 0, 1),
+    };
+    if first + bytes.len() + nul > addr.sun_path.len() || bytes.contains(&0) {
+        return Err(libc::EINVAL);
+    }
+    for (slot, &byte) in addr.sun_path[first..].iter_mut().zip(bytes) {
+        *slot = byte as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + first + bytes.len() + nul;
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: socket returned a fresh descriptor.
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: addr is a valid sockaddr_un of at least len bytes.
+    let ret =
+        unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len as libc::socklen_t) };
+    if ret < 0 {
+        return Err(errno());
+    }
+    Ok(stream)
+}
+
+/// `lseek(2)`: moves `fd`'s offset to `pos` (`None`: where it is now).
+/// Returns the resulting offset.
+pub fn seek(fd: RawFd, pos: Option<u64>) -> Option<u64> {
+    let (offset, whence) = match pos {
+        Some(pos) => (pos as libc::off_t, libc::SEEK_SET),
+        None => (0, libc::SEEK_CUR),
+    };
+    // SAFETY: plain syscall.
+    let at = unsafe { libc::lseek(fd, offset, whence) };
+    (at >= 0).then_some(at as u64)
+}
+
+/// `pread(2)`: fills as much of `buf` as the file holds from `pos` on.
+pub fn pread(fd: RawFd, buf: &mut [u8], pos: u64) -> Option<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), pos as libc::off_t) };
+    (n >= 0).then_some(n as usize)
 }

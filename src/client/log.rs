@@ -1,20 +1,19 @@
 //! `pman log`: finds the file (asking a reachable daemon for the path in
 //! effect, else reading the config), prints its last lines reading back
-//! from the end, and with `-f` follows it across rotations.
+//! from the end, and with `-f` follows it across rotations. Files are read
+//! with plain `sys` calls (open, pread, lseek, fstat), written to fd 1.
 
-use super::{dial, exchange};
+use super::{dial, exchange, print_line};
 use crate::cli::LogSource;
-use crate::config;
-use crate::logfile;
 use crate::protocol::{Request, TAG_OUT};
-use std::fs::{File, Metadata};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use crate::{config, fail, logfile, say, sys};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-/// How often `log -f` looks for new output.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+/// How often `log -f` looks for new output, in milliseconds.
+const FOLLOW_INTERVAL_MS: i32 = 200;
 /// `log -n` reads back from the end this much at a time.
 const BLOCK: usize = 8192;
 /// Backups looked at when following a rotation (rotation keeps fewer).
@@ -36,73 +35,81 @@ pub fn run(
         Ok(path) => path,
         Err(code) => return code,
     };
-    let mut out = io::stdout().lock();
     let mut buf = vec![0u8; BLOCK];
     // A configured log that nothing was written to yet is an empty log.
-    let held = print_tail(&path, lines, &mut out, &mut buf);
+    let held = print_tail(&path, lines, &mut buf);
     if follow {
-        follow_file(&path, held, &mut out, &mut buf);
+        follow_file(&path, held, &mut buf);
     }
     0
+}
+
+/// `bytes` as a path for `sys`; one with a NUL in it is the empty path,
+/// which no file has.
+fn c_path(bytes: &[u8]) -> CString {
+    CString::new(bytes).unwrap_or_default()
 }
 
 /// The log file of program `name`: the daemon's answer when one listens on
 /// `socket`, else what the config says. `Err` is the exit code (the
 /// message is printed).
-fn program_log(config_path: &Path, socket: &str, name: &str, stderr: bool) -> Result<PathBuf, i32> {
+fn program_log(config_path: &Path, socket: &str, name: &str, stderr: bool) -> Result<CString, i32> {
     let stream = match dial(socket) {
         Ok(Some(stream)) => stream,
         Ok(None) => return program_log_in_config(config_path, name, stderr),
         Err(message) => {
-            eprintln!("pman: {message}");
+            fail(&[&message]);
             return Err(1);
         }
     };
     let request = Request::LogPath { name: name.to_string(), stderr };
     let mut path = None;
-    let result = exchange(stream, socket, &request, false, &mut |tag, text| {
+    let result = exchange(&stream, socket, &request, false, &mut |tag, line| {
         if tag == TAG_OUT {
-            path = Some(PathBuf::from(text));
+            path = Some(c_path(line.strip_suffix(b"\n").unwrap_or(line)));
         } else {
-            eprintln!("{text}");
+            print_line(tag, line);
         }
     });
     match result {
-        Ok((0, _)) => path.ok_or(1),
-        Ok((code, _)) => Err(code),
+        Ok(0) => path.ok_or(1),
+        Ok(code) => Err(code),
         Err(message) => {
-            eprintln!("pman: {message}");
+            fail(&[&message]);
             Err(1)
         }
     }
 }
 
 /// No daemon: the path the config file gives.
-fn program_log_in_config(config_path: &Path, name: &str, stderr: bool) -> Result<PathBuf, i32> {
+fn program_log_in_config(config_path: &Path, name: &str, stderr: bool) -> Result<CString, i32> {
     let config = load(config_path)?;
     let selected = logfile::select(config.programs.iter(), name);
     match selected[..] {
         [] => {
-            eprintln!("pman: no such program: {name}");
+            fail(&["no such program: ", name]);
             Err(2)
         }
-        [program] => logfile::path_of(program, stderr).map(Path::to_path_buf).map_err(|message| {
-            eprintln!("{message}");
-            1
-        }),
+        [program] => match logfile::path_of(program, stderr) {
+            Ok(path) => Ok(c_path(path.as_os_str().as_bytes())),
+            Err(message) => {
+                say(2, &[&message]);
+                Err(1)
+            }
+        },
         _ => {
-            eprintln!("{}", logfile::several(name, &selected));
+            say(2, &[&logfile::several(name, &selected)]);
             Err(2)
         }
     }
 }
 
 /// `log --daemon`: `[pman] logfile`.
-fn daemon_log(config_path: &Path) -> Result<PathBuf, i32> {
+fn daemon_log(config_path: &Path) -> Result<CString, i32> {
     match load(config_path)?.logfile {
-        Some(path) => Ok(path),
+        Some(path) => Ok(c_path(path.as_os_str().as_bytes())),
         None => {
-            eprintln!("pman: the daemon logs to syslog (see logread)");
+            fail(&["the daemon logs to syslog (see logread)"]);
             Err(1)
         }
     }
@@ -113,152 +120,170 @@ fn daemon_log(config_path: &Path) -> Result<PathBuf, i32> {
 fn load(config_path: &Path) -> Result<config::Config, i32> {
     config::load(config_path).for_boot().map(|(config, _)| config).map_err(|errors| {
         for error in errors {
-            eprintln!("pman: {error}");
+            fail(&[&error]);
         }
         2
     })
 }
 
 /// `path.N`, the Nth backup of a rotated log.
-fn backup(path: &Path, n: u32) -> PathBuf {
-    let mut name = path.as_os_str().to_os_string();
-    name.push(".");
-    name.push(n.to_string());
-    PathBuf::from(name)
+fn backup(path: &CStr, n: u32) -> CString {
+    c_path(&[path.to_bytes(), b".", n.to_string().as_bytes()].concat())
+}
+
+/// Waits between looks at a followed file.
+fn pause() {
+    let _ = sys::poll(&mut [], FOLLOW_INTERVAL_MS);
 }
 
 /// Prints the last `n` lines of `path` (from the newest backup too when the
 /// current file holds fewer). Returns the current file, read to its end.
-fn print_tail(path: &Path, n: usize, out: &mut impl Write, buf: &mut [u8]) -> Option<File> {
-    let mut current = File::open(path).ok()?;
-    let len = current.metadata().ok()?.len();
-    let (start, found) = last_lines(&mut current, len, n, buf).unwrap_or((len, n));
+fn print_tail(path: &CStr, n: usize, buf: &mut [u8]) -> Option<OwnedFd> {
+    let current = sys::open_read(path).ok()?;
+    let len = sys::fstat(current.as_raw_fd()).ok()?.size;
+    let (start, found) = last_lines(current.as_raw_fd(), len, n, buf).unwrap_or((len, n));
     if found < n {
-        if let Ok(mut older) = File::open(backup(path, 1)) {
-            let older_len = older.metadata().map_or(0, |m| m.len());
-            if let Ok((older_start, _)) = last_lines(&mut older, older_len, n - found, buf) {
-                let _ = copy(&mut older, older_start, older_len, out, buf);
+        if let Ok(older) = sys::open_read(&backup(path, 1)) {
+            let older_len = sys::fstat(older.as_raw_fd()).ok().map_or(0, |st| st.size);
+            if let Some((older_start, _)) = last_lines(older.as_raw_fd(), older_len, n - found, buf) {
+                copy(older.as_raw_fd(), older_start, older_len, buf);
             }
         }
     }
-    let _ = copy(&mut current, start, len, out, buf);
-    let _ = out.flush();
+    copy(current.as_raw_fd(), start, len, buf);
     Some(current)
 }
 
-/// Where the last `n` lines of `file` (`len` bytes) begin, and how many
+/// Fills `buf` from byte `pos` of `fd`; `None` when the file ends first.
+fn read_exact_at(fd: RawFd, buf: &mut [u8], mut pos: u64) -> Option<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match sys::pread(fd, &mut buf[filled..], pos)? {
+            0 => return None,
+            n => {
+                filled += n;
+                pos += n as u64;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Where the last `n` lines of `fd` (`len` bytes) begin, and how many
 /// lines that is (fewer than `n` when the file holds fewer). Reads back
 /// from the end a block at a time, so memory does not grow with the file.
-fn last_lines(file: &mut File, len: u64, n: usize, buf: &mut [u8]) -> io::Result<(u64, usize)> {
+fn last_lines(fd: RawFd, len: u64, n: usize, buf: &mut [u8]) -> Option<(u64, usize)> {
     if n == 0 || len == 0 {
-        return Ok((len, 0));
+        return Some((len, 0));
     }
     let mut newlines = 0;
     let mut end = len;
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
         let chunk = &mut buf[..(end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(chunk)?;
+        read_exact_at(fd, chunk, start)?;
         for (i, &byte) in chunk.iter().enumerate().rev() {
             let at = start + i as u64;
             // The file's final newline ends the last line; it starts none.
             if byte == b'\n' && at != len - 1 {
                 newlines += 1;
                 if newlines == n {
-                    return Ok((at + 1, n));
+                    return Some((at + 1, n));
                 }
             }
         }
         end = start;
     }
-    Ok((0, newlines + 1))
+    Some((0, newlines + 1))
 }
 
-/// Copies bytes `start..end` of `file` to `out`.
-fn copy(file: &mut File, start: u64, end: u64, out: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
-    file.seek(SeekFrom::Start(start))?;
+/// Prints bytes `start..end` of `fd`, leaving its offset after them.
+fn copy(fd: RawFd, start: u64, end: u64, buf: &mut [u8]) {
+    if sys::seek(fd, Some(start)).is_none() {
+        return;
+    }
     let mut left = end.saturating_sub(start);
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = file.read(&mut buf[..want])?;
-        if n == 0 {
-            break;
+        let n = match sys::read(fd, &mut buf[..want]) {
+            Ok(n) if n > 0 => n,
+            _ => return,
+        };
+        if sys::write_all(1, &buf[..n]).is_err() {
+            return;
         }
-        out.write_all(&buf[..n])?;
         left -= n as u64;
     }
-    Ok(())
-}
-
-/// A file's identity, which a rename keeps.
-fn id(meta: &Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
 }
 
 /// Prints what is appended to `path` until the output closes. When the
 /// file rotates, the rest of the old file is printed, then every file that
 /// rotated after it, then the new one: no line is lost while the backups
 /// keep them.
-fn follow_file(path: &Path, mut held: Option<File>, out: &mut impl Write, buf: &mut [u8]) {
+fn follow_file(path: &CStr, mut held: Option<OwnedFd>, buf: &mut [u8]) {
     loop {
-        let Some(file) = held.as_mut() else {
+        let Some(file) = held.as_ref() else {
             // Not written yet: wait for it.
-            held = File::open(path).ok();
+            held = sys::open_read(path).ok();
             if held.is_none() {
-                std::thread::sleep(FOLLOW_INTERVAL);
+                pause();
             }
             continue;
         };
-        if drain(file, out, buf).is_err() {
+        let fd = file.as_raw_fd();
+        if !drain(fd, buf) {
             return;
         }
-        match (file.metadata().map(|m| id(&m)), std::fs::metadata(path)) {
-            (Ok(held_id), Ok(meta)) if id(&meta) != held_id => {
+        match (sys::fstat(fd).ok(), sys::stat(path).ok()) {
+            (Some(mine), Some(now)) if now.id() != mine.id() => {
                 // Rotated: the daemon writes no more to the old file.
-                if drain(file, out, buf).is_err() {
+                if !drain(fd, buf) {
                     return;
                 }
-                if let Some(next) = successor(path, held_id) {
+                if let Some(next) = successor(path, mine.id()) {
                     held = Some(next);
                     continue;
                 }
             }
             // Truncated in place (rotation without backups): start over.
-            (Ok(_), Ok(meta)) if file.stream_position().is_ok_and(|at| meta.len() < at) => {
-                let _ = file.seek(SeekFrom::Start(0));
+            (Some(_), Some(now)) if sys::seek(fd, None).is_some_and(|at| now.size < at) => {
+                let _ = sys::seek(fd, Some(0));
             }
             _ => {}
         }
-        std::thread::sleep(FOLLOW_INTERVAL);
+        pause();
     }
 }
 
 /// The file that came after the one identified by `held`: the backup one
 /// newer than it, or the current file. If `held` is no longer among the
 /// backups, every backup is newer: the oldest comes next.
-fn successor(path: &Path, held: (u64, u64)) -> Option<File> {
-    let mut newer: Option<PathBuf> = None;
+fn successor(path: &CStr, held: (u64, u64)) -> Option<OwnedFd> {
+    let mut newer: Option<CString> = None;
     for n in 1..=MAX_BACKUPS {
         let name = backup(path, n);
-        match std::fs::metadata(&name) {
-            Ok(meta) if id(&meta) == held => break,
-            Ok(_) => newer = Some(name),
-            Err(_) => break,
+        match sys::stat(&name).ok() {
+            Some(st) if st.id() == held => break,
+            Some(_) => newer = Some(name),
+            None => break,
         }
     }
-    File::open(newer.as_deref().unwrap_or(path)).ok()
+    sys::open_read(newer.as_deref().unwrap_or(path)).ok()
 }
 
-/// Prints the rest of `file`.
-fn drain(file: &mut File, out: &mut impl Write, buf: &mut [u8]) -> io::Result<()> {
+/// Prints the rest of `fd`; false once the output is gone.
+fn drain(fd: RawFd, buf: &mut [u8]) -> bool {
     loop {
-        match file.read(buf) {
-            Ok(0) => return out.flush(),
-            Ok(n) => out.write_all(&buf[..n])?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        match sys::read(fd, buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                if sys::write_all(1, &buf[..n]).is_err() {
+                    return false;
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             // A read error is not the output's: try again later.
-            Err(_) => return out.flush(),
+            Err(_) => return true,
         }
     }
 }
@@ -270,9 +295,9 @@ mod tests {
     fn tail_of(text: &str, n: usize, block: usize) -> (String, usize) {
         let path = std::env::temp_dir().join(format!("pman-tail-{}-{n}-{block}", std::process::id()));
         std::fs::write(&path, text).unwrap();
-        let mut file = File::open(&path).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
         let mut buf = vec![0u8; block];
-        let (start, found) = last_lines(&mut file, text.len() as u64, n, &mut buf).unwrap();
+        let (start, found) = last_lines(file.as_raw_fd(), text.len() as u64, n, &mut buf).unwrap();
         let _ = std::fs::remove_file(&path);
         (text[start as usize..].to_string(), found)
     }
