@@ -7,6 +7,7 @@
 //! with no reader, a full pipe) is dropped and counted like ENOSPC.
 
 use crate::sys;
+use crate::text::Text;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
@@ -157,19 +158,10 @@ impl Writer {
         first.then_some(Incident::Failing(errno))
     }
 
-    /// `log` → `log.1` → … → `log.N`, then a fresh `log`; with no backups,
-    /// the file is emptied in place.
+    /// Rotates (see `rotate`), then a fresh `log`.
     fn rotate(&mut self) {
         self.fd = None;
-        if self.backups == 0 {
-            let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(&self.path);
-        } else {
-            let base = self.path.as_os_str().to_string_lossy().into_owned();
-            for n in (1..self.backups).rev() {
-                let _ = std::fs::rename(format!("{base}.{n}"), format!("{base}.{}", n + 1));
-            }
-            let _ = std::fs::rename(&base, format!("{base}.1"));
-        }
+        super::rotate::rotate(&self.path, self.backups);
         self.size = 0;
         // The current file exists again at once (for `pman log`, `tail -F`).
         let _ = self.open();
@@ -216,6 +208,7 @@ impl Capture {
         pid: i32,
         socket: &UnixDatagram,
         path: &Path,
+        message: &mut Text,
     ) -> Option<u64> {
         let Sink::Syslog(priority) = self.sink else { return None };
         let mut recovered = None;
@@ -226,11 +219,11 @@ impl Capture {
                     continue;
                 }
             }
-            let mut message = Vec::with_capacity(self.partial.len() + name.len() + 24);
-            message.extend_from_slice(format!("<{priority}>{name}[{pid}]: ").as_bytes());
-            message.extend_from_slice(&self.partial);
+            message.clear();
+            message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
+            message.byte(b'[').int(pid.into()).str("]: ").bytes(&self.partial);
             self.partial.clear();
-            if socket.send_to(&message, path).is_ok() {
+            if socket.send_to(message.as_bytes(), path).is_ok() {
                 if self.syslog_dropped > 0 {
                     recovered = Some(std::mem::take(&mut self.syslog_dropped));
                 }

@@ -6,6 +6,8 @@ use super::{status, Daemon};
 use crate::config::LogTarget;
 use crate::protocol::{valid_name, Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
+use crate::text::Part::{Int, Str, Uint};
+use crate::text::{Part, Text};
 use std::io::{self, Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
@@ -75,14 +77,14 @@ impl Client {
 /// A reply being built: tagged lines, then the exit code.
 #[derive(Default)]
 pub struct Reply {
-    bytes: String,
+    text: Text,
 }
 
 impl Reply {
     /// A reply with room for about `bytes` (big replies are sized once
     /// instead of doubling their way up).
     fn with_capacity(bytes: usize) -> Reply {
-        Reply { bytes: String::with_capacity(bytes) }
+        Reply { text: Text::with_capacity(bytes) }
     }
 
     pub fn out(&mut self, text: &str) {
@@ -95,22 +97,29 @@ impl Reply {
 
     fn line(&mut self, tag: u8, text: &str) {
         for line in text.split('\n') {
-            self.line_with(tag, |out| out.push_str(line));
+            self.begin(tag).str(line);
+            self.end();
         }
     }
 
-    /// One line written in place by `write`, which must not write a newline.
-    fn line_with(&mut self, tag: u8, write: impl FnOnce(&mut String)) {
-        self.bytes.push(tag as char);
-        write(&mut self.bytes);
-        self.bytes.push('\n');
+    /// One line of `parts` (which hold no newline).
+    pub fn parts(&mut self, tag: u8, parts: &[Part]) {
+        self.begin(tag).parts(parts);
+        self.end();
+    }
+
+    /// Starts a line to be written in place (without a newline); [`Reply::end`] ends it.
+    pub fn begin(&mut self, tag: u8) -> &mut Text {
+        self.text.byte(tag)
+    }
+
+    pub fn end(&mut self) {
+        self.text.byte(b'\n');
     }
 
     fn finish(mut self, code: i32) -> Vec<u8> {
-        self.bytes.push(TAG_EXIT as char);
-        self.bytes.push_str(&code.to_string());
-        self.bytes.push('\n');
-        self.bytes.into_bytes()
+        self.text.byte(TAG_EXIT).int(code.into()).byte(b'\n');
+        self.text.into_bytes()
     }
 }
 
@@ -224,7 +233,7 @@ impl Daemon {
 
     fn refuse_long(&mut self, id: u64) {
         let mut reply = Reply::default();
-        reply.err(&format!("pman: request longer than {MAX_REQUEST} bytes"));
+        reply.parts(TAG_ERR, &[Str("pman: request longer than "), Uint(MAX_REQUEST as u64), Str(" bytes")]);
         self.send(Some(id), reply, 2);
     }
 
@@ -261,7 +270,7 @@ impl Daemon {
             Ok(request) => request,
             Err(message) => {
                 let mut reply = Reply::default();
-                reply.err(&format!("pman: {message}"));
+                reply.parts(TAG_ERR, &[Str("pman: "), Str(&message)]);
                 return self.send(Some(id), reply, 2);
             }
         };
@@ -324,10 +333,8 @@ impl Daemon {
 
     pub(super) fn unknown_reply(unknown: &[String], reply: &mut Reply) {
         for name in unknown {
-            reply.line_with(TAG_ERR, |out| {
-                out.push_str("pman: no such program: ");
-                status::push_one_line(out, name);
-            });
+            status::push_one_line(reply.begin(TAG_ERR).str("pman: no such program: "), name);
+            reply.end();
         }
     }
 
@@ -341,22 +348,20 @@ impl Daemon {
         let per_program = if json { 220 } else { 72 };
         let mut reply = Reply::with_capacity(per_program * indices.len() + 64);
         if json {
-            reply.line_with(TAG_OUT, |out| {
-                out.push('[');
-                for (n, &i) in indices.iter().enumerate() {
-                    if n > 0 {
-                        out.push(',');
-                    }
-                    let slot = &self.slots[i];
-                    status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
+            let out = reply.begin(TAG_OUT).byte(b'[');
+            for (n, &i) in indices.iter().enumerate() {
+                if n > 0 {
+                    out.byte(b',');
                 }
-                out.push(']');
-            });
+                let slot = &self.slots[i];
+                status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
+            }
+            out.byte(b']');
+            reply.end();
         } else {
             for &i in &indices {
-                reply.line_with(TAG_OUT, |out| {
-                    status::line(out, &self.slots[i].cfg.name, &self.slots[i].prog, now)
-                });
+                status::line(reply.begin(TAG_OUT), &self.slots[i].cfg.name, &self.slots[i].prog, now);
+                reply.end();
             }
         }
         Self::unknown_reply(&unknown, &mut reply);
@@ -373,7 +378,7 @@ impl Daemon {
     fn pid(&mut self, id: u64, name: Option<&str>) {
         let mut reply = Reply::default();
         let Some(name) = name else {
-            reply.out(&sys::getpid().to_string());
+            reply.parts(TAG_OUT, &[Int(sys::getpid().into())]);
             return self.send(Some(id), reply, 0);
         };
         let (indices, unknown) = self.resolve(&[name.to_string()]);
@@ -387,7 +392,7 @@ impl Daemon {
             if let (true, Some(pid)) =
                 (matches!(prog.state, State::Starting | State::Running | State::Stopping), prog.pid)
             {
-                reply.out(&pid.to_string());
+                reply.parts(TAG_OUT, &[Int(pid.into())]);
                 code = 0;
             }
         }
@@ -397,7 +402,7 @@ impl Daemon {
     fn signal(&mut self, id: u64, signal: &str, names: &[String]) {
         let mut reply = Reply::default();
         let Some(signo) = crate::signals::parse(signal) else {
-            reply.err(&format!("pman: bad signal: {signal}"));
+            reply.parts(TAG_ERR, &[Str("pman: bad signal: "), Str(signal)]);
             return self.send(Some(id), reply, 2);
         };
         let (indices, unknown) = self.resolve(names);
@@ -414,15 +419,18 @@ impl Daemon {
                 Some(pid) => match sys::kill(pid, signo) {
                     Ok(()) => self.event(i, Event::Signalled { signal: signo }),
                     Err(e) => {
-                        reply.err(&format!("pman: {}: kill: {}", self.slots[i].cfg.name, sys::describe(&e)));
+                        let name = &self.slots[i].cfg.name;
+                        reply.parts(
+                            TAG_ERR,
+                            &[Str("pman: "), Str(name), Str(": kill: "), Str(&sys::describe(&e))],
+                        );
                         code = 1;
                     }
                 },
                 None => code = 1,
             }
-            let mut text = String::new();
-            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
-            reply.out(&text);
+            status::line(reply.begin(TAG_OUT), &self.slots[i].cfg.name, &self.slots[i].prog, now);
+            reply.end();
         }
         self.send(Some(id), reply, code);
     }
@@ -443,11 +451,23 @@ impl Daemon {
                 0
             }
             LogTarget::Syslog => {
-                reply.err(&format!("pman: {}: {which} goes to syslog (see logread)", cfg.name));
+                reply.parts(
+                    TAG_ERR,
+                    &[
+                        Str("pman: "),
+                        Str(&cfg.name),
+                        Str(": "),
+                        Str(which),
+                        Str(" goes to syslog (see logread)"),
+                    ],
+                );
                 1
             }
             LogTarget::None => {
-                reply.err(&format!("pman: {}: {which} is not logged (none)", cfg.name));
+                reply.parts(
+                    TAG_ERR,
+                    &[Str("pman: "), Str(&cfg.name), Str(": "), Str(which), Str(" is not logged (none)")],
+                );
                 1
             }
         };

@@ -8,7 +8,10 @@ use super::control::Reply;
 use super::program::{Event, State};
 use super::{status, Daemon, Slot};
 use crate::config::Config;
+use crate::protocol::{TAG_ERR, TAG_OUT};
 use crate::sys;
+use crate::text::concat;
+use crate::text::Part::{Bytes, Int, Str};
 use std::os::unix::net::UnixListener;
 use std::time::Instant;
 
@@ -118,21 +121,21 @@ impl Daemon {
         let report = crate::config::load(&self.config.path);
         for warning in &report.warnings {
             if !dry_run {
-                self.log.warn(format_args!("{warning}"));
+                self.log.warn(&[Str(warning)]);
             }
-            reply.err(&format!("pman: warning: {warning}"));
+            reply.parts(TAG_ERR, &[Str("pman: warning: "), Str(warning)]);
         }
         let new = match report.result {
             Ok(config) => config,
             Err(errors) => {
                 for error in &errors {
                     if !dry_run {
-                        self.log.error(format_args!("reload: {error}"));
+                        self.log.error(&[Str("reload: "), Str(error)]);
                     }
-                    reply.err(&format!("pman: {error}"));
+                    reply.parts(TAG_ERR, &[Str("pman: "), Str(error)]);
                 }
                 if !dry_run {
-                    self.log.error(format_args!("reload refused: the running config is kept"));
+                    self.log.error(&[Str("reload refused: the running config is kept")]);
                 }
                 return self.send(id, reply, 2);
             }
@@ -147,20 +150,29 @@ impl Daemon {
             match super::control::listen(&new.socket) {
                 Ok(bound) => listener = Some(bound),
                 Err(e) => {
-                    let message = format!("cannot listen on {}: {}", new.socket, sys::describe(&e));
-                    self.log.error(format_args!("reload refused: {message}; the running config is kept"));
-                    reply.err(&format!("pman: {message}"));
+                    let reason = sys::describe(&e);
+                    let message = [Str("cannot listen on "), Str(&new.socket), Str(": "), Str(&reason)];
+                    self.log.error(&[
+                        Str("reload refused: "),
+                        Str("cannot listen on "),
+                        Str(&new.socket),
+                        Str(": "),
+                        Str(&reason),
+                        Str("; the running config is kept"),
+                    ]);
+                    reply.begin(TAG_ERR).str("pman: ").parts(&message);
+                    reply.end();
                     return self.send(id, reply, 1);
                 }
             }
         }
-        self.log.info(format_args!("reloading {}", self.config.path.display()));
+        self.log.info(&[Str("reloading "), Bytes(self.config.path.as_os_str().as_encoded_bytes())]);
         Self::reload_lines(&lines, &mut reply);
         for line in &lines {
-            self.log.info(format_args!("reload: {line}"));
+            self.log.info(&[Str("reload: "), Str(line)]);
         }
         if lines.is_empty() {
-            self.log.info(format_args!("reload: no changes"));
+            self.log.info(&[Str("reload: no changes")]);
         }
         let stop_groups = self.stop_groups(&to_stop);
         self.jobs.push(Job {
@@ -182,9 +194,9 @@ impl Daemon {
         let mut to_stop = Vec::new();
         for prog in &new.programs {
             match self.index_of(&prog.name) {
-                None => lines.push(format!("[{}] added", prog.name)),
+                None => lines.push(concat(&[Str("["), Str(&prog.name), Str("] added")])),
                 Some(i) if self.slots[i].cfg != *prog => {
-                    lines.push(format!("[{}] changed", prog.name));
+                    lines.push(concat(&[Str("["), Str(&prog.name), Str("] changed")]));
                     to_stop.push(i);
                 }
                 Some(_) => {}
@@ -192,7 +204,7 @@ impl Daemon {
         }
         for (i, slot) in self.slots.iter().enumerate() {
             if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
-                lines.push(format!("[{}] removed", slot.cfg.name));
+                lines.push(concat(&[Str("["), Str(&slot.cfg.name), Str("] removed")]));
                 to_stop.push(i);
             }
         }
@@ -264,13 +276,12 @@ impl Daemon {
                 let now = Instant::now();
                 for name in &job.names {
                     if let Some(i) = self.index_of(name) {
-                        let mut text = String::new();
-                        status::line(&mut text, name, &self.slots[i].prog, now);
+                        status::line(reply.begin(TAG_OUT), name, &self.slots[i].prog, now);
+                        reply.end();
                         // A FATAL config program has nothing to stop.
                         if self.slots[i].prog.state != State::Stopped && !self.slots[i].fatal_config() {
                             code = 1;
                         }
-                        reply.out(&text);
                     }
                 }
                 self.send(job.client, reply, code);
@@ -288,7 +299,7 @@ impl Daemon {
             }
             Then::Exit => {
                 let mut reply = Reply::default();
-                reply.out(&format!("pman: stopped (pid {})", sys::getpid()));
+                reply.parts(TAG_OUT, &[Str("pman: stopped (pid "), Int(sys::getpid().into()), Str(")")]);
                 self.linger(job.client);
                 self.send(job.client, reply, 0);
                 self.exit_code = Some(0);
@@ -333,9 +344,8 @@ impl Daemon {
         let now = Instant::now();
         let mut code = 0;
         for &i in &indices {
-            let mut text = String::new();
-            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
-            reply.out(&text);
+            status::line(reply.begin(TAG_OUT), &self.slots[i].cfg.name, &self.slots[i].prog, now);
+            reply.end();
             if self.slots[i].prog.state != State::Running {
                 code = 1;
             }

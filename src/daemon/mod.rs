@@ -7,11 +7,14 @@ mod control;
 mod jobs;
 mod log;
 mod program;
+mod rotate;
 mod spawn;
 mod status;
 
 use crate::config::{self, Config, LogTarget, ProgramConfig};
 use crate::sys::{self, Exit, Pid};
+use crate::text::Part::{Bytes, Int, Str, Uint};
+use crate::text::{concat, Part, Text};
 use capture::{Capture, Incident, Sink, Writer};
 use control::Client;
 use jobs::Job;
@@ -85,6 +88,8 @@ pub struct Daemon {
     syslog: Option<UnixDatagram>,
     /// The one buffer every pipe is read through.
     iobuf: Vec<u8>,
+    /// The one buffer every syslog datagram is built in.
+    datagram: Text,
     /// Up to [`FD_RESERVE`] descriptors kept for `accept`.
     fd_reserve: Vec<OwnedFd>,
 }
@@ -95,31 +100,31 @@ pub struct Daemon {
 pub fn run(config_path: &Path, foreground: bool) -> i32 {
     let report = config::load(config_path);
     for warning in &report.warnings {
-        eprintln!("pman: warning: {warning}");
+        say(&[Str("pman: warning: "), Str(warning)]);
     }
     let warnings = report.warnings.clone();
     let (config, errors) = match report.for_boot() {
         Ok(boot) => boot,
         Err(errors) => {
             for error in &errors {
-                eprintln!("pman: {error}");
+                say(&[Str("pman: "), Str(error)]);
             }
             return 2;
         }
     };
     for error in &errors {
-        eprintln!("pman: {error}");
+        say(&[Str("pman: "), Str(error)]);
     }
     let found = Found { warnings, errors };
     if let Some(message) = already_running(&config.socket) {
-        eprintln!("pman: {message}");
+        say(&[Str("pman: "), Str(&message)]);
         return 1;
     }
     if foreground {
         return match Daemon::start(config, &found, true, None) {
             Ok(mut daemon) => daemon.run_loop(),
             Err(message) => {
-                eprintln!("pman: {message}");
+                say(&[Str("pman: "), Str(&message)]);
                 1
             }
         };
@@ -140,13 +145,13 @@ fn detach(config: Config, found: &Found) -> i32 {
     let (ready_read, ready_write) = match sys::pipe(false) {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!("pman: pipe: {}", sys::describe(&e));
+            say(&[Str("pman: pipe: "), Str(&sys::describe(&e))]);
             return 1;
         }
     };
     match sys::fork() {
         Err(e) => {
-            eprintln!("pman: fork: {}", sys::describe(&e));
+            say(&[Str("pman: fork: "), Str(&sys::describe(&e))]);
             1
         }
         Ok(0) => {
@@ -165,10 +170,10 @@ fn detach(config: Config, found: &Found) -> i32 {
             if answer.starts_with("OK") {
                 0
             } else if answer.is_empty() {
-                eprintln!("pman: daemon exited before it was ready");
+                say(&[Str("pman: daemon exited before it was ready")]);
                 1
             } else {
-                eprint!("pman: {answer}");
+                say(&[Str("pman: "), Str(answer.strip_suffix('\n').unwrap_or(&answer))]);
                 1
             }
         }
@@ -180,9 +185,16 @@ fn already_running(socket: &str) -> Option<String> {
     let stream = control::connect(socket).ok()?;
     let (pid, uid) = sys::peer_cred(&stream).ok()?;
     if uid != 0 && uid != sys::geteuid() {
-        return Some(format!("{socket} is held by uid {uid} (pid {pid})"));
+        return Some(concat(&[
+            Str(socket),
+            Str(" is held by uid "),
+            Uint(uid.into()),
+            Str(" (pid "),
+            Int(pid.into()),
+            Str(")"),
+        ]));
     }
-    Some(format!("already running (pid {pid})"))
+    Some(concat(&[Str("already running (pid "), Int(pid.into()), Str(")")]))
 }
 
 impl Daemon {
@@ -197,9 +209,10 @@ impl Daemon {
     ) -> Result<Daemon, String> {
         let result = Daemon::setup(config, found, foreground);
         if let Some(ready) = ready {
-            let message = match &result {
-                Ok(_) => "OK\n".to_string(),
-                Err(message) => format!("{message}\n"),
+            let mut message = Text::new();
+            match &result {
+                Ok(_) => message.str("OK\n"),
+                Err(message_) => message.str(message_).byte(b'\n'),
             };
             let _ = sys::write_all(ready.as_raw_fd(), message.as_bytes());
             drop(ready);
@@ -226,33 +239,35 @@ impl Daemon {
             .err();
         if let Some(message) = logfile_error {
             // Configure fell back to syslog; the launcher's stderr is still ours.
-            startup_error(&mut log, foreground, format_args!("{message}; logging to syslog"));
+            startup_error(&mut log, foreground, &[Str(&message), Str("; logging to syslog")]);
         }
         for warning in &found.warnings {
-            log.record(log::Level::Warn, format_args!("{warning}"));
+            log.record(log::Level::Warn, &[Str(warning)]);
         }
         for error in &found.errors {
-            log.record(log::Level::Error, format_args!("{error}"));
+            log.record(log::Level::Error, &[Str(error)]);
         }
         if let Err(e) = sys::set_child_subreaper() {
-            log.warn(format_args!(
-                "cannot become a child subreaper ({}): orphans may linger",
-                sys::describe(&e)
-            ));
+            log.warn(&[
+                Str("cannot become a child subreaper ("),
+                Str(&sys::describe(&e)),
+                Str("): orphans may linger"),
+            ]);
         }
         let (signal_read, signal_write) =
-            sys::pipe(true).map_err(|e| format!("pipe: {}", sys::describe(&e)))?;
+            sys::pipe(true).map_err(|e| concat(&[Str("pipe: "), Str(&sys::describe(&e))]))?;
         let signals = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
         sys::signals_to_pipe(&signals, signal_write.as_raw_fd())
-            .map_err(|e| format!("signals: {}", sys::describe(&e)))?;
+            .map_err(|e| concat(&[Str("signals: "), Str(&sys::describe(&e))]))?;
         // The write end lives as long as the handlers: for the whole process.
         std::mem::forget(signal_write);
 
-        let listener = control::listen(&config.socket)
-            .map_err(|e| format!("cannot listen on {}: {}", config.socket, sys::describe(&e)))?;
+        let listener = control::listen(&config.socket).map_err(|e| {
+            concat(&[Str("cannot listen on "), Str(&config.socket), Str(": "), Str(&sys::describe(&e))])
+        })?;
         if let Some(pidfile) = &config.pidfile {
             if let Err(message) = write_pidfile(pidfile) {
-                startup_error(&mut log, foreground, format_args!("{message}; no pidfile written"));
+                startup_error(&mut log, foreground, &[Str(&message), Str("; no pidfile written")]);
                 // Not ours to remove at exit.
                 config.pidfile = None;
             }
@@ -261,21 +276,21 @@ impl Daemon {
             .read(true)
             .write(true)
             .open("/dev/null")
-            .map_err(|e| format!("/dev/null: {}", sys::describe(&e)))?;
+            .map_err(|e| concat(&[Str("/dev/null: "), Str(&sys::describe(&e))]))?;
         let ctx = Context::new(sys::geteuid(), sys::getpid(), OwnedFd::from(devnull));
         let mut slots: Vec<Slot> = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
         for (name, error) in std::mem::take(&mut config.unrun) {
             if let Some(slot) = slots.iter_mut().find(|s| s.cfg.name == name) {
                 slot.prog.state = State::Fatal;
-                slot.prog.reason = Some(format!("config: {error}"));
+                slot.prog.reason = Some(concat(&[Str("config: "), Str(&error)]));
             }
         }
-        log.info(format_args!(
-            "pman {} started (pid {}), listening on {}",
-            env!("CARGO_PKG_VERSION"),
-            sys::getpid(),
-            config.socket
-        ));
+        log.info(&[
+            Str(concat!("pman ", env!("CARGO_PKG_VERSION"), " started (pid ")),
+            Int(sys::getpid().into()),
+            Str("), listening on "),
+            Str(&config.socket),
+        ]);
         Ok(Daemon {
             config,
             slots,
@@ -295,6 +310,7 @@ impl Daemon {
             writers: Vec::new(),
             syslog: None,
             iobuf: Vec::new(),
+            datagram: Text::new(),
             fd_reserve: Vec::with_capacity(FD_RESERVE),
         })
     }
@@ -340,7 +356,7 @@ impl Daemon {
             let timeout = self.poll_timeout(Instant::now());
             self.build_pollfds();
             if let Err(e) = sys::poll(&mut self.pollfds, timeout) {
-                self.log.error(format_args!("poll: {}", sys::describe(&e)));
+                self.log.error(&[Str("poll: "), Str(&sys::describe(&e))]);
                 return 1;
             }
             self.serve_captures();
@@ -355,7 +371,7 @@ impl Daemon {
         if let Some(pidfile) = &self.config.pidfile {
             let _ = std::fs::remove_file(pidfile);
         }
-        self.log.info(format_args!("pman stopped (pid {})", sys::getpid()));
+        self.log.info(&[Str("pman stopped (pid "), Int(sys::getpid().into()), Str(")")]);
     }
 
     /// The nearest deadline as a poll timeout in ms; -1 when none.
@@ -414,7 +430,7 @@ impl Daemon {
     /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
     /// and hands the bytes to its file or to syslog.
     fn drain_capture(&mut self, index: usize, k: usize) {
-        let Daemon { slots, writers, iobuf, log, syslog, config, .. } = self;
+        let Daemon { slots, writers, iobuf, datagram, log, syslog, config, .. } = self;
         if iobuf.is_empty() {
             // Only a daemon with captured streams pays for the buffer.
             iobuf.resize(capture::READ_CHUNK, 0);
@@ -430,16 +446,24 @@ impl Daemon {
             let name = &slot.cfg.name;
             match capture.sink {
                 Sink::File(w) => match writers.get_mut(w).and_then(|w| w.write(data, &mut capture.errors)) {
-                    Some(Incident::Failing(errno)) => log.error(format_args!(
-                        "{name} {}: {}; dropping output",
-                        capture.stream,
-                        sys::strerror(errno)
-                    )),
-                    Some(Incident::Recovered { dropped, errno }) => log.warn(format_args!(
-                        "{name} {}: {dropped} bytes dropped ({})",
-                        capture.stream,
-                        sys::strerror(errno)
-                    )),
+                    Some(Incident::Failing(errno)) => log.error(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Str(&sys::strerror(errno)),
+                        Str("; dropping output"),
+                    ]),
+                    Some(Incident::Recovered { dropped, errno }) => log.warn(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Uint(dropped),
+                        Str(" bytes dropped ("),
+                        Str(&sys::strerror(errno)),
+                        Str(")"),
+                    ]),
                     None => {}
                 },
                 Sink::Syslog(_) => {
@@ -449,9 +473,16 @@ impl Daemon {
                     if let Some(socket) = syslog.as_ref() {
                         let pid = slot.prog.pid.unwrap_or(0);
                         if let Some(lines) =
-                            capture.send_syslog(data, name, pid, socket, &config.syslog_socket)
+                            capture.send_syslog(data, name, pid, socket, &config.syslog_socket, datagram)
                         {
-                            log.warn(format_args!("{name} {}: {lines} syslog lines dropped", capture.stream));
+                            log.warn(&[
+                                Str(name),
+                                Str(" "),
+                                Str(capture.stream),
+                                Str(": "),
+                                Uint(lines),
+                                Str(" syslog lines dropped"),
+                            ]);
                         }
                     }
                 }
@@ -485,7 +516,8 @@ impl Daemon {
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
             };
-            let capture = Capture::new(sink, stream).map_err(|e| format!("pipe: {}", sys::describe(&e)))?;
+            let capture =
+                Capture::new(sink, stream).map_err(|e| concat(&[Str("pipe: "), Str(&sys::describe(&e))]))?;
             slot.captures[k] = Some(Box::new(capture));
         }
         Ok(())
@@ -565,7 +597,7 @@ impl Daemon {
                         match signal as libc::c_int {
                             libc::SIGTERM | libc::SIGINT => self.on_terminate(signal as libc::c_int),
                             libc::SIGHUP => {
-                                self.log.info(format_args!("SIGHUP: reloading the config"));
+                                self.log.info(&[Str("SIGHUP: reloading the config")]);
                                 self.request_reload(None, false);
                             }
                             _ => {}
@@ -580,14 +612,14 @@ impl Daemon {
     fn on_terminate(&mut self, signal: libc::c_int) {
         let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         if self.shutting_down {
-            self.log.warn(format_args!("second {name}: killing every program"));
+            self.log.warn(&[Str("second "), Str(name), Str(": killing every program")]);
             for index in 0..self.slots.len() {
                 self.kill_now(index);
             }
             self.exit_code = Some(0);
             return;
         }
-        self.log.info(format_args!("{name}: stopping every program"));
+        self.log.info(&[Str(name), Str(": stopping every program")]);
         self.begin_shutdown(None);
     }
 
@@ -657,11 +689,12 @@ impl Daemon {
     fn log_exit(&mut self, index: usize, exit: Exit) {
         let name = &self.slots[index].cfg.name;
         match exit {
-            Exit::Code(code) => self.log.info(format_args!("{name}: exited with status {code}")),
-            Exit::Signal(signal) => self.log.info(format_args!(
-                "{name}: killed by signal {}",
-                crate::signals::name(signal).unwrap_or("?")
-            )),
+            Exit::Code(code) => self.log.info(&[Str(name), Str(": exited with status "), Int(code.into())]),
+            Exit::Signal(signal) => self.log.info(&[
+                Str(name),
+                Str(": killed by signal "),
+                Str(crate::signals::name(signal).unwrap_or("?")),
+            ]),
         }
     }
 
@@ -679,26 +712,44 @@ impl Daemon {
                     left.as_secs() + u64::from(left.subsec_nanos() > 0)
                 });
                 match &prog.reason {
-                    Some(reason) => self.log.warn(format_args!("{name}: {reason}; retry in {delay}s")),
-                    None if prog.failures > 0 => self.log.warn(format_args!(
-                        "{name}: exited before startsecs ({} failed starts in a row); retry in {delay}s",
-                        prog.failures
-                    )),
-                    None => self.log.info(format_args!("{name}: restart in {delay}s")),
+                    Some(reason) => self.log.warn(&[
+                        Str(name),
+                        Str(": "),
+                        Str(reason),
+                        Str("; retry in "),
+                        Uint(delay),
+                        Str("s"),
+                    ]),
+                    None if prog.failures > 0 => self.log.warn(&[
+                        Str(name),
+                        Str(": exited before startsecs ("),
+                        Uint(prog.failures.into()),
+                        Str(" failed starts in a row); retry in "),
+                        Uint(delay),
+                        Str("s"),
+                    ]),
+                    None => self.log.info(&[Str(name), Str(": restart in "), Uint(delay), Str("s")]),
                 }
             }
             State::Fatal => match &prog.reason {
-                Some(reason) => self.log.error(format_args!("{name}: {reason}; gave up (FATAL)")),
-                None => self
-                    .log
-                    .error(format_args!("{name}: gave up after {} failed starts (FATAL)", prog.failures)),
+                Some(reason) => {
+                    self.log.error(&[Str(name), Str(": "), Str(reason), Str("; gave up (FATAL)")])
+                }
+                None => self.log.error(&[
+                    Str(name),
+                    Str(": gave up after "),
+                    Uint(prog.failures.into()),
+                    Str(" failed starts (FATAL)"),
+                ]),
             },
-            State::ClearingGroup => self.log.info(format_args!(
-                "{name}: stopping what is left of its process group {} before the next start",
-                prog.pgid.unwrap_or(0)
-            )),
-            State::Running if before.0 != State::Running => self.log.info(format_args!("{name}: running")),
-            State::Stopped => self.log.info(format_args!("{name}: stopped")),
+            State::ClearingGroup => self.log.info(&[
+                Str(name),
+                Str(": stopping what is left of its process group "),
+                Int(prog.pgid.unwrap_or(0).into()),
+                Str(" before the next start"),
+            ]),
+            State::Running if before.0 != State::Running => self.log.info(&[Str(name), Str(": running")]),
+            State::Stopped => self.log.info(&[Str(name), Str(": stopped")]),
             State::Running | State::Exited | State::Starting | State::Stopping => {}
         }
     }
@@ -714,8 +765,8 @@ impl Daemon {
             Ok((pid, exec_failed)) => {
                 let name = &self.slots[index].cfg.name;
                 match &exec_failed {
-                    None => self.log.info(format_args!("{name}: spawned pid {pid}")),
-                    Some(reason) => self.log.error(format_args!("{name}: {reason}")),
+                    None => self.log.info(&[Str(name), Str(": spawned pid "), Int(pid.into())]),
+                    Some(reason) => self.log.error(&[Str(name), Str(": "), Str(reason)]),
                 }
                 self.event(index, Event::Spawned { pid, exec_failed });
             }
@@ -743,7 +794,13 @@ impl Daemon {
             if let Err(e) = sys::kill(target, signal) {
                 if e.raw_os_error() != Some(libc::ESRCH) {
                     let name = &slot.cfg.name;
-                    self.log.warn(format_args!("{name}: kill {target}: {}", sys::describe(&e)));
+                    self.log.warn(&[
+                        Str(name),
+                        Str(": kill "),
+                        Int(target.into()),
+                        Str(": "),
+                        Str(&sys::describe(&e)),
+                    ]);
                 }
             }
         }
@@ -785,8 +842,8 @@ impl Daemon {
                         e.raw_os_error(),
                         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
                     ) {
-                        self.log
-                            .error(format_args!("accept: {}; pausing the socket for 1s", sys::describe(&e)));
+                        let reason = sys::describe(&e);
+                        self.log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
                         self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     }
                     break;
@@ -804,7 +861,7 @@ impl Daemon {
             }
             if let Some(path) = &new.pidfile {
                 if let Err(message) = write_pidfile(path) {
-                    self.log.error(format_args!("{message}"));
+                    self.log.error(&[Str(&message)]);
                 }
             }
         }
@@ -814,22 +871,31 @@ impl Daemon {
             new.logfile_backups,
             &new.syslog_socket,
         ) {
-            self.log.error(format_args!("{message}; logging to syslog"));
+            self.log.error(&[Str(&message), Str("; logging to syslog")]);
         }
         if let Some(listener) = listener {
             self.listener = listener;
-            self.log.info(format_args!("listening on {}", new.socket));
+            self.log.info(&[Str("listening on "), Str(&new.socket)]);
         }
     }
 }
 
 /// A start-up problem the daemon survives: logged, and (detached) printed
 /// on the launcher's stderr, which the daemon holds until it is ready.
-fn startup_error(log: &mut Logger, foreground: bool, args: std::fmt::Arguments) {
-    log.error(args);
+fn startup_error(log: &mut Logger, foreground: bool, parts: &[Part]) {
+    log.error(parts);
     if !foreground {
-        eprintln!("pman: {args}");
+        let mut line = Text::new();
+        line.str("pman: ").parts(parts).newline();
+        let _ = sys::write_all(2, line.as_bytes());
     }
+}
+
+/// Prints one line on stderr.
+fn say(parts: &[Part]) {
+    let mut line = Text::new();
+    line.parts(parts).newline();
+    let _ = sys::write_all(2, line.as_bytes());
 }
 
 /// Writes our pid, mode 0644 whatever the umask (a stale file is replaced).
@@ -837,13 +903,18 @@ fn write_pidfile(path: &Path) -> Result<(), String> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
     let _ = std::fs::remove_file(path);
+    let mut pid = Text::new();
+    pid.int(sys::getpid().into()).newline();
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .open(path)
-        .and_then(|mut file| writeln!(file, "{}", sys::getpid()))
-        .map_err(|e| format!("pidfile {}: {}", path.display(), sys::describe(&e)))
+        .and_then(|mut file| file.write_all(pid.as_bytes()))
+        .map_err(|e| {
+            let path = path.as_os_str().as_encoded_bytes();
+            concat(&[Str("pidfile "), Bytes(path), Str(": "), Str(&sys::describe(&e))])
+        })
 }
 
 #[cfg(test)]
