@@ -6,8 +6,12 @@
 //! and written without blocking: what a target cannot take at once (a FIFO
 //! with no reader, a full pipe) is dropped and counted like ENOSPC.
 
+use super::log::Logger;
+use super::table::Slot;
+use crate::config::{LogTarget, ProgramConfig};
 use crate::sys;
-use crate::text::Text;
+use crate::text::Part::{Str, Uint};
+use crate::text::{self, Text};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
@@ -246,12 +250,173 @@ pub fn syslog_socket() -> Option<UnixDatagram> {
 
 /// The index of the writer for `path`, made when new (the first stream's
 /// cap and backups win).
-pub fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
+fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
     match writers.iter().position(|w| w.path == path) {
         Some(i) => i,
         None => {
             writers.push(Writer::new(path, maxbytes, backups));
             writers.len() - 1
+        }
+    }
+}
+
+/// Where captured output goes: the log files (shared by path), the syslog
+/// socket, and the buffers every pipe is read and every datagram built in.
+pub struct Output {
+    writers: Vec<Writer>,
+    syslog: Option<UnixDatagram>,
+    /// The one buffer every pipe is read through (made at the first read).
+    iobuf: Vec<u8>,
+    datagram: Text,
+}
+
+impl Output {
+    pub fn new() -> Output {
+        Output { writers: Vec::new(), syslog: None, iobuf: Vec::new(), datagram: Text::new() }
+    }
+
+    /// Makes the pipes of a program's captured streams, once; a pipe that
+    /// cannot be made fails the start (its output would go nowhere).
+    pub fn ensure(
+        &mut self,
+        cfg: &ProgramConfig,
+        captures: &mut [Option<Box<Capture>>; 2],
+    ) -> Result<(), String> {
+        let streams = [
+            (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8, "stdout"),
+            (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8, "stderr"),
+        ];
+        for (k, (target, maxbytes, backups, priority, stream)) in streams.into_iter().enumerate() {
+            if captures[k].is_some() || (k == 1 && cfg.redirect_stderr) {
+                continue;
+            }
+            let sink = match target {
+                LogTarget::File(path) if maxbytes > 0 => {
+                    let w = writer_for(&mut self.writers, path, maxbytes, backups);
+                    self.writers[w].create();
+                    Sink::File(w)
+                }
+                LogTarget::Syslog => Sink::Syslog(priority),
+                LogTarget::File(_) | LogTarget::None => continue,
+            };
+            let capture = Capture::new(sink, stream)
+                .map_err(|e| text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]))?;
+            captures[k] = Some(Box::new(capture));
+        }
+        Ok(())
+    }
+
+    /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
+    /// and hands the bytes to its file or to syslog.
+    pub fn drain(&mut self, slot: &mut Slot, k: usize, log: &mut Logger, syslog_path: &Path) {
+        let Output { writers, syslog, iobuf, datagram } = self;
+        if iobuf.is_empty() {
+            // Only a daemon with captured streams pays for the buffer.
+            iobuf.resize(READ_CHUNK, 0);
+        }
+        let name = &slot.cfg.name;
+        let pid = slot.prog.pid.unwrap_or(0);
+        let Some(capture) = slot.captures[k].as_mut() else { return };
+        for _ in 0..4 {
+            let n = match sys::read(capture.read.as_raw_fd(), iobuf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let data = &iobuf[..n];
+            match capture.sink {
+                Sink::File(w) => match writers.get_mut(w).and_then(|w| w.write(data, &mut capture.errors)) {
+                    Some(Incident::Failing(errno)) => log.error(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Str(&sys::strerror(errno)),
+                        Str("; dropping output"),
+                    ]),
+                    Some(Incident::Recovered { dropped, errno }) => log.warn(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Uint(dropped),
+                        Str(" bytes dropped ("),
+                        Str(&sys::strerror(errno)),
+                        Str(")"),
+                    ]),
+                    None => {}
+                },
+                Sink::Syslog(_) => {
+                    if syslog.is_none() {
+                        *syslog = syslog_socket();
+                    }
+                    if let Some(socket) = syslog.as_ref() {
+                        if let Some(lines) =
+                            capture.send_syslog(data, name, pid, socket, syslog_path, datagram)
+                        {
+                            log.warn(&[
+                                Str(name),
+                                Str(" "),
+                                Str(capture.stream),
+                                Str(": "),
+                                Uint(lines),
+                                Str(" syslog lines dropped"),
+                            ]);
+                        }
+                    }
+                }
+            }
+            if n < iobuf.len() {
+                return;
+            }
+        }
+    }
+
+    /// After a reload: closes the log files no captured stream writes to
+    /// any more, and gives the others the cap and backups of the first
+    /// stream (in config order) that names them.
+    pub fn retire(&mut self, slots: &mut [Slot]) {
+        let writers = &mut self.writers;
+        let mut used = vec![false; writers.len()];
+        for capture in slots.iter().flat_map(|s| s.captures.iter().flatten()) {
+            if let Some(used) = match capture.sink {
+                Sink::File(w) => used.get_mut(w),
+                Sink::Syslog(_) => None,
+            } {
+                *used = true;
+            }
+        }
+        let mut kept = 0;
+        let moved: Vec<usize> = used
+            .iter()
+            .map(|&u| {
+                kept += usize::from(u);
+                kept.saturating_sub(1)
+            })
+            .collect();
+        let mut at = 0;
+        writers.retain(|_| {
+            at += 1;
+            used[at - 1]
+        });
+        for capture in slots.iter_mut().flat_map(|s| s.captures.iter_mut().flatten()) {
+            if let Sink::File(w) = &mut capture.sink {
+                *w = moved.get(*w).copied().unwrap_or(0);
+            }
+        }
+        let mut limited = vec![false; writers.len()];
+        for cfg in slots.iter().map(|s| &s.cfg) {
+            let stderr =
+                (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
+            for (target, maxbytes, backups) in
+                std::iter::once((&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups)).chain(stderr)
+            {
+                let LogTarget::File(path) = target else { continue };
+                if let Some(w) = writers.iter().position(|w| w.path == *path) {
+                    if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
+                        writers[w].set_limits(maxbytes, backups);
+                    }
+                }
+            }
         }
     }
 }

@@ -1,14 +1,19 @@
-//! The control socket, daemon side: clients (bounded, non-blocking, timed
-//! out) and requests. Requests that wait on programs become jobs (`jobs`).
+//! The control socket, daemon side: the listener, clients (bounded,
+//! non-blocking, timed out, their buffers reused), replies, and the
+//! requests answered at once from the program table. Requests that wait
+//! on programs become jobs (`jobs`).
 
+use super::log::Logger;
 use super::program::{Event, State};
-use super::{status, Daemon};
+use super::status;
+use super::table::Table;
 use crate::config::LogTarget;
-use crate::protocol::{valid_name, Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::protocol::{MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use crate::text::Part::{Int, Str, Uint};
 use crate::text::{Part, Text};
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -20,8 +25,13 @@ pub const MAX_CLIENTS: usize = 32;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A reply this big is worth returning its memory for once it is sent.
 const BIG_REPLY: usize = 64 * 1024;
+/// Buffers of closed clients kept for the next ones: a `status` allocates nothing.
+const SPARE_BUFFERS: usize = 8;
+/// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
+const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-fn address(socket: &str) -> io::Result<SocketAddr> {
+/// The socket's address: `@NAME` is abstract, anything else a path.
+pub fn address(socket: &str) -> io::Result<SocketAddr> {
     match socket.strip_prefix('@') {
         Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
         None => SocketAddr::from_pathname(socket),
@@ -49,22 +59,22 @@ enum Phase {
     Writing,
 }
 
-pub struct Client {
-    pub id: u64,
-    pub stream: UnixStream,
+struct Client {
+    id: u64,
+    stream: UnixStream,
     phase: Phase,
     input: Vec<u8>,
     output: Vec<u8>,
     written: usize,
-    pub deadline: Option<Instant>,
-    pub closed: bool,
+    deadline: Option<Instant>,
+    closed: bool,
     /// Keep the connection open after the reply, until the daemon exits
     /// (`kill` returns once the daemon is gone).
     linger: bool,
 }
 
 impl Client {
-    pub fn poll_events(&self) -> libc::c_short {
+    fn poll_events(&self) -> libc::c_short {
         match self.phase {
             Phase::Reading => libc::POLLIN,
             // Only hang-ups matter while a job runs; poll reports them anyway.
@@ -83,8 +93,10 @@ pub struct Reply {
 impl Reply {
     /// A reply with room for about `bytes` (big replies are sized once
     /// instead of doubling their way up).
-    fn with_capacity(bytes: usize) -> Reply {
-        Reply { text: Text::with_capacity(bytes) }
+    fn with_capacity(mut buf: Vec<u8>, bytes: usize) -> Reply {
+        buf.clear();
+        buf.reserve(bytes);
+        Reply { text: Text::reuse(buf) }
     }
 
     pub fn out(&mut self, text: &str) {
@@ -123,10 +135,75 @@ impl Reply {
     }
 }
 
-impl Daemon {
-    pub(super) fn new_client(&mut self, stream: UnixStream) {
+/// The listening socket and its clients.
+pub struct Control {
+    listener: UnixListener,
+    clients: Vec<Client>,
+    next_client_id: u64,
+    accept_paused_until: Option<Instant>,
+    /// Emptied buffers of closed clients, for the next ones.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Control {
+    pub fn new(listener: UnixListener) -> Control {
+        Control {
+            listener,
+            clients: Vec::new(),
+            next_client_id: 1,
+            accept_paused_until: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Listens on a socket a reload bound.
+    pub fn replace_listener(&mut self, listener: UnixListener) {
+        self.listener = listener;
+    }
+
+    /// The listener's descriptor while it takes clients, else -1.
+    pub fn listen_fd(&self, accepting: bool) -> RawFd {
+        if accepting && self.accept_paused_until.is_none() {
+            self.listener.as_raw_fd()
+        } else {
+            -1
+        }
+    }
+
+    /// Each client's descriptor, events to poll and id.
+    pub fn polled(&self) -> impl Iterator<Item = (RawFd, libc::c_short, u64)> + '_ {
+        self.clients.iter().map(|c| (c.stream.as_raw_fd(), c.poll_events(), c.id))
+    }
+
+    /// The nearest client time-out or end of an accept pause.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.clients.iter().filter_map(|c| c.deadline).chain(self.accept_paused_until).min()
+    }
+
+    pub fn accept(&mut self, daemon_uid: u32, log: &mut Logger) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.new_client(stream, daemon_uid),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+                    ) {
+                        let reason = sys::describe(&e);
+                        log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn new_client(&mut self, stream: UnixStream, daemon_uid: u32) {
         let allowed = match sys::peer_cred(&stream) {
-            Ok((_, uid)) => uid == 0 || uid == self.ctx.daemon_uid,
+            Ok((_, uid)) => uid == 0 || uid == daemon_uid,
             Err(_) => false,
         };
         let refusal = if !allowed {
@@ -149,11 +226,12 @@ impl Daemon {
         }
         let id = self.next_client_id;
         self.next_client_id += 1;
+        let input = self.spare.pop().unwrap_or_default();
         self.clients.push(Client {
             id,
             stream,
             phase: Phase::Reading,
-            input: Vec::new(),
+            input,
             output: Vec::new(),
             written: 0,
             deadline: Some(Instant::now() + CLIENT_TIMEOUT),
@@ -162,32 +240,51 @@ impl Daemon {
         });
     }
 
-    /// Forgets closed clients; after a big reply, hands the freed memory
-    /// back to the system so a burst of large replies leaves no trace.
-    pub(super) fn drop_closed_clients(&mut self) {
-        let big = self.clients.iter().any(|c| c.closed && c.output.capacity() > BIG_REPLY);
+    /// Forgets closed clients, keeping a few of their buffers; after a big
+    /// reply, hands the freed memory back to the system so a burst of
+    /// large replies leaves no trace. True when a client went.
+    pub fn drop_closed(&mut self) -> bool {
+        let mut big = false;
         let before = self.clients.len();
-        self.clients.retain(|c| !c.closed);
+        let mut at = 0;
+        while at < self.clients.len() {
+            if !self.clients[at].closed {
+                at += 1;
+                continue;
+            }
+            let client = self.clients.swap_remove(at);
+            for mut buf in [client.input, client.output] {
+                if buf.capacity() > BIG_REPLY {
+                    big = true;
+                } else if buf.capacity() > 0 && self.spare.len() < SPARE_BUFFERS {
+                    buf.clear();
+                    self.spare.push(buf);
+                }
+            }
+        }
         if big {
             sys::release_free_memory();
         }
-        if self.clients.len() < before {
-            // A freed descriptor goes back to the reserve before a start takes it.
-            self.refill_fd_reserve();
-        }
+        self.clients.len() < before
     }
 
-    pub(super) fn expire_clients(&mut self, now: Instant) {
+    /// Drops clients whose time is up. True when a client went.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+        }
         for client in &mut self.clients {
             if client.deadline.is_some_and(|t| t <= now) {
                 client.closed = true;
             }
         }
-        self.drop_closed_clients();
+        self.drop_closed()
     }
 
-    pub(super) fn service_client(&mut self, id: u64, revents: libc::c_short) {
-        let Some(client) = self.clients.iter_mut().find(|c| c.id == id) else { return };
+    /// Serves a client poll found ready. Returns its request line (in its
+    /// input buffer: give it back with [`Control::recycle`]) once complete.
+    pub fn service(&mut self, id: u64, revents: libc::c_short) -> Option<Vec<u8>> {
+        let client = self.clients.iter_mut().find(|c| c.id == id)?;
         match client.phase {
             Phase::Reading => {
                 let mut buf = [0u8; 1024];
@@ -195,29 +292,30 @@ impl Daemon {
                     match (&client.stream).read(&mut buf) {
                         Ok(0) => {
                             client.closed = true;
-                            return;
+                            return None;
                         }
                         Ok(n) => {
                             client.input.extend_from_slice(&buf[..n]);
                             if let Some(end) = client.input.iter().position(|&b| b == b'\n') {
                                 if end > MAX_REQUEST {
-                                    return self.refuse_long(id);
+                                    self.refuse_long(id);
+                                    return None;
                                 }
-                                let line = String::from_utf8_lossy(&client.input[..end]).into_owned();
-                                client.input = Vec::new();
+                                client.input.truncate(end);
                                 client.phase = Phase::Waiting;
                                 client.deadline = None;
-                                return self.handle_request(id, &line);
+                                return Some(std::mem::take(&mut client.input));
                             }
                             if client.input.len() > MAX_REQUEST {
-                                return self.refuse_long(id);
+                                self.refuse_long(id);
+                                return None;
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(_) => {
                             client.closed = true;
-                            return;
+                            return None;
                         }
                     }
                 }
@@ -226,9 +324,26 @@ impl Daemon {
                 if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
                     client.closed = true;
                 }
+                None
             }
-            Phase::Writing => write_some(client),
+            Phase::Writing => {
+                write_some(client);
+                None
+            }
         }
+    }
+
+    /// Takes back a request buffer [`Control::service`] handed out.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= 2 * MAX_REQUEST && self.spare.len() < SPARE_BUFFERS {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// An empty reply with room for about `bytes`, in a reused buffer.
+    pub fn reply(&mut self, bytes: usize) -> Reply {
+        Reply::with_capacity(self.spare.pop().unwrap_or_default(), bytes)
     }
 
     fn refuse_long(&mut self, id: u64) {
@@ -238,240 +353,174 @@ impl Daemon {
     }
 
     /// Queues a finished reply for a client (if it is still there).
-    pub(super) fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
+    pub fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
         let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) else { return };
-        client.input = Vec::new();
-        client.output = reply.finish(code);
+        client.input.clear();
+        let old = std::mem::replace(&mut client.output, reply.finish(code));
         client.written = 0;
         client.phase = Phase::Writing;
         client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
         write_some(client);
+        if old.capacity() > 0 && old.capacity() <= BIG_REPLY {
+            self.recycle(old);
+        }
     }
 
     /// Keeps `id`'s connection open after its reply until the daemon exits.
-    pub(super) fn linger(&mut self, id: Option<u64>) {
+    pub fn linger(&mut self, id: Option<u64>) {
         if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) {
             client.linger = true;
         }
     }
 
     /// Writes what can be written now to every client with a reply.
-    pub(super) fn flush_clients(&mut self) {
+    pub fn flush(&mut self) -> bool {
         for client in &mut self.clients {
             if client.phase == Phase::Writing && !client.closed {
                 write_some(client);
             }
         }
-        self.drop_closed_clients();
+        self.drop_closed()
     }
+}
 
-    fn handle_request(&mut self, id: u64, line: &str) {
-        let request = match Request::parse(line) {
-            Ok(request) => request,
-            Err(message) => {
-                let mut reply = Reply::default();
-                reply.parts(TAG_ERR, &[Str("pman: "), Str(&message)]);
-                return self.send(Some(id), reply, 2);
+pub fn unknown_reply(unknown: &[String], reply: &mut Reply) {
+    for name in unknown {
+        status::push_one_line(reply.begin(TAG_ERR).str("pman: no such program: "), name);
+        reply.end();
+    }
+}
+
+/// `status [--json] [NAME...]`: one line per program (or one JSON array).
+pub fn status(table: &Table, reply: &mut Reply, names: &[String], json: bool) -> i32 {
+    let all = names.is_empty();
+    let (indices, unknown) = if all { (Vec::new(), Vec::new()) } else { table.resolve(names) };
+    let count = if all { table.len() } else { indices.len() };
+    let index = |n: usize| if all { n } else { indices[n] };
+    let now = Instant::now();
+    if json {
+        let out = reply.begin(TAG_OUT).byte(b'[');
+        for n in 0..count {
+            if n > 0 {
+                out.byte(b',');
             }
-        };
-        match request {
-            Request::Status { names, json } => self.status(id, &names, json),
-            Request::Pid(name) => self.pid(id, name.as_deref()),
-            Request::Signal { signal, names } => self.signal(id, &signal, &names),
-            Request::LogPath { name, stderr } => self.log_path(id, &name, stderr),
-            Request::Start(names) => self.begin(id, &names, false, true),
-            Request::Stop(names) => self.begin(id, &names, true, false),
-            Request::Restart(names) => self.begin(id, &names, true, true),
-            Request::Reload { dry_run } => self.request_reload(Some(id), dry_run),
-            Request::Kill => self.begin_shutdown(Some(id)),
+            let slot = table.slot(index(n));
+            status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
         }
-    }
-
-    /// Indices of the programs `names` select (in the order named, each
-    /// once), or the unknown names. A repeated name is looked at once, so
-    /// the cost follows the request, never words × programs.
-    pub(super) fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
-        let mut found: Vec<usize> = Vec::new();
-        let mut unknown: Vec<String> = Vec::new();
-        let mut seen = vec![false; self.slots.len()];
-        let mut take = |i: usize, found: &mut Vec<usize>| {
-            if !std::mem::replace(&mut seen[i], true) {
-                found.push(i);
-            }
-        };
-        let mut asked: Vec<&str> = Vec::new();
-        for name in names {
-            match asked.binary_search(&name.as_str()) {
-                Ok(_) => continue,
-                Err(at) => asked.insert(at, name),
-            }
-            // A name outside the NAME charset is nobody's, whatever it holds.
-            if !valid_name(name) {
-                unknown.push(name.clone());
-                continue;
-            }
-            let mut any = false;
-            if name == "all" {
-                (0..self.slots.len()).for_each(|i| take(i, &mut found));
-                any = true;
-            } else if let Some(i) = self.slots.iter().position(|s| s.cfg.name == *name) {
-                take(i, &mut found);
-                any = true;
-            } else {
-                let group = name.strip_suffix(":*").unwrap_or(name);
-                for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group) {
-                    take(i, &mut found);
-                    any = true;
-                }
-            }
-            if !any {
-                unknown.push(name.clone());
-            }
-        }
-        (found, unknown)
-    }
-
-    pub(super) fn unknown_reply(unknown: &[String], reply: &mut Reply) {
-        for name in unknown {
-            status::push_one_line(reply.begin(TAG_ERR).str("pman: no such program: "), name);
+        out.byte(b']');
+        reply.end();
+    } else {
+        for n in 0..count {
+            let slot = table.slot(index(n));
+            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
             reply.end();
         }
     }
+    unknown_reply(&unknown, reply);
+    if !unknown.is_empty() {
+        2
+    } else if (0..count).any(|n| table.slot(index(n)).prog.state != State::Running) {
+        3
+    } else {
+        0
+    }
+}
 
-    fn status(&mut self, id: u64, names: &[String], json: bool) {
-        let (indices, unknown) = if names.is_empty() {
-            ((0..self.slots.len()).collect(), Vec::new())
-        } else {
-            self.resolve(names)
-        };
-        let now = Instant::now();
-        let per_program = if json { 220 } else { 72 };
-        let mut reply = Reply::with_capacity(per_program * indices.len() + 64);
-        if json {
-            let out = reply.begin(TAG_OUT).byte(b'[');
-            for (n, &i) in indices.iter().enumerate() {
-                if n > 0 {
-                    out.byte(b',');
-                }
-                let slot = &self.slots[i];
-                status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
-            }
-            out.byte(b']');
-            reply.end();
-        } else {
-            for &i in &indices {
-                status::line(reply.begin(TAG_OUT), &self.slots[i].cfg.name, &self.slots[i].prog, now);
-                reply.end();
-            }
+/// The reply's size for a `status` of `count` programs, to size it once.
+pub fn status_size(count: usize, json: bool) -> usize {
+    let per_program = if json { 220 } else { 72 };
+    per_program * count + 64
+}
+
+/// `pid [NAME]`: the daemon's pid, or the main process's.
+pub fn pid(table: &Table, reply: &mut Reply, name: Option<&str>) -> i32 {
+    let Some(name) = name else {
+        reply.parts(TAG_OUT, &[Int(sys::getpid().into())]);
+        return 0;
+    };
+    let (indices, unknown) = table.resolve(&[name.to_string()]);
+    if !unknown.is_empty() {
+        unknown_reply(&unknown, reply);
+        return 2;
+    }
+    let mut code = 1;
+    for i in indices {
+        let prog = &table.slot(i).prog;
+        if let (true, Some(pid)) =
+            (matches!(prog.state, State::Starting | State::Running | State::Stopping), prog.pid)
+        {
+            reply.parts(TAG_OUT, &[Int(pid.into())]);
+            code = 0;
         }
-        Self::unknown_reply(&unknown, &mut reply);
-        let code = if !unknown.is_empty() {
-            2
-        } else if indices.iter().any(|&i| self.slots[i].prog.state != State::Running) {
-            3
-        } else {
+    }
+    code
+}
+
+/// `signal SIG NAME...`: to each main process, then each status line.
+pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &str, names: &[String]) -> i32 {
+    let Some(signo) = crate::signals::parse(signal) else {
+        reply.parts(TAG_ERR, &[Str("pman: bad signal: "), Str(signal)]);
+        return 2;
+    };
+    let (indices, unknown) = table.resolve(names);
+    if !unknown.is_empty() {
+        unknown_reply(&unknown, reply);
+        return 2;
+    }
+    let mut code = 0;
+    let now = Instant::now();
+    for i in indices {
+        let prog = &table.slot(i).prog;
+        let running = matches!(prog.state, State::Starting | State::Running | State::Stopping);
+        match prog.pid.filter(|_| running) {
+            Some(pid) => match sys::kill(pid, signo) {
+                Ok(()) => table.event(i, Event::Signalled { signal: signo }, log),
+                Err(e) => {
+                    let name = &table.slot(i).cfg.name;
+                    reply.parts(
+                        TAG_ERR,
+                        &[Str("pman: "), Str(name), Str(": kill: "), Str(&sys::describe(&e))],
+                    );
+                    code = 1;
+                }
+            },
+            None => code = 1,
+        }
+        let slot = table.slot(i);
+        status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+        reply.end();
+    }
+    code
+}
+
+/// `logpath NAME stdout|stderr`: where `pman log` reads.
+pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i32 {
+    let (indices, unknown) = table.resolve(&[name.to_string()]);
+    let Some(&i) = indices.first().filter(|_| unknown.is_empty()) else {
+        unknown_reply(&[name.to_string()], reply);
+        return 2;
+    };
+    let cfg = &table.slot(i).cfg;
+    let (which, target) =
+        if stderr && !cfg.redirect_stderr { ("stderr", &cfg.stderr) } else { ("stdout", &cfg.stdout) };
+    match target {
+        LogTarget::File(path) => {
+            reply.out(&path.to_string_lossy());
             0
-        };
-        self.send(Some(id), reply, code);
-    }
-
-    fn pid(&mut self, id: u64, name: Option<&str>) {
-        let mut reply = Reply::default();
-        let Some(name) = name else {
-            reply.parts(TAG_OUT, &[Int(sys::getpid().into())]);
-            return self.send(Some(id), reply, 0);
-        };
-        let (indices, unknown) = self.resolve(&[name.to_string()]);
-        if !unknown.is_empty() {
-            Self::unknown_reply(&unknown, &mut reply);
-            return self.send(Some(id), reply, 2);
         }
-        let mut code = 1;
-        for i in indices {
-            let prog = &self.slots[i].prog;
-            if let (true, Some(pid)) =
-                (matches!(prog.state, State::Starting | State::Running | State::Stopping), prog.pid)
-            {
-                reply.parts(TAG_OUT, &[Int(pid.into())]);
-                code = 0;
-            }
+        LogTarget::Syslog => {
+            let parts =
+                [Str("pman: "), Str(&cfg.name), Str(": "), Str(which), Str(" goes to syslog (see logread)")];
+            reply.parts(TAG_ERR, &parts);
+            1
         }
-        self.send(Some(id), reply, code);
-    }
-
-    fn signal(&mut self, id: u64, signal: &str, names: &[String]) {
-        let mut reply = Reply::default();
-        let Some(signo) = crate::signals::parse(signal) else {
-            reply.parts(TAG_ERR, &[Str("pman: bad signal: "), Str(signal)]);
-            return self.send(Some(id), reply, 2);
-        };
-        let (indices, unknown) = self.resolve(names);
-        if !unknown.is_empty() {
-            Self::unknown_reply(&unknown, &mut reply);
-            return self.send(Some(id), reply, 2);
+        LogTarget::None => {
+            reply.parts(
+                TAG_ERR,
+                &[Str("pman: "), Str(&cfg.name), Str(": "), Str(which), Str(" is not logged (none)")],
+            );
+            1
         }
-        let mut code = 0;
-        let now = Instant::now();
-        for i in indices {
-            let prog = &self.slots[i].prog;
-            let running = matches!(prog.state, State::Starting | State::Running | State::Stopping);
-            match prog.pid.filter(|_| running) {
-                Some(pid) => match sys::kill(pid, signo) {
-                    Ok(()) => self.event(i, Event::Signalled { signal: signo }),
-                    Err(e) => {
-                        let name = &self.slots[i].cfg.name;
-                        reply.parts(
-                            TAG_ERR,
-                            &[Str("pman: "), Str(name), Str(": kill: "), Str(&sys::describe(&e))],
-                        );
-                        code = 1;
-                    }
-                },
-                None => code = 1,
-            }
-            status::line(reply.begin(TAG_OUT), &self.slots[i].cfg.name, &self.slots[i].prog, now);
-            reply.end();
-        }
-        self.send(Some(id), reply, code);
-    }
-
-    fn log_path(&mut self, id: u64, name: &str, stderr: bool) {
-        let mut reply = Reply::default();
-        let (indices, unknown) = self.resolve(&[name.to_string()]);
-        let Some(&i) = indices.first().filter(|_| unknown.is_empty()) else {
-            Self::unknown_reply(&[name.to_string()], &mut reply);
-            return self.send(Some(id), reply, 2);
-        };
-        let cfg = &self.slots[i].cfg;
-        let (which, target) =
-            if stderr && !cfg.redirect_stderr { ("stderr", &cfg.stderr) } else { ("stdout", &cfg.stdout) };
-        let code = match target {
-            LogTarget::File(path) => {
-                reply.out(&path.to_string_lossy());
-                0
-            }
-            LogTarget::Syslog => {
-                reply.parts(
-                    TAG_ERR,
-                    &[
-                        Str("pman: "),
-                        Str(&cfg.name),
-                        Str(": "),
-                        Str(which),
-                        Str(" goes to syslog (see logread)"),
-                    ],
-                );
-                1
-            }
-            LogTarget::None => {
-                reply.parts(
-                    TAG_ERR,
-                    &[Str("pman: "), Str(&cfg.name), Str(": "), Str(which), Str(" is not logged (none)")],
-                );
-                1
-            }
-        };
-        self.send(Some(id), reply, code);
     }
 }
 
