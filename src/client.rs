@@ -6,9 +6,8 @@ use crate::config;
 use crate::protocol::{Request, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -132,18 +131,15 @@ fn wait_closed(stream: &UnixStream) {
 
 /// Connects to the daemon and makes sure it is root or ourselves.
 fn connect(socket: &str) -> Result<UnixStream, String> {
-    let addr = match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
-        None => SocketAddr::from_pathname(socket),
-    }
-    .map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
+    let addr = crate::socket::address(socket).map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
     let stream = UnixStream::connect_addr(&addr).map_err(|e| match e.raw_os_error() {
         Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => format!("daemon not running ({socket})"),
         _ => format!("cannot reach the daemon at {socket}: {}", sys::describe(&e)),
     })?;
-    let (pid, uid) = sys::peer_cred(&stream).map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
-    if uid != 0 && uid != sys::geteuid() {
-        return Err(format!("{socket} is held by uid {uid} (pid {pid})"));
+    let peer =
+        crate::socket::untrusted_peer(&stream).map_err(|e| format!("{socket}: {}", sys::describe(&e)))?;
+    if let Some((pid, uid)) = peer {
+        return Err(crate::socket::held_by(socket, pid, uid));
     }
     Ok(stream)
 }

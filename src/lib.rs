@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod protocol;
 pub mod signals;
+pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
 pub mod text;

@@ -14,8 +14,7 @@ use crate::text::Part::{Int, Str, Uint};
 use crate::text::{Part, Text};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 /// Most clients connected at once; more are told `daemon busy`.
@@ -29,28 +28,6 @@ const BIG_REPLY: usize = 64 * 1024;
 const SPARE_BUFFERS: usize = 8;
 /// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
-
-/// The socket's address: `@NAME` is abstract, anything else a path.
-pub fn address(socket: &str) -> io::Result<SocketAddr> {
-    match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
-        None => SocketAddr::from_pathname(socket),
-    }
-}
-
-pub fn listen(socket: &str) -> io::Result<UnixListener> {
-    if !socket.starts_with('@') {
-        // A stale socket file from a dead daemon (a live one was ruled out).
-        let _ = std::fs::remove_file(socket);
-    }
-    let listener = UnixListener::bind_addr(&address(socket)?)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
-}
-
-pub fn connect(socket: &str) -> io::Result<UnixStream> {
-    UnixStream::connect_addr(&address(socket)?)
-}
 
 #[derive(PartialEq, Eq, Debug)]
 enum Phase {
@@ -180,10 +157,10 @@ impl Control {
         self.clients.iter().filter_map(|c| c.deadline).chain(self.accept_paused_until).min()
     }
 
-    pub fn accept(&mut self, daemon_uid: u32, log: &mut Logger) {
+    pub fn accept(&mut self, log: &mut Logger) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => self.new_client(stream, daemon_uid),
+                Ok((stream, _)) => self.new_client(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -201,11 +178,8 @@ impl Control {
         }
     }
 
-    fn new_client(&mut self, stream: UnixStream, daemon_uid: u32) {
-        let allowed = match sys::peer_cred(&stream) {
-            Ok((_, uid)) => uid == 0 || uid == daemon_uid,
-            Err(_) => false,
-        };
+    fn new_client(&mut self, stream: UnixStream) {
+        let allowed = matches!(crate::socket::untrusted_peer(&stream), Ok(None));
         let refusal = if !allowed {
             Some(("pman: permission denied", 4))
         } else if self.clients.len() >= MAX_CLIENTS {

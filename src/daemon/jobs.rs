@@ -125,7 +125,7 @@ impl Job {
         }
         let mut listener = None;
         if new.socket != config.socket {
-            match super::control::listen(&new.socket) {
+            match crate::socket::listen(&new.socket) {
                 Ok(bound) => listener = Some(bound),
                 Err(e) => {
                     let reason = sys::describe(&e);

@@ -207,7 +207,7 @@ impl Daemon {
                 Polled::Listener => {
                     // The reserve makes room for clients even when the table is full.
                     self.fd_reserve.clear();
-                    self.control.accept(self.ctx.daemon_uid, &mut self.log);
+                    self.control.accept(&mut self.log);
                     self.refill_fd_reserve();
                 }
                 Polled::Client(id) => self.serve_client(id, revents),

@@ -16,8 +16,9 @@ mod status;
 mod table;
 
 use crate::config::{self, Config};
+use crate::socket;
 use crate::sys;
-use crate::text::Part::{Bytes, Int, Str, Uint};
+use crate::text::Part::{Bytes, Int, Str};
 use crate::text::{concat, Part, Text};
 use log::Logger;
 use program::State;
@@ -115,18 +116,11 @@ fn detach(config: Config, found: &Found) -> i32 {
 }
 
 /// Some("already running (pid N)") when a daemon answers on `socket`.
-fn already_running(socket: &str) -> Option<String> {
-    let stream = control::connect(socket).ok()?;
+fn already_running(name: &str) -> Option<String> {
+    let stream = socket::connect(name).ok()?;
     let (pid, uid) = sys::peer_cred(&stream).ok()?;
-    if uid != 0 && uid != sys::geteuid() {
-        return Some(concat(&[
-            Str(socket),
-            Str(" is held by uid "),
-            Uint(uid.into()),
-            Str(" (pid "),
-            Int(pid.into()),
-            Str(")"),
-        ]));
+    if !socket::trusted(uid) {
+        return Some(socket::held_by(name, pid, uid));
     }
     Some(concat(&[Str("already running (pid "), Int(pid.into()), Str(")")]))
 }
@@ -190,7 +184,7 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
     // The write end lives as long as the handlers: for the whole process.
     std::mem::forget(signal_write);
 
-    let listener = control::listen(&config.socket).map_err(|e| {
+    let listener = socket::listen(&config.socket).map_err(|e| {
         concat(&[Str("cannot listen on "), Str(&config.socket), Str(": "), Str(&sys::describe(&e))])
     })?;
     if let Some(pidfile) = &config.pidfile {

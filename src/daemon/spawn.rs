@@ -304,7 +304,7 @@ fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
     let own_path = cfg.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
         .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        .unwrap_or_else(|| crate::config::DEFAULT_PATH.to_string());
     let mut candidate: Vec<u8> = Vec::with_capacity(128);
     for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {
         candidate.clear();
