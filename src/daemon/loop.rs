@@ -18,17 +18,19 @@ use crate::sys;
 use crate::text::Part::{Int, Str};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Descriptors held in reserve (on /dev/null) and let go just before
 /// `accept`: when the table is full, starts and log opens fail first while
 /// the control socket still takes clients.
 const FD_RESERVE: usize = 4;
 
-/// Spawns made per turn at most: with hundreds of programs starting at
-/// once, the socket is still served between batches (a spawn waits for the
-/// child's exec, about a millisecond).
+/// Spawns made per turn at most, and the time after which a turn makes no
+/// more: with hundreds of programs starting at once, the socket is still
+/// served between batches (a spawn waits for the child's exec, about a
+/// millisecond, more on a busy machine).
 const SPAWNS_PER_TURN: usize = 8;
+const SPAWN_BUDGET: Duration = Duration::from_millis(10);
 
 /// What one entry of the poll set was polled for.
 #[derive(Clone, Copy)]
@@ -108,7 +110,13 @@ impl Daemon {
             if self.control.expire(now) {
                 self.refill_fd_reserve();
             }
-            self.table.spawn_some(SPAWNS_PER_TURN, &mut self.ctx, &mut self.output, &mut self.log);
+            self.table.spawn_some(
+                SPAWNS_PER_TURN,
+                SPAWN_BUDGET,
+                &mut self.ctx,
+                &mut self.output,
+                &mut self.log,
+            );
             self.advance_jobs();
             if self.control.flush() {
                 // A freed descriptor goes back to the reserve before a start takes it.

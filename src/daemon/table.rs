@@ -15,7 +15,7 @@ use crate::text::Part::{Int, Str, Uint};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One configured program and its runtime state.
 pub struct Slot {
@@ -304,9 +304,21 @@ impl Table {
         !self.spawns.is_empty()
     }
 
-    /// Makes at most `max` of the queued spawns, oldest first.
-    pub fn spawn_some(&mut self, max: usize, ctx: &mut Context, output: &mut Output, log: &mut Logger) {
+    /// Makes queued spawns, oldest first: at least one, at most `max`, and
+    /// no more once `budget` has passed.
+    pub fn spawn_some(
+        &mut self,
+        max: usize,
+        budget: Duration,
+        ctx: &mut Context,
+        output: &mut Output,
+        log: &mut Logger,
+    ) {
+        let started = Instant::now();
         for _ in 0..max {
+            if started.elapsed() > budget {
+                return;
+            }
             let Some(index) = self.spawns.pop_front() else { return };
             let prog = &self.slots[index].prog;
             // A stop (or another event) since the spawn was asked for cancels it.
