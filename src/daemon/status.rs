@@ -234,6 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn a_json_reason_is_one_line_and_escaped() {
+        let mut p = Program::new();
+        p.state = State::Fatal;
+        p.reason = Some("exec \"/a\\b\"\nx\u{fffd}: No such file".into());
+        let mut s = Text::new();
+        json(&mut s, "n", &p, Instant::now(), 3);
+        let text = s.to_str_lossy();
+        assert!(text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3}"#), "{text}");
+    }
+
+    #[test]
     fn json_escapes() {
         let mut s = Text::new();
         json_string(&mut s, "a\"b\\c\n\u{1}");

@@ -487,3 +487,59 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
         State::Running | State::Exited | State::Starting | State::Stopping => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn programs(text: &str) -> Vec<ProgramConfig> {
+        let report = crate::config::parse_text(text, std::path::Path::new("/etc/pman.conf"));
+        match report.result {
+            Ok(config) => config.programs,
+            Err(errors) => panic!("{errors:?}"),
+        }
+    }
+
+    fn section(name: &str, priority: i32) -> String {
+        format!("[program:{name}]\ncommand=/bin/true\nstdout=none\nstderr=none\npriority={priority}\n")
+    }
+
+    #[test]
+    fn stops_go_by_descending_priority_starts_by_ascending() {
+        let text = [section("a", 10), section("b", 30), section("c", 10), section("d", 20)].concat();
+        let table = Table::new(programs(&text).into_iter().map(Slot::new).collect());
+        assert_eq!(table.stop_groups(&[0, 1, 2, 3]), vec![vec![1], vec![3], vec![0, 2]]);
+        assert_eq!(table.start_order(vec![3, 2, 1, 0]), vec![0, 2, 3, 1]);
+        let (found, unknown) = table.resolve(&["c".into(), "all".into(), "x".into(), "c".into()]);
+        assert_eq!((found, unknown), (vec![2, 0, 1, 3], vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn install_keeps_unchanged_slots_and_says_where_each_went() {
+        let old = [section("a", 1), section("b", 1), section("c", 1)].concat();
+        let mut table = Table::new(programs(&old).into_iter().map(Slot::new).collect());
+        table.slots[0].prog.restarts = 7;
+        table.slots[2].prog.restarts = 9;
+        // c unchanged (moves to 0), b removed, a changed (stays a name, new slot), d added.
+        let new = [section("c", 1), section("a", 2), section("d", 1)].concat();
+        let (moved, fresh) = table.install(programs(&new));
+        assert_eq!(moved, vec![Some(1), None, Some(0)]);
+        assert_eq!(fresh, vec![1, 2]);
+        let names: Vec<&str> = table.slots().iter().map(|s| s.cfg.name.as_str()).collect();
+        assert_eq!(names, ["c", "a", "d"]);
+        assert_eq!((table.slot(0).prog.restarts, table.slot(1).prog.restarts), (9, 0));
+    }
+
+    #[test]
+    fn stale_deadlines_are_skipped() {
+        let mut table = Table::new(programs(&section("a", 1)).into_iter().map(Slot::new).collect());
+        let t0 = Instant::now();
+        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        table.deadlines.push(Reverse((t1, 0)));
+        table.slots[0].prog.deadline = Some(t2);
+        table.deadlines.push(Reverse((t2, 0)));
+        assert_eq!(table.next_deadline(), Some(t2), "the entry for t1 is stale");
+        table.slots[0].prog.deadline = None;
+        assert_eq!(table.next_deadline(), None);
+    }
+}
