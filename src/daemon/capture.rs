@@ -260,9 +260,15 @@ fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u3
     }
 }
 
-/// Where captured output goes: the log files (shared by path), the syslog
-/// socket, and the buffers every pipe is read and every datagram built in.
+/// Captured output: each program's pipes (by slot index, made at its
+/// first start and kept across restarts, so output written just before a
+/// crash is never lost), the log files they go to (shared by path), the
+/// syslog socket, and the buffers every pipe is read and every datagram
+/// built in.
 pub struct Output {
+    pipes: Vec<[Option<Box<Capture>>; 2]>,
+    /// Slot indices with at least one pipe: what the loop polls.
+    piped: Vec<usize>,
     writers: Vec<Writer>,
     syslog: Option<UnixDatagram>,
     /// The one buffer every pipe is read through (made at the first read).
@@ -272,22 +278,30 @@ pub struct Output {
 
 impl Output {
     pub fn new() -> Output {
-        Output { writers: Vec::new(), syslog: None, iobuf: Vec::new(), datagram: Text::new() }
+        Output {
+            pipes: Vec::new(),
+            piped: Vec::new(),
+            writers: Vec::new(),
+            syslog: None,
+            iobuf: Vec::new(),
+            datagram: Text::new(),
+        }
     }
 
-    /// Makes the pipes of a program's captured streams, once; a pipe that
-    /// cannot be made fails the start (its output would go nowhere).
-    pub fn ensure(
-        &mut self,
-        cfg: &ProgramConfig,
-        captures: &mut [Option<Box<Capture>>; 2],
-    ) -> Result<(), String> {
+    /// Makes the pipes of program `index`'s captured streams, once; a pipe
+    /// that cannot be made fails the start (its output would go nowhere).
+    pub fn ensure(&mut self, index: usize, cfg: &ProgramConfig) -> Result<(), String> {
+        if self.pipes.len() <= index {
+            self.pipes.resize_with(index + 1, || [None, None]);
+        }
+        let had_pipes = self.pipes[index].iter().any(Option::is_some);
         let streams = [
             (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8, "stdout"),
             (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8, "stderr"),
         ];
+        let mut result = Ok(());
         for (k, (target, maxbytes, backups, priority, stream)) in streams.into_iter().enumerate() {
-            if captures[k].is_some() || (k == 1 && cfg.redirect_stderr) {
+            if self.pipes[index][k].is_some() || (k == 1 && cfg.redirect_stderr) {
                 continue;
             }
             let sink = match target {
@@ -299,24 +313,66 @@ impl Output {
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
             };
-            let capture = Capture::new(sink, stream)
-                .map_err(|e| text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]))?;
-            captures[k] = Some(Box::new(capture));
+            match Capture::new(sink, stream) {
+                Ok(capture) => self.pipes[index][k] = Some(Box::new(capture)),
+                Err(e) => {
+                    result = Err(text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]));
+                    break;
+                }
+            }
         }
-        Ok(())
+        if !had_pipes && self.pipes[index].iter().any(Option::is_some) {
+            self.piped.push(index);
+        }
+        result
+    }
+
+    /// The write ends program `index`'s stdout and stderr get, when captured.
+    pub fn write_ends(&self, index: usize) -> [Option<RawFd>; 2] {
+        let pipes = self.pipes.get(index);
+        [0, 1].map(|k| pipes.and_then(|p| p[k].as_ref()).map(|c| c.write.as_raw_fd()))
+    }
+
+    /// Failed log writes and dropped syslog lines of program `index`.
+    pub fn log_errors(&self, index: usize) -> u64 {
+        self.pipes.get(index).map_or(0, |p| p.iter().flatten().map(|c| c.errors).sum())
+    }
+
+    /// Each pipe's read end to poll, with its slot index and stream (0 stdout, 1 stderr).
+    pub fn polled(&self) -> impl Iterator<Item = (RawFd, usize, usize)> + '_ {
+        self.piped.iter().flat_map(move |&index| {
+            self.pipes[index]
+                .iter()
+                .enumerate()
+                .filter_map(move |(k, c)| c.as_ref().map(|c| (c.read.as_raw_fd(), index, k)))
+        })
+    }
+
+    /// After a reload: each kept program's pipes follow it to its new index
+    /// (`kept[old]`); the others' close.
+    pub fn renumber(&mut self, kept: &[Option<usize>], programs: usize) {
+        let mut pipes: Vec<[Option<Box<Capture>>; 2]> = Vec::new();
+        pipes.resize_with(programs, || [None, None]);
+        for (old, streams) in std::mem::take(&mut self.pipes).into_iter().enumerate() {
+            if let Some(Some(new)) = kept.get(old) {
+                pipes[*new] = streams;
+            }
+        }
+        self.pipes = pipes;
+        self.piped = (0..programs).filter(|&i| self.pipes[i].iter().any(Option::is_some)).collect();
     }
 
     /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
     /// and hands the bytes to its file or to syslog.
-    pub fn drain(&mut self, slot: &mut Slot, k: usize, log: &mut Logger, syslog_path: &Path) {
-        let Output { writers, syslog, iobuf, datagram } = self;
+    pub fn drain(&mut self, index: usize, k: usize, slot: &Slot, log: &mut Logger, syslog_path: &Path) {
+        let Output { pipes, writers, syslog, iobuf, datagram, .. } = self;
         if iobuf.is_empty() {
             // Only a daemon with captured streams pays for the buffer.
             iobuf.resize(READ_CHUNK, 0);
         }
         let name = &slot.cfg.name;
         let pid = slot.prog.pid.unwrap_or(0);
-        let Some(capture) = slot.captures[k].as_mut() else { return };
+        let Some(capture) = pipes.get_mut(index).and_then(|p| p[k].as_mut()) else { return };
         for _ in 0..4 {
             let n = match sys::read(capture.read.as_raw_fd(), iobuf) {
                 Ok(0) | Err(_) => return,
@@ -374,10 +430,10 @@ impl Output {
     /// After a reload: closes the log files no captured stream writes to
     /// any more, and gives the others the cap and backups of the first
     /// stream (in config order) that names them.
-    pub fn retire(&mut self, slots: &mut [Slot]) {
+    pub fn retire(&mut self, slots: &[Slot]) {
         let writers = &mut self.writers;
         let mut used = vec![false; writers.len()];
-        for capture in slots.iter().flat_map(|s| s.captures.iter().flatten()) {
+        for capture in self.pipes.iter().flatten().flatten() {
             if let Some(used) = match capture.sink {
                 Sink::File(w) => used.get_mut(w),
                 Sink::Syslog(_) => None,
@@ -398,7 +454,7 @@ impl Output {
             at += 1;
             used[at - 1]
         });
-        for capture in slots.iter_mut().flat_map(|s| s.captures.iter_mut().flatten()) {
+        for capture in self.pipes.iter_mut().flatten().flatten() {
             if let Sink::File(w) = &mut capture.sink {
                 *w = moved.get(*w).copied().unwrap_or(0);
             }

@@ -3,6 +3,7 @@
 //! requests answered at once from the program table. Requests that wait
 //! on programs become jobs (`jobs`).
 
+use super::capture::Output;
 use super::log::Logger;
 use super::program::{Event, State};
 use super::status;
@@ -366,7 +367,7 @@ pub fn unknown_reply(unknown: &[String], reply: &mut Reply) {
 }
 
 /// `status [--json] [NAME...]`: one line per program (or one JSON array).
-pub fn status(table: &Table, reply: &mut Reply, names: &[String], json: bool) -> i32 {
+pub fn status(table: &Table, output: &Output, reply: &mut Reply, names: &[String], json: bool) -> i32 {
     let all = names.is_empty();
     let (indices, unknown) = if all { (Vec::new(), Vec::new()) } else { table.resolve(names) };
     let count = if all { table.len() } else { indices.len() };
@@ -379,7 +380,7 @@ pub fn status(table: &Table, reply: &mut Reply, names: &[String], json: bool) ->
                 out.byte(b',');
             }
             let slot = table.slot(index(n));
-            status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
+            status::json(out, &slot.cfg.name, &slot.prog, now, output.log_errors(index(n)));
         }
         out.byte(b']');
         reply.end();

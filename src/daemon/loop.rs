@@ -173,7 +173,7 @@ impl Daemon {
     }
 
     fn build_pollfds(&mut self) {
-        let Daemon { pollfds, polled, control, table, signal_pipe, exit_code, .. } = self;
+        let Daemon { pollfds, polled, control, output, signal_pipe, exit_code, .. } = self;
         pollfds.clear();
         polled.clear();
         let mut add = |fd: RawFd, events: libc::c_short, what: Polled| {
@@ -186,17 +186,14 @@ impl Daemon {
         for (fd, events, id) in control.polled() {
             add(fd, events, Polled::Client(id));
         }
-        for &index in table.piped() {
-            for (k, capture) in table.slot(index).captures.iter().enumerate() {
-                if let Some(capture) = capture {
-                    add(capture.read.as_raw_fd(), libc::POLLIN, Polled::Capture(index, k));
-                }
-            }
+        for (fd, index, k) in output.polled() {
+            add(fd, libc::POLLIN, Polled::Capture(index, k));
         }
     }
 
-    /// Serves what `poll` found ready: output first (the captures polled
-    /// are still the table's), then signals, exits, and the socket.
+    /// Serves what `poll` found ready: output first (the pipes polled are
+    /// still the programs' they were polled for), then signals, exits, and
+    /// the socket.
     fn dispatch(&mut self) {
         let pollfds = std::mem::take(&mut self.pollfds);
         let polled = std::mem::take(&mut self.polled);
@@ -204,8 +201,8 @@ impl Daemon {
             || pollfds.iter().zip(&polled).filter(|(p, _)| p.revents != 0).map(|(p, &w)| (p.revents, w));
         for (_, what) in ready() {
             if let Polled::Capture(index, k) = what {
-                let slot = &mut self.table.slots_mut()[index];
-                self.output.drain(slot, k, &mut self.log, &self.config.syslog_socket);
+                let slot = self.table.slot(index);
+                self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
             }
         }
         self.drain_signals();
@@ -284,7 +281,7 @@ impl Daemon {
             Request::Status { names, json } => {
                 let count = if names.is_empty() { self.table.len() } else { names.len() };
                 let mut reply = self.control.reply(control::status_size(count, json));
-                let code = control::status(&self.table, &mut reply, &names, json);
+                let code = control::status(&self.table, &self.output, &mut reply, &names, json);
                 (reply, code)
             }
             Request::Pid(name) => {
@@ -375,14 +372,17 @@ impl Daemon {
     /// unless the daemon is shutting down or a later job is about to stop them.
     fn install(&mut self, mut config: Config, listener: Option<UnixListener>) {
         self.apply_daemon_settings(&config, listener);
-        let (moved, fresh) = self.table.install(std::mem::take(&mut config.programs));
+        let renumbered = self.table.install(std::mem::take(&mut config.programs));
         for job in &mut self.jobs {
-            job.remap(&moved);
+            job.remap(&renumbered.moved);
         }
         self.config = config;
-        // Then the log files no program writes any more.
-        self.output.retire(self.table.slots_mut());
-        let starts: Vec<usize> = fresh
+        // Removed and replaced programs close their pipes, then the log
+        // files no program writes any more.
+        self.output.renumber(&renumbered.kept, self.table.len());
+        self.output.retire(self.table.slots());
+        let starts: Vec<usize> = renumbered
+            .fresh
             .into_iter()
             .filter(|&i| {
                 let held = self.jobs.iter().any(|job| job.will_stop(i));

@@ -1,11 +1,11 @@
 //! The program table: every configured program's slot (config, lifecycle,
-//! what its spawns found, its output pipes), found by index, name or pid.
+//! what its spawns found), found by index, name or pid.
 //! Events reach programs here and their actions are carried out here. The
 //! work per wake-up follows the events, never the number of programs:
 //! deadlines sit in one heap, pids in a sorted index, spawns in a queue,
 //! and only programs waiting on a process group are checked for it.
 
-use super::capture::{Capture, Output};
+use super::capture::Output;
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
@@ -14,7 +14,6 @@ use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// One configured program and its runtime state.
@@ -23,25 +22,17 @@ pub struct Slot {
     pub prog: Program,
     /// The executable and user found at the first start, kept.
     found: Resolved,
-    /// Pipes for stdout and stderr when captured; made at the first start
-    /// and kept across restarts.
-    pub captures: [Option<Box<Capture>>; 2],
 }
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), found: Resolved::default(), captures: [None, None] }
+        Slot { cfg, prog: Program::new(), found: Resolved::default() }
     }
 
     /// FATAL config: its section had errors at boot. No command changes
     /// it; a reload that fixes the section replaces it.
     pub fn fatal_config(&self) -> bool {
         self.cfg.is_unrun()
-    }
-
-    /// Failed log writes and dropped syslog lines of this program.
-    pub fn log_errors(&self) -> u64 {
-        self.captures.iter().flatten().map(|c| c.errors).sum()
     }
 
     /// Its main process is gone but its group may live, and a stop, a
@@ -51,6 +42,16 @@ impl Slot {
         let waits = prog.group_left || matches!(prog.state, State::Stopping | State::ClearingGroup);
         waits && prog.pid.is_none() && prog.pgid.is_some()
     }
+}
+
+/// Where a reload moved the programs, by old index.
+pub struct Renumbered {
+    /// The new index of the same name (a changed program is a new slot).
+    pub moved: Vec<Option<usize>>,
+    /// The new index of an unchanged program, which kept its slot.
+    pub kept: Vec<Option<usize>>,
+    /// The new slots: added and changed programs.
+    pub fresh: Vec<usize>,
 }
 
 pub struct Table {
@@ -64,8 +65,6 @@ pub struct Table {
     spawns: VecDeque<usize>,
     /// Programs that [`Slot::waits_on_group`] (some may have stopped waiting).
     group_watch: Vec<usize>,
-    /// Programs with captured streams (pipes to poll).
-    piped: Vec<usize>,
 }
 
 impl Table {
@@ -76,7 +75,6 @@ impl Table {
             deadlines: BinaryHeap::new(),
             spawns: VecDeque::new(),
             group_watch: Vec::new(),
-            piped: Vec::new(),
         };
         table.reindex();
         table
@@ -92,15 +90,6 @@ impl Table {
 
     pub fn slots(&self) -> &[Slot] {
         &self.slots
-    }
-
-    pub fn slots_mut(&mut self) -> &mut [Slot] {
-        &mut self.slots
-    }
-
-    /// The programs with captured streams, whose pipes the loop polls.
-    pub fn piped(&self) -> &[usize] {
-        &self.piped
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -139,11 +128,7 @@ impl Table {
         self.deadlines.clear();
         self.spawns.clear();
         self.group_watch.clear();
-        self.piped.clear();
         for (index, slot) in self.slots.iter().enumerate() {
-            if slot.captures.iter().any(Option::is_some) {
-                self.piped.push(index);
-            }
             if let Some(pid) = slot.prog.pid {
                 self.by_pid.push((pid, index));
             }
@@ -161,18 +146,20 @@ impl Table {
     }
 
     /// Replaces the programs with `programs`: one equal to an old one keeps
-    /// its slot (process, pipes, history). Returns where each old index
-    /// went (by name: a changed program is the same name in a new slot)
-    /// and the indices of the new slots.
-    pub fn install(&mut self, programs: Vec<ProgramConfig>) -> (Vec<Option<usize>>, Vec<usize>) {
+    /// its slot (process, history). Says where each old index went.
+    pub fn install(&mut self, programs: Vec<ProgramConfig>) -> Renumbered {
         let mut old: Vec<Option<Slot>> = std::mem::take(&mut self.slots).into_iter().map(Some).collect();
         let mut moved: Vec<Option<usize>> = vec![None; old.len()];
+        let mut kept: Vec<Option<usize>> = vec![None; old.len()];
         let mut fresh = Vec::new();
         for cfg in programs {
             let index = self.slots.len();
             let same = old.iter().position(|s| s.as_ref().is_some_and(|s| s.cfg == cfg));
             if let Some(at) = old.iter().position(|s| s.as_ref().is_some_and(|s| s.cfg.name == cfg.name)) {
                 moved[at] = Some(index);
+            }
+            if let Some(at) = same {
+                kept[at] = Some(index);
             }
             match same.and_then(|at| old[at].take()) {
                 Some(slot) => self.slots.push(slot),
@@ -182,10 +169,8 @@ impl Table {
                 }
             }
         }
-        // Removed and replaced programs close their pipes here.
-        drop(old);
         self.reindex();
-        (moved, fresh)
+        Renumbered { moved, kept, fresh }
     }
 
     /// Indices of the programs `names` select (in the order named, each
@@ -331,16 +316,10 @@ impl Table {
 
     fn spawn(&mut self, index: usize, ctx: &mut Context, output: &mut Output, log: &mut Logger) {
         let slot = &mut self.slots[index];
-        let had_pipes = slot.captures.iter().any(Option::is_some);
-        let ensured = output.ensure(&slot.cfg, &mut slot.captures);
-        if !had_pipes && slot.captures.iter().any(Option::is_some) {
-            self.piped.push(index);
-        }
-        let slot = &mut self.slots[index];
-        if let Err(reason) = ensured {
+        if let Err(reason) = output.ensure(index, &slot.cfg) {
             return self.spawn_error(index, SpawnError::Failed(reason), log);
         }
-        let captured = [0, 1].map(|k| slot.captures[k].as_ref().map(|c| c.write.as_raw_fd()));
+        let captured = output.write_ends(index);
         match ctx.spawn(&slot.cfg, &mut slot.found, captured) {
             Ok((pid, exec_failed)) => {
                 let name = &slot.cfg.name;
@@ -522,9 +501,10 @@ mod tests {
         table.slots[2].prog.restarts = 9;
         // c unchanged (moves to 0), b removed, a changed (stays a name, new slot), d added.
         let new = [section("c", 1), section("a", 2), section("d", 1)].concat();
-        let (moved, fresh) = table.install(programs(&new));
-        assert_eq!(moved, vec![Some(1), None, Some(0)]);
-        assert_eq!(fresh, vec![1, 2]);
+        let renumbered = table.install(programs(&new));
+        assert_eq!(renumbered.moved, vec![Some(1), None, Some(0)]);
+        assert_eq!(renumbered.kept, vec![None, None, Some(0)]);
+        assert_eq!(renumbered.fresh, vec![1, 2]);
         let names: Vec<&str> = table.slots().iter().map(|s| s.cfg.name.as_str()).collect();
         assert_eq!(names, ["c", "a", "d"]);
         assert_eq!((table.slot(0).prog.restarts, table.slot(1).prog.restarts), (9, 0));
