@@ -13,7 +13,7 @@ use crate::config::ProgramConfig;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// One configured program and its runtime state.
@@ -62,7 +62,9 @@ pub struct Table {
     /// longer its program's deadline is stale and skipped when it surfaces.
     deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Programs STARTING without a process yet, in the order they asked.
-    spawns: VecDeque<usize>,
+    spawns: Vec<usize>,
+    /// How many of `spawns` were taken already (the queue is emptied when all were).
+    spawns_taken: usize,
     /// Programs that [`Slot::waits_on_group`] (some may have stopped waiting).
     group_watch: Vec<usize>,
 }
@@ -73,7 +75,8 @@ impl Table {
             slots,
             by_pid: Vec::new(),
             deadlines: BinaryHeap::new(),
-            spawns: VecDeque::new(),
+            spawns: Vec::new(),
+            spawns_taken: 0,
             group_watch: Vec::new(),
         };
         table.reindex();
@@ -127,6 +130,7 @@ impl Table {
         self.by_pid.clear();
         self.deadlines.clear();
         self.spawns.clear();
+        self.spawns_taken = 0;
         self.group_watch.clear();
         for (index, slot) in self.slots.iter().enumerate() {
             if let Some(pid) = slot.prog.pid {
@@ -136,13 +140,20 @@ impl Table {
                 self.deadlines.push(Reverse((t, index)));
             }
             if slot.prog.state == State::Starting && slot.prog.pid.is_none() {
-                self.spawns.push_back(index);
+                self.spawns.push(index);
             }
             if slot.waits_on_group() {
                 self.group_watch.push(index);
             }
         }
-        self.by_pid.sort_unstable();
+        // Only at start and on reloads: an insertion sort keeps the code small.
+        for at in 1..self.by_pid.len() {
+            let mut n = at;
+            while n > 0 && self.by_pid[n - 1] > self.by_pid[n] {
+                self.by_pid.swap(n - 1, n);
+                n -= 1;
+            }
+        }
     }
 
     /// Replaces the programs with `programs`: one equal to an old one keeps
@@ -253,7 +264,7 @@ impl Table {
         }
         match action {
             Action::None => {}
-            Action::Spawn => self.spawns.push_back(index),
+            Action::Spawn => self.spawns.push(index),
             Action::Signal(signal) => self.signal(index, signal, log),
         }
         if self.slots[index].waits_on_group() && !self.group_watch.contains(&index) {
@@ -286,7 +297,7 @@ impl Table {
 
     /// True when spawns wait: the loop turns again at once.
     pub fn spawns_pending(&self) -> bool {
-        !self.spawns.is_empty()
+        self.spawns_taken < self.spawns.len()
     }
 
     /// Makes queued spawns, oldest first: at least one, at most `max`, and
@@ -304,7 +315,12 @@ impl Table {
             if started.elapsed() > budget {
                 return;
             }
-            let Some(index) = self.spawns.pop_front() else { return };
+            let Some(&index) = self.spawns.get(self.spawns_taken) else {
+                self.spawns.clear();
+                self.spawns_taken = 0;
+                return;
+            };
+            self.spawns_taken += 1;
             let prog = &self.slots[index].prog;
             // A stop (or another event) since the spawn was asked for cancels it.
             if prog.state != State::Starting || prog.pid.is_some() {
