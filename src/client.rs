@@ -4,7 +4,7 @@
 
 use crate::cli::Command;
 use crate::protocol::{Request, TAG_ERR, TAG_EXIT, TAG_OUT};
-use crate::{config, fail, sys};
+use crate::{config, fail, socket, sys};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -133,16 +133,16 @@ fn connect(socket: &str) -> Result<UnixStream, String> {
 
 /// [`connect`], with `Ok(None)` when no daemon listens on `socket`.
 fn dial(socket: &str) -> Result<Option<UnixStream>, String> {
-    let stream = match sys::connect_unix(socket) {
+    let stream = match socket::connect_raw(socket) {
         Ok(stream) => stream,
         Err(libc::ECONNREFUSED | libc::ENOENT) => return Ok(None),
         Err(errno) => {
             return Err(["cannot reach the daemon at ", socket, ": ", &sys::strerror(errno)].concat())
         }
     };
-    let (pid, uid) = sys::peer_cred(&stream).map_err(|e| [socket, ": ", &sys::describe(&e)].concat())?;
-    if uid != 0 && uid != sys::geteuid() {
-        return Err([socket, " is held by uid ", &uid.to_string(), " (pid ", &pid.to_string(), ")"].concat());
+    let peer = socket::untrusted_peer(&stream).map_err(|e| [socket, ": ", &sys::describe(&e)].concat())?;
+    if let Some((pid, uid)) = peer {
+        return Err(socket::held_by(socket, pid, uid));
     }
     Ok(Some(stream))
 }

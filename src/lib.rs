@@ -1,6 +1,9 @@
 //! pman: a minimal process supervisor for tiny embedded Linux systems.
 //! The binary is `src/main.rs`; the modules live here so that fuzz targets
 //! and benchmarks can reach the pure parts (config, protocol).
+//! `unsafe` lives in `sys` alone.
+
+#![deny(unsafe_code)]
 
 pub mod check;
 pub mod cli;
@@ -10,7 +13,10 @@ pub mod daemon;
 pub mod logfile;
 pub mod protocol;
 pub mod signals;
+pub mod socket;
+#[allow(unsafe_code)]
 mod sys;
+pub mod text;
 mod tz;
 mod users;
 

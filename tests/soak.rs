@@ -21,9 +21,11 @@ const ONE_LINE: u64 = 1024;
 /// The fewest descriptors seen over a few samples: a restart in flight
 /// holds an errno pipe for a moment.
 fn settled_fds(pid: i32) -> usize {
-    (0..10)
+    // A spawn holds its errno pipe until the child execs, and the flapping
+    // program is respawned back to back: sample long enough to see a gap.
+    (0..60)
         .map(|_| {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(10));
             fd_count(pid)
         })
         .min()

@@ -15,7 +15,8 @@ const MAX_NUMPROCS: u32 = 1000;
 const MAX_PROCESSES: usize = 10_000;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_NAME: usize = 107;
-const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// PATH for programs when neither their `environment` nor the daemon has one.
+pub const DEFAULT_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 
 const SUPERVISORD_NOTE: &str = "pman's defaults differ from Supervisor's: autorestart=true (Supervisor: \

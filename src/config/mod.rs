@@ -10,6 +10,7 @@ mod keys;
 pub mod shlex;
 mod values;
 
+pub use build::DEFAULT_PATH;
 use std::path::{Path, PathBuf};
 
 /// Where a program's stdout or stderr goes.

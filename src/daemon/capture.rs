@@ -6,7 +6,12 @@
 //! and written without blocking: what a target cannot take at once (a FIFO
 //! with no reader, a full pipe) is dropped and counted like ENOSPC.
 
+use super::log::Logger;
+use super::table::Slot;
+use crate::config::{LogTarget, ProgramConfig};
 use crate::sys;
+use crate::text::Part::{Str, Uint};
+use crate::text::{self, Text};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
@@ -157,19 +162,10 @@ impl Writer {
         first.then_some(Incident::Failing(errno))
     }
 
-    /// `log` → `log.1` → … → `log.N`, then a fresh `log`; with no backups,
-    /// the file is emptied in place.
+    /// Rotates (see `rotate`), then a fresh `log`.
     fn rotate(&mut self) {
         self.fd = None;
-        if self.backups == 0 {
-            let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(&self.path);
-        } else {
-            let base = self.path.as_os_str().to_string_lossy().into_owned();
-            for n in (1..self.backups).rev() {
-                let _ = std::fs::rename(format!("{base}.{n}"), format!("{base}.{}", n + 1));
-            }
-            let _ = std::fs::rename(&base, format!("{base}.1"));
-        }
+        super::rotate::rotate(&self.path, self.backups);
         self.size = 0;
         // The current file exists again at once (for `pman log`, `tail -F`).
         let _ = self.open();
@@ -216,6 +212,7 @@ impl Capture {
         pid: i32,
         socket: &UnixDatagram,
         path: &Path,
+        message: &mut Text,
     ) -> Option<u64> {
         let Sink::Syslog(priority) = self.sink else { return None };
         let mut recovered = None;
@@ -226,11 +223,11 @@ impl Capture {
                     continue;
                 }
             }
-            let mut message = Vec::with_capacity(self.partial.len() + name.len() + 24);
-            message.extend_from_slice(format!("<{priority}>{name}[{pid}]: ").as_bytes());
-            message.extend_from_slice(&self.partial);
+            message.clear();
+            message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
+            message.byte(b'[').int(pid.into()).str("]: ").bytes(&self.partial);
             self.partial.clear();
-            if socket.send_to(&message, path).is_ok() {
+            if socket.send_to(message.as_bytes(), path).is_ok() {
                 if self.syslog_dropped > 0 {
                     recovered = Some(std::mem::take(&mut self.syslog_dropped));
                 }
@@ -253,12 +250,229 @@ pub fn syslog_socket() -> Option<UnixDatagram> {
 
 /// The index of the writer for `path`, made when new (the first stream's
 /// cap and backups win).
-pub fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
+fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
     match writers.iter().position(|w| w.path == path) {
         Some(i) => i,
         None => {
             writers.push(Writer::new(path, maxbytes, backups));
             writers.len() - 1
+        }
+    }
+}
+
+/// Captured output: each program's pipes (by slot index, made at its
+/// first start and kept across restarts, so output written just before a
+/// crash is never lost), the log files they go to (shared by path), the
+/// syslog socket, and the buffers every pipe is read and every datagram
+/// built in.
+pub struct Output {
+    pipes: Vec<[Option<Box<Capture>>; 2]>,
+    /// Slot indices with at least one pipe: what the loop polls.
+    piped: Vec<usize>,
+    writers: Vec<Writer>,
+    syslog: Option<UnixDatagram>,
+    /// The one buffer every pipe is read through (made at the first read).
+    iobuf: Vec<u8>,
+    datagram: Text,
+}
+
+impl Output {
+    pub fn new() -> Output {
+        Output {
+            pipes: Vec::new(),
+            piped: Vec::new(),
+            writers: Vec::new(),
+            syslog: None,
+            iobuf: Vec::new(),
+            datagram: Text::new(),
+        }
+    }
+
+    /// Makes the pipes of program `index`'s captured streams, once; a pipe
+    /// that cannot be made fails the start (its output would go nowhere).
+    pub fn ensure(&mut self, index: usize, cfg: &ProgramConfig) -> Result<(), String> {
+        if self.pipes.len() <= index {
+            self.pipes.resize_with(index + 1, || [None, None]);
+        }
+        let had_pipes = self.pipes[index].iter().any(Option::is_some);
+        let streams = [
+            (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8, "stdout"),
+            (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8, "stderr"),
+        ];
+        let mut result = Ok(());
+        for (k, (target, maxbytes, backups, priority, stream)) in streams.into_iter().enumerate() {
+            if self.pipes[index][k].is_some() || (k == 1 && cfg.redirect_stderr) {
+                continue;
+            }
+            let sink = match target {
+                LogTarget::File(path) if maxbytes > 0 => {
+                    let w = writer_for(&mut self.writers, path, maxbytes, backups);
+                    self.writers[w].create();
+                    Sink::File(w)
+                }
+                LogTarget::Syslog => Sink::Syslog(priority),
+                LogTarget::File(_) | LogTarget::None => continue,
+            };
+            match Capture::new(sink, stream) {
+                Ok(capture) => self.pipes[index][k] = Some(Box::new(capture)),
+                Err(e) => {
+                    result = Err(text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]));
+                    break;
+                }
+            }
+        }
+        if !had_pipes && self.pipes[index].iter().any(Option::is_some) {
+            self.piped.push(index);
+        }
+        result
+    }
+
+    /// The write ends program `index`'s stdout and stderr get, when captured.
+    pub fn write_ends(&self, index: usize) -> [Option<RawFd>; 2] {
+        let pipes = self.pipes.get(index);
+        [0, 1].map(|k| pipes.and_then(|p| p[k].as_ref()).map(|c| c.write.as_raw_fd()))
+    }
+
+    /// Failed log writes and dropped syslog lines of program `index`.
+    pub fn log_errors(&self, index: usize) -> u64 {
+        self.pipes.get(index).map_or(0, |p| p.iter().flatten().map(|c| c.errors).sum())
+    }
+
+    /// Each pipe's read end to poll, with its slot index and stream (0 stdout, 1 stderr).
+    pub fn polled(&self) -> impl Iterator<Item = (RawFd, usize, usize)> + '_ {
+        self.piped.iter().flat_map(move |&index| {
+            self.pipes[index]
+                .iter()
+                .enumerate()
+                .filter_map(move |(k, c)| c.as_ref().map(|c| (c.read.as_raw_fd(), index, k)))
+        })
+    }
+
+    /// After a reload: each kept program's pipes follow it to its new index
+    /// (`kept[old]`); the others' close.
+    pub fn renumber(&mut self, kept: &[Option<usize>], programs: usize) {
+        let mut pipes: Vec<[Option<Box<Capture>>; 2]> = Vec::new();
+        pipes.resize_with(programs, || [None, None]);
+        for (old, streams) in std::mem::take(&mut self.pipes).into_iter().enumerate() {
+            if let Some(Some(new)) = kept.get(old) {
+                pipes[*new] = streams;
+            }
+        }
+        self.pipes = pipes;
+        self.piped = (0..programs).filter(|&i| self.pipes[i].iter().any(Option::is_some)).collect();
+    }
+
+    /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
+    /// and hands the bytes to its file or to syslog.
+    pub fn drain(&mut self, index: usize, k: usize, slot: &Slot, log: &mut Logger, syslog_path: &Path) {
+        let Output { pipes, writers, syslog, iobuf, datagram, .. } = self;
+        if iobuf.is_empty() {
+            // Only a daemon with captured streams pays for the buffer.
+            iobuf.resize(READ_CHUNK, 0);
+        }
+        let name = &slot.cfg.name;
+        let pid = slot.prog.pid.unwrap_or(0);
+        let Some(capture) = pipes.get_mut(index).and_then(|p| p[k].as_mut()) else { return };
+        for _ in 0..4 {
+            let n = match sys::read(capture.read.as_raw_fd(), iobuf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let data = &iobuf[..n];
+            match capture.sink {
+                Sink::File(w) => match writers.get_mut(w).and_then(|w| w.write(data, &mut capture.errors)) {
+                    Some(Incident::Failing(errno)) => log.error(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Str(&sys::strerror(errno)),
+                        Str("; dropping output"),
+                    ]),
+                    Some(Incident::Recovered { dropped, errno }) => log.warn(&[
+                        Str(name),
+                        Str(" "),
+                        Str(capture.stream),
+                        Str(": "),
+                        Uint(dropped),
+                        Str(" bytes dropped ("),
+                        Str(&sys::strerror(errno)),
+                        Str(")"),
+                    ]),
+                    None => {}
+                },
+                Sink::Syslog(_) => {
+                    if syslog.is_none() {
+                        *syslog = syslog_socket();
+                    }
+                    if let Some(socket) = syslog.as_ref() {
+                        if let Some(lines) =
+                            capture.send_syslog(data, name, pid, socket, syslog_path, datagram)
+                        {
+                            log.warn(&[
+                                Str(name),
+                                Str(" "),
+                                Str(capture.stream),
+                                Str(": "),
+                                Uint(lines),
+                                Str(" syslog lines dropped"),
+                            ]);
+                        }
+                    }
+                }
+            }
+            if n < iobuf.len() {
+                return;
+            }
+        }
+    }
+
+    /// After a reload: closes the log files no captured stream writes to
+    /// any more, and gives the others the cap and backups of the first
+    /// stream (in config order) that names them.
+    pub fn retire(&mut self, slots: &[Slot]) {
+        let writers = &mut self.writers;
+        let mut used = vec![false; writers.len()];
+        for capture in self.pipes.iter().flatten().flatten() {
+            if let Some(used) = match capture.sink {
+                Sink::File(w) => used.get_mut(w),
+                Sink::Syslog(_) => None,
+            } {
+                *used = true;
+            }
+        }
+        let mut kept = 0;
+        let moved: Vec<usize> = used
+            .iter()
+            .map(|&u| {
+                kept += usize::from(u);
+                kept.saturating_sub(1)
+            })
+            .collect();
+        let mut at = 0;
+        writers.retain(|_| {
+            at += 1;
+            used[at - 1]
+        });
+        for capture in self.pipes.iter_mut().flatten().flatten() {
+            if let Sink::File(w) = &mut capture.sink {
+                *w = moved.get(*w).copied().unwrap_or(0);
+            }
+        }
+        let mut limited = vec![false; writers.len()];
+        for cfg in slots.iter().map(|s| &s.cfg) {
+            let stderr =
+                (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
+            for (target, maxbytes, backups) in
+                std::iter::once((&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups)).chain(stderr)
+            {
+                let LogTarget::File(path) = target else { continue };
+                if let Some(w) = writers.iter().position(|w| w.path == *path) {
+                    if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
+                        writers[w].set_limits(maxbytes, backups);
+                    }
+                }
+            }
         }
     }
 }

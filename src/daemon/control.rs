@@ -1,14 +1,21 @@
-//! The control socket, daemon side: clients (bounded, non-blocking, timed
-//! out) and requests. Requests that wait on programs become jobs (`jobs`).
+//! The control socket, daemon side: the listener, clients (bounded,
+//! non-blocking, timed out, their buffers reused), replies, and the
+//! requests answered at once from the program table. Requests that wait
+//! on programs become jobs (`jobs`).
 
+use super::capture::Output;
+use super::log::Logger;
 use super::program::{Event, State};
-use super::{status, Daemon};
+use super::status;
+use super::table::Table;
 use crate::logfile;
-use crate::protocol::{valid_name, Request, MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::protocol::{MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
+use crate::text::Part::{Int, Str, Uint};
+use crate::text::{Part, Text};
 use std::io::{self, Read, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 /// Most clients connected at once; more are told `daemon busy`.
@@ -18,27 +25,10 @@ pub const MAX_CLIENTS: usize = 32;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A reply this big is worth returning its memory for once it is sent.
 const BIG_REPLY: usize = 64 * 1024;
-
-fn address(socket: &str) -> io::Result<SocketAddr> {
-    match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
-        None => SocketAddr::from_pathname(socket),
-    }
-}
-
-pub fn listen(socket: &str) -> io::Result<UnixListener> {
-    if !socket.starts_with('@') {
-        // A stale socket file from a dead daemon (a live one was ruled out).
-        let _ = std::fs::remove_file(socket);
-    }
-    let listener = UnixListener::bind_addr(&address(socket)?)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
-}
-
-pub fn connect(socket: &str) -> io::Result<UnixStream> {
-    UnixStream::connect_addr(&address(socket)?)
-}
+/// Buffers of closed clients kept for the next ones: a `status` allocates nothing.
+const SPARE_BUFFERS: usize = 8;
+/// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
+const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(PartialEq, Eq, Debug)]
 enum Phase {
@@ -47,22 +37,22 @@ enum Phase {
     Writing,
 }
 
-pub struct Client {
-    pub id: u64,
-    pub stream: UnixStream,
+struct Client {
+    id: u64,
+    stream: UnixStream,
     phase: Phase,
     input: Vec<u8>,
     output: Vec<u8>,
     written: usize,
-    pub deadline: Option<Instant>,
-    pub closed: bool,
+    deadline: Option<Instant>,
+    closed: bool,
     /// Keep the connection open after the reply, until the daemon exits
     /// (`kill` returns once the daemon is gone).
     linger: bool,
 }
 
 impl Client {
-    pub fn poll_events(&self) -> libc::c_short {
+    fn poll_events(&self) -> libc::c_short {
         match self.phase {
             Phase::Reading => libc::POLLIN,
             // Only hang-ups matter while a job runs; poll reports them anyway.
@@ -75,14 +65,16 @@ impl Client {
 /// A reply being built: tagged lines, then the exit code.
 #[derive(Default)]
 pub struct Reply {
-    bytes: String,
+    text: Text,
 }
 
 impl Reply {
     /// A reply with room for about `bytes` (big replies are sized once
     /// instead of doubling their way up).
-    fn with_capacity(bytes: usize) -> Reply {
-        Reply { bytes: String::with_capacity(bytes) }
+    fn with_capacity(mut buf: Vec<u8>, bytes: usize) -> Reply {
+        buf.clear();
+        buf.reserve(bytes);
+        Reply { text: Text::reuse(buf) }
     }
 
     pub fn out(&mut self, text: &str) {
@@ -95,31 +87,100 @@ impl Reply {
 
     fn line(&mut self, tag: u8, text: &str) {
         for line in text.split('\n') {
-            self.line_with(tag, |out| out.push_str(line));
+            self.begin(tag).str(line);
+            self.end();
         }
     }
 
-    /// One line written in place by `write`, which must not write a newline.
-    fn line_with(&mut self, tag: u8, write: impl FnOnce(&mut String)) {
-        self.bytes.push(tag as char);
-        write(&mut self.bytes);
-        self.bytes.push('\n');
+    /// One line of `parts` (which hold no newline).
+    pub fn parts(&mut self, tag: u8, parts: &[Part]) {
+        self.begin(tag).parts(parts);
+        self.end();
+    }
+
+    /// Starts a line to be written in place (without a newline); [`Reply::end`] ends it.
+    pub fn begin(&mut self, tag: u8) -> &mut Text {
+        self.text.byte(tag)
+    }
+
+    pub fn end(&mut self) {
+        self.text.byte(b'\n');
     }
 
     fn finish(mut self, code: i32) -> Vec<u8> {
-        self.bytes.push(TAG_EXIT as char);
-        self.bytes.push_str(&code.to_string());
-        self.bytes.push('\n');
-        self.bytes.into_bytes()
+        self.text.byte(TAG_EXIT).int(code.into()).byte(b'\n');
+        self.text.into_bytes()
     }
 }
 
-impl Daemon {
-    pub(super) fn new_client(&mut self, stream: UnixStream) {
-        let allowed = match sys::peer_cred(&stream) {
-            Ok((_, uid)) => uid == 0 || uid == self.ctx.daemon_uid,
-            Err(_) => false,
-        };
+/// The listening socket and its clients.
+pub struct Control {
+    listener: UnixListener,
+    clients: Vec<Client>,
+    next_client_id: u64,
+    accept_paused_until: Option<Instant>,
+    /// Emptied buffers of closed clients, for the next ones.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Control {
+    pub fn new(listener: UnixListener) -> Control {
+        Control {
+            listener,
+            clients: Vec::new(),
+            next_client_id: 1,
+            accept_paused_until: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Listens on a socket a reload bound.
+    pub fn replace_listener(&mut self, listener: UnixListener) {
+        self.listener = listener;
+    }
+
+    /// The listener's descriptor while it takes clients, else -1.
+    pub fn listen_fd(&self, accepting: bool) -> RawFd {
+        if accepting && self.accept_paused_until.is_none() {
+            self.listener.as_raw_fd()
+        } else {
+            -1
+        }
+    }
+
+    /// Each client's descriptor, events to poll and id.
+    pub fn polled(&self) -> impl Iterator<Item = (RawFd, libc::c_short, u64)> + '_ {
+        self.clients.iter().map(|c| (c.stream.as_raw_fd(), c.poll_events(), c.id))
+    }
+
+    /// The nearest client time-out or end of an accept pause.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.clients.iter().filter_map(|c| c.deadline).chain(self.accept_paused_until).min()
+    }
+
+    pub fn accept(&mut self, log: &mut Logger) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.new_client(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+                    ) {
+                        let reason = sys::describe(&e);
+                        log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn new_client(&mut self, stream: UnixStream) {
+        let allowed = matches!(crate::socket::untrusted_peer(&stream), Ok(None));
         let refusal = if !allowed {
             Some(("pman: permission denied", 4))
         } else if self.clients.len() >= MAX_CLIENTS {
@@ -140,11 +201,12 @@ impl Daemon {
         }
         let id = self.next_client_id;
         self.next_client_id += 1;
+        let input = self.spare.pop().unwrap_or_default();
         self.clients.push(Client {
             id,
             stream,
             phase: Phase::Reading,
-            input: Vec::new(),
+            input,
             output: Vec::new(),
             written: 0,
             deadline: Some(Instant::now() + CLIENT_TIMEOUT),
@@ -153,32 +215,51 @@ impl Daemon {
         });
     }
 
-    /// Forgets closed clients; after a big reply, hands the freed memory
-    /// back to the system so a burst of large replies leaves no trace.
-    pub(super) fn drop_closed_clients(&mut self) {
-        let big = self.clients.iter().any(|c| c.closed && c.output.capacity() > BIG_REPLY);
+    /// Forgets closed clients, keeping a few of their buffers; after a big
+    /// reply, hands the freed memory back to the system so a burst of
+    /// large replies leaves no trace. True when a client went.
+    pub fn drop_closed(&mut self) -> bool {
+        let mut big = false;
         let before = self.clients.len();
-        self.clients.retain(|c| !c.closed);
+        let mut at = 0;
+        while at < self.clients.len() {
+            if !self.clients[at].closed {
+                at += 1;
+                continue;
+            }
+            let client = self.clients.swap_remove(at);
+            for mut buf in [client.input, client.output] {
+                if buf.capacity() > BIG_REPLY {
+                    big = true;
+                } else if buf.capacity() > 0 && self.spare.len() < SPARE_BUFFERS {
+                    buf.clear();
+                    self.spare.push(buf);
+                }
+            }
+        }
         if big {
             sys::release_free_memory();
         }
-        if self.clients.len() < before {
-            // A freed descriptor goes back to the reserve before a start takes it.
-            self.refill_fd_reserve();
-        }
+        self.clients.len() < before
     }
 
-    pub(super) fn expire_clients(&mut self, now: Instant) {
+    /// Drops clients whose time is up. True when a client went.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+        }
         for client in &mut self.clients {
             if client.deadline.is_some_and(|t| t <= now) {
                 client.closed = true;
             }
         }
-        self.drop_closed_clients();
+        self.drop_closed()
     }
 
-    pub(super) fn service_client(&mut self, id: u64, revents: libc::c_short) {
-        let Some(client) = self.clients.iter_mut().find(|c| c.id == id) else { return };
+    /// Serves a client poll found ready. Returns its request line (in its
+    /// input buffer: give it back with [`Control::recycle`]) once complete.
+    pub fn service(&mut self, id: u64, revents: libc::c_short) -> Option<Vec<u8>> {
+        let client = self.clients.iter_mut().find(|c| c.id == id)?;
         match client.phase {
             Phase::Reading => {
                 let mut buf = [0u8; 1024];
@@ -186,29 +267,30 @@ impl Daemon {
                     match (&client.stream).read(&mut buf) {
                         Ok(0) => {
                             client.closed = true;
-                            return;
+                            return None;
                         }
                         Ok(n) => {
                             client.input.extend_from_slice(&buf[..n]);
                             if let Some(end) = client.input.iter().position(|&b| b == b'\n') {
                                 if end > MAX_REQUEST {
-                                    return self.refuse_long(id);
+                                    self.refuse_long(id);
+                                    return None;
                                 }
-                                let line = String::from_utf8_lossy(&client.input[..end]).into_owned();
-                                client.input = Vec::new();
+                                client.input.truncate(end);
                                 client.phase = Phase::Waiting;
                                 client.deadline = None;
-                                return self.handle_request(id, &line);
+                                return Some(std::mem::take(&mut client.input));
                             }
                             if client.input.len() > MAX_REQUEST {
-                                return self.refuse_long(id);
+                                self.refuse_long(id);
+                                return None;
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(_) => {
                             client.closed = true;
-                            return;
+                            return None;
                         }
                     }
                 }
@@ -217,256 +299,219 @@ impl Daemon {
                 if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
                     client.closed = true;
                 }
+                None
             }
-            Phase::Writing => write_some(client),
+            Phase::Writing => {
+                write_some(client);
+                None
+            }
         }
+    }
+
+    /// Takes back a request buffer [`Control::service`] handed out.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= 2 * MAX_REQUEST && self.spare.len() < SPARE_BUFFERS {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// An empty reply with room for about `bytes`, in a reused buffer.
+    pub fn reply(&mut self, bytes: usize) -> Reply {
+        Reply::with_capacity(self.spare.pop().unwrap_or_default(), bytes)
     }
 
     fn refuse_long(&mut self, id: u64) {
         let mut reply = Reply::default();
-        reply.err(&format!("pman: request longer than {MAX_REQUEST} bytes"));
+        reply.parts(TAG_ERR, &[Str("pman: request longer than "), Uint(MAX_REQUEST as u64), Str(" bytes")]);
         self.send(Some(id), reply, 2);
     }
 
     /// Queues a finished reply for a client (if it is still there).
-    pub(super) fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
+    pub fn send(&mut self, id: Option<u64>, reply: Reply, code: i32) {
         let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) else { return };
-        client.input = Vec::new();
-        client.output = reply.finish(code);
+        client.input.clear();
+        let old = std::mem::replace(&mut client.output, reply.finish(code));
         client.written = 0;
         client.phase = Phase::Writing;
         client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
         write_some(client);
+        if old.capacity() > 0 && old.capacity() <= BIG_REPLY {
+            self.recycle(old);
+        }
     }
 
     /// Keeps `id`'s connection open after its reply until the daemon exits.
-    pub(super) fn linger(&mut self, id: Option<u64>) {
+    pub fn linger(&mut self, id: Option<u64>) {
         if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) {
             client.linger = true;
         }
     }
 
     /// Writes what can be written now to every client with a reply.
-    pub(super) fn flush_clients(&mut self) {
+    pub fn flush(&mut self) -> bool {
         for client in &mut self.clients {
             if client.phase == Phase::Writing && !client.closed {
                 write_some(client);
             }
         }
-        self.drop_closed_clients();
+        self.drop_closed()
     }
+}
 
-    fn handle_request(&mut self, id: u64, line: &str) {
-        let request = match Request::parse(line) {
-            Ok(request) => request,
-            Err(message) => {
-                let mut reply = Reply::default();
-                reply.err(&format!("pman: {message}"));
-                return self.send(Some(id), reply, 2);
+pub fn unknown_reply(unknown: &[String], reply: &mut Reply) {
+    for name in unknown {
+        status::push_one_line(reply.begin(TAG_ERR).str("pman: no such program: "), name);
+        reply.end();
+    }
+}
+
+/// `status [--json] [NAME...]`: one line per program (or one JSON array).
+pub fn status(table: &Table, output: &Output, reply: &mut Reply, names: &[String], json: bool) -> i32 {
+    let all = names.is_empty();
+    let (indices, unknown) = if all { (Vec::new(), Vec::new()) } else { table.resolve(names) };
+    let count = if all { table.len() } else { indices.len() };
+    let index = |n: usize| if all { n } else { indices[n] };
+    let now = Instant::now();
+    if json {
+        let out = reply.begin(TAG_OUT).byte(b'[');
+        for n in 0..count {
+            if n > 0 {
+                out.byte(b',');
             }
-        };
-        match request {
-            Request::Status { names, json } => self.status(id, &names, json),
-            Request::Pid(name) => self.pid(id, name.as_deref()),
-            Request::Signal { signal, names } => self.signal(id, &signal, &names),
-            Request::LogPath { name, stderr } => self.log_path(id, &name, stderr),
-            Request::Start(names) => self.begin(id, &names, false, true),
-            Request::Stop(names) => self.begin(id, &names, true, false),
-            Request::Restart(names) => self.begin(id, &names, true, true),
-            Request::Reload { dry_run } => self.request_reload(Some(id), dry_run),
-            Request::Kill => self.begin_shutdown(Some(id)),
+            let slot = table.slot(index(n));
+            status::json(out, &slot.cfg.name, &slot.prog, now, output.log_errors(index(n)));
+        }
+        out.byte(b']');
+        reply.end();
+    } else {
+        for n in 0..count {
+            let slot = table.slot(index(n));
+            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+            reply.end();
         }
     }
-
-    /// Indices of the programs `names` select (in the order named, each
-    /// once), or the unknown names. A repeated name is looked at once, so
-    /// the cost follows the request, never words × programs.
-    pub(super) fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
-        let mut found: Vec<usize> = Vec::new();
-        let mut unknown: Vec<String> = Vec::new();
-        let mut seen = vec![false; self.slots.len()];
-        let mut take = |i: usize, found: &mut Vec<usize>| {
-            if !std::mem::replace(&mut seen[i], true) {
-                found.push(i);
-            }
-        };
-        let mut asked: Vec<&str> = Vec::new();
-        for name in names {
-            match asked.binary_search(&name.as_str()) {
-                Ok(_) => continue,
-                Err(at) => asked.insert(at, name),
-            }
-            // A name outside the NAME charset is nobody's, whatever it holds.
-            if !valid_name(name) {
-                unknown.push(name.clone());
-                continue;
-            }
-            let mut any = false;
-            if name == "all" {
-                (0..self.slots.len()).for_each(|i| take(i, &mut found));
-                any = true;
-            } else if let Some(i) = self.slots.iter().position(|s| s.cfg.name == *name) {
-                take(i, &mut found);
-                any = true;
-            } else {
-                let group = name.strip_suffix(":*").unwrap_or(name);
-                for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group) {
-                    take(i, &mut found);
-                    any = true;
-                }
-            }
-            if !any {
-                unknown.push(name.clone());
-            }
-        }
-        (found, unknown)
+    unknown_reply(&unknown, reply);
+    if !unknown.is_empty() {
+        2
+    } else if (0..count).any(|n| table.slot(index(n)).prog.state != State::Running) {
+        3
+    } else {
+        0
     }
+}
 
-    pub(super) fn unknown_reply(unknown: &[String], reply: &mut Reply) {
-        for name in unknown {
-            reply.line_with(TAG_ERR, |out| {
-                out.push_str("pman: no such program: ");
-                status::push_one_line(out, name);
-            });
+/// The reply's size for a `status` of `count` programs, to size it once.
+pub fn status_size(count: usize, json: bool) -> usize {
+    let per_program = if json { 220 } else { 72 };
+    per_program * count + 64
+}
+
+/// `pid [NAME]`: the daemon's pid, or the main process's.
+pub fn pid(table: &Table, reply: &mut Reply, name: Option<&str>) -> i32 {
+    let Some(name) = name else {
+        reply.parts(TAG_OUT, &[Int(sys::getpid().into())]);
+        return 0;
+    };
+    let (indices, unknown) = table.resolve(&[name.to_string()]);
+    if !unknown.is_empty() {
+        unknown_reply(&unknown, reply);
+        return 2;
+    }
+    let mut code = 0;
+    for i in indices {
+        let prog = &table.slot(i).prog;
+        match prog.pid.filter(|_| matches!(prog.state, State::Starting | State::Running | State::Stopping)) {
+            Some(pid) => reply.parts(TAG_OUT, &[Int(pid.into())]),
+            None => {
+                not_running(table, i, reply);
+                code = 1;
+            }
         }
     }
+    code
+}
 
-    fn status(&mut self, id: u64, names: &[String], json: bool) {
-        let (indices, unknown) = if names.is_empty() {
-            ((0..self.slots.len()).collect(), Vec::new())
-        } else {
-            self.resolve(names)
-        };
-        let now = Instant::now();
-        let per_program = if json { 220 } else { 72 };
-        let mut reply = Reply::with_capacity(per_program * indices.len() + 64);
-        if json {
-            reply.line_with(TAG_OUT, |out| {
-                out.push('[');
-                for (n, &i) in indices.iter().enumerate() {
-                    if n > 0 {
-                        out.push(',');
-                    }
-                    let slot = &self.slots[i];
-                    status::json(out, &slot.cfg.name, &slot.prog, now, slot.log_errors());
-                }
-                out.push(']');
-            });
-        } else {
-            for &i in &indices {
-                reply.line_with(TAG_OUT, |out| {
-                    status::line(out, &self.slots[i].cfg.name, &self.slots[i].prog, now)
-                });
-            }
-        }
-        Self::unknown_reply(&unknown, &mut reply);
-        let code = if !unknown.is_empty() {
-            2
-        } else if indices.iter().any(|&i| self.slots[i].prog.state != State::Running) {
-            3
-        } else {
-            0
-        };
-        self.send(Some(id), reply, code);
+/// `signal SIG NAME...`: to each main process, then each status line.
+pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &str, names: &[String]) -> i32 {
+    let Some(signo) = crate::signals::parse(signal) else {
+        reply.parts(TAG_ERR, &[Str("pman: bad signal: "), Str(signal)]);
+        return 2;
+    };
+    let (indices, unknown) = table.resolve(names);
+    if !unknown.is_empty() {
+        unknown_reply(&unknown, reply);
+        return 2;
     }
-
-    fn pid(&mut self, id: u64, name: Option<&str>) {
-        let mut reply = Reply::default();
-        let Some(name) = name else {
-            reply.out(&sys::getpid().to_string());
-            return self.send(Some(id), reply, 0);
-        };
-        let (indices, unknown) = self.resolve(&[name.to_string()]);
-        if !unknown.is_empty() {
-            Self::unknown_reply(&unknown, &mut reply);
-            return self.send(Some(id), reply, 2);
-        }
-        let mut code = 0;
-        for i in indices {
-            let prog = &self.slots[i].prog;
-            match prog
-                .pid
-                .filter(|_| matches!(prog.state, State::Starting | State::Running | State::Stopping))
-            {
-                Some(pid) => reply.out(&pid.to_string()),
-                None => {
-                    self.not_running(i, &mut reply);
+    let mut code = 0;
+    let now = Instant::now();
+    for i in indices {
+        let prog = &table.slot(i).prog;
+        let running = matches!(prog.state, State::Starting | State::Running | State::Stopping);
+        match prog.pid.filter(|_| running) {
+            Some(pid) => match sys::kill(pid, signo) {
+                Ok(()) => table.event(i, Event::Signalled { signal: signo }, log),
+                Err(e) => {
+                    let name = &table.slot(i).cfg.name;
+                    reply.parts(
+                        TAG_ERR,
+                        &[Str("pman: "), Str(name), Str(": kill: "), Str(&sys::describe(&e))],
+                    );
                     code = 1;
-                }
-            }
-        }
-        self.send(Some(id), reply, code);
-    }
-
-    fn signal(&mut self, id: u64, signal: &str, names: &[String]) {
-        let mut reply = Reply::default();
-        let Some(signo) = crate::signals::parse(signal) else {
-            reply.err(&format!("pman: bad signal: {signal}"));
-            return self.send(Some(id), reply, 2);
-        };
-        let (indices, unknown) = self.resolve(names);
-        if !unknown.is_empty() {
-            Self::unknown_reply(&unknown, &mut reply);
-            return self.send(Some(id), reply, 2);
-        }
-        let mut code = 0;
-        let now = Instant::now();
-        for i in indices {
-            let prog = &self.slots[i].prog;
-            let running = matches!(prog.state, State::Starting | State::Running | State::Stopping);
-            match prog.pid.filter(|_| running) {
-                Some(pid) => match sys::kill(pid, signo) {
-                    Ok(()) => self.event(i, Event::Signalled { signal: signo }),
-                    Err(e) => {
-                        reply.err(&format!("pman: {}: kill: {}", self.slots[i].cfg.name, sys::describe(&e)));
-                        code = 1;
-                    }
-                },
-                None => {
-                    self.not_running(i, &mut reply);
-                    code = 1;
-                    continue;
-                }
-            }
-            let mut text = String::new();
-            status::line(&mut text, &self.slots[i].cfg.name, &self.slots[i].prog, now);
-            reply.out(&text);
-        }
-        self.send(Some(id), reply, code);
-    }
-
-    fn log_path(&mut self, id: u64, name: &str, stderr: bool) {
-        let mut reply = Reply::default();
-        let (indices, unknown) = self.resolve(&[name.to_string()]);
-        if !unknown.is_empty() || indices.is_empty() {
-            Self::unknown_reply(&[name.to_string()], &mut reply);
-            return self.send(Some(id), reply, 2);
-        }
-        let code = match indices[..] {
-            [i] => match logfile::path_of(&self.slots[i].cfg, stderr) {
-                Ok(path) => {
-                    reply.out(&path.to_string_lossy());
-                    0
-                }
-                Err(message) => {
-                    reply.err(&message);
-                    1
                 }
             },
-            _ => {
-                let processes: Vec<_> = indices.iter().map(|&i| &self.slots[i].cfg).collect();
-                reply.err(&logfile::several(name, &processes));
-                2
+            None => {
+                not_running(table, i, reply);
+                code = 1;
+                continue;
             }
-        };
-        self.send(Some(id), reply, code);
+        }
+        let slot = table.slot(i);
+        status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+        reply.end();
     }
+    code
+}
 
-    /// `pman: NAME is not running (STATE)`, for `pid` and `signal`.
-    fn not_running(&self, i: usize, reply: &mut Reply) {
-        let slot = &self.slots[i];
-        reply.err(&["pman: ", &slot.cfg.name, " is not running (", slot.prog.state.name(), ")"].concat());
+/// `logpath NAME stdout|stderr`: where `pman log` reads.
+pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i32 {
+    let (indices, unknown) = table.resolve(&[name.to_string()]);
+    if !unknown.is_empty() || indices.is_empty() {
+        unknown_reply(&[name.to_string()], reply);
+        return 2;
     }
+    match indices[..] {
+        [i] => match logfile::path_of(&table.slot(i).cfg, stderr) {
+            Ok(path) => {
+                reply.out(&path.to_string_lossy());
+                0
+            }
+            Err(message) => {
+                reply.err(&message);
+                1
+            }
+        },
+        _ => {
+            let processes: Vec<_> = indices.iter().map(|&i| &table.slot(i).cfg).collect();
+            reply.err(&logfile::several(name, &processes));
+            2
+        }
+    }
+}
+
+/// `pman: NAME is not running (STATE)`, for `pid` and `signal`.
+fn not_running(table: &Table, i: usize, reply: &mut Reply) {
+    let slot = table.slot(i);
+    reply.parts(
+        TAG_ERR,
+        &[
+            Str("pman: "),
+            Str(&slot.cfg.name),
+            Str(" is not running ("),
+            Str(slot.prog.state.name()),
+            Str(")"),
+        ],
+    );
 }
 
 /// Writes as much of the reply as the socket takes; closes when done.

@@ -1,11 +1,12 @@
 //! The daemon's own log: `[pman] logfile` (capped and rotated), else
-//! syslog; with `-f` also stderr. Lines are formatted into a fixed buffer:
+//! syslog; with `-f` also stderr. Lines are built in fixed buffers:
 //! logging a restart allocates nothing.
 
+use super::rotate::rotate;
 use crate::sys;
+use crate::text::{self, Part, Text};
 use crate::tz::{self, Zone};
 use std::ffi::CString;
-use std::fmt::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -36,49 +37,6 @@ impl Level {
     }
 }
 
-/// A line being built in place; text past the end is cut.
-pub struct LineBuf {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl LineBuf {
-    pub fn new() -> LineBuf {
-        LineBuf { buf: [0; 1024], len: 0 }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    /// Makes sure a cut line still ends with a newline.
-    fn end_line(&mut self) {
-        if self.len == self.buf.len() {
-            self.buf[self.len - 1] = b'\n';
-        }
-    }
-}
-
-impl Default for LineBuf {
-    fn default() -> Self {
-        LineBuf::new()
-    }
-}
-
-impl fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
-
 struct LogFile {
     path: PathBuf,
     cpath: CString,
@@ -99,8 +57,14 @@ pub struct Logger {
     syslog_path: PathBuf,
     /// Lines that could not be written since the last one that could.
     dropped: u64,
-    line: LineBuf,
+    /// The line for stderr and the file (timestamp, level, message).
+    line: Text,
+    /// The datagram for syslog (priority, tag, message).
+    datagram: Text,
 }
+
+/// The longest log line; longer ones are cut (and still end in a newline).
+const LINE_MAX: usize = 1024;
 
 impl Logger {
     /// A logger writing to stderr only (until [`Logger::configure`]).
@@ -118,7 +82,8 @@ impl Logger {
             syslog: None,
             syslog_path: PathBuf::new(),
             dropped: 0,
-            line: LineBuf::new(),
+            line: Text::limited(LINE_MAX),
+            datagram: Text::limited(LINE_MAX),
         }
     }
 
@@ -140,8 +105,14 @@ impl Logger {
                 if self.file.as_ref().is_some_and(|f| f.path == path) {
                     return Ok(());
                 }
-                let opened = CString::new(path.to_string_lossy().as_bytes())
-                    .map_err(|e| e.to_string())
+                let opened = CString::new(path.as_os_str().as_encoded_bytes())
+                    .map_err(|e| {
+                        let at = e.nul_position() as u64;
+                        text::concat(&[
+                            Part::Str("nul byte found in provided data at position: "),
+                            Part::Uint(at),
+                        ])
+                    })
                     .and_then(|cpath| match sys::open_append(&cpath, 0o644) {
                         Ok(fd) => Ok((cpath, fd)),
                         Err(e) => Err(sys::describe(&e)),
@@ -151,7 +122,12 @@ impl Logger {
                     Err(reason) => {
                         self.file = None;
                         self.syslog = UnixDatagram::unbound().ok();
-                        return Err(format!("logfile {}: {reason}", path.display()));
+                        return Err(text::concat(&[
+                            Part::Str("logfile "),
+                            Part::Bytes(path.as_os_str().as_encoded_bytes()),
+                            Part::Str(": "),
+                            Part::Str(&reason),
+                        ]));
                     }
                 };
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -166,30 +142,29 @@ impl Logger {
         Ok(())
     }
 
-    pub fn info(&mut self, args: fmt::Arguments) {
-        self.log(Level::Info, args);
+    pub fn info(&mut self, parts: &[Part]) {
+        self.log(Level::Info, parts);
     }
 
-    pub fn warn(&mut self, args: fmt::Arguments) {
-        self.log(Level::Warn, args);
+    pub fn warn(&mut self, parts: &[Part]) {
+        self.log(Level::Warn, parts);
     }
 
-    pub fn error(&mut self, args: fmt::Arguments) {
-        self.log(Level::Error, args);
+    pub fn error(&mut self, parts: &[Part]) {
+        self.log(Level::Error, parts);
     }
 
     /// Logs a line stderr has shown already (`-f` would echo it twice).
-    pub fn record(&mut self, level: Level, args: fmt::Arguments) {
+    pub fn record(&mut self, level: Level, parts: &[Part]) {
         let stderr = std::mem::replace(&mut self.stderr, false);
-        self.log(level, args);
+        self.log(level, parts);
         self.stderr = stderr;
     }
 
-    pub fn log(&mut self, level: Level, args: fmt::Arguments) {
+    pub fn log(&mut self, level: Level, parts: &[Part]) {
         self.line.clear();
-        write_time(&mut self.line, sys::unix_time());
-        let _ = writeln!(self.line, " {} {args}", level.name());
-        self.line.end_line();
+        timestamp(&mut self.line);
+        self.line.byte(b' ').str(level.name()).byte(b' ').parts(parts).newline();
         if self.stderr {
             // A full pipe or a stopped terminal loses the line, never the loop.
             match &self.stderr_pipe {
@@ -205,8 +180,10 @@ impl Logger {
         if self.file.is_some() {
             self.write_file();
         } else if let Some(sock) = &self.syslog {
-            let mut msg = LineBuf::new();
-            let _ = write!(msg, "<{}>pman[{}]: {args}", level.priority(), sys::getpid());
+            let msg = &mut self.datagram;
+            msg.clear();
+            msg.byte(b'<').uint(level.priority().into()).str(">pman[").int(sys::getpid().into()).str("]: ");
+            msg.parts(parts);
             if sock.send_to(msg.as_bytes(), &self.syslog_path).is_err() {
                 self.dropped += 1;
             }
@@ -214,7 +191,7 @@ impl Logger {
     }
 
     fn write_file(&mut self) {
-        let len = self.line.len as u64;
+        let len = self.line.len() as u64;
         if let Some(file) = &self.file {
             if self.maxbytes > 0 && file.size + len > self.maxbytes && file.size > 0 {
                 self.rotate();
@@ -227,10 +204,11 @@ impl Logger {
                 if self.dropped > 0 {
                     let dropped = self.dropped;
                     self.dropped = 0;
-                    let mut note = LineBuf::new();
-                    let _ = writeln!(note, "pman: {dropped} log lines dropped");
+                    let note = &mut self.datagram;
+                    note.clear();
+                    note.str("pman: ").uint(dropped).str(" log lines dropped\n");
                     if sys::write_all(file.fd.as_raw_fd(), note.as_bytes()).is_ok() {
-                        file.size += note.len as u64;
+                        file.size += note.len() as u64;
                     }
                 }
             }
@@ -238,23 +216,10 @@ impl Logger {
         }
     }
 
-    /// Renames `log` → `log.1` → … → `log.N` and opens a fresh `log`
-    /// (backups = 0: truncates in place).
+    /// Rotates the file (see `rotate`) and opens a fresh one.
     fn rotate(&mut self) {
         let Some(file) = &mut self.file else { return };
-        if self.backups == 0 {
-            // SAFETY-free: ftruncate through std would need a File; reopen instead.
-            if let Ok(fd) = open_trunc(&file.cpath) {
-                file.fd = fd;
-                file.size = 0;
-            }
-            return;
-        }
-        let base = file.path.to_string_lossy().into_owned();
-        for n in (1..self.backups).rev() {
-            let _ = std::fs::rename(format!("{base}.{n}"), format!("{base}.{}", n + 1));
-        }
-        let _ = std::fs::rename(&base, format!("{base}.1"));
+        rotate(&file.path, self.backups);
         if let Ok(fd) = sys::open_append(&file.cpath, 0o644) {
             file.fd = fd;
             file.size = 0;
@@ -262,17 +227,11 @@ impl Logger {
     }
 }
 
-fn open_trunc(path: &std::ffi::CStr) -> std::io::Result<OwnedFd> {
-    let fd = sys::open_append(path, 0o644)?;
-    let file = std::fs::File::from(fd);
-    file.set_len(0)?;
-    Ok(OwnedFd::from(file))
-}
-
 /// The line's time: local time by the POSIX TZ rules in `$TZ`, else in
 /// /etc/TZ (where OpenWrt keeps them); without usable rules, UTC marked
 /// with a `Z`. Read for each line, so a changed zone shows at once.
-fn write_time(line: &mut LineBuf, now: i64) {
+fn timestamp(line: &mut Text) {
+    let now = sys::unix_time();
     let mut rules = [0u8; 128];
     let zone = match sys::getenv_into(c"TZ", &mut rules) {
         Some(n) if n > 0 => Zone::parse(&rules[..n]),
@@ -286,5 +245,7 @@ fn write_time(line: &mut LineBuf, now: i64) {
         None => (now, "Z"),
     };
     let (year, month, day, hour, minute, second) = tz::civil(local);
-    let _ = write!(line, "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}{mark}");
+    let pad2 = |n: i32| n.max(0) as u64;
+    line.padded(pad2(year), 4).byte(b'-').pad2(pad2(month)).byte(b'-').pad2(pad2(day));
+    line.byte(b' ').pad2(pad2(hour)).byte(b':').pad2(pad2(minute)).byte(b':').pad2(pad2(second)).str(mark);
 }

@@ -70,7 +70,8 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     None,
-    /// Fork and exec the program, then report `Spawned`/`SpawnFailed`.
+    /// Fork and exec the program (it is STARTING without a process until
+    /// then), then report `Spawned`/`SpawnFailed`/`SpawnRefused`.
     Spawn,
     /// Send this signal (to the group with killasgroup).
     Signal(i32),
@@ -144,12 +145,12 @@ impl Program {
         matches!(self.state, State::Starting | State::Running | State::Stopping | State::ClearingGroup)
     }
 
-    /// One step of the lifecycle.
+    /// One step of the lifecycle: every state × event pair is written out.
     pub fn step(&mut self, cfg: &ProgramConfig, event: Event, now: Instant) -> Action {
         use State::*;
         match (self.state, event) {
-            // Starting from rest: fork now, or first clear what is left of
-            // the last process group.
+            // Starting from rest: spawn (STARTING until the process is
+            // made), or first clear what is left of the last process group.
             (Stopped | Exited | Fatal | Backoff, Event::Start) => {
                 self.failures = 0;
                 self.deadline = None;
@@ -157,45 +158,42 @@ impl Program {
             }
             (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
 
-            (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
-                Event::Spawned { pid, exec_failed },
-            ) => {
-                self.pid = Some(pid);
-                self.pgid = Some(pid);
-                self.group_left = false;
-                self.started_at = Some(now);
-                self.sent_signal = None;
-                self.killed = false;
-                self.reason = exec_failed.clone();
-                if cfg.startsecs == 0 && exec_failed.is_none() {
-                    self.state = Running;
-                    self.failures = 0;
-                    self.deadline = None;
-                    self.attempts_ended += 1;
-                } else {
-                    self.state = Starting;
-                    self.deadline = Some(now + secs(cfg.startsecs));
-                }
+            (Starting, Event::Spawned { pid, exec_failed }) => {
+                self.spawned(cfg, pid, exec_failed, now);
                 Action::None
             }
+            // The loop spawns only for a STARTING program without a process;
+            // were a process made anyway, it is tracked rather than lost.
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
+                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Event::Spawned { pid, exec_failed },
+            ) => {
+                self.spawned(cfg, pid, exec_failed, now);
+                Action::None
+            }
+            (Starting, Event::SpawnFailed { reason }) => {
+                self.pid = None;
+                self.reason = Some(reason);
+                self.failed_start(cfg, now)
+            }
+            // As above: only a STARTING program spawns; counted as a failed start.
+            (
+                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
                 self.reason = Some(reason);
                 self.failed_start(cfg, now)
             }
+            (Starting, Event::SpawnRefused { reason }) => {
+                self.refused(reason);
+                Action::None
+            }
             (
-                Stopped | Exited | Fatal | Backoff | Starting | Running | Stopping | ClearingGroup,
+                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnRefused { reason },
             ) => {
-                self.pid = None;
-                self.reason = Some(reason);
-                self.state = Fatal;
-                self.deadline = None;
-                self.attempts_ended += 1;
+                self.refused(reason);
                 Action::None
             }
 
@@ -216,6 +214,7 @@ impl Program {
                 self.deadline = Some(now + KILL_REPEAT);
                 Action::Signal(libc::SIGKILL)
             }
+            // No deadline is armed in these states.
             (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
 
             (Starting, Event::Exited { exit, group_alive }) => {
@@ -246,6 +245,12 @@ impl Program {
                 }
                 Action::None
             }
+            // An exit of a process that is no longer the program's (reaped late).
+            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
+                self.exited(cfg, exit, group_alive);
+                Action::None
+            }
+
             (Stopping, Event::GroupGone) => {
                 self.group_left = false;
                 if self.pid.is_none() {
@@ -255,19 +260,20 @@ impl Program {
             }
             (ClearingGroup, Event::GroupGone) => {
                 self.group_left = false;
-                self.deadline = None;
-                Action::Spawn
-            }
-            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
-                self.exited(cfg, exit, group_alive);
-                Action::None
+                self.spawn()
             }
             (Stopped | Backoff | Exited | Fatal, Event::GroupGone) => {
                 self.group_left = false;
                 Action::None
             }
+            // Its group is its main process's: only the exit matters.
             (Starting | Running, Event::GroupGone) => Action::None,
 
+            // A spawn not made yet is cancelled.
+            (Starting, Event::Stop) if self.pid.is_none() => {
+                self.stopped();
+                Action::None
+            }
             (Starting | Running, Event::Stop) => self.signal_stop(cfg, Stopping, now),
             // What is left of the group is stopped as the main process would be.
             (Backoff | Exited | Fatal, Event::Stop) if self.group_left => {
@@ -288,8 +294,46 @@ impl Program {
                 self.sent_signal = Some(signal);
                 Action::None
             }
+            // `signal` reaches only a live main process.
             (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => Action::None,
         }
+    }
+
+    /// The process was made: STARTING until `startsecs`, or RUNNING at once.
+    fn spawned(&mut self, cfg: &ProgramConfig, pid: Pid, exec_failed: Option<String>, now: Instant) {
+        self.pid = Some(pid);
+        self.pgid = Some(pid);
+        self.group_left = false;
+        self.started_at = Some(now);
+        self.sent_signal = None;
+        self.killed = false;
+        if cfg.startsecs == 0 && exec_failed.is_none() {
+            self.state = State::Running;
+            self.failures = 0;
+            self.deadline = None;
+            self.attempts_ended += 1;
+        } else {
+            self.state = State::Starting;
+            self.deadline = Some(now + secs(cfg.startsecs));
+        }
+        self.reason = exec_failed;
+    }
+
+    /// No process can ever be made with this config: FATAL at once.
+    fn refused(&mut self, reason: String) {
+        self.pid = None;
+        self.reason = Some(reason);
+        self.state = State::Fatal;
+        self.deadline = None;
+        self.attempts_ended += 1;
+    }
+
+    /// STARTING without a process: the loop spawns it (soon, a few per turn).
+    fn spawn(&mut self) -> Action {
+        self.state = State::Starting;
+        self.pid = None;
+        self.deadline = None;
+        Action::Spawn
     }
 
     /// Spawns, unless members of the last process group live: then they are
@@ -298,7 +342,7 @@ impl Program {
         if self.group_left {
             return self.signal_stop(cfg, State::ClearingGroup, now);
         }
-        Action::Spawn
+        self.spawn()
     }
 
     /// Sends the stop signal and arms the SIGKILL deadline.
@@ -422,7 +466,8 @@ mod tests {
             let action = p.step(&cfg(), Event::Start, now);
             let rest = matches!(state, State::Stopped | State::Exited | State::Fatal | State::Backoff);
             assert_eq!(action == Action::Spawn, rest, "{state:?}");
-            assert_eq!(p.state, state, "Start alone never changes state");
+            let after = if rest { State::Starting } else { state };
+            assert_eq!((p.state, p.pid), (after, if rest { None } else { p.pid }), "{state:?}");
         }
     }
 
@@ -836,5 +881,135 @@ mod tests {
         let busy: Vec<State> =
             ALL_STATES.into_iter().filter(|&s| in_state(s, Instant::now()).is_busy()).collect();
         assert_eq!(busy, [State::Starting, State::Running, State::Stopping, State::ClearingGroup]);
+    }
+
+    /// Every state × event pair, from a program in that state (with a
+    /// process in STARTING, RUNNING and STOPPING), defaults, 5 s after its
+    /// start: the state it ends in and what the loop must do.
+    #[test]
+    fn every_state_and_event() {
+        use Action::{None, Signal, Spawn};
+        use Kind::*;
+        use State::*;
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Kind {
+            Start,
+            Stop,
+            Spawned,
+            SpawnFailed,
+            SpawnRefused,
+            MainExited,
+            GroupGone,
+            Deadline,
+            Signalled,
+        }
+        const TABLE: &[(State, Kind, State, Action)] = &[
+            (Stopped, Start, Starting, Spawn),
+            (Stopped, Stop, Stopped, None),
+            (Stopped, Spawned, Starting, None),
+            (Stopped, SpawnFailed, Backoff, None),
+            (Stopped, SpawnRefused, Fatal, None),
+            (Stopped, MainExited, Stopped, None),
+            (Stopped, GroupGone, Stopped, None),
+            (Stopped, Deadline, Stopped, None),
+            (Stopped, Signalled, Stopped, None),
+            (Starting, Start, Starting, None),
+            (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
+            (Starting, Spawned, Starting, None),
+            (Starting, SpawnFailed, Backoff, None),
+            (Starting, SpawnRefused, Fatal, None),
+            (Starting, MainExited, Backoff, None),
+            (Starting, GroupGone, Starting, None),
+            (Starting, Deadline, Running, None),
+            (Starting, Signalled, Starting, None),
+            (Running, Start, Running, None),
+            (Running, Stop, Stopping, Signal(libc::SIGTERM)),
+            (Running, Spawned, Starting, None),
+            (Running, SpawnFailed, Backoff, None),
+            (Running, SpawnRefused, Fatal, None),
+            (Running, MainExited, Starting, Spawn),
+            (Running, GroupGone, Running, None),
+            (Running, Deadline, Running, None),
+            (Running, Signalled, Running, None),
+            (Backoff, Start, Starting, Spawn),
+            (Backoff, Stop, Stopped, None),
+            (Backoff, Spawned, Starting, None),
+            (Backoff, SpawnFailed, Backoff, None),
+            (Backoff, SpawnRefused, Fatal, None),
+            (Backoff, MainExited, Backoff, None),
+            (Backoff, GroupGone, Backoff, None),
+            (Backoff, Deadline, Starting, Spawn),
+            (Backoff, Signalled, Backoff, None),
+            (Stopping, Start, Stopping, None),
+            (Stopping, Stop, Stopping, None),
+            (Stopping, Spawned, Starting, None),
+            (Stopping, SpawnFailed, Backoff, None),
+            (Stopping, SpawnRefused, Fatal, None),
+            (Stopping, MainExited, Stopped, None),
+            (Stopping, GroupGone, Stopping, None),
+            (Stopping, Deadline, Stopping, Signal(libc::SIGKILL)),
+            (Stopping, Signalled, Stopping, None),
+            (Exited, Start, Starting, Spawn),
+            (Exited, Stop, Stopped, None),
+            (Exited, Spawned, Starting, None),
+            (Exited, SpawnFailed, Backoff, None),
+            (Exited, SpawnRefused, Fatal, None),
+            (Exited, MainExited, Exited, None),
+            (Exited, GroupGone, Exited, None),
+            (Exited, Deadline, Exited, None),
+            (Exited, Signalled, Exited, None),
+            (Fatal, Start, Starting, Spawn),
+            (Fatal, Stop, Stopped, None),
+            (Fatal, Spawned, Starting, None),
+            (Fatal, SpawnFailed, Backoff, None),
+            (Fatal, SpawnRefused, Fatal, None),
+            (Fatal, MainExited, Fatal, None),
+            (Fatal, GroupGone, Fatal, None),
+            (Fatal, Deadline, Fatal, None),
+            (Fatal, Signalled, Fatal, None),
+            (ClearingGroup, Start, ClearingGroup, None),
+            (ClearingGroup, Stop, Stopping, None),
+            (ClearingGroup, Spawned, Starting, None),
+            (ClearingGroup, SpawnFailed, Backoff, None),
+            (ClearingGroup, SpawnRefused, Fatal, None),
+            (ClearingGroup, MainExited, ClearingGroup, None),
+            (ClearingGroup, GroupGone, Starting, Spawn),
+            (ClearingGroup, Deadline, ClearingGroup, Signal(libc::SIGKILL)),
+            (ClearingGroup, Signalled, ClearingGroup, None),
+        ];
+        let event = |kind: Kind| match kind {
+            Start => Event::Start,
+            Stop => Event::Stop,
+            Spawned => spawned(50),
+            SpawnFailed => Event::SpawnFailed { reason: "fork: x".into() },
+            SpawnRefused => Event::SpawnRefused { reason: "user: x".into() },
+            MainExited => exited(1),
+            GroupGone => Event::GroupGone,
+            Deadline => Event::Deadline,
+            Signalled => Event::Signalled { signal: libc::SIGHUP },
+        };
+        let kinds =
+            [Start, Stop, Spawned, SpawnFailed, SpawnRefused, MainExited, GroupGone, Deadline, Signalled];
+        let t0 = Instant::now();
+        for state in ALL_STATES {
+            for kind in kinds {
+                let rows: Vec<_> = TABLE.iter().filter(|r| (r.0, r.1) == (state, kind)).collect();
+                assert_eq!(rows.len(), 1, "{state:?} × {kind:?} must be in the table once");
+                let mut p = in_state(state, t0);
+                let action = p.step(&cfg(), event(kind), t0 + Duration::from_secs(5));
+                assert_eq!((p.state, action), (rows[0].2, rows[0].3), "{state:?} × {kind:?}");
+            }
+        }
+        assert_eq!(TABLE.len(), ALL_STATES.len() * kinds.len());
+    }
+
+    #[test]
+    fn starting_before_its_spawn_is_stopped_at_once() {
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn);
+        assert_eq!((p.state, p.pid, p.deadline), (State::Starting, None, None));
+        assert_eq!(p.step(&cfg(), Event::Stop, t0), Action::None);
+        assert_eq!(p.state, State::Stopped);
     }
 }

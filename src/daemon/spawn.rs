@@ -7,6 +7,8 @@
 use super::status::one_line;
 use crate::config::{LogTarget, ProgramConfig};
 use crate::sys::{self, ChildPlan, Pid, Stage};
+use crate::text::Part::{Bytes, Str};
+use crate::text::{concat, Text};
 use crate::users::{self, User};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -113,8 +115,8 @@ impl Context {
         let err_fd = if cfg.redirect_stderr { out_fd } else { fd_of(&stderr_kind, &stderr) };
 
         let directory = self.layout(cfg, found.user.as_deref());
-        let (report_read, report_write) =
-            sys::pipe(false).map_err(|e| SpawnError::Failed(format!("pipe: {}", sys::describe(&e))))?;
+        let (report_read, report_write) = sys::pipe(false)
+            .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
         let path = found.path.as_deref().unwrap_or(c"");
         let argc = cfg.argv.len();
         let plan = ChildPlan {
@@ -133,7 +135,8 @@ impl Context {
         };
         let spawned = sys::spawn(&plan);
         self.shrink_scratch();
-        let pid = spawned.map_err(|e| SpawnError::Failed(format!("fork: {}", sys::describe(&e))))?;
+        let pid =
+            spawned.map_err(|e| SpawnError::Failed(concat(&[Str("fork: "), Str(&sys::describe(&e))])))?;
         drop(report_write);
         Ok((pid, read_report(report_read.as_raw_fd(), cfg, found)))
     }
@@ -174,11 +177,13 @@ impl Context {
             }
             // A FIFO with no reader: the output is dropped (/dev/null).
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
-            Err(e) => Err(SpawnError::Failed(one_line(format!(
-                "{which} {}: {}",
-                path.display(),
-                sys::describe(&e)
-            )))),
+            Err(e) => Err(SpawnError::Failed(one_line(concat(&[
+                Str(which),
+                Str(" "),
+                Bytes(path.as_os_str().as_encoded_bytes()),
+                Str(": "),
+                Str(&sys::describe(&e)),
+            ])))),
         }
     }
 
@@ -267,23 +272,27 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<S
         return None;
     }
     let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
-    let what = match Stage::from_byte(msg[0]) {
+    let mut what = Text::new();
+    match Stage::from_byte(msg[0]) {
         Stage::Exec => {
             // Look the command up again next time: it may be installed later.
             let path = found.path.take();
-            format!("exec {}", path.as_deref().map_or(String::new(), |p| p.to_string_lossy().into_owned()))
+            what.str("exec ").bytes(path.as_deref().map_or(b"", |p| p.to_bytes()));
         }
         Stage::Directory => {
-            format!(
-                "directory {}",
-                cfg.directory.as_deref().map_or(String::new(), |d| d.display().to_string())
-            )
+            what.str("directory ")
+                .bytes(cfg.directory.as_deref().map_or(b"", |d| d.as_os_str().as_encoded_bytes()));
         }
-        Stage::User => format!("user {}", cfg.user.as_deref().unwrap_or("")),
-        Stage::Stdio => "stdio".to_string(),
+        Stage::User => {
+            what.str("user ").str(cfg.user.as_deref().unwrap_or(""));
+        }
+        Stage::Stdio => {
+            what.str("stdio");
+        }
     };
+    what.str(": ").str(&sys::strerror(errno));
     // A path or user from the config may hold a newline: a reason is one line.
-    Some(one_line(format!("{what}: {}", sys::strerror(errno))))
+    Some(one_line(what.to_str_lossy().into_owned()))
 }
 
 /// The path to exec: the command itself when it has a `/` (relative ones
@@ -297,7 +306,7 @@ fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
     let own_path = cfg.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
         .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        .unwrap_or_else(|| crate::config::DEFAULT_PATH.to_string());
     let mut candidate: Vec<u8> = Vec::with_capacity(128);
     for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {
         candidate.clear();

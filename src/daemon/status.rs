@@ -3,27 +3,27 @@
 use super::program::{Program, State};
 use crate::signals;
 use crate::sys::Exit;
-use std::fmt::Write;
+use crate::text::Text;
 use std::time::Instant;
 
 /// `[NAME] STATE details…` without a newline.
-pub fn line(out: &mut String, name: &str, p: &Program, now: Instant) {
-    let _ = write!(out, "[{name}] {}", p.state.name());
+pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant) {
+    out.byte(b'[').str(name).str("] ").str(p.state.name());
     let shows_pid = matches!(p.state, State::Starting | State::Running | State::Stopping);
     if let (true, Some(pid)) = (shows_pid, p.pid) {
-        let _ = write!(out, " pid: {pid}");
+        out.str(" pid: ").int(pid.into());
     }
     if p.state == State::Running {
-        out.push_str(" uptime: ");
+        out.str(" uptime: ");
         uptime(out, p.started_at.map_or(0, |t| now.saturating_duration_since(t).as_secs()));
     }
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Exited | State::Fatal) {
         match p.last_exit {
             Some(Exit::Code(code)) => {
-                let _ = write!(out, " exit: {code}");
+                out.str(" exit: ").int(code.into());
             }
             Some(Exit::Signal(signal)) => {
-                out.push_str(" signal: ");
+                out.str(" signal: ");
                 signal_name(out, signal);
             }
             None => {}
@@ -33,12 +33,12 @@ pub fn line(out: &mut String, name: &str, p: &Program, now: Instant) {
         if let Some(deadline) = p.deadline {
             let left = deadline.saturating_duration_since(now);
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            let _ = write!(out, " retry in: {secs}s");
+            out.str(" retry in: ").uint(secs).byte(b's');
         }
     }
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
         if let Some(reason) = &p.reason {
-            out.push(' ');
+            out.byte(b' ');
             push_one_line(out, reason);
         }
     }
@@ -51,8 +51,15 @@ fn unshowable(c: char) -> bool {
 }
 
 /// Appends `text` as one line, each unshowable character as `?`.
-pub fn push_one_line(out: &mut String, text: &str) {
-    out.extend(text.chars().map(|c| if unshowable(c) { '?' } else { c }));
+pub fn push_one_line(out: &mut Text, text: &str) {
+    let mut shown = 0;
+    for (at, c) in text.char_indices() {
+        if unshowable(c) {
+            out.str(&text[shown..at]).byte(b'?');
+            shown = at + c.len_utf8();
+        }
+    }
+    out.str(&text[shown..]);
 }
 
 /// `text` as one line (see [`push_one_line`]); unchanged when it is one.
@@ -60,84 +67,108 @@ pub fn one_line(text: String) -> String {
     if !text.chars().any(unshowable) {
         return text;
     }
-    let mut out = String::with_capacity(text.len());
+    let mut out = Text::with_capacity(text.len());
     push_one_line(&mut out, &text);
-    out
+    // Whole characters and `?` only: valid UTF-8.
+    String::from_utf8(out.into_bytes()).unwrap_or_default()
 }
 
 /// `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
-pub fn uptime(out: &mut String, secs: u64) {
+pub fn uptime(out: &mut Text, secs: u64) {
     let (days, rest) = (secs / 86400, secs % 86400);
     if days > 0 {
-        let _ = write!(out, "{days}-");
+        out.uint(days).byte(b'-');
     }
-    let _ = write!(out, "{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
+    out.pad2(rest / 3600).byte(b':').pad2(rest % 3600 / 60).byte(b':').pad2(rest % 60);
 }
 
-fn signal_name(out: &mut String, signal: i32) {
+fn signal_name(out: &mut Text, signal: i32) {
     match signals::name(signal) {
-        Some(name) => out.push_str(name),
-        None => {
-            let _ = write!(out, "{signal}");
-        }
-    }
+        Some(name) => out.str(name),
+        None => out.int(signal.into()),
+    };
 }
 
 /// One JSON object (no trailing comma).
-pub fn json(out: &mut String, name: &str, p: &Program, now: Instant, log_errors: u64) {
-    out.push_str("{\"name\":");
+pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u64) {
+    out.str("{\"name\":");
     json_string(out, name);
-    let _ = write!(out, ",\"state\":\"{}\",\"pid\":", p.state.name());
+    out.str(",\"state\":\"").str(p.state.name()).str("\",\"pid\":");
     let pid =
         if matches!(p.state, State::Starting | State::Running | State::Stopping) { p.pid } else { None };
     match pid {
-        Some(pid) => {
-            let _ = write!(out, "{pid}");
-        }
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"uptime\":");
+        Some(pid) => out.int(pid.into()),
+        None => out.str("null"),
+    };
+    out.str(",\"uptime\":");
     match (p.state, p.started_at) {
-        (State::Running, Some(t)) => {
-            let _ = write!(out, "{}", now.saturating_duration_since(t).as_secs());
-        }
-        _ => out.push_str("null"),
-    }
+        (State::Running, Some(t)) => out.uint(now.saturating_duration_since(t).as_secs()),
+        _ => out.str("null"),
+    };
     match p.last_exit {
         Some(Exit::Code(code)) => {
-            let _ = write!(out, ",\"exit_code\":{code},\"exit_signal\":null");
+            out.str(",\"exit_code\":").int(code.into()).str(",\"exit_signal\":null");
         }
         Some(Exit::Signal(signal)) => {
-            out.push_str(",\"exit_code\":null,\"exit_signal\":\"");
+            out.str(",\"exit_code\":null,\"exit_signal\":\"");
             signal_name(out, signal);
-            out.push('"');
+            out.byte(b'"');
         }
-        None => out.push_str(",\"exit_code\":null,\"exit_signal\":null"),
+        None => {
+            out.str(",\"exit_code\":null,\"exit_signal\":null");
+        }
     }
-    let _ = write!(out, ",\"restarts\":{},\"reason\":", p.restarts);
+    out.str(",\"restarts\":").uint(p.restarts.into()).str(",\"reason\":");
     match &p.reason {
-        Some(reason) => json_string(out, &one_line(reason.clone())),
-        None => out.push_str("null"),
+        Some(reason) => json_one_line(out, reason),
+        None => {
+            out.str("null");
+        }
     }
-    let _ = write!(out, ",\"log_errors\":{log_errors}}}");
+    out.str(",\"log_errors\":").uint(log_errors).byte(b'}');
 }
 
-pub fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+/// A JSON string of `text` shown as one line (see [`push_one_line`]).
+fn json_one_line(out: &mut Text, text: &str) {
+    out.byte(b'"');
+    let mut shown = 0;
+    for (at, c) in text.char_indices() {
+        if unshowable(c) || c == '"' || c == '\\' {
+            out.str(&text[shown..at]);
+            out.str(if unshowable(c) {
+                "?"
+            } else if c == '"' {
+                "\\\""
+            } else {
+                "\\\\"
+            });
+            shown = at + c.len_utf8();
         }
     }
-    out.push('"');
+    out.str(&text[shown..]).byte(b'"');
+}
+
+pub fn json_string(out: &mut Text, s: &str) {
+    out.byte(b'"');
+    let mut shown = 0;
+    for (at, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.str(&s[shown..at]);
+        match escape {
+            "" => out.str("\\u").hex4(c as u16),
+            escape => out.str(escape),
+        };
+        shown = at + c.len_utf8();
+    }
+    out.str(&s[shown..]).byte(b'"');
 }
 
 #[cfg(test)]
@@ -147,28 +178,28 @@ mod tests {
 
     #[test]
     fn uptime_formats() {
-        let mut s = String::new();
+        let mut s = Text::new();
         uptime(&mut s, 4);
-        assert_eq!(s, "00:00:04");
+        assert_eq!(s.to_str_lossy(), "00:00:04");
         s.clear();
         uptime(&mut s, 2 * 86400 + 3 * 3600 + 4 * 60 + 5);
-        assert_eq!(s, "2-03:04:05");
+        assert_eq!(s.to_str_lossy(), "2-03:04:05");
     }
 
     #[test]
     fn lines() {
         let now = Instant::now();
         let mut p = Program::new();
-        let mut s = String::new();
+        let mut s = Text::new();
         line(&mut s, "sleep", &p, now);
-        assert_eq!(s, "[sleep] STOPPED");
+        assert_eq!(s.to_str_lossy(), "[sleep] STOPPED");
 
         p.state = State::Running;
         p.pid = Some(15283);
         p.started_at = Some(now - Duration::from_secs(4));
         s.clear();
         line(&mut s, "sleep", &p, now);
-        assert_eq!(s, "[sleep] RUNNING pid: 15283 uptime: 00:00:04");
+        assert_eq!(s.to_str_lossy(), "[sleep] RUNNING pid: 15283 uptime: 00:00:04");
 
         let mut p = Program::new();
         p.state = State::Backoff;
@@ -177,14 +208,17 @@ mod tests {
         p.reason = Some("exec /nope: No such file or directory".into());
         s.clear();
         line(&mut s, "bad", &p, now);
-        assert_eq!(s, "[bad] BACKOFF exit: 127 retry in: 4s exec /nope: No such file or directory");
+        assert_eq!(
+            s.to_str_lossy(),
+            "[bad] BACKOFF exit: 127 retry in: 4s exec /nope: No such file or directory"
+        );
 
         let mut p = Program::new();
         p.state = State::Exited;
         p.last_exit = Some(Exit::Signal(libc::SIGKILL));
         s.clear();
         line(&mut s, "job", &p, now);
-        assert_eq!(s, "[job] EXITED signal: KILL");
+        assert_eq!(s.to_str_lossy(), "[job] EXITED signal: KILL");
     }
 
     #[test]
@@ -193,23 +227,34 @@ mod tests {
         let mut p = Program::new();
         p.state = State::Fatal;
         p.reason = Some("exec /bin/a\nb\tc\u{7f}\u{fffd}: No such file or directory".into());
-        let mut s = String::new();
+        let mut s = Text::new();
         line(&mut s, "x", &p, now);
-        assert_eq!(s, "[x] FATAL exec /bin/a?b?c??: No such file or directory");
+        assert_eq!(s.to_str_lossy(), "[x] FATAL exec /bin/a?b?c??: No such file or directory");
         assert_eq!(one_line("plain: text".into()), "plain: text");
     }
 
     #[test]
+    fn a_json_reason_is_one_line_and_escaped() {
+        let mut p = Program::new();
+        p.state = State::Fatal;
+        p.reason = Some("exec \"/a\\b\"\nx\u{fffd}: No such file".into());
+        let mut s = Text::new();
+        json(&mut s, "n", &p, Instant::now(), 3);
+        let text = s.to_str_lossy();
+        assert!(text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3}"#), "{text}");
+    }
+
+    #[test]
     fn json_escapes() {
-        let mut s = String::new();
+        let mut s = Text::new();
         json_string(&mut s, "a\"b\\c\n\u{1}");
-        assert_eq!(s, r#""a\"b\\c\n\u0001""#);
+        assert_eq!(s.to_str_lossy(), r#""a\"b\\c\n\u0001""#);
         let mut p = Program::new();
         p.reason = Some("x".into());
         s.clear();
         json(&mut s, "n", &p, Instant::now(), 0);
         assert_eq!(
-            s,
+            s.to_str_lossy(),
             r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0}"#
         );
     }

@@ -1,0 +1,58 @@
+//! Rotation of a capped log file, shared by program output (`capture`)
+//! and the daemon's own log (`log`): `log` → `log.1` → … → `log.N`, and
+//! with no backups the file is emptied in place. The caller reopens.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub fn rotate(path: &Path, backups: u32) {
+    if backups == 0 {
+        let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(path);
+        return;
+    }
+    // `path.N` built in two buffers that are swapped, never formatted.
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for n in (1..backups).rev() {
+        numbered(&mut from, path, n);
+        numbered(&mut to, path, n + 1);
+        let _ = std::fs::rename(Path::new(OsStr::from_bytes(&from)), Path::new(OsStr::from_bytes(&to)));
+    }
+    numbered(&mut to, path, 1);
+    let _ = std::fs::rename(path, Path::new(OsStr::from_bytes(&to)));
+}
+
+/// `path.n` into `out`.
+fn numbered(out: &mut Vec<u8>, path: &Path, n: u32) {
+    let mut text = crate::text::Text::reuse(std::mem::take(out));
+    text.bytes(path.as_os_str().as_bytes()).byte(b'.').uint(u64::from(n));
+    *out = text.into_bytes();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_shift_and_none_empties_in_place() {
+        let dir = std::env::temp_dir().join(format!("pman-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("out.log");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        std::fs::write(&log, "first").unwrap();
+        rotate(&log, 2);
+        std::fs::write(&log, "second").unwrap();
+        rotate(&log, 2);
+        std::fs::write(&log, "third").unwrap();
+        rotate(&log, 2);
+        assert_eq!(
+            (read("out.log"), read("out.log.1"), read("out.log.2")),
+            (None, Some("third".into()), Some("second".into()))
+        );
+        std::fs::write(&log, "kept name").unwrap();
+        rotate(&log, 0);
+        assert_eq!(read("out.log"), Some(String::new()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,541 @@
+//! The program table: every configured program's slot (config, lifecycle,
+//! what its spawns found), found by index, name or pid.
+//! Events reach programs here and their actions are carried out here. The
+//! work per wake-up follows the events, never the number of programs:
+//! deadlines sit in one heap, pids in a sorted index, spawns in a queue,
+//! and only programs waiting on a process group are checked for it.
+
+use super::capture::Output;
+use super::log::Logger;
+use super::program::{Action, Event, Program, State};
+use super::spawn::{Context, Resolved, SpawnError};
+use crate::config::ProgramConfig;
+use crate::sys::{self, Exit, Pid};
+use crate::text::Part::{Int, Str, Uint};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// One configured program and its runtime state.
+pub struct Slot {
+    pub cfg: ProgramConfig,
+    pub prog: Program,
+    /// The executable and user found at the first start, kept.
+    found: Resolved,
+}
+
+impl Slot {
+    pub fn new(cfg: ProgramConfig) -> Slot {
+        Slot { cfg, prog: Program::new(), found: Resolved::default() }
+    }
+
+    /// FATAL config: its section had errors at boot. No command changes
+    /// it; a reload that fixes the section replaces it.
+    pub fn fatal_config(&self) -> bool {
+        self.cfg.is_unrun()
+    }
+
+    /// Its main process is gone but its group may live, and a stop, a
+    /// start or the next start waits on the group emptying.
+    fn waits_on_group(&self) -> bool {
+        let prog = &self.prog;
+        let waits = prog.group_left || matches!(prog.state, State::Stopping | State::ClearingGroup);
+        waits && prog.pid.is_none() && prog.pgid.is_some()
+    }
+}
+
+/// Where a reload moved the programs, by old index.
+pub struct Renumbered {
+    /// The new index of the same name (a changed program is a new slot).
+    pub moved: Vec<Option<usize>>,
+    /// The new index of an unchanged program, which kept its slot.
+    pub kept: Vec<Option<usize>>,
+    /// The new slots: added and changed programs.
+    pub fresh: Vec<usize>,
+}
+
+pub struct Table {
+    slots: Vec<Slot>,
+    /// Main process → slot index, sorted by pid.
+    by_pid: Vec<(Pid, usize)>,
+    /// Every armed deadline, soonest first. An entry whose time is no
+    /// longer its program's deadline is stale and skipped when it surfaces.
+    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Programs STARTING without a process yet, in the order they asked.
+    spawns: Vec<usize>,
+    /// How many of `spawns` were taken already (the queue is emptied when all were).
+    spawns_taken: usize,
+    /// Programs that [`Slot::waits_on_group`] (some may have stopped waiting).
+    group_watch: Vec<usize>,
+}
+
+impl Table {
+    pub fn new(slots: Vec<Slot>) -> Table {
+        let mut table = Table {
+            slots,
+            by_pid: Vec::new(),
+            deadlines: BinaryHeap::new(),
+            spawns: Vec::new(),
+            spawns_taken: 0,
+            group_watch: Vec::new(),
+        };
+        table.reindex();
+        table
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn slot(&self, index: usize) -> &Slot {
+        &self.slots[index]
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.cfg.name == name)
+    }
+
+    /// Indices sorted by ascending priority, ties in config order.
+    pub fn start_order(&self, mut indices: Vec<usize>) -> Vec<usize> {
+        indices.sort_by_key(|&i| (self.slots[i].cfg.priority, i));
+        indices
+    }
+
+    /// Indices grouped by priority, highest first (the stop order).
+    pub fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<usize>> {
+        let mut sorted: Vec<usize> = indices.to_vec();
+        sorted.sort_by_key(|&i| (Reverse(self.slots[i].cfg.priority), i));
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut last = None;
+        for i in sorted {
+            let priority = self.slots[i].cfg.priority;
+            if last != Some(priority) {
+                groups.push(Vec::new());
+                last = Some(priority);
+            }
+            if let Some(group) = groups.last_mut() {
+                group.push(i);
+            }
+        }
+        groups
+    }
+
+    /// Rebuilds the pid index, the deadlines, the spawn queue and the
+    /// group watch from the slots (after they were renumbered).
+    fn reindex(&mut self) {
+        self.by_pid.clear();
+        self.deadlines.clear();
+        self.spawns.clear();
+        self.spawns_taken = 0;
+        self.group_watch.clear();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(pid) = slot.prog.pid {
+                self.by_pid.push((pid, index));
+            }
+            if let Some(t) = slot.prog.deadline {
+                self.deadlines.push(Reverse((t, index)));
+            }
+            if slot.prog.state == State::Starting && slot.prog.pid.is_none() {
+                self.spawns.push(index);
+            }
+            if slot.waits_on_group() {
+                self.group_watch.push(index);
+            }
+        }
+        // Only at start and on reloads: an insertion sort keeps the code small.
+        for at in 1..self.by_pid.len() {
+            let mut n = at;
+            while n > 0 && self.by_pid[n - 1] > self.by_pid[n] {
+                self.by_pid.swap(n - 1, n);
+                n -= 1;
+            }
+        }
+    }
+
+    /// Replaces the programs with `programs`: one equal to an old one keeps
+    /// its slot (process, history). Says where each old index went.
+    pub fn install(&mut self, programs: Vec<ProgramConfig>) -> Renumbered {
+        let mut old: Vec<Option<Slot>> = std::mem::take(&mut self.slots).into_iter().map(Some).collect();
+        let mut moved: Vec<Option<usize>> = vec![None; old.len()];
+        let mut kept: Vec<Option<usize>> = vec![None; old.len()];
+        let mut fresh = Vec::new();
+        for cfg in programs {
+            let index = self.slots.len();
+            let same = old.iter().position(|s| s.as_ref().is_some_and(|s| s.cfg == cfg));
+            if let Some(at) = old.iter().position(|s| s.as_ref().is_some_and(|s| s.cfg.name == cfg.name)) {
+                moved[at] = Some(index);
+            }
+            if let Some(at) = same {
+                kept[at] = Some(index);
+            }
+            match same.and_then(|at| old[at].take()) {
+                Some(slot) => self.slots.push(slot),
+                None => {
+                    fresh.push(index);
+                    self.slots.push(Slot::new(cfg));
+                }
+            }
+        }
+        self.reindex();
+        Renumbered { moved, kept, fresh }
+    }
+
+    /// Indices of the programs `names` select (in the order named, each
+    /// once), or the unknown names. A repeated name is looked at once, so
+    /// the cost follows the request, never words × programs.
+    pub fn resolve(&self, names: &[String]) -> (Vec<usize>, Vec<String>) {
+        let mut found: Vec<usize> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        let mut seen = vec![false; self.slots.len()];
+        let mut take = |i: usize, found: &mut Vec<usize>| {
+            if !std::mem::replace(&mut seen[i], true) {
+                found.push(i);
+            }
+        };
+        let mut asked: Vec<&str> = Vec::new();
+        for name in names {
+            match asked.binary_search(&name.as_str()) {
+                Ok(_) => continue,
+                Err(at) => asked.insert(at, name),
+            }
+            // A name outside the NAME charset is nobody's, whatever it holds.
+            if !crate::protocol::valid_name(name) {
+                unknown.push(name.clone());
+                continue;
+            }
+            let mut any = false;
+            if name == "all" {
+                (0..self.slots.len()).for_each(|i| take(i, &mut found));
+                any = true;
+            } else if let Some(i) = self.index_of(name) {
+                take(i, &mut found);
+                any = true;
+            } else {
+                let group = name.strip_suffix(":*").unwrap_or(name);
+                for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group) {
+                    take(i, &mut found);
+                    any = true;
+                }
+            }
+            if !any {
+                unknown.push(name.clone());
+            }
+        }
+        (found, unknown)
+    }
+
+    /// Feeds one event to a program's state machine, carries out its
+    /// action (a spawn is queued) and keeps the indexes up to date.
+    pub fn event(&mut self, index: usize, event: Event, log: &mut Logger) {
+        if self.slots[index].fatal_config() {
+            return;
+        }
+        let now = Instant::now();
+        let slot = &mut self.slots[index];
+        let before = (slot.prog.state, slot.prog.failures);
+        let (pid_before, deadline_before) = (slot.prog.pid, slot.prog.deadline);
+        let exited = match &event {
+            Event::Exited { exit, .. } => Some(*exit),
+            _ => None,
+        };
+        let action = slot.prog.step(&slot.cfg, event, now);
+        if let Some(exit) = exited {
+            log_exit(log, slot, exit);
+        }
+        log_transition(log, slot, before, now);
+        let (pid, deadline) = (slot.prog.pid, slot.prog.deadline);
+        if pid != pid_before {
+            if let Some(old) = pid_before {
+                if let Ok(at) = self.by_pid.binary_search(&(old, index)) {
+                    self.by_pid.remove(at);
+                }
+            }
+            if let Some(new) = pid {
+                let at = self.by_pid.binary_search(&(new, index)).unwrap_or_else(|at| at);
+                self.by_pid.insert(at, (new, index));
+            }
+        }
+        if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
+            self.deadlines.push(Reverse((t, index)));
+        }
+        match action {
+            Action::None => {}
+            Action::Spawn => self.spawns.push(index),
+            Action::Signal(signal) => self.signal(index, signal, log),
+        }
+        if self.slots[index].waits_on_group() && !self.group_watch.contains(&index) {
+            self.group_watch.push(index);
+        }
+        if let Action::Signal(_) = action {
+            // A group that was already empty ends the wait at once.
+            self.check_group(index, log);
+        }
+    }
+
+    /// The soonest armed deadline, dropping stale entries on the way.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, index))) = self.deadlines.peek() {
+            if self.slots.get(index).is_some_and(|s| s.prog.deadline == Some(t)) {
+                return Some(t);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
+    /// `Deadline` events for every program whose deadline has passed.
+    pub fn fire_deadlines(&mut self, now: Instant, log: &mut Logger) {
+        while self.next_deadline().is_some_and(|t| t <= now) {
+            let Some(Reverse((_, index))) = self.deadlines.pop() else { break };
+            self.event(index, Event::Deadline, log);
+        }
+    }
+
+    /// True when spawns wait: the loop turns again at once.
+    pub fn spawns_pending(&self) -> bool {
+        self.spawns_taken < self.spawns.len()
+    }
+
+    /// Makes queued spawns, oldest first: at least one, at most `max`, and
+    /// no more once `budget` has passed.
+    pub fn spawn_some(
+        &mut self,
+        max: usize,
+        budget: Duration,
+        ctx: &mut Context,
+        output: &mut Output,
+        log: &mut Logger,
+    ) {
+        let started = Instant::now();
+        for _ in 0..max {
+            if started.elapsed() > budget {
+                return;
+            }
+            let Some(&index) = self.spawns.get(self.spawns_taken) else {
+                self.spawns.clear();
+                self.spawns_taken = 0;
+                return;
+            };
+            self.spawns_taken += 1;
+            let prog = &self.slots[index].prog;
+            // A stop (or another event) since the spawn was asked for cancels it.
+            if prog.state != State::Starting || prog.pid.is_some() {
+                continue;
+            }
+            self.spawn(index, ctx, output, log);
+        }
+    }
+
+    fn spawn(&mut self, index: usize, ctx: &mut Context, output: &mut Output, log: &mut Logger) {
+        let slot = &mut self.slots[index];
+        if let Err(reason) = output.ensure(index, &slot.cfg) {
+            return self.spawn_error(index, SpawnError::Failed(reason), log);
+        }
+        let captured = output.write_ends(index);
+        match ctx.spawn(&slot.cfg, &mut slot.found, captured) {
+            Ok((pid, exec_failed)) => {
+                let name = &slot.cfg.name;
+                match &exec_failed {
+                    None => log.info(&[Str(name), Str(": spawned pid "), Int(pid.into())]),
+                    Some(reason) => log.error(&[Str(name), Str(": "), Str(reason)]),
+                }
+                self.event(index, Event::Spawned { pid, exec_failed }, log);
+            }
+            Err(err) => self.spawn_error(index, err, log),
+        }
+    }
+
+    fn spawn_error(&mut self, index: usize, err: SpawnError, log: &mut Logger) {
+        let event = match err {
+            SpawnError::Failed(reason) => Event::SpawnFailed { reason },
+            SpawnError::Refused(reason) => Event::SpawnRefused { reason },
+        };
+        self.event(index, event, log);
+    }
+
+    /// Reaps every exited child; those that are programs' main processes
+    /// become `Exited` events, the rest are orphans we adopted. Then the
+    /// programs waiting on a process group learn whether it emptied.
+    pub fn reap(&mut self, log: &mut Logger) {
+        while let Some((pid, exit)) = sys::reap_any() {
+            let at = self.by_pid.partition_point(|&(p, _)| p < pid);
+            let Some(&(found, index)) = self.by_pid.get(at) else { continue };
+            if found != pid {
+                continue;
+            }
+            let slot = &self.slots[index];
+            let group_alive = slot.cfg.killasgroup && sys::group_alive(slot.prog.pgid.unwrap_or(0));
+            self.event(index, Event::Exited { exit, group_alive }, log);
+        }
+        let mut at = 0;
+        while at < self.group_watch.len() {
+            let index = self.group_watch[at];
+            self.check_group(index, log);
+            if self.slots.get(index).is_some_and(|s| s.waits_on_group()) {
+                at += 1;
+            } else {
+                self.group_watch.swap_remove(at);
+            }
+        }
+    }
+
+    /// A program whose main process is gone but whose group had members
+    /// learns when the group empties (a stop or a start waits on it).
+    fn check_group(&mut self, index: usize, log: &mut Logger) {
+        let slot = &self.slots[index];
+        if slot.waits_on_group() && !sys::group_alive(slot.prog.pgid.unwrap_or(0)) {
+            self.event(index, Event::GroupGone, log);
+        }
+    }
+
+    /// Sends `signal` to a program: the group with killasgroup, else the main process.
+    fn signal(&mut self, index: usize, signal: libc::c_int, log: &mut Logger) {
+        let slot = &self.slots[index];
+        let target: Option<Pid> = match (slot.cfg.killasgroup, slot.prog.pgid, slot.prog.pid) {
+            (true, Some(pgid), _) => Some(-pgid),
+            (false, _, Some(pid)) => Some(pid),
+            _ => None,
+        };
+        if let Some(target) = target {
+            if let Err(e) = sys::kill(target, signal) {
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    let name = &slot.cfg.name;
+                    let reason = sys::describe(&e);
+                    log.warn(&[Str(name), Str(": kill "), Int(target.into()), Str(": "), Str(&reason)]);
+                }
+            }
+        }
+    }
+
+    /// Sends SIGKILL to every program's process (group) at once.
+    pub fn kill_all_now(&mut self) {
+        for slot in &self.slots {
+            let prog = &slot.prog;
+            if let Some(pgid) = prog.pgid.filter(|_| prog.is_active() || prog.group_left) {
+                let target = if slot.cfg.killasgroup { -pgid } else { prog.pid.unwrap_or(pgid) };
+                let _ = sys::kill(target, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
+    let name = &slot.cfg.name;
+    match exit {
+        Exit::Code(code) => log.info(&[Str(name), Str(": exited with status "), Int(code.into())]),
+        Exit::Signal(signal) => log.info(&[
+            Str(name),
+            Str(": killed by signal "),
+            Str(crate::signals::name(signal).unwrap_or("?")),
+        ]),
+    }
+}
+
+/// Logs a change of state, or another failed start in BACKOFF.
+fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Instant) {
+    let (name, prog) = (&slot.cfg.name, &slot.prog);
+    if (prog.state, prog.failures) == before {
+        return;
+    }
+    match prog.state {
+        State::Backoff => {
+            let delay = prog.deadline.map_or(0, |t| {
+                let left = t.saturating_duration_since(now);
+                left.as_secs() + u64::from(left.subsec_nanos() > 0)
+            });
+            match &prog.reason {
+                Some(reason) => {
+                    log.warn(&[Str(name), Str(": "), Str(reason), Str("; retry in "), Uint(delay), Str("s")])
+                }
+                None if prog.failures > 0 => log.warn(&[
+                    Str(name),
+                    Str(": exited before startsecs ("),
+                    Uint(prog.failures.into()),
+                    Str(" failed starts in a row); retry in "),
+                    Uint(delay),
+                    Str("s"),
+                ]),
+                None => log.info(&[Str(name), Str(": restart in "), Uint(delay), Str("s")]),
+            }
+        }
+        State::Fatal => match &prog.reason {
+            Some(reason) => log.error(&[Str(name), Str(": "), Str(reason), Str("; gave up (FATAL)")]),
+            None => log.error(&[
+                Str(name),
+                Str(": gave up after "),
+                Uint(prog.failures.into()),
+                Str(" failed starts (FATAL)"),
+            ]),
+        },
+        State::ClearingGroup => log.info(&[
+            Str(name),
+            Str(": stopping what is left of its process group "),
+            Int(prog.pgid.unwrap_or(0).into()),
+            Str(" before the next start"),
+        ]),
+        State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
+        State::Stopped => log.info(&[Str(name), Str(": stopped")]),
+        State::Running | State::Exited | State::Starting | State::Stopping => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn programs(text: &str) -> Vec<ProgramConfig> {
+        let report = crate::config::parse_text(text, std::path::Path::new("/etc/pman.conf"));
+        match report.result {
+            Ok(config) => config.programs,
+            Err(errors) => panic!("{errors:?}"),
+        }
+    }
+
+    fn section(name: &str, priority: i32) -> String {
+        format!("[program:{name}]\ncommand=/bin/true\nstdout=none\nstderr=none\npriority={priority}\n")
+    }
+
+    #[test]
+    fn stops_go_by_descending_priority_starts_by_ascending() {
+        let text = [section("a", 10), section("b", 30), section("c", 10), section("d", 20)].concat();
+        let table = Table::new(programs(&text).into_iter().map(Slot::new).collect());
+        assert_eq!(table.stop_groups(&[0, 1, 2, 3]), vec![vec![1], vec![3], vec![0, 2]]);
+        assert_eq!(table.start_order(vec![3, 2, 1, 0]), vec![0, 2, 3, 1]);
+        let (found, unknown) = table.resolve(&["c".into(), "all".into(), "x".into(), "c".into()]);
+        assert_eq!((found, unknown), (vec![2, 0, 1, 3], vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn install_keeps_unchanged_slots_and_says_where_each_went() {
+        let old = [section("a", 1), section("b", 1), section("c", 1)].concat();
+        let mut table = Table::new(programs(&old).into_iter().map(Slot::new).collect());
+        table.slots[0].prog.restarts = 7;
+        table.slots[2].prog.restarts = 9;
+        // c unchanged (moves to 0), b removed, a changed (stays a name, new slot), d added.
+        let new = [section("c", 1), section("a", 2), section("d", 1)].concat();
+        let renumbered = table.install(programs(&new));
+        assert_eq!(renumbered.moved, vec![Some(1), None, Some(0)]);
+        assert_eq!(renumbered.kept, vec![None, None, Some(0)]);
+        assert_eq!(renumbered.fresh, vec![1, 2]);
+        let names: Vec<&str> = table.slots().iter().map(|s| s.cfg.name.as_str()).collect();
+        assert_eq!(names, ["c", "a", "d"]);
+        assert_eq!((table.slot(0).prog.restarts, table.slot(1).prog.restarts), (9, 0));
+    }
+
+    #[test]
+    fn stale_deadlines_are_skipped() {
+        let mut table = Table::new(programs(&section("a", 1)).into_iter().map(Slot::new).collect());
+        let t0 = Instant::now();
+        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        table.deadlines.push(Reverse((t1, 0)));
+        table.slots[0].prog.deadline = Some(t2);
+        table.deadlines.push(Reverse((t2, 0)));
+        assert_eq!(table.next_deadline(), Some(t2), "the entry for t1 is stale");
+        table.slots[0].prog.deadline = None;
+        assert_eq!(table.next_deadline(), None);
+    }
+}

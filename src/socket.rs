@@ -1,0 +1,61 @@
+//! The control socket as both sides see it: its address (`@NAME` abstract,
+//! anything else a path), connecting and listening, and who may hold it or
+//! talk to it (root or the same user: abstract names have no permissions).
+
+use crate::sys::{self, Pid};
+use crate::text::concat;
+use crate::text::Part::{Int, Str, Uint};
+use std::io;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+
+pub fn address(socket: &str) -> io::Result<SocketAddr> {
+    match socket.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(socket),
+    }
+}
+
+pub fn connect(socket: &str) -> io::Result<UnixStream> {
+    connect_raw(socket).map_err(io::Error::from_raw_os_error)
+}
+
+/// Connects to `socket`; `Err(errno)` (ECONNREFUSED or ENOENT: nobody listens).
+pub fn connect_raw(socket: &str) -> Result<UnixStream, i32> {
+    sys::connect_unix(socket)
+}
+
+/// Binds `socket`, non-blocking; a path's stale file from a dead daemon
+/// (a live one was ruled out) is removed first.
+pub fn listen(socket: &str) -> io::Result<UnixListener> {
+    if !socket.starts_with('@') {
+        let _ = std::fs::remove_file(socket);
+    }
+    let listener = UnixListener::bind_addr(&address(socket)?)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// True for a peer uid this process trusts: root, or its own user.
+pub fn trusted(uid: u32) -> bool {
+    uid == 0 || uid == sys::geteuid()
+}
+
+/// The peer of `stream` as (pid, uid) when it is someone this process must
+/// not trust, else `None`.
+pub fn untrusted_peer(stream: &UnixStream) -> io::Result<Option<(Pid, u32)>> {
+    let (pid, uid) = sys::peer_cred(stream)?;
+    Ok((!trusted(uid)).then_some((pid, uid)))
+}
+
+/// `@NAME is held by uid N (pid P)`.
+pub fn held_by(socket: &str, pid: Pid, uid: u32) -> String {
+    concat(&[
+        Str(socket),
+        Str(" is held by uid "),
+        Uint(uid.into()),
+        Str(" (pid "),
+        Int(pid.into()),
+        Str(")"),
+    ])
+}

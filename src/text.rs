@@ -1,0 +1,235 @@
+//! Text as bytes: the one writer behind log lines, status lines, syslog
+//! datagrams and control replies. It appends strings and decimal numbers
+//! to a reused buffer, instead of `core::fmt` (kilobytes of code on a
+//! router) and `format!` (an allocation per line).
+
+/// A byte buffer that text is appended to; reused between lines, so once it
+/// has grown, building a line allocates nothing. A limited one never grows
+/// past its limit: what does not fit is cut.
+pub struct Text {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+/// One piece of a line, for writers that take a whole line at once (the
+/// daemon log): `&[Str("web: exited with status "), Int(code)]`.
+pub enum Part<'a> {
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Uint(u64),
+    Int(i64),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::new()
+    }
+}
+
+impl Text {
+    /// An empty, unlimited text (no allocation until the first byte).
+    pub const fn new() -> Text {
+        Text { buf: Vec::new(), limit: usize::MAX }
+    }
+
+    /// An unlimited text with room for `bytes` before it grows.
+    pub fn with_capacity(bytes: usize) -> Text {
+        Text { buf: Vec::with_capacity(bytes), limit: usize::MAX }
+    }
+
+    /// A text of at most `limit` bytes, allocated once, now.
+    pub fn limited(limit: usize) -> Text {
+        Text { buf: Vec::with_capacity(limit), limit }
+    }
+
+    /// Reuses `buf` (its capacity) for a new, unlimited text.
+    pub fn reuse(mut buf: Vec<u8>) -> Text {
+        buf.clear();
+        Text { buf, limit: usize::MAX }
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Appends `bytes`, as much as the limit leaves room for.
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Text {
+        let room = self.limit - self.buf.len();
+        let n = bytes.len().min(room);
+        self.buf.extend_from_slice(&bytes[..n]);
+        self
+    }
+
+    pub fn str(&mut self, text: &str) -> &mut Text {
+        self.bytes(text.as_bytes())
+    }
+
+    pub fn byte(&mut self, byte: u8) -> &mut Text {
+        self.bytes(&[byte])
+    }
+
+    /// `n` in decimal.
+    pub fn uint(&mut self, n: u64) -> &mut Text {
+        self.padded(n, 1)
+    }
+
+    /// `n` in decimal, with a `-` when negative.
+    pub fn int(&mut self, n: i64) -> &mut Text {
+        if n < 0 {
+            self.byte(b'-');
+        }
+        self.uint(n.unsigned_abs())
+    }
+
+    /// `n` as two digits at least (`04`), as in `00:00:04`.
+    pub fn pad2(&mut self, n: u64) -> &mut Text {
+        self.padded(n, 2)
+    }
+
+    /// `n` in decimal with zeros in front up to `width` digits (at most 20).
+    pub fn padded(&mut self, mut n: u64, width: usize) -> &mut Text {
+        let mut digits = [b'0'; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let at = at.min(digits.len() - width.clamp(1, digits.len()));
+        self.bytes(&digits[at..])
+    }
+
+    /// `n` as four lowercase hex digits (JSON's `\u00XX`).
+    pub fn hex4(&mut self, n: u16) -> &mut Text {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digits = [12, 8, 4, 0].map(|shift| HEX[usize::from(n >> shift & 15)]);
+        self.bytes(&digits)
+    }
+
+    pub fn part(&mut self, part: &Part) -> &mut Text {
+        match *part {
+            Part::Str(text) => self.str(text),
+            Part::Bytes(bytes) => self.bytes(bytes),
+            Part::Uint(n) => self.uint(n),
+            Part::Int(n) => self.int(n),
+        }
+    }
+
+    pub fn parts(&mut self, parts: &[Part]) -> &mut Text {
+        for part in parts {
+            self.part(part);
+        }
+        self
+    }
+
+    /// Ends the line with a newline, in place of the last byte when the
+    /// limit was reached (a cut line still ends).
+    pub fn newline(&mut self) -> &mut Text {
+        if self.buf.len() == self.limit {
+            if let Some(last) = self.buf.last_mut() {
+                *last = b'\n';
+            }
+            return self;
+        }
+        self.byte(b'\n')
+    }
+
+    /// The text as a `str` (lossy when a cut split a character).
+    pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.buf)
+    }
+}
+
+/// `parts` as one `String`: for messages that leave as a `String` (errors
+/// shown to users), without `format!`.
+pub fn concat(parts: &[Part]) -> String {
+    let mut text = Text::new();
+    text.parts(parts);
+    String::from_utf8(text.buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(build: impl FnOnce(&mut Text) -> &mut Text) -> String {
+        let mut t = Text::new();
+        build(&mut t);
+        String::from_utf8(t.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(text(|t| t.uint(0)), "0");
+        assert_eq!(text(|t| t.uint(u64::MAX)), "18446744073709551615");
+        assert_eq!(text(|t| t.int(-42)), "-42");
+        assert_eq!(text(|t| t.int(i64::MIN)), "-9223372036854775808");
+        assert_eq!(text(|t| t.int(7)), "7");
+        assert_eq!(text(|t| t.pad2(4).byte(b':').pad2(59).byte(b':').pad2(123)), "04:59:123");
+        assert_eq!(text(|t| t.padded(7, 4).byte(b' ').padded(12345, 4)), "0007 12345");
+        assert_eq!(text(|t| t.padded(5, 99)), "00000000000000000005");
+        assert_eq!(text(|t| t.hex4(0x1f)), "001f");
+    }
+
+    #[test]
+    fn strings_and_parts_chain() {
+        let line = text(|t| {
+            t.str("[").str("web").str("] ").bytes(b"RUNNING").parts(&[
+                Part::Str(" pid: "),
+                Part::Int(1210),
+                Part::Str(" n: "),
+                Part::Uint(3),
+                Part::Bytes(b"!"),
+            ])
+        });
+        assert_eq!(line, "[web] RUNNING pid: 1210 n: 3!");
+    }
+
+    #[test]
+    fn a_limited_text_cuts_and_still_ends_its_line() {
+        let mut t = Text::limited(8);
+        let capacity = t.capacity();
+        t.str("0123").uint(456789).str("more");
+        assert_eq!(t.as_bytes(), b"01234567");
+        t.newline();
+        assert_eq!(t.as_bytes(), b"0123456\n");
+        t.clear();
+        t.str("ab").newline();
+        assert_eq!(t.as_bytes(), b"ab\n");
+        assert_eq!(t.capacity(), capacity, "a limited text never grows");
+    }
+
+    #[test]
+    fn reuse_keeps_the_capacity_and_drops_the_content() {
+        let mut buf = Vec::with_capacity(100);
+        buf.extend_from_slice(b"old");
+        let mut t = Text::reuse(buf);
+        assert!(t.is_empty());
+        t.str("new");
+        assert_eq!((t.as_bytes(), t.len()), (&b"new"[..], 3));
+        assert!(t.capacity() >= 100);
+    }
+}
