@@ -575,6 +575,46 @@ mod tests {
     }
 
     #[test]
+    fn argh_parses_whatever_the_table_lets_through() {
+        // Every sequence of up to three of these words, for every command.
+        let pool = [
+            "-f",
+            "--foreground",
+            "--follow",
+            "--json",
+            "--stderr",
+            "--daemon",
+            "--dry-run",
+            "--strict",
+            "-n",
+            "--lines",
+            "5",
+            "x",
+            "--",
+            "-",
+            "-3",
+            "help",
+        ];
+        let mut accepted = 0;
+        for spec in COMMANDS {
+            for len in 0..=3u32 {
+                for mut index in 0..pool.len().pow(len) {
+                    let mut args = Vec::new();
+                    for _ in 0..len {
+                        args.push(pool[index % pool.len()]);
+                        index /= pool.len();
+                    }
+                    if validate(spec, &args).is_ok() {
+                        accepted += 1;
+                        assert!(Args::from_args(&[spec.name], &args).is_ok(), "{} {args:?}", spec.name);
+                    }
+                }
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
+
+    #[test]
     fn edit_distance() {
         assert_eq!(distance("kitten", "sitting"), 3);
         assert_eq!(distance("", "abc"), 3);
