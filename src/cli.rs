@@ -1,11 +1,12 @@
 //! Command line: `pman [-c CONFIG] [COMMAND] [ARGS] [-c CONFIG]`.
 //! `-c` is taken out of argv first (it may stand anywhere, the last one
 //! wins), then the command word is ours to read (aliases, `help CMD`, a
-//! suggestion for a typo), then that command's few flags and words. All by
-//! hand, in one small non-generic scanner: argh's derive output for ten
-//! commands cost more than the whole parser.
+//! suggestion for a typo), then that command's few flags and words: checked
+//! against its table entry (pman's own usage errors), then parsed by argh
+//! into one flat struct that every command shares (one derive, not ten).
 
 use crate::protocol::Request;
+use argh::FromArgs;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -37,13 +38,13 @@ options:
 /// What every usage error ends with.
 pub const TRY_HELP: &str = "try 'pman --help'";
 
-/// One command: what `help` says of it, and what `scan` reads.
+/// One command: what `help` says of it, and what [`validate`] lets through.
 struct Spec {
     name: &'static str,
     kind: Kind,
     usage: &'static str,
     help: &'static str,
-    /// Its flags, reported by `scan` as bits in this order.
+    /// The flags it takes (`log` also takes `-n`/`--lines N`).
     flags: &'static [&'static str],
     /// How many words besides flags it takes at most.
     most: usize,
@@ -266,12 +267,18 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));
     }
-    let Scanned { flags, lines, mut words } = scan(spec, args)?;
+    validate(spec, args)?;
+    let Ok(Args { f, follow, json, stderr, daemon, dry_run, strict, lines, mut words }) =
+        Args::from_args(&[name], args)
+    else {
+        // Not reached: `validate` let through only what argh parses.
+        return Err([name, ": bad arguments"].concat());
+    };
     let request = match spec.kind {
-        Kind::Daemon => return Ok(Command::Daemon { foreground: flags != 0 }),
-        Kind::Check => return Ok(Command::Check { strict: flags != 0 }),
+        Kind::Daemon => return Ok(Command::Daemon { foreground: f }),
+        Kind::Check => return Ok(Command::Check { strict }),
         Kind::Log => {
-            let (stderr, follow, daemon) = (flags & 1 != 0, flags & 6 != 0, flags & 8 != 0);
+            let follow = f || follow;
             let source = match (words.pop(), daemon) {
                 (Some(program), false) => LogSource::Program(program),
                 (None, true) if !stderr => LogSource::Daemon,
@@ -283,7 +290,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             };
             return Ok(Command::Log { source, lines: lines.unwrap_or(20), stderr, follow });
         }
-        Kind::Status => Request::Status { names: words, json: flags != 0 },
+        Kind::Status => Request::Status { names: words, json },
         Kind::Signal => {
             if words.is_empty() {
                 return Err("signal: missing signal".into());
@@ -292,7 +299,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             Request::Signal { signal, names: need_names(name, words)? }
         }
         Kind::Pid => Request::Pid(words.pop()),
-        Kind::Reload => Request::Reload { dry_run: flags != 0 },
+        Kind::Reload => Request::Reload { dry_run },
         Kind::Kill => Request::Kill,
         Kind::Start => Request::Start(need_names(name, words)?),
         Kind::Stop => Request::Stop(need_names(name, words)?),
@@ -339,46 +346,77 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// A command's arguments: which of its flags were given (bit i:
-/// `Spec::flags[i]`), `-n`/`--lines` (for `log`) and the other words.
-struct Scanned {
-    flags: u32,
+/// Every flag any command takes, and its words: argh reads them all into
+/// one flat struct (one derive for ten commands costs the least), after
+/// [`validate`] has checked them against the command's table entry. No help
+/// triggers: `-h`/`--help` are handled before, and `help` may be a name.
+#[derive(FromArgs)]
+#[argh(description = "pman", help_triggers())]
+struct Args {
+    /// daemon -f/--foreground, or log -f (--follow).
+    #[argh(switch, short = 'f', long = "foreground")]
+    f: bool,
+    /// log --follow.
+    #[argh(switch)]
+    follow: bool,
+    /// status --json.
+    #[argh(switch)]
+    json: bool,
+    /// log --stderr.
+    #[argh(switch)]
+    stderr: bool,
+    /// log --daemon.
+    #[argh(switch)]
+    daemon: bool,
+    /// reload --dry-run.
+    #[argh(switch)]
+    dry_run: bool,
+    /// check --strict.
+    #[argh(switch)]
+    strict: bool,
+    /// log -n/--lines N.
+    #[argh(option, short = 'n')]
     lines: Option<usize>,
+    /// the words besides flags.
+    #[argh(positional)]
     words: Vec<String>,
 }
 
-/// Reads a command's arguments the way argh did (pinned by the tests): a
-/// word starting with `-` is an option until `--`, at most `spec.most`
-/// other words, an option's value is the next word whatever it is.
-fn scan(spec: &Spec, args: &[&str]) -> Result<Scanned, String> {
+/// The first thing in a command's arguments that it does not take, read the
+/// way argh reads them (a word starting with `-` is an option until `--`,
+/// an option's value is the next word whatever it is): a flag of another
+/// command, more than `spec.most` words, a bad `-n`. argh's own messages
+/// are not pman's, and it would take any flag of [`Args`] and any number of
+/// words, so what it is given here it always parses.
+fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
     let command = spec.name;
-    let mut scanned = Scanned { flags: 0, lines: None, words: Vec::new() };
-    let mut options_ended = false;
+    let (mut words, mut lines, mut options_ended) = (0, false, false);
     let mut rest = args.iter();
     while let Some(&arg) = rest.next() {
         if options_ended || !arg.starts_with('-') {
-            if scanned.words.len() == spec.most {
+            if words == spec.most {
                 return Err([command, ": unexpected argument '", arg, "'"].concat());
             }
-            scanned.words.push(arg.to_string());
+            words += 1;
         } else if arg == "--" {
             options_ended = true;
-        } else if let Some(bit) = spec.flags.iter().position(|f| *f == arg) {
-            scanned.flags |= 1 << bit;
+        } else if spec.flags.contains(&arg) {
         } else if spec.kind == Kind::Log && (arg == "-n" || arg == "--lines") {
             let Some(value) = rest.next() else {
                 return Err([command, " ", arg, ": missing value"].concat());
             };
-            if scanned.lines.is_some() {
+            if lines {
                 return Err([command, " ", arg, ": given twice"].concat());
             }
-            let lines = value.parse().map_err(|_| [command, " ", arg, ": not a number: ", value].concat())?;
-            scanned.lines = Some(lines);
+            if value.parse::<usize>().is_err() {
+                return Err([command, " ", arg, ": not a number: ", value].concat());
+            }
+            lines = true;
         } else {
             return Err([command, ": unknown option '", arg, "'"].concat());
         }
     }
-    Ok(scanned)
+    Ok(())
 }
 
 fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> {
@@ -534,6 +572,46 @@ mod tests {
             daemon,
             Command::Log { source: LogSource::Daemon, lines: 3, stderr: false, follow: false }
         );
+    }
+
+    #[test]
+    fn argh_parses_whatever_the_table_lets_through() {
+        // Every sequence of up to three of these words, for every command.
+        let pool = [
+            "-f",
+            "--foreground",
+            "--follow",
+            "--json",
+            "--stderr",
+            "--daemon",
+            "--dry-run",
+            "--strict",
+            "-n",
+            "--lines",
+            "5",
+            "x",
+            "--",
+            "-",
+            "-3",
+            "help",
+        ];
+        let mut accepted = 0;
+        for spec in COMMANDS {
+            for len in 0..=3u32 {
+                for mut index in 0..pool.len().pow(len) {
+                    let mut args = Vec::new();
+                    for _ in 0..len {
+                        args.push(pool[index % pool.len()]);
+                        index /= pool.len();
+                    }
+                    if validate(spec, &args).is_ok() {
+                        accepted += 1;
+                        assert!(Args::from_args(&[spec.name], &args).is_ok(), "{} {args:?}", spec.name);
+                    }
+                }
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
     }
 
     #[test]
