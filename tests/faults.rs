@@ -329,7 +329,8 @@ fn a_hundred_orphans_are_reaped() {
         steady(),
         prog(
             "forker",
-            "/bin/sh -c 'i=0; while [ $i -lt 100 ]; do sleep 1 & i=$((i+1)); done; exit 0'",
+            // Each orphan lives 3 s: on a loaded machine the forks alone take a while.
+            "/bin/sh -c 'i=0; while [ $i -lt 100 ]; do sleep 3 & i=$((i+1)); done; exit 0'",
             "startsecs=0\nautorestart=false"
         )
     ));
@@ -338,7 +339,7 @@ fn a_hundred_orphans_are_reaped() {
     env.wait_state("forker", "EXITED", secs(5.0));
     // The orphans are the daemon's now (it is a child subreaper).
     let adopted = children_of(daemon.pid).len().saturating_sub(1);
-    wait_until(secs(5.0), "every orphan exits and is reaped", || {
+    wait_until(secs(10.0), "every orphan exits and is reaped", || {
         children_of(daemon.pid) == vec![steady] && zombie_children(daemon.pid).is_empty()
     });
     eprintln!("orphans: {adopted} adopted by the daemon, all reaped, no zombies");
