@@ -179,6 +179,17 @@ fn check_refuses_values_out_of_range_and_soft_above_hard() {
 }
 
 #[test]
+fn the_example_config_is_valid() {
+    // A copy: as root, `check` refuses a file owned by another user.
+    let env = Env::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/limits.conf");
+    std::fs::write(&env.conf, read_file(example)).expect("copy the example");
+    let out = env.pman(&["check"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 2 programs\n"), "{out}");
+    assert_eq!(out.stderr, "", "no warnings");
+}
+
+#[test]
 fn json_reads_memory_cpu_and_descriptors_from_proc() {
     let env = Env::new();
     // Some CPU first, then the same process sleeps: its CPU time stays put.
