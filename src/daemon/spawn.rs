@@ -119,10 +119,7 @@ impl Context {
             .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
         let path = found.path.as_deref().unwrap_or(c"");
         let argc = cfg.argv.len();
-        let mut oom = Text::with_capacity(8);
-        if let Some(adj) = cfg.limits.oom_score_adj {
-            oom.int(adj.into());
-        }
+        let mut oom = [0u8; 12];
         let plan = ChildPlan {
             path,
             argv: &self.pointers[..=argc],
@@ -132,7 +129,7 @@ impl Context {
             // Switching to oneself needs no privilege (and may not have it).
             user: found.user.as_deref().filter(|_| self.daemon_uid == 0),
             limits: &cfg.limits,
-            oom_score_adj: oom.as_bytes(),
+            oom_score_adj: decimal(&mut oom, cfg.limits.oom_score_adj),
             stdin: devnull,
             stdout: out_fd,
             stderr: err_fd,
@@ -329,6 +326,26 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<(
     Some((one_line(what.to_str_lossy().into_owned()), refused))
 }
 
+/// `n` in decimal at the end of `buf` (a restart allocates nothing); empty for `None`.
+fn decimal(buf: &mut [u8; 12], n: Option<i32>) -> &[u8] {
+    let Some(n) = n else { return &[] };
+    let mut at = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
+}
+
 fn rlimit_value(out: &mut Text, value: u64) {
     match value {
         u64::MAX => out.str("unlimited"),
@@ -361,4 +378,19 @@ fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
         }
     }
     CString::new(program).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn oom_score_adj_text() {
+        let mut buf = [0u8; 12];
+        assert_eq!(decimal(&mut buf, Some(-1000)), b"-1000");
+        assert_eq!(decimal(&mut buf, Some(0)), b"0");
+        assert_eq!(decimal(&mut buf, Some(1000)), b"1000");
+        assert_eq!(decimal(&mut buf, Some(i32::MIN)), b"-2147483648");
+        assert_eq!(decimal(&mut buf, None), b"");
+    }
 }
