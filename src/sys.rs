@@ -1,5 +1,6 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
 
+use crate::config::Limits;
 use crate::users::User;
 use std::ffi::CStr;
 use std::io;
@@ -298,6 +299,11 @@ pub enum Stage {
     Directory = 2,
     User = 3,
     Stdio = 4,
+    /// The detail byte is the index into `Limits::rlimits`.
+    Rlimit = 5,
+    Nice = 6,
+    OomScoreAdj = 7,
+    NoNewPrivs = 8,
 }
 
 impl Stage {
@@ -306,6 +312,10 @@ impl Stage {
             2 => Stage::Directory,
             3 => Stage::User,
             4 => Stage::Stdio,
+            5 => Stage::Rlimit,
+            6 => Stage::Nice,
+            7 => Stage::OomScoreAdj,
+            8 => Stage::NoNewPrivs,
             _ => Stage::Exec,
         }
     }
@@ -320,6 +330,9 @@ pub struct ChildPlan<'a> {
     pub directory: Option<&'a CStr>,
     pub umask: Option<u32>,
     pub user: Option<&'a User>,
+    pub limits: &'a Limits,
+    /// `oom_score_adj` as the text written to /proc (empty: inherited).
+    pub oom_score_adj: &'a [u8],
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
@@ -348,11 +361,19 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
 const KERNEL_SIGSET_BYTES: usize =
     if cfg!(any(target_arch = "mips", target_arch = "mips64")) { 16 } else { 8 };
 
+/// The errno pipe's message: stage, detail, errno.
+pub const REPORT_BYTES: usize = 6;
+
 unsafe fn child_fail(report: RawFd, stage: Stage) -> ! {
+    child_fail_at(report, stage, 0)
+}
+
+unsafe fn child_fail_at(report: RawFd, stage: Stage, detail: u8) -> ! {
     let errno = *libc::__errno_location();
-    let mut msg = [0u8; 5];
+    let mut msg = [0u8; REPORT_BYTES];
     msg[0] = stage as u8;
-    msg[1..].copy_from_slice(&errno.to_ne_bytes());
+    msg[1] = detail;
+    msg[2..].copy_from_slice(&errno.to_ne_bytes());
     libc::write(report, msg.as_ptr().cast(), msg.len());
     libc::_exit(127)
 }
@@ -375,6 +396,29 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
 
     if libc::dup2(plan.stdin, 0) < 0 || libc::dup2(plan.stdout, 1) < 0 || libc::dup2(plan.stderr, 2) < 0 {
         child_fail(plan.report, Stage::Stdio);
+    }
+    // Before dropping to `user`, so root may raise a hard limit.
+    for (n, limit) in plan.limits.rlimits.iter().enumerate() {
+        let rlim = |v: u64| libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY);
+        let value = libc::rlimit { rlim_cur: rlim(limit.soft), rlim_max: rlim(limit.hard) };
+        if libc::setrlimit(limit.resource as _, &value) < 0 {
+            child_fail_at(plan.report, Stage::Rlimit, n as u8);
+        }
+    }
+    if let Some(nice) = plan.limits.nice {
+        if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) < 0 {
+            child_fail(plan.report, Stage::Nice);
+        }
+    }
+    if !plan.oom_score_adj.is_empty() {
+        let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 || libc::write(fd, plan.oom_score_adj.as_ptr().cast(), plan.oom_score_adj.len()) < 0 {
+            child_fail(plan.report, Stage::OomScoreAdj);
+        }
+        libc::close(fd);
+    }
+    if plan.limits.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+        child_fail(plan.report, Stage::NoNewPrivs);
     }
     if let Some(user) = plan.user {
         // The groups were read from /etc/group before fork.
@@ -483,6 +527,44 @@ pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: closes the descriptor opened above.
     unsafe { libc::close(fd) };
     n
+}
+
+/// How many entries the directory at `path` has, `.` and `..` aside.
+/// Allocates nothing (getdents64 into a buffer on the stack).
+pub fn count_entries(path: &CStr) -> Option<u64> {
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags) }).ok()?;
+    let mut buf = [0u64; 256];
+    let mut count = 0;
+    let done = loop {
+        // SAFETY: the buffer is ours and as long as said.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), 8 * buf.len()) };
+        if n <= 0 {
+            break n == 0;
+        }
+        // SAFETY: the u64 buffer seen as bytes, `n` of them filled.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        let mut at = 0;
+        // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+        while at + 19 < bytes.len() {
+            let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
+            let name = &bytes[at + 19..(at + reclen).min(bytes.len())];
+            if !(name.starts_with(b".\0") || name.starts_with(b"..\0")) {
+                count += 1;
+            }
+            at += reclen.max(1);
+        }
+    };
+    // SAFETY: closes the descriptor opened above.
+    unsafe { libc::close(fd) };
+    done.then_some(count)
+}
+
+/// Clock ticks per second, the unit of CPU times in /proc.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1)
 }
 
 /// What `stat`/`fstat` tell about a file: which one it is, its type and

@@ -6,7 +6,7 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
+use super::{AutoRestart, Config, Diags, Limits, LogTarget, ProgramConfig, Rlimit, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -89,6 +89,13 @@ impl Scope<'_> {
                 default
             }
         }
+    }
+
+    /// The parsed value of `e`, or `None` when absent or bad.
+    fn value<T>(&mut self, e: Option<&Entry>, parse: &dyn Fn(&str) -> Result<T, String>) -> Option<T> {
+        let e = e?;
+        let text = self.text(e)?;
+        parse(&text).map_err(|reason| self.fail(e, reason)).ok()
     }
 
     /// A path value, relative to the file's directory; `~` is `home`.
@@ -532,6 +539,7 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         stderr_maxbytes: 0,
         stdout_backups: 0,
         stderr_backups: 0,
+        limits: Limits::default(),
     }
 }
 
@@ -631,6 +639,12 @@ fn process(
             Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
             Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
             Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
+            Kind::Ranged(field, min, max) => *field(&mut p) = sc.value(e, &|t| values::ranged(t, min, max)),
+            Kind::Rlimit(resource, bytes) => {
+                if let Some((soft, hard)) = sc.value(e, &|t| values::rlimit(t, bytes)) {
+                    p.limits.rlimits.push(Rlimit { resource, soft, hard });
+                }
+            }
             Kind::Special | Kind::Foreign(..) => {}
         }
     }

@@ -14,6 +14,10 @@ pub enum Kind {
     Count(fn(&mut ProgramConfig) -> &mut u32, u32),
     Size(fn(&mut ProgramConfig) -> &mut u64, u64),
     Integer(fn(&mut ProgramConfig) -> &mut i32, i32),
+    /// An integer from the first bound to the second; unset when absent.
+    Ranged(fn(&mut ProgramConfig) -> &mut Option<i32>, i32, i32),
+    /// `rlimit_*`: the resource, and whether its values are sizes in bytes.
+    Rlimit(i32, bool),
     Signal(fn(&mut ProgramConfig) -> &mut i32, i32),
     /// `startretries`: a count or `infinite`.
     Retries(Option<u32>),
@@ -77,6 +81,19 @@ pub const PROGRAM: &[Key] = &[
     key("numprocs", &[], Kind::Special),
     key("numprocs_start", &[], Kind::Special),
     key("process_name", &[], Kind::Special),
+    // Applied by the child before exec.
+    key("nice", &[], Kind::Ranged(|p| &mut p.limits.nice, -20, 19)),
+    key("oom_score_adj", &[], Kind::Ranged(|p| &mut p.limits.oom_score_adj, -1000, 1000)),
+    key("rlimit_nofile", &[], Kind::Rlimit(libc::RLIMIT_NOFILE as i32, false)),
+    key("rlimit_core", &[], Kind::Rlimit(libc::RLIMIT_CORE as i32, true)),
+    key("rlimit_as", &[], Kind::Rlimit(libc::RLIMIT_AS as i32, true)),
+    key("rlimit_data", &[], Kind::Rlimit(libc::RLIMIT_DATA as i32, true)),
+    key("rlimit_stack", &[], Kind::Rlimit(libc::RLIMIT_STACK as i32, true)),
+    key("rlimit_nproc", &[], Kind::Rlimit(libc::RLIMIT_NPROC as i32, false)),
+    key("rlimit_memlock", &[], Kind::Rlimit(libc::RLIMIT_MEMLOCK as i32, true)),
+    key("rlimit_fsize", &[], Kind::Rlimit(libc::RLIMIT_FSIZE as i32, true)),
+    key("rlimit_cpu", &[], Kind::Rlimit(libc::RLIMIT_CPU as i32, false)),
+    key("no_new_privs", &[], Kind::Flag(|p| &mut p.limits.no_new_privs, false)),
     // Supervisor's, accepted and ignored.
     key("serverurl", &[], Kind::Foreign(Foreign::Supervisor, true)),
     key("stdout_capture_maxbytes", &[], Kind::Foreign(Foreign::Supervisor, true)),
@@ -99,6 +116,12 @@ pub const PROGRAM: &[Key] = &[
     key("restart_signal_when_file_changed", &[], Kind::Foreign(Foreign::Ochinchina, false)),
     key("cron", &[], Kind::Foreign(Foreign::Ochinchina, false)),
 ];
+
+/// The name of the `rlimit_*` key for `resource`.
+pub fn rlimit_name(resource: i32) -> &'static str {
+    let row = PROGRAM.iter().find(|k| matches!(k.kind, Kind::Rlimit(r, _) if r == resource));
+    row.map_or("rlimit", |k| k.name)
+}
 
 /// What a program key that pman does not implement gets said about it,
 /// beyond "unknown": a word of its own for keys other supervisors use.

@@ -7,6 +7,7 @@ mod files;
 mod host;
 mod ini;
 mod keys;
+pub use keys::rlimit_name;
 pub mod shlex;
 mod values;
 
@@ -68,6 +69,25 @@ pub struct ProgramConfig {
     pub stderr_maxbytes: u64,
     pub stdout_backups: u32,
     pub stderr_backups: u32,
+    pub limits: Limits,
+}
+
+/// What the child sets on itself before exec; `None`/empty: inherited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub nice: Option<i32>,
+    pub oom_score_adj: Option<i32>,
+    /// In the order the keys are listed; each resource once.
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privs: bool,
+}
+
+/// One `rlimit_*` key: `u64::MAX` is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 impl ProgramConfig {

@@ -89,6 +89,7 @@ fn defaults() {
         stderr_maxbytes: 256 * 1024,
         stdout_backups: 1,
         stderr_backups: 1,
+        limits: Default::default(),
     };
     assert_eq!(p, &expected);
 }

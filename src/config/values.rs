@@ -25,6 +25,37 @@ pub fn integer(text: &str) -> Result<i32, String> {
     text.trim().parse::<i32>().map_err(|_| not(text, "an integer"))
 }
 
+/// An integer from `min` to `max`.
+pub fn ranged(text: &str, min: i32, max: i32) -> Result<i32, String> {
+    match integer(text) {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("'{}' is not an integer from {min} to {max}", text.trim())),
+    }
+}
+
+/// `SOFT:HARD`, or one value for both: a number (a size for byte limits),
+/// or `unlimited` (`u64::MAX`).
+pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
+    let one = |t: &str| {
+        let t = t.trim();
+        if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinity") {
+            Ok(u64::MAX)
+        } else if bytes {
+            size(t).map_err(|_| not(t, "a size (such as 64MB) or 'unlimited'"))
+        } else {
+            t.parse::<u64>().map_err(|_| not(t, "a number or 'unlimited'"))
+        }
+    };
+    let (soft, hard) = match text.split_once(':') {
+        Some((soft, hard)) => (one(soft)?, one(hard)?),
+        None => (one(text)?, one(text)?),
+    };
+    if soft > hard {
+        return Err(["soft limit '", text.trim(), "' is above its hard limit"].concat());
+    }
+    Ok((soft, hard))
+}
+
 /// A count, or `infinite` (`None`).
 pub fn retries(text: &str) -> Result<Option<u32>, String> {
     if text.trim().eq_ignore_ascii_case("infinite") {

@@ -14,6 +14,7 @@ mod rotate;
 mod spawn;
 mod status;
 mod table;
+mod usage;
 
 use crate::config::{self, Config};
 use crate::socket;

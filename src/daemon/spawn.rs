@@ -5,7 +5,7 @@
 //! must not allocate) only reads prepared data.
 
 use super::status::one_line;
-use crate::config::{LogTarget, ProgramConfig};
+use crate::config::{rlimit_name, LogTarget, ProgramConfig};
 use crate::sys::{self, ChildPlan, Pid, Stage};
 use crate::text::Part::{Bytes, Str};
 use crate::text::{concat, Text};
@@ -119,6 +119,7 @@ impl Context {
             .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
         let path = found.path.as_deref().unwrap_or(c"");
         let argc = cfg.argv.len();
+        let mut oom = [0u8; 12];
         let plan = ChildPlan {
             path,
             argv: &self.pointers[..=argc],
@@ -127,6 +128,8 @@ impl Context {
             umask: cfg.umask,
             // Switching to oneself needs no privilege (and may not have it).
             user: found.user.as_deref().filter(|_| self.daemon_uid == 0),
+            limits: &cfg.limits,
+            oom_score_adj: decimal(&mut oom, cfg.limits.oom_score_adj),
             stdin: devnull,
             stdout: out_fd,
             stderr: err_fd,
@@ -138,7 +141,11 @@ impl Context {
         let pid =
             spawned.map_err(|e| SpawnError::Failed(concat(&[Str("fork: "), Str(&sys::describe(&e))])))?;
         drop(report_write);
-        Ok((pid, read_report(report_read.as_raw_fd(), cfg, found)))
+        match read_report(report_read.as_raw_fd(), cfg, found) {
+            // The child exits at once; reaped as any process not a program's.
+            Some((reason, true)) => Err(SpawnError::Refused(reason)),
+            report => Ok((pid, report.map(|(reason, _)| reason))),
+        }
     }
 
     /// After a spawn that needed a big layout (a huge command line), gives
@@ -256,9 +263,10 @@ fn cstr_at(scratch: &[u8], at: usize) -> &CStr {
 }
 
 /// Blocks until the child has exec'd (EOF: the pipe closed on exec) or
-/// sent back the stage and errno of its failure.
-fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<String> {
-    let mut msg = [0u8; 5];
+/// sent back the stage and errno of its failure: the reason, and whether
+/// it can never succeed (a limit refused for lack of privilege).
+fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<(String, bool)> {
+    let mut msg = [0u8; sys::REPORT_BYTES];
     let mut got = 0;
     while got < msg.len() {
         match sys::read(fd, &mut msg[got..]) {
@@ -271,9 +279,11 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<S
     if got < msg.len() {
         return None;
     }
-    let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    let errno = i32::from_ne_bytes([msg[2], msg[3], msg[4], msg[5]]);
     let mut what = Text::new();
-    match Stage::from_byte(msg[0]) {
+    let stage = Stage::from_byte(msg[0]);
+    let limits = &cfg.limits;
+    match stage {
         Stage::Exec => {
             // Look the command up again next time: it may be installed later.
             let path = found.path.take();
@@ -289,10 +299,58 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<S
         Stage::Stdio => {
             what.str("stdio");
         }
+        Stage::Rlimit => {
+            if let Some(limit) = limits.rlimits.get(usize::from(msg[1])) {
+                what.str(rlimit_name(limit.resource)).byte(b' ');
+                rlimit_value(&mut what, limit.soft);
+                if limit.soft != limit.hard {
+                    rlimit_value(what.byte(b':'), limit.hard);
+                }
+            }
+        }
+        Stage::Nice => {
+            what.str("nice ").int(limits.nice.unwrap_or(0).into());
+        }
+        Stage::OomScoreAdj => {
+            what.str("oom_score_adj ").int(limits.oom_score_adj.unwrap_or(0).into());
+        }
+        Stage::NoNewPrivs => {
+            what.str("no_new_privs");
+        }
     };
     what.str(": ").str(&sys::strerror(errno));
+    // EACCES: lowering nice or oom_score_adj without the capability.
+    let limit = matches!(stage, Stage::Rlimit | Stage::Nice | Stage::OomScoreAdj | Stage::NoNewPrivs);
+    let refused = limit && (errno == libc::EPERM || errno == libc::EACCES);
     // A path or user from the config may hold a newline: a reason is one line.
-    Some(one_line(what.to_str_lossy().into_owned()))
+    Some((one_line(what.to_str_lossy().into_owned()), refused))
+}
+
+/// `n` in decimal at the end of `buf` (a restart allocates nothing); empty for `None`.
+fn decimal(buf: &mut [u8; 12], n: Option<i32>) -> &[u8] {
+    let Some(n) = n else { return &[] };
+    let mut at = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
+}
+
+fn rlimit_value(out: &mut Text, value: u64) {
+    match value {
+        u64::MAX => out.str("unlimited"),
+        n => out.uint(n),
+    };
 }
 
 /// The path to exec: the command itself when it has a `/` (relative ones
@@ -320,4 +378,19 @@ fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
         }
     }
     CString::new(program).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn oom_score_adj_text() {
+        let mut buf = [0u8; 12];
+        assert_eq!(decimal(&mut buf, Some(-1000)), b"-1000");
+        assert_eq!(decimal(&mut buf, Some(0)), b"0");
+        assert_eq!(decimal(&mut buf, Some(1000)), b"1000");
+        assert_eq!(decimal(&mut buf, Some(i32::MIN)), b"-2147483648");
+        assert_eq!(decimal(&mut buf, None), b"");
+    }
 }

@@ -125,7 +125,9 @@ pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u
             out.str("null");
         }
     }
-    out.str(",\"log_errors\":").uint(log_errors).byte(b'}');
+    out.str(",\"log_errors\":").uint(log_errors);
+    super::usage::json_fields(out, pid);
+    out.byte(b'}');
 }
 
 /// A JSON string of `text` shown as one line (see [`push_one_line`]).
@@ -241,7 +243,10 @@ mod tests {
         let mut s = Text::new();
         json(&mut s, "n", &p, Instant::now(), 3);
         let text = s.to_str_lossy();
-        assert!(text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3}"#), "{text}");
+        assert!(
+            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"rss_kb":null"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -255,7 +260,7 @@ mod tests {
         json(&mut s, "n", &p, Instant::now(), 0);
         assert_eq!(
             s.to_str_lossy(),
-            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0}"#
+            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"rss_kb":null,"cpu_ms":null,"fds":null}"#
         );
     }
 }
