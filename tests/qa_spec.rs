@@ -52,3 +52,32 @@ fn backoff_reset_is_a_known_key() {
     assert_eq!(out.code, 0, "{out}");
     assert!(!out.stderr.contains("backoff_reset"), "{out}");
 }
+
+/// SPEC, Config: "`[program:NAME]` (NAME: ASCII letters, digits, `-`, `_`,
+/// `.`; at most 64 bytes)". A 65-byte name is an error naming the file and
+/// line (`check` exits 2); 64 bytes is fine.
+#[test]
+fn a_program_name_longer_than_64_bytes_is_an_error() {
+    let env = Env::new();
+    let ok = "n".repeat(64);
+    env.write_config(&prog(&ok, "/bin/sleep 1", ""));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 0, "a 64-byte name is allowed: {out}");
+
+    let long = "n".repeat(65);
+    env.write_config(&prog(&long, "/bin/sleep 1", ""));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 2, "a 65-byte program name was accepted: {out}");
+    let conf = env.conf.display().to_string();
+    assert!(out.stderr.contains(&format!("{conf}:3")), "error does not name FILE:LINE: {out}");
+}
+
+/// Same limit for the names `numprocs` makes from `process_name`.
+#[test]
+fn a_process_name_longer_than_64_bytes_is_an_error() {
+    let env = Env::new();
+    let pattern = format!("{}_%(process_num)d", "p".repeat(63));
+    env.write_config(&prog("w", "/bin/sleep 1", &format!("numprocs=2\nprocess_name={pattern}")));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 2, "65-byte process names were accepted: {out}");
+}
