@@ -81,3 +81,61 @@ fn a_process_name_longer_than_64_bytes_is_an_error() {
     let out = env.pman(&["check"]);
     assert_eq!(out.code, 2, "65-byte process names were accepted: {out}");
 }
+
+/// SPEC, Config (INI details, expansions, `command` splitting): `:` separates
+/// key and value, keys are case-insensitive, a header carries a comment, an
+/// indented line continues a value (a space between words, kept inside
+/// quotes), `'…'` is literal, `"…"` escapes only `"` and `\`, a `#` inside a
+/// word is no comment, `%%` is `%`, and `%(here)s`, `%(program_name)s`,
+/// `%(group_name)s`, `%(ENV_X)s` (seeing `[pman] environment`) and
+/// `%(host_node_name)s` expand.
+#[test]
+fn ini_details_command_splitting_and_expansions() {
+    let env = Env::new();
+    let host = {
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: uname fills the struct it is given.
+        assert_eq!(unsafe { libc::uname(&mut u) }, 0);
+        let node: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        String::from_utf8(node).unwrap()
+    };
+    env.write_config(
+        "[pman]\nenvironment=GREETING=hello\n\
+         [program:argv] ; a comment on the header\n\
+         COMMAND : /bin/sh -c 'for a; do printf \"<%%s>\\n\" \"$a\"; done' sh 100%% a#b 'lit $X \\n' \"q\\\"uo\\\\te\"\n   \
+           %(program_name)s %(group_name)s %(ENV_GREETING)s \"two\n   lines\" %(host_node_name)s\n\
+         Stdout = %(here)s/%(program_name)s.out\nstderr=NONE\nstartsecs=0\nautorestart=No\n",
+    );
+    let out = env.pman(&["check", "--strict"]);
+    assert_eq!(out.code, 0, "{out}");
+    let _daemon = Daemon::start(&env);
+    wait_until(secs(5.0), "argv's output", || env.read("argv.out").contains("<"));
+    wait_until(secs(5.0), "argv EXITED", || env.state("argv") == "EXITED");
+    let want = format!(
+        "<100%>\n<a#b>\n<lit $X \\n>\n<q\"uo\\te>\n<argv>\n<argv>\n<hello>\n<two\nlines>\n<{host}>\n"
+    );
+    assert_eq!(env.read("argv.out"), want);
+    assert!(!env.path("NONE").exists(), "stderr=NONE made a file named NONE");
+}
+
+/// SPEC, `environment`: comma-separated pairs; a quoted value (double or
+/// single quotes) may hold commas and spaces, with `\"` and `\\` escapes;
+/// a program's value wins over `[pman] environment`.
+#[test]
+fn environment_values_quote_commas_and_escapes() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[pman]\nenvironment=PA=1,PB=base\n{}",
+        prog(
+            "e",
+            "/usr/bin/env",
+            "environment=A='x, y',B=\"p\\\\q\\\"r\",C=plain,PA=over\nstartsecs=0\nautorestart=false",
+        )
+    ));
+    let _daemon = Daemon::start(&env);
+    wait_until(secs(5.0), "e EXITED", || env.state("e") == "EXITED");
+    let text = env.read("e.out");
+    for want in ["A=x, y", "B=p\\q\"r", "C=plain", "PA=over", "PB=base", "PMAN_PROCESS_NAME=e"] {
+        assert!(text.lines().any(|l| l == want), "no {want:?} in the environment:\n{text}");
+    }
+}
