@@ -139,3 +139,24 @@ fn environment_values_quote_commas_and_escapes() {
         assert!(text.lines().any(|l| l == want), "no {want:?} in the environment:\n{text}");
     }
 }
+
+/// SPEC, Config: "`AUTO` (any case) means the default path." The daemon's
+/// own `logfile` and `pidfile` default to none (the log goes to syslog), so
+/// `logfile=AUTO` / `pidfile=auto` in `[pman]` or `[supervisord]` must not
+/// make files literally named `AUTO` or `auto` next to the config.
+#[test]
+fn auto_as_the_daemons_logfile_or_pidfile_means_the_default() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[supervisord]\nlogfile=AUTO\n[pman]\npidfile=auto\n{}",
+        prog("a", "/bin/sleep 300", "")
+    ));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("a");
+    for name in ["AUTO", "auto"] {
+        assert!(!env.path(name).exists(), "a file named {name} was made in {}", env.dir_str());
+    }
+    let out = env.pman(&["log", "--daemon"]);
+    assert_eq!(out.code, 1, "logfile=AUTO should mean syslog: {out}");
+    assert!(out.stderr.contains("syslog"), "{out}");
+}
