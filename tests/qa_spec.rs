@@ -160,3 +160,59 @@ fn auto_as_the_daemons_logfile_or_pidfile_means_the_default() {
     assert_eq!(out.code, 1, "logfile=AUTO should mean syslog: {out}");
     assert!(out.stderr.contains("syslog"), "{out}");
 }
+
+/// SPEC, INI details: "quotes do not protect ` ;`/` #`" — the value is cut
+/// there, so the quote is left open: an error naming FILE:LINE.
+#[test]
+fn quotes_do_not_protect_an_inline_comment() {
+    let env = Env::new();
+    env.write_config(&prog("q", "/bin/echo \"a ;b\"", ""));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(&format!("{}:4", env.conf.display())), "{out}");
+    env.write_config(&prog("q", "/bin/echo 'a #b'", ""));
+    assert_eq!(env.pman(&["check"]).code, 2);
+    env.write_config(&prog("q", "/bin/echo a;b c#d", ""));
+    assert_eq!(env.pman(&["check", "--strict"]).code, 0, "`;`/`#` inside a word are no comment");
+}
+
+/// SPEC, INI details: "a repeated key or section merges, the later value
+/// winning, and the program keeps its first position; of `killasgroup` and
+/// `stopasgroup`, the later one wins."
+#[test]
+fn repeated_keys_and_sections_merge_later_winning() {
+    let env = Env::new();
+    let launcher = |n: &str| format!("/bin/sh -c 'sleep 321 & echo $! > $DIR/{n}.child; exec sleep 300'");
+    env.write_config(&format!(
+        "[program:g]\ncommand=/bin/false\nstdout=none\nstderr=none\nstopasgroup=true\n\
+         [program:b]\ncommand={}\nstdout=none\nstderr=none\nkillasgroup=false\nstopasgroup=true\n\
+         [program:g]\ncommand={}\nkillasgroup=false\n",
+        launcher("b"),
+        launcher("g"),
+    ));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("appears again"), "no warning for the repeated section: {out}");
+    let _daemon = Daemon::start(&env);
+    // Config order: g keeps its first position.
+    let status = env.pman(&["status"]);
+    let names: Vec<&str> = status.lines().iter().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["[g]", "[b]"], "{status}");
+    env.running_pid("g");
+    env.running_pid("b");
+    let child = |n: &str| -> i32 {
+        let mut pid = 0;
+        wait_until(secs(3.0), "the background child's pid", || {
+            pid = env.read(&format!("{n}.child")).trim().parse().unwrap_or(0);
+            pid > 0
+        });
+        env.track(pid);
+        pid
+    };
+    let (g_child, b_child) = (child("g"), child("b"));
+    let out = env.pman(&["stop", "g", "b"]);
+    assert_eq!(out.code, 0, "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(pid_alive(g_child), "g: killasgroup=false came later, yet its group was killed");
+    assert!(!pid_alive(b_child), "b: stopasgroup=true came later, yet its group survived the stop");
+}
