@@ -216,3 +216,46 @@ fn repeated_keys_and_sections_merge_later_winning() {
     assert!(pid_alive(g_child), "g: killasgroup=false came later, yet its group was killed");
     assert!(!pid_alive(b_child), "b: stopasgroup=true came later, yet its group survived the stop");
 }
+
+/// SPEC, What bad input gets: "what cannot be written (ENOSPC, EIO, syslog
+/// missing or full) is dropped and counted, and once writing works again
+/// the daemon log says `NAME stdout: N bytes dropped (strerror)`."
+#[test]
+fn output_dropped_while_syslog_is_missing_is_reported_in_bytes_with_the_error() {
+    let env = Env::new();
+    let sock_path = env.path("log.sock");
+    env.write_config(&format!(
+        "[pman]\nlogfile=$DIR/pman.log\nsyslog_socket={}\n\
+         [program:sl]\ncommand=/bin/sh -c 'while :; do echo tick; sleep 0.1; done'\n\
+         startsecs=0\nstdout=syslog\nstderr=none\n",
+        sock_path.display()
+    ));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("sl");
+    std::thread::sleep(Duration::from_millis(800));
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut buf = [0u8; 2048];
+    let mut line = String::new();
+    let found = eventually(secs(5.0), || {
+        let _ = sock.recv(&mut buf);
+        let log = env.read("pman.log");
+        match log.lines().find(|l| l.contains("sl stdout: ") && l.contains("dropped")) {
+            Some(l) => {
+                line = l.to_string();
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(found, "no `sl stdout: ... dropped` line in the daemon log:\n{}", env.read("pman.log"));
+    let at = line.find("sl stdout: ").unwrap() + "sl stdout: ".len();
+    let rest = &line[at..];
+    let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    assert!(!n.is_empty(), "no count in {line:?}");
+    let after = &rest[n.len()..];
+    assert!(
+        after.starts_with(" bytes dropped (") && after.ends_with(')'),
+        "want `sl stdout: N bytes dropped (strerror)`, got {line:?}"
+    );
+}
