@@ -259,3 +259,33 @@ fn output_dropped_while_syslog_is_missing_is_reported_in_bytes_with_the_error() 
         "want `sl stdout: N bytes dropped (strerror)`, got {line:?}"
     );
 }
+
+/// SPEC, Lifecycle (reload): "A program is "changed" when any effective
+/// setting differs (after defaults, `[pman]` inheritance and expansion)".
+/// Writing out the value a program already gets by default — `directory` as
+/// the directory the daemon was started in, `umask` as the daemon's — is no
+/// difference, so the running service must not be restarted.
+#[test]
+fn spelling_out_the_default_directory_or_umask_is_no_change() {
+    let env = Env::new();
+    let base = prog("a", "/bin/sleep 300", "");
+    env.write_config(&base);
+    let daemon = Daemon::start(&env);
+    let pid = env.running_pid("a");
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", daemon.pid)).expect("daemon cwd");
+    let status = read_file(format!("/proc/{}/status", daemon.pid));
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|u| u.trim().to_string())
+        .expect("Umask in /proc/PID/status");
+    for extra in [format!("directory={}", cwd.display()), format!("umask={umask}")] {
+        env.write_config(&format!("{base}{extra}\n"));
+        let out = env.pman(&["reload", "--dry-run"]);
+        assert_eq!((out.code, out.stdout.as_str()), (0, "no changes\n"), "with {extra}: {out}");
+    }
+    env.write_config(&format!("{base}directory={}\numask={umask}\n", cwd.display()));
+    let out = env.pman(&["reload"]);
+    assert_eq!(out.stdout, "no changes\n", "{out}");
+    assert_eq!(env.prog_pid("a"), Some(pid), "the program was restarted");
+}
