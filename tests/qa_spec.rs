@@ -289,3 +289,25 @@ fn spelling_out_the_default_directory_or_umask_is_no_change() {
     assert_eq!(out.stdout, "no changes\n", "{out}");
     assert_eq!(env.prog_pid("a"), Some(pid), "the program was restarted");
 }
+
+/// SPEC, `start`: "waits until each is RUNNING ... or its start attempt has
+/// failed ... exit 0 all RUNNING; 1 any failed". A one-shot job
+/// (`startsecs=0`, `autorestart=false`) that reaches RUNNING and then exits
+/// with an expected code has not failed; `pman start job` exits 0 on its
+/// own, and it must not turn into exit 1 just because another program named
+/// with it takes longer to come up.
+#[test]
+fn a_one_shot_started_with_a_slower_program_is_no_failure() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "{}{}",
+        prog("slow", "/bin/sleep 300", "startsecs=1\nautostart=false"),
+        prog("job", "/bin/true", "startsecs=0\nautorestart=false\nautostart=false"),
+    ));
+    let _daemon = Daemon::start(&env);
+    let alone = env.pman(&["start", "job"]);
+    assert_eq!(alone.code, 0, "{alone}");
+    let out = env.pman(&["start", "slow", "job"]);
+    env.prog_pid("slow");
+    assert_eq!(out.code, alone.code, "`start job` exits {} alone but {} with slow:\n{out}", alone.code, out.code);
+}
