@@ -311,3 +311,20 @@ fn a_one_shot_started_with_a_slower_program_is_no_failure() {
     env.prog_pid("slow");
     assert_eq!(out.code, alone.code, "`start job` exits {} alone but {} with slow:\n{out}", alone.code, out.code);
 }
+
+/// SPEC, Status lines: details in the order `pid:`, `uptime:`, `exit:` or
+/// `signal:` (name without SIG), `retry in:`, then the reason; `--json`
+/// has `exit_signal` "SEGV" and `exit_code` null for a death by a signal.
+#[test]
+fn a_start_killed_by_a_signal_shows_signal_then_retry_in() {
+    let env = Env::new();
+    env.write_config(&prog("s", "/bin/sh -c 'kill -SEGV $$'", "backoff=30"));
+    let _daemon = Daemon::start(&env);
+    let line = env.wait_state("s", "BACKOFF", secs(5.0));
+    assert!(line_matches(&line, "[s] BACKOFF signal: SEGV retry in: {N}s"), "{line:?}");
+    let json = env.json_of("s");
+    assert_eq!(json.string("exit_signal"), Some("SEGV"), "{json:?}");
+    assert!(json.get("exit_code").map(|v| v.is_null()).unwrap_or(false), "exit_code not null: {json:?}");
+    let out = env.pman(&["status", "s"]);
+    assert_eq!(out.code, 3, "{out}");
+}
