@@ -328,3 +328,16 @@ fn a_start_killed_by_a_signal_shows_signal_then_retry_in() {
     let out = env.pman(&["status", "s"]);
     assert_eq!(out.code, 3, "{out}");
 }
+
+/// SPEC, Details: ""Already running" means the socket answers". A listener
+/// on the socket name that never answers is not a running pman: `daemon`
+/// cannot start (exit 1) but must not claim `already running`.
+#[test]
+fn a_mute_listener_on_the_socket_is_not_already_running() {
+    let env = Env::new();
+    env.write_config("");
+    let _listener = fake_daemon(&env.socket);
+    let out = env.pman(&["daemon", "-f"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(!out.stderr.contains("already running"), "a listener that never answers called a running pman: {out}");
+}
