@@ -309,7 +309,11 @@ fn a_one_shot_started_with_a_slower_program_is_no_failure() {
     assert_eq!(alone.code, 0, "{alone}");
     let out = env.pman(&["start", "slow", "job"]);
     env.prog_pid("slow");
-    assert_eq!(out.code, alone.code, "`start job` exits {} alone but {} with slow:\n{out}", alone.code, out.code);
+    assert_eq!(
+        out.code, alone.code,
+        "`start job` exits {} alone but {} with slow:\n{out}",
+        alone.code, out.code
+    );
 }
 
 /// SPEC, Status lines: details in the order `pid:`, `uptime:`, `exit:` or
@@ -339,5 +343,8 @@ fn a_mute_listener_on_the_socket_is_not_already_running() {
     let _listener = fake_daemon(&env.socket);
     let out = env.pman(&["daemon", "-f"]);
     assert_eq!(out.code, 1, "{out}");
-    assert!(!out.stderr.contains("already running"), "a listener that never answers called a running pman: {out}");
+    assert!(
+        !out.stderr.contains("already running"),
+        "a listener that never answers called a running pman: {out}"
+    );
 }
