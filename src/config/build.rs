@@ -615,9 +615,11 @@ fn process(
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
     p.argv = argv;
-    p.directory = directory;
+    // Spelled-out defaults (the start directory, the own umask) are the
+    // defaults, so that `reload` sees no change in them.
+    p.directory = directory.filter(|d| std::env::current_dir().ok().as_ref() != Some(d));
     p.environment = environment;
-    p.umask = umask;
+    p.umask = umask.filter(|&m| m != crate::sys::own_umask());
     p.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;
