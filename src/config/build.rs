@@ -106,7 +106,10 @@ impl Scope<'_> {
     fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<PathBuf> {
         let e = e?;
         let word = e.value.trim();
-        if word.eq_ignore_ascii_case("none") || word.eq_ignore_ascii_case("auto") || (syslog_ok && word.eq_ignore_ascii_case("syslog")) {
+        if word.eq_ignore_ascii_case("none")
+            || word.eq_ignore_ascii_case("auto")
+            || (syslog_ok && word.eq_ignore_ascii_case("syslog"))
+        {
             return None;
         }
         self.path(e, home)
@@ -356,7 +359,8 @@ impl Programs {
 
 /// A program or process name: 1 to 64 bytes of letters, digits, `-`, `_`, `.`.
 fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// `[section] unknown key 'Key' ignored`, with a close known key if any.
@@ -552,7 +556,10 @@ fn process(
         Some(e) => {
             let name = sc.text(e).unwrap_or_default();
             if !sc.failed && !valid_name(&name) {
-                sc.fail(e, format!("'{name}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"));
+                sc.fail(
+                    e,
+                    format!("'{name}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"),
+                );
             }
             name
         }

@@ -203,7 +203,16 @@ impl Capture {
         let (read, write) = sys::pipe(true)?;
         // The child gets a blocking pipe: a full pipe slows it, never errors.
         sys::set_blocking(write.as_raw_fd());
-        Ok(Capture { read, write, sink, stream, partial: Vec::new(), errors: 0, syslog_dropped: 0, syslog_errno: 0 })
+        Ok(Capture {
+            read,
+            write,
+            sink,
+            stream,
+            partial: Vec::new(),
+            errors: 0,
+            syslog_dropped: 0,
+            syslog_errno: 0,
+        })
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
@@ -252,7 +261,16 @@ impl Capture {
 /// `NAME stdout: N bytes dropped (strerror)`, once writing works again.
 fn dropped_warning(log: &mut Logger, name: &str, stream: &str, dropped: u64, errno: i32) {
     let error = sys::strerror(errno);
-    log.warn(&[Str(name), Str(" "), Str(stream), Str(": "), Uint(dropped), Str(" bytes dropped ("), Str(&error), Str(")")]);
+    log.warn(&[
+        Str(name),
+        Str(" "),
+        Str(stream),
+        Str(": "),
+        Uint(dropped),
+        Str(" bytes dropped ("),
+        Str(&error),
+        Str(")"),
+    ]);
 }
 
 /// An unbound datagram socket for syslog that never blocks: a full or

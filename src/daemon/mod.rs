@@ -126,7 +126,13 @@ fn already_running(name: &str) -> Option<String> {
     }
     if !answers(&stream) {
         let in_use = sys::strerror(libc::EADDRINUSE);
-        return Some(concat(&[Str("cannot listen on "), Str(name), Str(": "), Str(&in_use), Str(" (no answer there)")]));
+        return Some(concat(&[
+            Str("cannot listen on "),
+            Str(name),
+            Str(": "),
+            Str(&in_use),
+            Str(" (no answer there)"),
+        ]));
     }
     Some(concat(&[Str("already running (pid "), Int(pid.into()), Str(")")]))
 }
