@@ -146,6 +146,16 @@ pub fn getpid() -> Pid {
     unsafe { libc::getpid() }
 }
 
+/// This process's umask (read by setting it and putting it back).
+pub fn own_umask() -> u32 {
+    // SAFETY: plain syscalls; no threads can see the moment in between.
+    unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask as u32
+    }
+}
+
 pub fn geteuid() -> u32 {
     // SAFETY: plain syscall.
     unsafe { libc::geteuid() }

@@ -108,11 +108,15 @@ impl Scope<'_> {
         Some(files::resolve(&text, self.diags.dir(e.file), home))
     }
 
-    /// `pidfile`/`logfile`: a path, or `none` (also `syslog` when `syslog_ok`).
+    /// `pidfile`/`logfile`: a path, or `none` or `auto` (the default: none;
+    /// also `syslog` when `syslog_ok`).
     fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<PathBuf> {
         let e = e?;
         let word = e.value.trim();
-        if word.eq_ignore_ascii_case("none") || (syslog_ok && word.eq_ignore_ascii_case("syslog")) {
+        if word.eq_ignore_ascii_case("none")
+            || word.eq_ignore_ascii_case("auto")
+            || (syslog_ok && word.eq_ignore_ascii_case("syslog"))
+        {
             return None;
         }
         self.path(e, home)
@@ -360,8 +364,10 @@ impl Programs {
     }
 }
 
+/// A program or process name: 1 to 64 bytes of letters, digits, `-`, `_`, `.`.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// `[section] unknown key 'Key' ignored`, with a close known key if any.
@@ -390,7 +396,7 @@ fn program(
     let label = format!("[{}]", s.name);
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
-        let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.'");
+        let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes");
         diags.error(s.file, s.line, text);
     }
     // The last line of each key wins, aliases included.
@@ -558,7 +564,10 @@ fn process(
         Some(e) => {
             let name = sc.text(e).unwrap_or_default();
             if !sc.failed && !valid_name(&name) {
-                sc.fail(e, format!("'{name}' may hold only letters, digits, '-', '_' and '.'"));
+                sc.fail(
+                    e,
+                    format!("'{name}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"),
+                );
             }
             name
         }
@@ -621,9 +630,11 @@ fn process(
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
     p.argv = argv;
-    p.directory = directory;
+    // Spelled-out defaults (the start directory, the own umask) are the
+    // defaults, so that `reload` sees no change in them.
+    p.directory = directory.filter(|d| std::env::current_dir().ok().as_ref() != Some(d));
     p.environment = environment;
-    p.umask = umask;
+    p.umask = umask.filter(|&m| m != crate::sys::own_umask());
     p.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;

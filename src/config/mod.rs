@@ -41,12 +41,14 @@ pub struct ProgramConfig {
     pub group: String,
     /// argv, split like Python's `shlex.split`; never empty.
     pub argv: Vec<String>,
-    /// Working directory; `None` = the directory `pman daemon` started in.
+    /// Working directory; `None` = the directory `pman daemon` started in
+    /// (also when that directory is written out).
     pub directory: Option<PathBuf>,
     /// Variables added to the daemon's environment: `[pman] environment`
     /// first, then the program's own (later wins). `PMAN_PROCESS_NAME` etc.
     /// are added at spawn time, not here.
     pub environment: Vec<(String, String)>,
+    /// `None` = the daemon's own umask (also when that one is written out).
     pub umask: Option<u32>,
     /// `name`, `uid` or `uid:gid`, as written.
     pub user: Option<String>,

@@ -146,7 +146,7 @@ fn log_targets_and_paths() {
 #[test]
 fn pman_inheritance_and_environment() {
     let c = config(
-        "[supervisord]\nenvironment=A=1,B=\"x, y\"\n[pman]\ndirectory=/srv\numask=022\nenvironment=B=2\n\
+        "[supervisord]\nenvironment=A=1,B=\"x, y\"\n[pman]\ndirectory=/srv\numask=027\nenvironment=B=2\n\
          [program:x]\ncommand=echo %(ENV_A)s %(ENV_B)s\nenvironment=C=3,A=4\n\
          [program:y]\ncommand=b\ndirectory=/opt\numask=077\n",
     );
@@ -154,7 +154,7 @@ fn pman_inheritance_and_environment() {
     assert_eq!(x.argv, ["echo", "1", "2"]);
     let env: Vec<(&str, &str)> = x.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("A", "4"), ("B", "2"), ("C", "3")]);
-    assert_eq!((x.directory.clone(), x.umask), (Some(PathBuf::from("/srv")), Some(0o22)));
+    assert_eq!((x.directory.clone(), x.umask), (Some(PathBuf::from("/srv")), Some(0o27)));
     assert_eq!((y.directory.clone(), y.umask), (Some(PathBuf::from("/opt")), Some(0o77)));
 }
 

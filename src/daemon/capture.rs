@@ -192,8 +192,10 @@ pub struct Capture {
     partial: Vec<u8>,
     /// Failed writes (shown as `log_errors`).
     pub errors: u64,
-    /// syslog datagrams dropped since the last one sent.
+    /// Bytes of output whose syslog datagram could not be sent since the
+    /// last one that was, and the errno of the last such send.
     syslog_dropped: u64,
+    syslog_errno: i32,
 }
 
 impl Capture {
@@ -201,10 +203,21 @@ impl Capture {
         let (read, write) = sys::pipe(true)?;
         // The child gets a blocking pipe: a full pipe slows it, never errors.
         sys::set_blocking(write.as_raw_fd());
-        Ok(Capture { read, write, sink, stream, partial: Vec::new(), errors: 0, syslog_dropped: 0 })
+        Ok(Capture {
+            read,
+            write,
+            sink,
+            stream,
+            partial: Vec::new(),
+            errors: 0,
+            syslog_dropped: 0,
+            syslog_errno: 0,
+        })
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
+    /// Once a send works after some failed, returns the bytes dropped and
+    /// the errno of the last failure.
     pub fn send_syslog(
         &mut self,
         data: &[u8],
@@ -213,7 +226,7 @@ impl Capture {
         socket: &UnixDatagram,
         path: &Path,
         message: &mut Text,
-    ) -> Option<u64> {
+    ) -> Option<(u64, i32)> {
         let Sink::Syslog(priority) = self.sink else { return None };
         let mut recovered = None;
         for &byte in data {
@@ -226,18 +239,38 @@ impl Capture {
             message.clear();
             message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
             message.byte(b'[').int(pid.into()).str("]: ").bytes(&self.partial);
+            // The line as the program wrote it, its newline included.
+            let bytes = self.partial.len() as u64 + u64::from(byte == b'\n');
             self.partial.clear();
-            if socket.send_to(message.as_bytes(), path).is_ok() {
-                if self.syslog_dropped > 0 {
-                    recovered = Some(std::mem::take(&mut self.syslog_dropped));
+            match socket.send_to(message.as_bytes(), path) {
+                Ok(_) if self.syslog_dropped > 0 => {
+                    recovered = Some((std::mem::take(&mut self.syslog_dropped), self.syslog_errno));
                 }
-            } else {
-                self.syslog_dropped += 1;
-                self.errors += 1;
+                Ok(_) => {}
+                Err(e) => {
+                    self.syslog_dropped += bytes;
+                    self.syslog_errno = e.raw_os_error().unwrap_or(0);
+                    self.errors += 1;
+                }
             }
         }
         recovered
     }
+}
+
+/// `NAME stdout: N bytes dropped (strerror)`, once writing works again.
+fn dropped_warning(log: &mut Logger, name: &str, stream: &str, dropped: u64, errno: i32) {
+    let error = sys::strerror(errno);
+    log.warn(&[
+        Str(name),
+        Str(" "),
+        Str(stream),
+        Str(": "),
+        Uint(dropped),
+        Str(" bytes dropped ("),
+        Str(&error),
+        Str(")"),
+    ]);
 }
 
 /// An unbound datagram socket for syslog that never blocks: a full or
@@ -389,16 +422,9 @@ impl Output {
                         Str(&sys::strerror(errno)),
                         Str("; dropping output"),
                     ]),
-                    Some(Incident::Recovered { dropped, errno }) => log.warn(&[
-                        Str(name),
-                        Str(" "),
-                        Str(capture.stream),
-                        Str(": "),
-                        Uint(dropped),
-                        Str(" bytes dropped ("),
-                        Str(&sys::strerror(errno)),
-                        Str(")"),
-                    ]),
+                    Some(Incident::Recovered { dropped, errno }) => {
+                        dropped_warning(log, name, capture.stream, dropped, errno)
+                    }
                     None => {}
                 },
                 Sink::Syslog(_) => {
@@ -406,17 +432,10 @@ impl Output {
                         *syslog = syslog_socket();
                     }
                     if let Some(socket) = syslog.as_ref() {
-                        if let Some(lines) =
+                        if let Some((dropped, errno)) =
                             capture.send_syslog(data, name, pid, socket, syslog_path, datagram)
                         {
-                            log.warn(&[
-                                Str(name),
-                                Str(" "),
-                                Str(capture.stream),
-                                Str(": "),
-                                Uint(lines),
-                                Str(" syslog lines dropped"),
-                            ]);
+                            dropped_warning(log, name, capture.stream, dropped, errno);
                         }
                     }
                 }

@@ -41,6 +41,8 @@ pub struct Job {
     start_issued: bool,
     /// Each target's `attempts_ended` when its start was issued.
     attempts_at_start: Vec<u32>,
+    /// Each target's `runs` when its start was issued.
+    runs_at_start: Vec<u32>,
     /// Lines prepared at request time (reload's added/removed/changed).
     reply: Reply,
 }
@@ -66,6 +68,7 @@ impl Job {
             targets,
             start_issued: false,
             attempts_at_start: Vec::new(),
+            runs_at_start: Vec::new(),
             reply: Reply::default(),
         }
     }
@@ -232,6 +235,7 @@ impl Job {
             self.start_issued = true;
             self.attempts_at_start =
                 self.targets.iter().map(|&i| table.slot(i).prog.attempts_ended).collect();
+            self.runs_at_start = self.targets.iter().map(|&i| table.slot(i).prog.runs).collect();
             for i in table.start_order(self.targets.clone()) {
                 table.event(i, Event::Start, log);
             }
@@ -249,11 +253,12 @@ impl Job {
         let mut reply = Reply::default();
         let now = Instant::now();
         let mut code = 0;
-        for &i in &self.targets {
+        for (&i, &runs_at_start) in self.targets.iter().zip(&self.runs_at_start) {
             let slot = table.slot(i);
             status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
             reply.end();
-            if slot.prog.state != State::Running {
+            // RUNNING reached during the wait counts, even if it exited since.
+            if slot.prog.state != State::Running && slot.prog.runs == runs_at_start {
                 code = 1;
             }
         }
@@ -278,6 +283,7 @@ impl Job {
             *group = group.iter().filter_map(|&i| new(i)).collect();
         }
         let mut attempts = Vec::new();
+        let mut runs = Vec::new();
         let mut targets = Vec::new();
         for (n, &i) in self.targets.iter().enumerate() {
             if let Some(j) = new(i) {
@@ -285,11 +291,15 @@ impl Job {
                 if let Some(&at) = self.attempts_at_start.get(n) {
                     attempts.push(at);
                 }
+                if let Some(&at) = self.runs_at_start.get(n) {
+                    runs.push(at);
+                }
             }
         }
         self.targets = targets;
         if self.start_issued {
             self.attempts_at_start = attempts;
+            self.runs_at_start = runs;
         }
     }
 }

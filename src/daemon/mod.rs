@@ -116,14 +116,47 @@ fn detach(config: Config, found: &Found) -> i32 {
     }
 }
 
-/// Some("already running (pid N)") when a daemon answers on `socket`.
+/// Some("already running (pid N)") when a daemon answers on `socket`;
+/// the socket named as in use when its listener does not answer a request
+/// within [`PROBE_TIMEOUT`] (or is another user's).
 fn already_running(name: &str) -> Option<String> {
     let stream = socket::connect(name).ok()?;
     let (pid, uid) = sys::peer_cred(&stream).ok()?;
     if !socket::trusted(uid) {
         return Some(socket::held_by(name, pid, uid));
     }
+    if !answers(&stream) {
+        let in_use = sys::strerror(libc::EADDRINUSE);
+        return Some(concat(&[
+            Str("cannot listen on "),
+            Str(name),
+            Str(": "),
+            Str(&in_use),
+            Str(" (no answer there)"),
+        ]));
+    }
     Some(concat(&[Str("already running (pid "), Int(pid.into()), Str(")")]))
+}
+
+/// How long a listener on our socket gets to answer before it is taken for
+/// something other than a pman daemon.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// True when the listener behind `stream` answers a `pid` request.
+fn answers(stream: &std::os::unix::net::UnixStream) -> bool {
+    let mut request = crate::protocol::Request::Pid(None).encode();
+    request.push('\n');
+    // A daemon that refuses us answers without reading: ignore the write.
+    let _ = sys::write_all(stream.as_raw_fd(), request.as_bytes());
+    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
+    let mut byte = [0u8; 1];
+    loop {
+        match sys::read(stream.as_raw_fd(), &mut byte) {
+            Ok(n) => return n > 0,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Sets everything up: subreaper, signals, socket, pidfile, log; starts

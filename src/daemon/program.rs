@@ -105,6 +105,9 @@ pub struct Program {
     /// Start attempts that have come to an end (RUNNING reached, or failed):
     /// what `start` waits on, even when a retry follows at once.
     pub attempts_ended: u32,
+    /// Times RUNNING was reached: `start` counts a program that got there
+    /// during its wait as started, even if it exited since.
+    pub runs: u32,
 }
 
 impl Default for Program {
@@ -129,6 +132,7 @@ impl Program {
             killed: false,
             group_left: false,
             attempts_ended: 0,
+            runs: 0,
         }
     }
 
@@ -202,6 +206,7 @@ impl Program {
                 self.failures = 0;
                 self.deadline = None;
                 self.attempts_ended += 1;
+                self.runs += 1;
                 Action::None
             }
             (Backoff, Event::Deadline) => {
@@ -312,6 +317,7 @@ impl Program {
             self.failures = 0;
             self.deadline = None;
             self.attempts_ended += 1;
+            self.runs += 1;
         } else {
             self.state = State::Starting;
             self.deadline = Some(now + secs(cfg.startsecs));
