@@ -521,6 +521,7 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         startretries: Some(0),
         backoff: 1,
         backoff_max: 60,
+        backoff_reset: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,

@@ -57,6 +57,8 @@ pub struct ProgramConfig {
     pub startretries: Option<u32>,
     pub backoff: u32,
     pub backoff_max: u32,
+    /// A run (from the fork) shorter than this ends in a crash in a row.
+    pub backoff_reset: u32,
     pub stopsignal: i32,
     pub stopwaitsecs: u32,
     pub killasgroup: bool,

@@ -78,6 +78,7 @@ fn defaults() {
         startretries: None,
         backoff: 1,
         backoff_max: 60,
+        backoff_reset: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,

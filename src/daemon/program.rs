@@ -90,6 +90,8 @@ pub struct Program {
     pub deadline: Option<Instant>,
     /// Failed starts in a row.
     pub failures: u32,
+    /// Exits from RUNNING in a row (each ending a run shorter than `backoff_reset`).
+    pub crashes: u32,
     /// Automatic restarts since the daemon started.
     pub restarts: u32,
     pub last_exit: Option<Exit>,
@@ -122,6 +124,7 @@ impl Program {
             started_at: None,
             deadline: None,
             failures: 0,
+            crashes: 0,
             restarts: 0,
             last_exit: None,
             reason: None,
@@ -153,6 +156,7 @@ impl Program {
             // made), or first clear what is left of the last process group.
             (Stopped | Exited | Fatal | Backoff, Event::Start) => {
                 self.failures = 0;
+                self.crashes = 0;
                 self.deadline = None;
                 self.start_now(cfg, now)
             }
@@ -228,7 +232,14 @@ impl Program {
                     self.state = Exited;
                     return Action::None;
                 }
+                let run = self.started_at.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+                self.crashes = if run >= secs(cfg.backoff_reset) { 1 } else { self.crashes + 1 };
                 let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
+                // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
+                let earliest = match self.crashes {
+                    0 | 1 => earliest,
+                    n => earliest.max(now + backoff_delay(cfg, n - 1)),
+                };
                 if earliest <= now {
                     self.restarts += 1;
                     self.start_now(cfg, now)
@@ -366,6 +377,7 @@ impl Program {
         self.pid = None;
         self.deadline = None;
         self.failures = 0;
+        self.crashes = 0;
         self.reason = None;
     }
 
@@ -602,6 +614,56 @@ mod tests {
         assert_eq!(p.deadline, Some(t0 + MIN_RESTART_INTERVAL));
         assert_eq!(p.step(&c, Event::Deadline, t0 + MIN_RESTART_INTERVAL), Action::Spawn);
         assert_eq!(p.restarts, 1);
+    }
+
+    /// Runs of `run` seconds that each end in an exit from RUNNING: the
+    /// waits before each restart, in whole seconds.
+    fn crash_waits(c: &ProgramConfig, run: u64, n: usize) -> Vec<u64> {
+        let mut now = Instant::now();
+        let mut p = in_state(State::Running, now);
+        let mut waits = vec![];
+        for pid in 0..n {
+            now += Duration::from_secs(run);
+            let action = p.step(c, exited(1), now);
+            let wait = p.deadline.map_or(0, |d| (d - now).as_secs());
+            assert!((action == Action::Spawn) == (wait == 0) && p.state != State::Fatal, "{p:?}");
+            waits.push(wait);
+            now += Duration::from_secs(wait);
+            if action != Action::Spawn {
+                assert_eq!(p.step(c, Event::Deadline, now), Action::Spawn);
+            }
+            p.step(c, spawned(100 + pid as Pid), now);
+            p.step(c, Event::Deadline, now + Duration::from_secs(1));
+            now += Duration::from_secs(1);
+        }
+        waits
+    }
+
+    #[test]
+    fn crashes_in_a_row_back_off_and_never_turn_fatal() {
+        let mut c = cfg();
+        c.startretries = Some(0);
+        c.backoff_max = 8;
+        // Runs of 2 s (from the fork: 1 s STARTING + 1 s more).
+        assert_eq!(crash_waits(&c, 1, 6), vec![0, 1, 2, 4, 8, 8]);
+        c.backoff = 0;
+        assert_eq!(crash_waits(&c, 1, 5), vec![0, 0, 1, 2, 4]);
+        // Runs of backoff_reset or more are each the first in a row.
+        c.backoff = 1;
+        c.backoff_reset = 3;
+        assert_eq!(crash_waits(&c, 2, 4), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_manual_start_or_stop_resets_the_crashes_in_a_row() {
+        let now = Instant::now();
+        for event in [Event::Start, Event::Stop] {
+            let mut p = in_state(State::Backoff, now);
+            p.crashes = 4;
+            p.failures = 2;
+            p.step(&cfg(), event, now);
+            assert_eq!((p.crashes, p.failures), (0, 0));
+        }
     }
 
     #[test]

@@ -29,12 +29,8 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant) {
             None => {}
         }
     }
-    if p.state == State::Backoff {
-        if let Some(deadline) = p.deadline {
-            let left = deadline.saturating_duration_since(now);
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            out.str(" retry in: ").uint(secs).byte(b's');
-        }
+    if let Some(secs) = retry_in(p, now) {
+        out.str(" retry in: ").uint(secs).byte(b's');
     }
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
         if let Some(reason) = &p.reason {
@@ -125,7 +121,19 @@ pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u
             out.str("null");
         }
     }
-    out.str(",\"log_errors\":").uint(log_errors).byte(b'}');
+    out.str(",\"log_errors\":").uint(log_errors).str(",\"retry_in\":");
+    match retry_in(p, now) {
+        Some(secs) => out.uint(secs),
+        None => out.str("null"),
+    };
+    out.byte(b'}');
+}
+
+/// Whole seconds until a BACKOFF retry, rounded up.
+fn retry_in(p: &Program, now: Instant) -> Option<u64> {
+    let deadline = p.deadline.filter(|_| p.state == State::Backoff)?;
+    let left = deadline.saturating_duration_since(now);
+    Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
 }
 
 /// A JSON string of `text` shown as one line (see [`push_one_line`]).
@@ -241,7 +249,10 @@ mod tests {
         let mut s = Text::new();
         json(&mut s, "n", &p, Instant::now(), 3);
         let text = s.to_str_lossy();
-        assert!(text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3}"#), "{text}");
+        assert!(
+            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null}"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -255,7 +266,7 @@ mod tests {
         json(&mut s, "n", &p, Instant::now(), 0);
         assert_eq!(
             s.to_str_lossy(),
-            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0}"#
+            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null}"#
         );
     }
 }
