@@ -620,3 +620,65 @@ pub fn pread(fd: RawFd, buf: &mut [u8], pos: u64) -> Option<usize> {
     let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), pos as libc::off_t) };
     (n >= 0).then_some(n as usize)
 }
+
+/// One look at a non-blocking TCP connect to `addr`: true once it is made.
+/// A connect still in progress stays in `pending` for the next look.
+pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>) -> bool {
+    if let Some(fd) = pending.take() {
+        let mut fds = [pollfd(fd.as_raw_fd(), libc::POLLOUT)];
+        if !matches!(poll(&mut fds, 0), Ok(n) if n > 0) {
+            *pending = Some(fd);
+            return false;
+        }
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: err and len are valid for getsockopt to write.
+        let got = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        return got == 0 && err == 0;
+    }
+    // SAFETY: sockaddr_storage is plain data, zeroed then filled per family.
+    let (storage, len) = unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let len = match addr {
+            std::net::SocketAddr::V4(a) => {
+                let sin = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            std::net::SocketAddr::V6(a) => {
+                let sin6 = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = a.port().to_be();
+                sin6.sin6_addr.s6_addr = a.ip().octets();
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (ss, len as libc::socklen_t)
+    };
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain syscalls; the fd is owned at once; storage outlives connect.
+    unsafe {
+        let raw = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
+        if raw < 0 {
+            return false;
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        if libc::connect(raw, (&storage as *const libc::sockaddr_storage).cast(), len) == 0 {
+            return true;
+        }
+        if errno() == libc::EINPROGRESS {
+            *pending = Some(fd);
+        }
+        false
+    }
+}

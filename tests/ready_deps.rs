@@ -53,3 +53,94 @@ fn runs_longer_than_backoff_reset_restart_at_once() {
     let json = env.json_of("c");
     assert!(json.get("retry_in").is_some_and(|v| v.is_null() || v.as_i64() == Some(0)), "{json:?}");
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// `ready = tcp:PORT`: STARTING until the program listens (2 s after its
+/// start, past startsecs), and `start` waits for it.
+#[test]
+fn tcp_readiness_waits_for_the_listener() {
+    let env = Env::new();
+    let port = free_port();
+    let command = format!(
+        "python3 -c 'import socket,time; time.sleep(2); s=socket.socket(); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"127.0.0.1\", {port})); \
+         s.listen(5); time.sleep(300)'"
+    );
+    env.write_config(&prog("t", &command, &format!("autostart=false\nready=tcp:{port}")));
+    let _daemon = Daemon::start(&env);
+    let since = std::time::Instant::now();
+    let mut child = env.pman_spawn(&["start", "t"]);
+    wait_until(secs(3.0), "STARTING", || env.state("t") == "STARTING");
+    if let Some(pid) = env.prog_pid("t") {
+        env.track(pid);
+    }
+    std::thread::sleep(secs(1.2));
+    assert_eq!(env.state("t"), "STARTING", "RUNNING before the port listens");
+    let status = child.wait().expect("start");
+    assert_eq!(status.code(), Some(0));
+    assert!(since.elapsed() >= std::time::Duration::from_millis(1900), "start returned before the listener");
+    let line = env.status_line("t");
+    assert!(line.starts_with("[t] RUNNING pid: "), "{line}");
+}
+
+/// `ready = file:PATH`: a file left by the previous run does not count;
+/// the program's own write does.
+#[test]
+fn file_readiness_needs_a_change_since_the_fork() {
+    let env = Env::new();
+    let flag = env.path("up.flag");
+    std::fs::write(&flag, "old").expect("write");
+    let command = "/bin/sh -c 'sleep 2; echo new > $DIR/up.flag; exec sleep 300'";
+    let extra = format!("autostart=false\nready=file:{}", flag.display());
+    env.write_config(&prog("f", command, &extra));
+    let _daemon = Daemon::start(&env);
+    let mut child = env.pman_spawn(&["start", "f"]);
+    wait_until(secs(3.0), "STARTING", || env.state("f") == "STARTING");
+    if let Some(pid) = env.prog_pid("f") {
+        env.track(pid);
+    }
+    std::thread::sleep(secs(1.2));
+    assert_eq!(env.state("f"), "STARTING", "the old file counted as readiness");
+    assert_eq!(child.wait().expect("start").code(), Some(0));
+    env.running_pid("f");
+}
+
+/// Not ready within ready_timeout: stopped, a failed start with the reason
+/// `not ready after 2s`; `start` fails.
+#[test]
+fn not_ready_in_time_is_a_failed_start() {
+    let env = Env::new();
+    let port = free_port();
+    let extra = format!("autostart=false\nready=tcp:127.0.0.1:{port}\nready_timeout=2\nstartretries=0");
+    env.write_config(&prog("n", "/bin/sleep 300", &extra));
+    let _daemon = Daemon::start(&env);
+    let out = env.pman(&["start", "n"]);
+    assert_eq!(out.code, 1, "{out}");
+    let line = env.wait_state("n", "FATAL", secs(10.0));
+    assert!(line.ends_with("not ready after 2s"), "{line}");
+}
+
+/// The values `check` accepts and refuses.
+#[test]
+fn check_reads_ready_values() {
+    let env = Env::new();
+    let good = "ready=tcp:localhost:80\n[program:b]\ncommand=/bin/true\nready=file:/tmp/x\n\
+                [program:c]\ncommand=/bin/true\nready=tcp:[::1]:8080\nready_timeout=0\nbackoff_reset=5";
+    env.write_config(&prog("a", "/bin/true", good));
+    let out = env.pman(&["check"]);
+    assert!(out.code == 0 && !out.stderr.contains("warning"), "{out}");
+    env.write_config(&prog(
+        "a",
+        "/bin/true",
+        "ready=healthcheck\n[program:b]\ncommand=/bin/true\nready=tcp:x:1",
+    ));
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("ready = healthcheck needs a healthcheck key"), "{out}");
+    assert!(out.stderr.contains("[program:b] ready: 'tcp:x:1' is not"), "{out}");
+}

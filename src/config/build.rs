@@ -6,7 +6,7 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, DEFAULT_SOCKET};
+use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -522,6 +522,8 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         backoff: 1,
         backoff_max: 60,
         backoff_reset: 60,
+        ready: Ready::Startsecs,
+        ready_timeout: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,
@@ -610,6 +612,7 @@ fn process(
         Some(e) => Some(sc.parse(Some(e), 0, values::umask)),
         None => g.umask,
     };
+    let ready = sc.parse(get("ready"), Ready::Startsecs, values::ready);
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
@@ -620,6 +623,7 @@ fn process(
     p.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;
+    p.ready = ready;
     // Every other key as the table says.
     for key in keys::PROGRAM {
         let e = get(key.name);

@@ -56,6 +56,8 @@ pub const PROGRAM: &[Key] = &[
     key("backoff", &[], Kind::Count(|p| &mut p.backoff, 1)),
     key("backoff_max", &[], Kind::Count(|p| &mut p.backoff_max, 60)),
     key("backoff_reset", &[], Kind::Count(|p| &mut p.backoff_reset, 60)),
+    key("ready", &[], Kind::Special),
+    key("ready_timeout", &[], Kind::Count(|p| &mut p.ready_timeout, 60)),
     key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
     key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
     key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),

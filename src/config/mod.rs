@@ -59,6 +59,10 @@ pub struct ProgramConfig {
     pub backoff_max: u32,
     /// A run (from the fork) shorter than this ends in a crash in a row.
     pub backoff_reset: u32,
+    /// When a start counts as RUNNING.
+    pub ready: Ready,
+    /// Seconds a `ready` other than startsecs may take; 0 = forever.
+    pub ready_timeout: u32,
     pub stopsignal: i32,
     pub stopwaitsecs: u32,
     pub killasgroup: bool,
@@ -79,6 +83,17 @@ impl ProgramConfig {
     pub fn is_unrun(&self) -> bool {
         self.argv.is_empty()
     }
+}
+
+/// `ready`: what makes a start count as RUNNING.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Up `startsecs` seconds.
+    Startsecs,
+    /// A TCP connect to this address succeeds.
+    Tcp(std::net::SocketAddr),
+    /// This path exists and changed since the fork.
+    File(PathBuf),
 }
 
 /// A whole validated config.

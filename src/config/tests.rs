@@ -79,6 +79,8 @@ fn defaults() {
         backoff: 1,
         backoff_max: 60,
         backoff_reset: 60,
+        ready: Ready::Startsecs,
+        ready_timeout: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,

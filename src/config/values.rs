@@ -155,6 +155,34 @@ pub fn set(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
     }
 }
 
+/// `startsecs`, `tcp:PORT`, `tcp:HOST:PORT` (HOST an IP address, `[v6]`
+/// or `localhost`: nothing is resolved) or `file:/ABSOLUTE/PATH`.
+pub fn ready(text: &str) -> Result<super::Ready, String> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("startsecs") {
+        return Ok(super::Ready::Startsecs);
+    }
+    if t.eq_ignore_ascii_case("healthcheck") {
+        return Err("ready = healthcheck needs a healthcheck key".into());
+    }
+    if let Some(path) = t.strip_prefix("file:") {
+        if !path.starts_with('/') {
+            return Err(not(text, "file: with an absolute path"));
+        }
+        return Ok(super::Ready::File(path.into()));
+    }
+    let bad = || not(text, "startsecs, tcp:[HOST:]PORT or file:PATH");
+    let addr = t.strip_prefix("tcp:").ok_or_else(bad)?;
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let at = match addr.rsplit_once(':') {
+        None => addr.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
+        Some(("localhost", port)) => port.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
+        Some(_) => addr.parse::<SocketAddr>().ok(),
+    };
+    at.filter(|a| a.port() != 0).map(super::Ready::Tcp).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

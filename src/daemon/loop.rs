@@ -107,6 +107,7 @@ impl Daemon {
             self.refill_fd_reserve();
             let now = Instant::now();
             self.table.fire_deadlines(now, &mut self.log);
+            self.table.probe(now, &mut self.log);
             if self.control.expire(now) {
                 self.refill_fd_reserve();
             }
@@ -157,10 +158,12 @@ impl Daemon {
 
     /// The nearest deadline as a poll timeout in ms; -1 when none.
     fn poll_timeout(&mut self, now: Instant) -> libc::c_int {
-        let nearest = match (self.table.next_deadline(), self.control.next_deadline()) {
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let nearest = earliest(self.table.next_deadline(), self.control.next_deadline());
+        let nearest = earliest(nearest, self.table.next_probe());
         match nearest {
             None => -1,
             Some(t) => {

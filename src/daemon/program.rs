@@ -2,7 +2,7 @@
 //! `(state, event, now) -> (new state, action)`. The loop turns syscalls
 //! into [`Event`]s and [`Action`]s into syscalls; nothing here touches the OS.
 
-use crate::config::{AutoRestart, ProgramConfig};
+use crate::config::{AutoRestart, ProgramConfig, Ready};
 use crate::sys::{Exit, Pid};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,8 @@ pub enum Event {
     Deadline,
     /// `pman signal` sent this signal to the main process.
     Signalled { signal: i32 },
+    /// Its `ready` probe (tcp:, file:) passed.
+    Ready,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +103,8 @@ pub struct Program {
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
     pub killed: bool,
+    /// STOPPING because it was not ready within `ready_timeout`: its end is a failed start.
+    pub unready: bool,
     /// With killasgroup: the main process is gone, members of its process
     /// group may still live. No start happens until they are gone.
     pub group_left: bool,
@@ -130,6 +134,7 @@ impl Program {
             reason: None,
             sent_signal: None,
             killed: false,
+            unready: false,
             group_left: false,
             attempts_ended: 0,
         }
@@ -201,7 +206,15 @@ impl Program {
                 Action::None
             }
 
-            (Starting, Event::Deadline) => {
+            // Not ready within ready_timeout: stopped as `stop` does, then a failed start.
+            (Starting, Event::Deadline) if cfg.ready != Ready::Startsecs && self.pid.is_some() => {
+                use crate::text::Part::{Str, Uint};
+                let timeout = Uint(cfg.ready_timeout.into());
+                self.reason = Some(crate::text::concat(&[Str("not ready after "), timeout, Str("s")]));
+                self.unready = true;
+                self.signal_stop(cfg, Stopping, now)
+            }
+            (Starting, Event::Deadline | Event::Ready) => {
                 self.state = Running;
                 self.failures = 0;
                 self.deadline = None;
@@ -220,6 +233,10 @@ impl Program {
             }
             // No deadline is armed in these states.
             (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
+            // A probe is looked at only while STARTING.
+            (Stopped | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup, Event::Ready) => {
+                Action::None
+            }
 
             (Starting, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -252,7 +269,7 @@ impl Program {
             (Stopping, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
                 if !self.group_left {
-                    self.stopped();
+                    return self.stop_done(cfg, now);
                 }
                 Action::None
             }
@@ -265,7 +282,7 @@ impl Program {
             (Stopping, Event::GroupGone) => {
                 self.group_left = false;
                 if self.pid.is_none() {
-                    self.stopped();
+                    return self.stop_done(cfg, now);
                 }
                 Action::None
             }
@@ -299,7 +316,12 @@ impl Program {
                 self.state = Stopping;
                 Action::None
             }
-            (Stopped | Stopping, Event::Stop) => Action::None,
+            // A stop asked for while a not-ready start is stopped ends STOPPED.
+            (Stopping, Event::Stop) => {
+                self.unready = false;
+                Action::None
+            }
+            (Stopped, Event::Stop) => Action::None,
 
             (Starting | Running | Stopping, Event::Signalled { signal }) => {
                 self.sent_signal = Some(signal);
@@ -318,7 +340,11 @@ impl Program {
         self.started_at = Some(now);
         self.sent_signal = None;
         self.killed = false;
-        if cfg.startsecs == 0 && exec_failed.is_none() {
+        self.unready = false;
+        if cfg.ready != Ready::Startsecs && exec_failed.is_none() {
+            self.state = State::Starting;
+            self.deadline = (cfg.ready_timeout > 0).then(|| now + secs(cfg.ready_timeout));
+        } else if cfg.startsecs == 0 && exec_failed.is_none() {
             self.state = State::Running;
             self.failures = 0;
             self.deadline = None;
@@ -370,6 +396,15 @@ impl Program {
         self.pid = None;
         self.last_exit = Some(exit);
         self.group_left = cfg.killasgroup && group_alive;
+    }
+
+    /// A stop is complete: STOPPED, or a failed start when it was not ready.
+    fn stop_done(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        if std::mem::take(&mut self.unready) {
+            return self.failed_start(cfg, now);
+        }
+        self.stopped();
+        Action::None
     }
 
     fn stopped(&mut self) {
@@ -964,6 +999,7 @@ mod tests {
             GroupGone,
             Deadline,
             Signalled,
+            ReadyProbe,
         }
         const TABLE: &[(State, Kind, State, Action)] = &[
             (Stopped, Start, Starting, Spawn),
@@ -975,6 +1011,7 @@ mod tests {
             (Stopped, GroupGone, Stopped, None),
             (Stopped, Deadline, Stopped, None),
             (Stopped, Signalled, Stopped, None),
+            (Stopped, ReadyProbe, Stopped, None),
             (Starting, Start, Starting, None),
             (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
             (Starting, Spawned, Starting, None),
@@ -984,6 +1021,7 @@ mod tests {
             (Starting, GroupGone, Starting, None),
             (Starting, Deadline, Running, None),
             (Starting, Signalled, Starting, None),
+            (Starting, ReadyProbe, Running, None),
             (Running, Start, Running, None),
             (Running, Stop, Stopping, Signal(libc::SIGTERM)),
             (Running, Spawned, Starting, None),
@@ -993,6 +1031,7 @@ mod tests {
             (Running, GroupGone, Running, None),
             (Running, Deadline, Running, None),
             (Running, Signalled, Running, None),
+            (Running, ReadyProbe, Running, None),
             (Backoff, Start, Starting, Spawn),
             (Backoff, Stop, Stopped, None),
             (Backoff, Spawned, Starting, None),
@@ -1002,6 +1041,7 @@ mod tests {
             (Backoff, GroupGone, Backoff, None),
             (Backoff, Deadline, Starting, Spawn),
             (Backoff, Signalled, Backoff, None),
+            (Backoff, ReadyProbe, Backoff, None),
             (Stopping, Start, Stopping, None),
             (Stopping, Stop, Stopping, None),
             (Stopping, Spawned, Starting, None),
@@ -1011,6 +1051,7 @@ mod tests {
             (Stopping, GroupGone, Stopping, None),
             (Stopping, Deadline, Stopping, Signal(libc::SIGKILL)),
             (Stopping, Signalled, Stopping, None),
+            (Stopping, ReadyProbe, Stopping, None),
             (Exited, Start, Starting, Spawn),
             (Exited, Stop, Stopped, None),
             (Exited, Spawned, Starting, None),
@@ -1020,6 +1061,7 @@ mod tests {
             (Exited, GroupGone, Exited, None),
             (Exited, Deadline, Exited, None),
             (Exited, Signalled, Exited, None),
+            (Exited, ReadyProbe, Exited, None),
             (Fatal, Start, Starting, Spawn),
             (Fatal, Stop, Stopped, None),
             (Fatal, Spawned, Starting, None),
@@ -1029,6 +1071,7 @@ mod tests {
             (Fatal, GroupGone, Fatal, None),
             (Fatal, Deadline, Fatal, None),
             (Fatal, Signalled, Fatal, None),
+            (Fatal, ReadyProbe, Fatal, None),
             (ClearingGroup, Start, ClearingGroup, None),
             (ClearingGroup, Stop, Stopping, None),
             (ClearingGroup, Spawned, Starting, None),
@@ -1038,6 +1081,7 @@ mod tests {
             (ClearingGroup, GroupGone, Starting, Spawn),
             (ClearingGroup, Deadline, ClearingGroup, Signal(libc::SIGKILL)),
             (ClearingGroup, Signalled, ClearingGroup, None),
+            (ClearingGroup, ReadyProbe, ClearingGroup, None),
         ];
         let event = |kind: Kind| match kind {
             Start => Event::Start,
@@ -1049,9 +1093,20 @@ mod tests {
             GroupGone => Event::GroupGone,
             Deadline => Event::Deadline,
             Signalled => Event::Signalled { signal: libc::SIGHUP },
+            ReadyProbe => Event::Ready,
         };
-        let kinds =
-            [Start, Stop, Spawned, SpawnFailed, SpawnRefused, MainExited, GroupGone, Deadline, Signalled];
+        let kinds = [
+            Start,
+            Stop,
+            Spawned,
+            SpawnFailed,
+            SpawnRefused,
+            MainExited,
+            GroupGone,
+            Deadline,
+            Signalled,
+            ReadyProbe,
+        ];
         let t0 = Instant::now();
         for state in ALL_STATES {
             for kind in kinds {
@@ -1063,6 +1118,42 @@ mod tests {
             }
         }
         assert_eq!(TABLE.len(), ALL_STATES.len() * kinds.len());
+    }
+
+    #[test]
+    fn a_probed_ready_ignores_startsecs_and_times_out_into_a_failed_start() {
+        let mut c = cfg();
+        c.ready = Ready::File("/run/up".into());
+        c.ready_timeout = 3;
+        c.startsecs = 0;
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        assert_eq!((p.state, p.deadline), (State::Starting, Some(t0 + Duration::from_secs(3))));
+        p.step(&c, Event::Ready, t0 + Duration::from_secs(1));
+        assert_eq!((p.state, p.attempts_ended), (State::Running, 1));
+
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        let action = p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
+        assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
+        assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
+        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        assert_eq!((p.state, p.failures), (State::Backoff, 1));
+        assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
+
+        // ready_timeout=0 waits forever; a stop meanwhile ends STOPPED.
+        c.ready_timeout = 0;
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        assert_eq!(p.deadline, None);
+        c.ready_timeout = 3;
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
+        p.step(&c, Event::Stop, t0 + Duration::from_secs(3));
+        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        assert_eq!(p.state, State::Stopped);
     }
 
     #[test]

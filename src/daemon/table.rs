@@ -9,7 +9,7 @@ use super::capture::Output;
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
-use crate::config::ProgramConfig;
+use crate::config::{ProgramConfig, Ready};
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
 use std::cmp::Reverse;
@@ -22,11 +22,27 @@ pub struct Slot {
     pub prog: Program,
     /// The executable and user found at the first start, kept.
     found: Resolved,
+    /// `ready = file:`: the path as it was before the fork (None: absent).
+    ready_mark: Option<FileMark>,
+    /// `ready = tcp:`: a connect in progress.
+    ready_connect: Option<std::os::fd::OwnedFd>,
 }
+
+/// What tells a file changed: inode, size, modification time.
+type FileMark = (u64, u64, i64, i64);
+
+fn file_mark(path: &std::path::Path) -> Option<FileMark> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// How often `ready = tcp:`/`file:` is tried while STARTING.
+const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), found: Resolved::default() }
+        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_mark: None, ready_connect: None }
     }
 
     /// FATAL config: its section had errors at boot. No command changes
@@ -41,6 +57,21 @@ impl Slot {
         let prog = &self.prog;
         let waits = prog.group_left || matches!(prog.state, State::Stopping | State::ClearingGroup);
         waits && prog.pid.is_none() && prog.pgid.is_some()
+    }
+
+    /// STARTING with a process whose `ready` is probed (tcp:, file:).
+    fn probed(&self) -> bool {
+        let probe = matches!(self.cfg.ready, Ready::Tcp(_) | Ready::File(_));
+        probe && self.prog.state == State::Starting && self.prog.pid.is_some()
+    }
+
+    /// One look at its `ready` condition.
+    fn ready_now(&mut self) -> bool {
+        match &self.cfg.ready {
+            Ready::Tcp(addr) => sys::tcp_connected(addr, &mut self.ready_connect),
+            Ready::File(path) => file_mark(path).is_some_and(|m| Some(m) != self.ready_mark),
+            Ready::Startsecs => false,
+        }
     }
 }
 
@@ -67,6 +98,10 @@ pub struct Table {
     spawns_taken: usize,
     /// Programs that [`Slot::waits_on_group`] (some may have stopped waiting).
     group_watch: Vec<usize>,
+    /// Programs that were [`Slot::probed`] (some may have stopped), and
+    /// when they are tried next (None: no program is probed).
+    probing: Vec<usize>,
+    next_probe: Option<Instant>,
 }
 
 impl Table {
@@ -78,6 +113,8 @@ impl Table {
             spawns: Vec::new(),
             spawns_taken: 0,
             group_watch: Vec::new(),
+            probing: Vec::new(),
+            next_probe: None,
         };
         table.reindex();
         table
@@ -132,7 +169,11 @@ impl Table {
         self.spawns.clear();
         self.spawns_taken = 0;
         self.group_watch.clear();
+        self.probing.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            if slot.probed() {
+                self.probing.push(index);
+            }
             if let Some(pid) = slot.prog.pid {
                 self.by_pid.push((pid, index));
             }
@@ -146,6 +187,7 @@ impl Table {
                 self.group_watch.push(index);
             }
         }
+        self.next_probe = (!self.probing.is_empty()).then(|| Instant::now() + PROBE_INTERVAL);
         // Only at start and on reloads: an insertion sort keeps the code small.
         for at in 1..self.by_pid.len() {
             let mut n = at;
@@ -262,9 +304,20 @@ impl Table {
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
             self.deadlines.push(Reverse((t, index)));
         }
+        if self.slots[index].probed() && !self.probing.contains(&index) {
+            self.probing.push(index);
+            self.next_probe.get_or_insert(now + PROBE_INTERVAL);
+        }
         match action {
             Action::None => {}
-            Action::Spawn => self.spawns.push(index),
+            Action::Spawn => {
+                let slot = &mut self.slots[index];
+                slot.ready_connect = None;
+                if let Ready::File(path) = &slot.cfg.ready {
+                    slot.ready_mark = file_mark(path);
+                }
+                self.spawns.push(index);
+            }
             Action::Signal(signal) => self.signal(index, signal, log),
         }
         if self.slots[index].waits_on_group() && !self.group_watch.contains(&index) {
@@ -293,6 +346,33 @@ impl Table {
             let Some(Reverse((_, index))) = self.deadlines.pop() else { break };
             self.event(index, Event::Deadline, log);
         }
+    }
+
+    /// When the `ready` probes are tried next; None while none is probed.
+    pub fn next_probe(&self) -> Option<Instant> {
+        self.next_probe
+    }
+
+    /// Tries the `ready` probes when they are due: `Ready` to those that pass.
+    pub fn probe(&mut self, now: Instant, log: &mut Logger) {
+        if !self.next_probe.is_some_and(|t| t <= now) {
+            return;
+        }
+        let mut at = 0;
+        while at < self.probing.len() {
+            let index = self.probing[at];
+            if !self.slots[index].probed() {
+                self.slots[index].ready_connect = None;
+                self.probing.swap_remove(at);
+            } else if self.slots[index].ready_now() {
+                self.slots[index].ready_connect = None;
+                self.probing.swap_remove(at);
+                self.event(index, Event::Ready, log);
+            } else {
+                at += 1;
+            }
+        }
+        self.next_probe = (!self.probing.is_empty()).then(|| now + PROBE_INTERVAL);
     }
 
     /// True when spawns wait: the loop turns again at once.
