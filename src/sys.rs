@@ -325,6 +325,8 @@ pub struct ChildPlan<'a> {
     pub stderr: RawFd,
     /// Write end of the close-on-exec errno pipe.
     pub report: RawFd,
+    /// `ready = fd:N`: a pipe's write end, and N, where the child gets it.
+    pub ready: Option<(RawFd, RawFd)>,
     /// The daemon's pid: if it is gone before PDEATHSIG is armed, give up.
     pub parent: Pid,
 }
@@ -376,13 +378,24 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     if libc::dup2(plan.stdin, 0) < 0 || libc::dup2(plan.stdout, 1) < 0 || libc::dup2(plan.stderr, 2) < 0 {
         child_fail(plan.report, Stage::Stdio);
     }
+    let mut report = plan.report;
+    if let Some((fd, n)) = plan.ready {
+        // The errno pipe moves out of the way of the ready descriptor.
+        if report == n {
+            report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
+        }
+        let placed = if fd == n { libc::fcntl(n, libc::F_SETFD, 0) } else { libc::dup2(fd, n) };
+        if placed < 0 {
+            child_fail(report, Stage::Stdio);
+        }
+    }
     if let Some(user) = plan.user {
         // The groups were read from /etc/group before fork.
         if libc::setgid(user.gid) < 0
             || libc::setgroups(user.groups.len(), user.groups.as_ptr()) < 0
             || libc::setuid(user.uid) < 0
         {
-            child_fail(plan.report, Stage::User);
+            child_fail(report, Stage::User);
         }
     }
     // After dropping privileges: changing credentials clears PDEATHSIG.
@@ -395,11 +408,11 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     }
     if let Some(dir) = plan.directory {
         if libc::chdir(dir.as_ptr()) < 0 {
-            child_fail(plan.report, Stage::Directory);
+            child_fail(report, Stage::Directory);
         }
     }
     libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-    child_fail(plan.report, Stage::Exec)
+    child_fail(report, Stage::Exec)
 }
 
 /// `access(path, X_OK)`.

@@ -144,3 +144,27 @@ fn check_reads_ready_values() {
     assert!(out.stderr.contains("ready = healthcheck needs a healthcheck key"), "{out}");
     assert!(out.stderr.contains("[program:b] ready: 'tcp:x:1' is not"), "{out}");
 }
+
+/// `ready = fd:3`: RUNNING at the first newline on descriptor 3, which the
+/// program finds in PMAN_READY_FD; closing it unwritten is not readiness.
+#[test]
+fn fd_readiness_is_the_first_newline() {
+    let env = Env::new();
+    let late = "/bin/sh -c 'echo $PMAN_READY_FD > $DIR/fd.env; sleep 2; printf \"up\\nmore\\n\" >&3; exec sleep 300'";
+    let never = "/bin/sh -c 'exec 3>&-; exec sleep 300'";
+    let conf = prog("late", late, "autostart=false\nready=fd:3")
+        + &prog("never", never, "autostart=false\nready=fd:3\nready_timeout=2\nstartretries=0");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    let since = std::time::Instant::now();
+    let out = env.pman(&["start", "late"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(since.elapsed() >= std::time::Duration::from_millis(1900), "RUNNING before the newline: {out}");
+    env.running_pid("late");
+    assert_eq!(env.read("fd.env").trim(), "3");
+
+    let out = env.pman(&["start", "never"]);
+    assert_eq!(out.code, 1, "{out}");
+    let line = env.wait_state("never", "FATAL", secs(10.0));
+    assert!(line.ends_with("not ready after 2s"), "{line}");
+}

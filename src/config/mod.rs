@@ -90,10 +90,12 @@ impl ProgramConfig {
 pub enum Ready {
     /// Up `startsecs` seconds.
     Startsecs,
-    /// A TCP connect to this address succeeds.
-    Tcp(std::net::SocketAddr),
+    /// A newline on this descriptor of the program (a pipe pman reads).
+    Fd(i32),
+    /// A TCP connect to this address succeeds (boxed: a program slot stays small).
+    Tcp(Box<std::net::SocketAddr>),
     /// This path exists and changed since the fork.
-    File(PathBuf),
+    File(Box<std::path::Path>),
 }
 
 /// A whole validated config.

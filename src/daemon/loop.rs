@@ -40,6 +40,8 @@ enum Polled {
     Client(u64),
     /// A program's captured stream: slot index, 0 stdout / 1 stderr.
     Capture(usize, usize),
+    /// A program's ready pipe (`ready = fd:N`): slot index.
+    Ready(usize),
 }
 
 pub struct Daemon {
@@ -176,7 +178,7 @@ impl Daemon {
     }
 
     fn build_pollfds(&mut self) {
-        let Daemon { pollfds, polled, control, output, signal_pipe, exit_code, .. } = self;
+        let Daemon { pollfds, polled, control, output, signal_pipe, exit_code, table, .. } = self;
         pollfds.clear();
         polled.clear();
         let mut add = |fd: RawFd, events: libc::c_short, what: Polled| {
@@ -192,6 +194,9 @@ impl Daemon {
         for (fd, index, k) in output.polled() {
             add(fd, libc::POLLIN, Polled::Capture(index, k));
         }
+        for (fd, index) in table.ready_pipes() {
+            add(fd, libc::POLLIN, Polled::Ready(index));
+        }
     }
 
     /// Serves what `poll` found ready: output first (the pipes polled are
@@ -203,9 +208,13 @@ impl Daemon {
         let ready =
             || pollfds.iter().zip(&polled).filter(|(p, _)| p.revents != 0).map(|(p, &w)| (p.revents, w));
         for (_, what) in ready() {
-            if let Polled::Capture(index, k) = what {
-                let slot = self.table.slot(index);
-                self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
+            match what {
+                Polled::Capture(index, k) => {
+                    let slot = self.table.slot(index);
+                    self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
+                }
+                Polled::Ready(index) => self.table.read_ready(index, &mut self.log),
+                Polled::Signals | Polled::Listener | Polled::Client(_) => {}
             }
         }
         self.drain_signals();
@@ -219,7 +228,7 @@ impl Daemon {
                     self.refill_fd_reserve();
                 }
                 Polled::Client(id) => self.serve_client(id, revents),
-                Polled::Signals | Polled::Capture(..) => {}
+                Polled::Signals | Polled::Capture(..) | Polled::Ready(_) => {}
             }
         }
         if self.control.drop_closed() {

@@ -22,10 +22,8 @@ pub struct Slot {
     pub prog: Program,
     /// The executable and user found at the first start, kept.
     found: Resolved,
-    /// `ready = file:`: the path as it was before the fork (None: absent).
-    ready_mark: Option<FileMark>,
-    /// `ready = tcp:`: a connect in progress.
-    ready_connect: Option<std::os::fd::OwnedFd>,
+    /// `ready = fd:N`: the read end of the last process's ready pipe.
+    ready_pipe: Option<std::os::fd::OwnedFd>,
 }
 
 /// What tells a file changed: inode, size, modification time.
@@ -37,12 +35,40 @@ fn file_mark(path: &std::path::Path) -> Option<FileMark> {
     Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
+/// A program whose `ready = tcp:`/`file:` is tried while it is STARTING.
+struct Probe {
+    index: usize,
+    /// `file:`: the path as it was before the fork (None: absent).
+    mark: Option<FileMark>,
+    /// `tcp:`: a connect in progress.
+    connect: Option<std::os::fd::OwnedFd>,
+}
+
+impl Probe {
+    fn new(index: usize, ready: &Ready) -> Probe {
+        let mark = match ready {
+            Ready::File(path) => file_mark(path),
+            Ready::Startsecs | Ready::Fd(_) | Ready::Tcp(_) => None,
+        };
+        Probe { index, mark, connect: None }
+    }
+
+    /// One look at the `ready` condition.
+    fn passes(&mut self, ready: &Ready) -> bool {
+        match ready {
+            Ready::Tcp(addr) => sys::tcp_connected(addr, &mut self.connect),
+            Ready::File(path) => file_mark(path).is_some_and(|m| Some(m) != self.mark),
+            Ready::Startsecs | Ready::Fd(_) => false,
+        }
+    }
+}
+
 /// How often `ready = tcp:`/`file:` is tried while STARTING.
 const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_mark: None, ready_connect: None }
+        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_pipe: None }
     }
 
     /// FATAL config: its section had errors at boot. No command changes
@@ -59,19 +85,9 @@ impl Slot {
         waits && prog.pid.is_none() && prog.pgid.is_some()
     }
 
-    /// STARTING with a process whose `ready` is probed (tcp:, file:).
+    /// Its `ready` is probed (tcp:, file:) and it is STARTING.
     fn probed(&self) -> bool {
-        let probe = matches!(self.cfg.ready, Ready::Tcp(_) | Ready::File(_));
-        probe && self.prog.state == State::Starting && self.prog.pid.is_some()
-    }
-
-    /// One look at its `ready` condition.
-    fn ready_now(&mut self) -> bool {
-        match &self.cfg.ready {
-            Ready::Tcp(addr) => sys::tcp_connected(addr, &mut self.ready_connect),
-            Ready::File(path) => file_mark(path).is_some_and(|m| Some(m) != self.ready_mark),
-            Ready::Startsecs => false,
-        }
+        matches!(self.cfg.ready, Ready::Tcp(_) | Ready::File(_)) && self.prog.state == State::Starting
     }
 }
 
@@ -100,8 +116,10 @@ pub struct Table {
     group_watch: Vec<usize>,
     /// Programs that were [`Slot::probed`] (some may have stopped), and
     /// when they are tried next (None: no program is probed).
-    probing: Vec<usize>,
+    probing: Vec<Probe>,
     next_probe: Option<Instant>,
+    /// Programs with a ready pipe open (`ready = fd:N`).
+    ready_pipes: Vec<usize>,
 }
 
 impl Table {
@@ -115,6 +133,7 @@ impl Table {
             group_watch: Vec::new(),
             probing: Vec::new(),
             next_probe: None,
+            ready_pipes: Vec::new(),
         };
         table.reindex();
         table
@@ -170,9 +189,14 @@ impl Table {
         self.spawns_taken = 0;
         self.group_watch.clear();
         self.probing.clear();
+        self.ready_pipes.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            if slot.ready_pipe.is_some() {
+                self.ready_pipes.push(index);
+            }
+            // A reload renumbers: a file probe starts again from the file as it is now.
             if slot.probed() {
-                self.probing.push(index);
+                self.probing.push(Probe::new(index, &slot.cfg.ready));
             }
             if let Some(pid) = slot.prog.pid {
                 self.by_pid.push((pid, index));
@@ -304,17 +328,14 @@ impl Table {
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
             self.deadlines.push(Reverse((t, index)));
         }
-        if self.slots[index].probed() && !self.probing.contains(&index) {
-            self.probing.push(index);
-            self.next_probe.get_or_insert(now + PROBE_INTERVAL);
-        }
         match action {
             Action::None => {}
             Action::Spawn => {
-                let slot = &mut self.slots[index];
-                slot.ready_connect = None;
-                if let Ready::File(path) = &slot.cfg.ready {
-                    slot.ready_mark = file_mark(path);
+                // A file probe looks at the path as it was before the fork.
+                if self.slots[index].probed() {
+                    self.probing.retain(|p| p.index != index);
+                    self.probing.push(Probe::new(index, &self.slots[index].cfg.ready));
+                    self.next_probe.get_or_insert(now + PROBE_INTERVAL);
                 }
                 self.spawns.push(index);
             }
@@ -359,13 +380,12 @@ impl Table {
             return;
         }
         let mut at = 0;
-        while at < self.probing.len() {
-            let index = self.probing[at];
-            if !self.slots[index].probed() {
-                self.slots[index].ready_connect = None;
+        while let Some(probe) = self.probing.get_mut(at) {
+            let slot = &self.slots[probe.index];
+            let index = probe.index;
+            if !slot.probed() {
                 self.probing.swap_remove(at);
-            } else if self.slots[index].ready_now() {
-                self.slots[index].ready_connect = None;
+            } else if slot.prog.pid.is_some() && probe.passes(&slot.cfg.ready) {
                 self.probing.swap_remove(at);
                 self.event(index, Event::Ready, log);
             } else {
@@ -373,6 +393,45 @@ impl Table {
             }
         }
         self.next_probe = (!self.probing.is_empty()).then(|| now + PROBE_INTERVAL);
+    }
+
+    /// The open ready pipes, to poll: (read end, slot index).
+    pub fn ready_pipes(&self) -> impl Iterator<Item = (std::os::fd::RawFd, usize)> + '_ {
+        self.ready_pipes.iter().filter_map(|&i| {
+            self.slots[i].ready_pipe.as_ref().map(|fd| (std::os::fd::AsRawFd::as_raw_fd(fd), i))
+        })
+    }
+
+    /// Reads what a program wrote to its ready pipe: a newline is `Ready`
+    /// (which counts only while STARTING); the rest is discarded. The pipe
+    /// is closed at its end.
+    pub fn read_ready(&mut self, index: usize, log: &mut Logger) {
+        let mut buf = [0u8; 256];
+        let mut newline = false;
+        let mut closed = false;
+        if let Some(fd) = &self.slots[index].ready_pipe {
+            loop {
+                match sys::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => newline |= buf[..n].contains(&b'\n'),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        closed = e.kind() != std::io::ErrorKind::WouldBlock;
+                        break;
+                    }
+                }
+            }
+        }
+        if closed {
+            self.slots[index].ready_pipe = None;
+            self.ready_pipes.retain(|&i| i != index);
+        }
+        if newline {
+            self.event(index, Event::Ready, log);
+        }
     }
 
     /// True when spawns wait: the loop turns again at once.
@@ -416,7 +475,27 @@ impl Table {
             return self.spawn_error(index, SpawnError::Failed(reason), log);
         }
         let captured = output.write_ends(index);
-        match ctx.spawn(&slot.cfg, &mut slot.found, captured) {
+        slot.ready_pipe = None;
+        // `ready = fd:N`: the child gets the write end; the daemon reads the other.
+        let pipe = match slot.cfg.ready {
+            Ready::Fd(_) => match sys::pipe(true) {
+                Ok(pipe) => Some(pipe),
+                Err(e) => {
+                    let reason = crate::text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]);
+                    return self.spawn_error(index, SpawnError::Failed(reason), log);
+                }
+            },
+            _ => None,
+        };
+        let write_end = pipe.as_ref().map(|(_, w)| std::os::fd::AsRawFd::as_raw_fd(w));
+        let spawned = ctx.spawn(&slot.cfg, &mut slot.found, captured, write_end);
+        if let (Some((read_end, _)), Ok(_)) = (pipe, &spawned) {
+            slot.ready_pipe = Some(read_end);
+            if !self.ready_pipes.contains(&index) {
+                self.ready_pipes.push(index);
+            }
+        }
+        match spawned {
             Ok((pid, exec_failed)) => {
                 let name = &slot.cfg.name;
                 match &exec_failed {
