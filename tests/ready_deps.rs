@@ -168,3 +168,120 @@ fn fd_readiness_is_the_first_newline() {
     let line = env.wait_state("never", "FATAL", secs(10.0));
     assert!(line.ends_with("not ready after 2s"), "{line}");
 }
+
+/// A dependency cycle is an error of each section on it; a name that is no
+/// program is an error of the depending section.
+#[test]
+fn check_refuses_cycles_and_unknown_names() {
+    let env = Env::new();
+    let conf = prog("web", "/bin/true", "depends_on=db, cache")
+        + &prog("db", "/bin/true", "depends_on=web")
+        + &prog("cache", "/bin/true", "")
+        + &prog("api", "/bin/true", "depends_on=nope");
+    env.write_config(&conf);
+    let out = env.pman(&["check"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("[program:web] depends_on: cycle web -> db -> web"), "{out}");
+    assert!(out.stderr.contains("[program:db] depends_on: cycle db -> web -> db"), "{out}");
+    assert!(out.stderr.contains("[program:api] depends_on: 'nope' is no program"), "{out}");
+    assert!(!out.stderr.contains("[program:cache]"), "{out}");
+    let good = prog("web", "/bin/true", "depends_on=db w")
+        + &prog("db", "/bin/true", "")
+        + &prog("w", "/bin/true", "numprocs=2\nprocess_name=w%(process_num)d");
+    env.write_config(&good);
+    let out = env.pman(&["check"]);
+    assert!(out.code == 0 && !out.stderr.contains("warning"), "{out}");
+}
+
+/// `start web` starts its inactive dependencies (transitively), shows
+/// WAITING with the unmet names meanwhile, and returns once web is RUNNING.
+#[test]
+fn start_brings_up_dependencies_first_and_shows_waiting() {
+    let env = Env::new();
+    let conf = prog("web", "/bin/sleep 300", "autostart=false\ndepends_on=db, cache")
+        + &prog("db", "/bin/sleep 300", "autostart=false\nstartsecs=3\ndepends_on=disk")
+        + &prog("disk", "/bin/sleep 300", "autostart=false\nstartsecs=0")
+        + &prog("cache", "/bin/sleep 300", "autostart=false\nstartsecs=1");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    let mut child = env.pman_spawn(&["start", "web"]);
+    wait_until(secs(3.0), "web WAITING for both", || env.status_line("web") == "[web] WAITING for: db cache");
+    let json = env.json_of("web");
+    let names: Vec<&str> = json
+        .get("waiting_for")
+        .and_then(|v| v.as_array())
+        .map_or(vec![], |a| a.iter().filter_map(|n| n.as_str()).collect());
+    assert!(names == ["db", "cache"] || names == ["db"], "{json:?}");
+    wait_until(secs(4.0), "only db left", || env.status_line("web") == "[web] WAITING for: db");
+    let status = child.wait().expect("start");
+    assert_eq!(status.code(), Some(0));
+    for name in ["web", "db", "disk", "cache"] {
+        env.running_pid(name);
+    }
+    assert!(env.json_of("db").get("waiting_for").and_then(|v| v.as_array()).is_some_and(|a| a.is_empty()));
+}
+
+/// `start` fails at once when an attempt of a dependency it waits on
+/// failed, even one that will retry; its line is the WAITING one.
+#[test]
+fn start_fails_at_once_when_a_dependency_cannot_start() {
+    let env = Env::new();
+    let conf = prog("web", "/bin/sleep 300", "autostart=false\ndepends_on=db")
+        + &prog("db", "/nonexistent/db", "autostart=false\nstartretries=5\nbackoff=10");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    let since = std::time::Instant::now();
+    let out = env.pman(&["start", "web"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stdout.trim(), "[web] WAITING for: db", "{out}");
+    assert!(since.elapsed() < secs(8.0), "start waited for the retry");
+    assert_eq!(env.state("db"), "BACKOFF");
+    // stop of a WAITING program makes it STOPPED.
+    let out = env.pman(&["stop", "web"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.status_line("web"), "[web] STOPPED");
+}
+
+/// A program depending on a FATAL config one stays WAITING, and `start` of
+/// it fails at once.
+#[test]
+fn a_dependency_with_a_broken_section_keeps_waiting() {
+    let env = Env::new();
+    let conf = prog("web", "/bin/sleep 300", "depends_on=db") + "[program:db]\nstartsecs=x\n";
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    wait_until(secs(3.0), "web WAITING", || env.status_line("web") == "[web] WAITING for: db");
+    assert!(env.state("db") == "FATAL");
+    let out = env.pman(&["start", "web"]);
+    assert_eq!((out.code, out.stdout.trim()), (1, "[web] WAITING for: db"), "{out}");
+}
+
+/// Starts go dependencies first; stops dependents first, whatever the
+/// priorities say; an automatic restart waits for a stopped dependency
+/// without starting it.
+#[test]
+fn stops_go_dependents_first_and_restarts_wait_again() {
+    let env = Env::new();
+    let conf = prog("web", &order_script("web", "order"), "priority=1\nstartsecs=0\ndepends_on=db")
+        + &prog("db", &order_script("db", "order"), "priority=999\nstartsecs=1");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    let web = env.running_pid("web");
+    env.running_pid("db");
+    let out = env.pman(&["stop", "all"]);
+    assert_eq!(out.code, 0, "{out}");
+    let order = env.read("order");
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines, ["start-db", "start-web", "stop-web", "stop-db"], "{order}");
+    assert!(!pid_alive(web) || proc_state(web) == Some('Z'));
+
+    let out = env.pman(&["start", "web"]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = env.pman(&["stop", "db"]);
+    assert_eq!(out.code, 0, "{out}");
+    let web = env.running_pid("web");
+    kill(web, libc::SIGKILL);
+    wait_until(secs(5.0), "web WAITING again", || env.status_line("web") == "[web] WAITING for: db");
+    std::thread::sleep(secs(1.0));
+    assert_eq!(env.status_line("db"), "[db] STOPPED");
+}

@@ -59,6 +59,8 @@ pub struct ProgramConfig {
     pub backoff_max: u32,
     /// A run (from the fork) shorter than this ends in a crash in a row.
     pub backoff_reset: u32,
+    /// Programs (section or process names) that must be met before this starts.
+    pub depends_on: Box<[String]>,
     /// When a start counts as RUNNING.
     pub ready: Ready,
     /// Seconds a `ready` other than startsecs may take; 0 = forever.

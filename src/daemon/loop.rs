@@ -9,7 +9,6 @@ use super::capture::Output;
 use super::control::{self, Control, Reply};
 use super::jobs::{self, Job, Outcome};
 use super::log::Logger;
-use super::program::Event;
 use super::spawn::Context;
 use super::table::Table;
 use crate::config::Config;
@@ -100,7 +99,7 @@ impl Daemon {
         };
         let wanted: Vec<usize> = (0..self.table.len()).filter(autostart).collect();
         for index in self.table.start_order(wanted) {
-            self.table.event(index, Event::Start, &mut self.log);
+            self.table.start(index, &mut self.log);
         }
     }
 
@@ -402,7 +401,7 @@ impl Daemon {
             })
             .collect();
         for i in self.table.start_order(starts) {
-            self.table.event(i, Event::Start, &mut self.log);
+            self.table.start(i, &mut self.log);
         }
     }
 

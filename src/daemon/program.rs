@@ -15,6 +15,8 @@ pub const KILL_REPEAT: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Stopped,
+    /// Held back by `depends_on` until its dependencies are met.
+    Waiting,
     Starting,
     Running,
     Backoff,
@@ -31,6 +33,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::Stopped => "STOPPED",
+            State::Waiting => "WAITING",
             State::Starting => "STARTING",
             State::Running => "RUNNING",
             State::Backoff => "BACKOFF",
@@ -65,8 +68,10 @@ pub enum Event {
     Deadline,
     /// `pman signal` sent this signal to the main process.
     Signalled { signal: i32 },
-    /// Its `ready` probe (tcp:, file:) passed.
+    /// Its `ready` condition (tcp:, file:, fd:) holds.
     Ready,
+    /// A start about to spawn has unmet dependencies: WAITING instead.
+    Wait,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +149,12 @@ impl Program {
     pub fn is_active(&self) -> bool {
         matches!(
             self.state,
-            State::Starting | State::Running | State::Stopping | State::Backoff | State::ClearingGroup
+            State::Waiting
+                | State::Starting
+                | State::Running
+                | State::Stopping
+                | State::Backoff
+                | State::ClearingGroup
         )
     }
 
@@ -165,7 +175,20 @@ impl Program {
                 self.deadline = None;
                 self.start_now(cfg, now)
             }
+            // Its dependencies are met now (the table looks): spawn.
+            (Waiting, Event::Start) => self.start_now(cfg, now),
             (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
+
+            // A spawn not made yet waits for the dependencies instead.
+            (Starting, Event::Wait) if self.pid.is_none() => {
+                self.state = Waiting;
+                self.deadline = None;
+                Action::None
+            }
+            (
+                Stopped | Waiting | Starting | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Wait,
+            ) => Action::None,
 
             (Starting, Event::Spawned { pid, exec_failed }) => {
                 self.spawned(cfg, pid, exec_failed, now);
@@ -174,7 +197,7 @@ impl Program {
             // The loop spawns only for a STARTING program without a process;
             // were a process made anyway, it is tracked rather than lost.
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::Spawned { pid, exec_failed },
             ) => {
                 self.spawned(cfg, pid, exec_failed, now);
@@ -187,7 +210,7 @@ impl Program {
             }
             // As above: only a STARTING program spawns; counted as a failed start.
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
@@ -199,7 +222,7 @@ impl Program {
                 Action::None
             }
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnRefused { reason },
             ) => {
                 self.refused(reason);
@@ -232,11 +255,12 @@ impl Program {
                 Action::Signal(libc::SIGKILL)
             }
             // No deadline is armed in these states.
-            (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
+            (Stopped | Waiting | Running | Exited | Fatal, Event::Deadline) => Action::None,
             // A probe is looked at only while STARTING.
-            (Stopped | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup, Event::Ready) => {
-                Action::None
-            }
+            (
+                Stopped | Waiting | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Ready,
+            ) => Action::None,
 
             (Starting, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -274,7 +298,10 @@ impl Program {
                 Action::None
             }
             // An exit of a process that is no longer the program's (reaped late).
-            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
+            (
+                Stopped | Waiting | Backoff | Exited | Fatal | ClearingGroup,
+                Event::Exited { exit, group_alive },
+            ) => {
                 self.exited(cfg, exit, group_alive);
                 Action::None
             }
@@ -290,7 +317,7 @@ impl Program {
                 self.group_left = false;
                 self.spawn()
             }
-            (Stopped | Backoff | Exited | Fatal, Event::GroupGone) => {
+            (Stopped | Waiting | Backoff | Exited | Fatal, Event::GroupGone) => {
                 self.group_left = false;
                 Action::None
             }
@@ -307,7 +334,7 @@ impl Program {
             (Backoff | Exited | Fatal, Event::Stop) if self.group_left => {
                 self.signal_stop(cfg, Stopping, now)
             }
-            (Backoff | Exited | Fatal, Event::Stop) => {
+            (Waiting | Backoff | Exited | Fatal, Event::Stop) => {
                 self.stopped();
                 Action::None
             }
@@ -328,7 +355,9 @@ impl Program {
                 Action::None
             }
             // `signal` reaches only a live main process.
-            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => Action::None,
+            (Stopped | Waiting | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => {
+                Action::None
+            }
         }
     }
 
@@ -475,8 +504,9 @@ mod tests {
         }
     }
 
-    const ALL_STATES: [State; 8] = [
+    const ALL_STATES: [State; 9] = [
         State::Stopped,
+        State::Waiting,
         State::Starting,
         State::Running,
         State::Backoff,
@@ -512,6 +542,8 @@ mod tests {
             let mut p = in_state(state, now);
             let action = p.step(&cfg(), Event::Start, now);
             let rest = matches!(state, State::Stopped | State::Exited | State::Fatal | State::Backoff);
+            // WAITING is started by the table once its dependencies are met.
+            let rest = rest || state == State::Waiting;
             assert_eq!(action == Action::Spawn, rest, "{state:?}");
             let after = if rest { State::Starting } else { state };
             assert_eq!((p.state, p.pid), (after, if rest { None } else { p.pid }), "{state:?}");
@@ -1000,6 +1032,7 @@ mod tests {
             Deadline,
             Signalled,
             ReadyProbe,
+            Wait,
         }
         const TABLE: &[(State, Kind, State, Action)] = &[
             (Stopped, Start, Starting, Spawn),
@@ -1012,6 +1045,18 @@ mod tests {
             (Stopped, Deadline, Stopped, None),
             (Stopped, Signalled, Stopped, None),
             (Stopped, ReadyProbe, Stopped, None),
+            (Stopped, Wait, Stopped, None),
+            (Waiting, Start, Starting, Spawn),
+            (Waiting, Stop, Stopped, None),
+            (Waiting, Spawned, Starting, None),
+            (Waiting, SpawnFailed, Backoff, None),
+            (Waiting, SpawnRefused, Fatal, None),
+            (Waiting, MainExited, Waiting, None),
+            (Waiting, GroupGone, Waiting, None),
+            (Waiting, Deadline, Waiting, None),
+            (Waiting, Signalled, Waiting, None),
+            (Waiting, ReadyProbe, Waiting, None),
+            (Waiting, Wait, Waiting, None),
             (Starting, Start, Starting, None),
             (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
             (Starting, Spawned, Starting, None),
@@ -1022,6 +1067,7 @@ mod tests {
             (Starting, Deadline, Running, None),
             (Starting, Signalled, Starting, None),
             (Starting, ReadyProbe, Running, None),
+            (Starting, Wait, Starting, None),
             (Running, Start, Running, None),
             (Running, Stop, Stopping, Signal(libc::SIGTERM)),
             (Running, Spawned, Starting, None),
@@ -1032,6 +1078,7 @@ mod tests {
             (Running, Deadline, Running, None),
             (Running, Signalled, Running, None),
             (Running, ReadyProbe, Running, None),
+            (Running, Wait, Running, None),
             (Backoff, Start, Starting, Spawn),
             (Backoff, Stop, Stopped, None),
             (Backoff, Spawned, Starting, None),
@@ -1042,6 +1089,7 @@ mod tests {
             (Backoff, Deadline, Starting, Spawn),
             (Backoff, Signalled, Backoff, None),
             (Backoff, ReadyProbe, Backoff, None),
+            (Backoff, Wait, Backoff, None),
             (Stopping, Start, Stopping, None),
             (Stopping, Stop, Stopping, None),
             (Stopping, Spawned, Starting, None),
@@ -1052,6 +1100,7 @@ mod tests {
             (Stopping, Deadline, Stopping, Signal(libc::SIGKILL)),
             (Stopping, Signalled, Stopping, None),
             (Stopping, ReadyProbe, Stopping, None),
+            (Stopping, Wait, Stopping, None),
             (Exited, Start, Starting, Spawn),
             (Exited, Stop, Stopped, None),
             (Exited, Spawned, Starting, None),
@@ -1062,6 +1111,7 @@ mod tests {
             (Exited, Deadline, Exited, None),
             (Exited, Signalled, Exited, None),
             (Exited, ReadyProbe, Exited, None),
+            (Exited, Wait, Exited, None),
             (Fatal, Start, Starting, Spawn),
             (Fatal, Stop, Stopped, None),
             (Fatal, Spawned, Starting, None),
@@ -1072,6 +1122,7 @@ mod tests {
             (Fatal, Deadline, Fatal, None),
             (Fatal, Signalled, Fatal, None),
             (Fatal, ReadyProbe, Fatal, None),
+            (Fatal, Wait, Fatal, None),
             (ClearingGroup, Start, ClearingGroup, None),
             (ClearingGroup, Stop, Stopping, None),
             (ClearingGroup, Spawned, Starting, None),
@@ -1082,6 +1133,7 @@ mod tests {
             (ClearingGroup, Deadline, ClearingGroup, Signal(libc::SIGKILL)),
             (ClearingGroup, Signalled, ClearingGroup, None),
             (ClearingGroup, ReadyProbe, ClearingGroup, None),
+            (ClearingGroup, Wait, ClearingGroup, None),
         ];
         let event = |kind: Kind| match kind {
             Start => Event::Start,
@@ -1094,6 +1146,7 @@ mod tests {
             Deadline => Event::Deadline,
             Signalled => Event::Signalled { signal: libc::SIGHUP },
             ReadyProbe => Event::Ready,
+            Wait => Event::Wait,
         };
         let kinds = [
             Start,
@@ -1106,6 +1159,7 @@ mod tests {
             Deadline,
             Signalled,
             ReadyProbe,
+            Wait,
         ];
         let t0 = Instant::now();
         for state in ALL_STATES {
@@ -1154,6 +1208,21 @@ mod tests {
         p.step(&c, Event::Stop, t0 + Duration::from_secs(3));
         p.step(&c, exited(0), t0 + Duration::from_secs(4));
         assert_eq!(p.state, State::Stopped);
+    }
+
+    #[test]
+    fn a_start_with_unmet_dependencies_waits_then_spawns() {
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn);
+        assert_eq!(p.step(&cfg(), Event::Wait, t0), Action::None);
+        assert_eq!((p.state, p.deadline, p.is_active()), (State::Waiting, None, true));
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn);
+        assert_eq!(p.state, State::Starting);
+        // A spawned process is not cancelled by a late Wait.
+        p.step(&cfg(), spawned(7), t0);
+        assert_eq!(p.step(&cfg(), Event::Wait, t0), Action::None);
+        assert_eq!(p.state, State::Starting);
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub struct Table {
     next_probe: Option<Instant>,
     /// Programs with a ready pipe open (`ready = fd:N`).
     ready_pipes: Vec<usize>,
+    /// Programs that went WAITING (some may have left it).
+    waiting: Vec<usize>,
 }
 
 impl Table {
@@ -134,6 +136,7 @@ impl Table {
             probing: Vec::new(),
             next_probe: None,
             ready_pipes: Vec::new(),
+            waiting: Vec::new(),
         };
         table.reindex();
         table
@@ -155,29 +158,124 @@ impl Table {
         self.slots.iter().position(|s| s.cfg.name == name)
     }
 
-    /// Indices sorted by ascending priority, ties in config order.
+    /// Indices sorted dependencies first, then by ascending priority, ties
+    /// in config order.
     pub fn start_order(&self, mut indices: Vec<usize>) -> Vec<usize> {
-        indices.sort_by_key(|&i| (self.slots[i].cfg.priority, i));
+        let depth = self.layers(&indices, true);
+        let mut keyed: Vec<(usize, i32, usize)> =
+            indices.iter().zip(&depth).map(|(&i, &d)| (d, self.slots[i].cfg.priority, i)).collect();
+        keyed.sort();
+        indices.clear();
+        indices.extend(keyed.into_iter().map(|(_, _, i)| i));
         indices
     }
 
-    /// Indices grouped by priority, highest first (the stop order).
+    /// Indices in stop groups: by dependency layers (dependents first),
+    /// within a layer by priority, highest first, one priority at a time.
     pub fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<usize>> {
-        let mut sorted: Vec<usize> = indices.to_vec();
-        sorted.sort_by_key(|&i| (Reverse(self.slots[i].cfg.priority), i));
+        let depth = self.layers(indices, false);
+        let mut sorted: Vec<(usize, Reverse<i32>, usize)> =
+            indices.iter().zip(&depth).map(|(&i, &d)| (d, Reverse(self.slots[i].cfg.priority), i)).collect();
+        sorted.sort();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut last = None;
-        for i in sorted {
-            let priority = self.slots[i].cfg.priority;
-            if last != Some(priority) {
+        for (d, priority, i) in sorted {
+            if last != Some((d, priority)) {
                 groups.push(Vec::new());
-                last = Some(priority);
+                last = Some((d, priority));
             }
             if let Some(group) = groups.last_mut() {
                 group.push(i);
             }
         }
         groups
+    }
+
+    /// For each of `indices`, its layer among them: with `below`, the
+    /// longest chain of its dependencies among them; else of its dependents.
+    fn layers(&self, indices: &[usize], below: bool) -> Vec<usize> {
+        let mut depth = vec![0usize; indices.len()];
+        if indices.iter().all(|&i| self.slots[i].cfg.depends_on.is_empty()) {
+            return depth;
+        }
+        // Relaxed until stable: the config has no cycles, so at most n rounds.
+        for _ in 0..indices.len() {
+            let mut changed = false;
+            for (a, &i) in indices.iter().enumerate() {
+                for (b, &j) in indices.iter().enumerate() {
+                    // below: a depends on b lifts a; else: b depends on a lifts a.
+                    let lifts = if below { self.depends(i, j) } else { self.depends(j, i) };
+                    if lifts && depth[a] <= depth[b] {
+                        depth[a] = depth[b] + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        depth
+    }
+
+    /// Program `i` names program `j` in its depends_on.
+    fn depends(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (&self.slots[i].cfg, &self.slots[j].cfg);
+        i != j && a.depends_on.iter().any(|n| *n == b.group || *n == b.name)
+    }
+
+    /// The programs `name` (in a depends_on) stands for.
+    fn named(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
+        let name = name.to_string();
+        (0..self.slots.len())
+            .filter(move |&j| self.slots[j].cfg.group == name || self.slots[j].cfg.name == name)
+    }
+
+    /// A dependency is met: RUNNING, or EXITED with an expected exit code.
+    fn met(&self, name: &str) -> bool {
+        self.named(name).all(|j| {
+            let slot = &self.slots[j];
+            let expected =
+                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(&c));
+            !slot.fatal_config()
+                && (slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected))
+        })
+    }
+
+    /// The unmet dependencies of a WAITING program, by the names its
+    /// depends_on gives (empty unless WAITING).
+    pub fn waiting_for(&self, index: usize) -> Vec<&str> {
+        let slot = &self.slots[index];
+        if slot.prog.state != State::Waiting {
+            return Vec::new();
+        }
+        slot.cfg.depends_on.iter().filter(|n| !self.met(n)).map(|n| n.as_str()).collect()
+    }
+
+    /// An attempt of a dependency a WAITING program waits on has failed.
+    pub fn dependency_failed(&self, index: usize) -> bool {
+        self.waiting_for(index).iter().any(|name| {
+            self.named(name).any(|j| {
+                let slot = &self.slots[j];
+                slot.fatal_config() || slot.prog.state == State::Fatal || slot.prog.failures > 0
+            })
+        })
+    }
+
+    /// A start of `index` (autostart, `start`, `restart`, reload): first
+    /// each dependency that is not active (STOPPED, EXITED, FATAL), transitively.
+    pub fn start(&mut self, index: usize, log: &mut Logger) {
+        let names = self.slots[index].cfg.depends_on.clone();
+        for name in names.iter() {
+            let deps: Vec<usize> = self.named(name).collect();
+            for j in deps {
+                let slot = &self.slots[j];
+                if j != index && !slot.prog.is_active() && !slot.fatal_config() {
+                    self.start(j, log);
+                }
+            }
+        }
+        self.event(index, Event::Start, log);
     }
 
     /// Rebuilds the pid index, the deadlines, the spawn queue and the
@@ -190,7 +288,11 @@ impl Table {
         self.group_watch.clear();
         self.probing.clear();
         self.ready_pipes.clear();
+        self.waiting.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            if slot.prog.state == State::Waiting {
+                self.waiting.push(index);
+            }
             if slot.ready_pipe.is_some() {
                 self.ready_pipes.push(index);
             }
@@ -328,6 +430,22 @@ impl Table {
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
             self.deadlines.push(Reverse((t, index)));
         }
+        // A spawn with unmet dependencies waits for them instead.
+        let waits = action == Action::Spawn && !self.slots[index].cfg.depends_on.is_empty() && {
+            let names = &self.slots[index].cfg.depends_on;
+            !names.iter().all(|n| self.met(n))
+        };
+        if waits {
+            let slot = &mut self.slots[index];
+            let before = (slot.prog.state, slot.prog.failures);
+            slot.prog.step(&slot.cfg, Event::Wait, now);
+            log_transition(log, slot, before, now);
+            if !self.waiting.contains(&index) {
+                self.waiting.push(index);
+            }
+            return;
+        }
+        let state_changed = self.slots[index].prog.state != before.0;
         match action {
             Action::None => {}
             Action::Spawn => {
@@ -347,6 +465,25 @@ impl Table {
         if let Action::Signal(_) = action {
             // A group that was already empty ends the wait at once.
             self.check_group(index, log);
+        }
+        if state_changed && !self.waiting.is_empty() {
+            self.wake_waiting(log);
+        }
+    }
+
+    /// Starts the WAITING programs whose dependencies are all met now.
+    fn wake_waiting(&mut self, log: &mut Logger) {
+        self.waiting.retain(|&i| self.slots.get(i).is_some_and(|s| s.prog.state == State::Waiting));
+        let ready: Vec<usize> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&i| self.slots[i].cfg.depends_on.iter().all(|n| self.met(n)))
+            .collect();
+        for i in ready {
+            if self.slots[i].prog.state == State::Waiting {
+                self.event(i, Event::Start, log);
+            }
         }
     }
 
@@ -638,6 +775,7 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
         ]),
         State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
         State::Stopped => log.info(&[Str(name), Str(": stopped")]),
+        State::Waiting => log.info(&[Str(name), Str(": waiting for its dependencies")]),
         State::Running | State::Exited | State::Starting | State::Stopping => {}
     }
 }
