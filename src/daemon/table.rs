@@ -257,7 +257,9 @@ impl Table {
         self.waiting_for(index).iter().any(|name| {
             self.named(name).any(|j| {
                 let slot = &self.slots[j];
-                slot.fatal_config() || slot.prog.state == State::Fatal || slot.prog.failures > 0
+                // FATAL, failed attempts, or at rest where nothing will start it.
+                let at_rest = matches!(slot.prog.state, State::Fatal | State::Stopped | State::Exited);
+                slot.fatal_config() || at_rest || slot.prog.failures > 0
             })
         })
     }
@@ -804,6 +806,23 @@ mod tests {
         assert_eq!(table.start_order(vec![3, 2, 1, 0]), vec![0, 2, 3, 1]);
         let (found, unknown) = table.resolve(&["c".into(), "all".into(), "x".into(), "c".into()]);
         assert_eq!((found, unknown), (vec![2, 0, 1, 3], vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn dependencies_order_starts_and_stops_before_priority() {
+        // web -> api -> db, web -> db; cache and db2 alone. Priorities say the opposite.
+        let text = [
+            section("db", 1),
+            section("api", 5) + "depends_on=db\n",
+            section("web", 9) + "depends_on=api db\n",
+            section("cache", 1),
+            section("db2", 1),
+        ]
+        .concat();
+        let table = Table::new(programs(&text).into_iter().map(Slot::new).collect());
+        assert_eq!(table.start_order(vec![2, 1, 0, 3, 4]), vec![0, 3, 4, 1, 2]);
+        // Layers: nothing depends on web, cache, db2; then api; then db.
+        assert_eq!(table.stop_groups(&[0, 1, 2, 3, 4]), vec![vec![2], vec![3, 4], vec![1], vec![0]]);
     }
 
     #[test]
