@@ -225,8 +225,7 @@ impl Table {
     }
 
     /// The programs `name` (in a depends_on) stands for.
-    fn named(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
-        let name = name.to_string();
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
         (0..self.slots.len())
             .filter(move |&j| self.slots[j].cfg.group == name || self.slots[j].cfg.name == name)
     }
