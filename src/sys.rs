@@ -348,6 +348,8 @@ pub struct ChildPlan<'a> {
     pub stderr: RawFd,
     /// Write end of the close-on-exec errno pipe.
     pub report: RawFd,
+    /// `ready = fd:N`: a pipe's write end, and N, where the child gets it.
+    pub ready: Option<(RawFd, RawFd)>,
     /// The daemon's pid: if it is gone before PDEATHSIG is armed, give up.
     pub parent: Pid,
 }
@@ -407,28 +409,39 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     if libc::dup2(plan.stdin, 0) < 0 || libc::dup2(plan.stdout, 1) < 0 || libc::dup2(plan.stderr, 2) < 0 {
         child_fail(plan.report, Stage::Stdio);
     }
+    let mut report = plan.report;
+    if let Some((fd, n)) = plan.ready {
+        // The errno pipe moves out of the way of the ready descriptor.
+        if report == n {
+            report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
+        }
+        let placed = if fd == n { libc::fcntl(n, libc::F_SETFD, 0) } else { libc::dup2(fd, n) };
+        if placed < 0 {
+            child_fail(report, Stage::Stdio);
+        }
+    }
     // Before dropping to `user`, so root may raise a hard limit.
     for (n, limit) in plan.limits.rlimits.iter().enumerate() {
         let rlim = |v: u64| libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY);
         let value = libc::rlimit { rlim_cur: rlim(limit.soft), rlim_max: rlim(limit.hard) };
         if libc::setrlimit(limit.resource as _, &value) < 0 {
-            child_fail_at(plan.report, Stage::Rlimit, n as u8);
+            child_fail_at(report, Stage::Rlimit, n as u8);
         }
     }
     if let Some(nice) = plan.limits.nice {
         if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) < 0 {
-            child_fail(plan.report, Stage::Nice);
+            child_fail(report, Stage::Nice);
         }
     }
     if !plan.oom_score_adj.is_empty() {
         let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 || libc::write(fd, plan.oom_score_adj.as_ptr().cast(), plan.oom_score_adj.len()) < 0 {
-            child_fail(plan.report, Stage::OomScoreAdj);
+            child_fail(report, Stage::OomScoreAdj);
         }
         libc::close(fd);
     }
     if plan.limits.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
-        child_fail(plan.report, Stage::NoNewPrivs);
+        child_fail(report, Stage::NoNewPrivs);
     }
     if let Some(user) = plan.user {
         // The groups were read from /etc/group before fork.
@@ -436,7 +449,7 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
             || libc::setgroups(user.groups.len(), user.groups.as_ptr()) < 0
             || libc::setuid(user.uid) < 0
         {
-            child_fail(plan.report, Stage::User);
+            child_fail(report, Stage::User);
         }
     }
     // After dropping privileges: changing credentials clears PDEATHSIG.
@@ -449,11 +462,11 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     }
     if let Some(dir) = plan.directory {
         if libc::chdir(dir.as_ptr()) < 0 {
-            child_fail(plan.report, Stage::Directory);
+            child_fail(report, Stage::Directory);
         }
     }
     libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-    child_fail(plan.report, Stage::Exec)
+    child_fail(report, Stage::Exec)
 }
 
 /// `access(path, X_OK)`.
@@ -711,4 +724,66 @@ pub fn pread(fd: RawFd, buf: &mut [u8], pos: u64) -> Option<usize> {
     // SAFETY: buf is valid for buf.len() bytes.
     let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), pos as libc::off_t) };
     (n >= 0).then_some(n as usize)
+}
+
+/// One look at a non-blocking TCP connect to `addr`: true once it is made.
+/// A connect still in progress stays in `pending` for the next look.
+pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>) -> bool {
+    if let Some(fd) = pending.take() {
+        let mut fds = [pollfd(fd.as_raw_fd(), libc::POLLOUT)];
+        if !matches!(poll(&mut fds, 0), Ok(n) if n > 0) {
+            *pending = Some(fd);
+            return false;
+        }
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: err and len are valid for getsockopt to write.
+        let got = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        return got == 0 && err == 0;
+    }
+    // SAFETY: sockaddr_storage is plain data, zeroed then filled per family.
+    let (storage, len) = unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let len = match addr {
+            std::net::SocketAddr::V4(a) => {
+                let sin = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            std::net::SocketAddr::V6(a) => {
+                let sin6 = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = a.port().to_be();
+                sin6.sin6_addr.s6_addr = a.ip().octets();
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (ss, len as libc::socklen_t)
+    };
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain syscalls; the fd is owned at once; storage outlives connect.
+    unsafe {
+        let raw = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
+        if raw < 0 {
+            return false;
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        if libc::connect(raw, (&storage as *const libc::sockaddr_storage).cast(), len) == 0 {
+            return true;
+        }
+        if errno() == libc::EINPROGRESS {
+            *pending = Some(fd);
+        }
+        false
+    }
 }

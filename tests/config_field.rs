@@ -329,7 +329,7 @@ fn check_suggests_only_close_keys_and_names_other_supervisors_keys() {
     let env = Env::new();
     write_raw(
         &env.conf,
-        "[program:a]\ncommand=/bin/true\nautorestrat=false\ndepends_on=b\nenvFiles=/etc/a.env\n\
+        "[program:a]\ncommand=/bin/true\nautorestrat=false\ndepend_on=b\nenvFiles=/etc/a.env\n\
          restart_when_binary_changed=true\nlogfile=/tmp/a.log\nstderr_syslog=true\nAuto_Start=yes\n\
          stdout_logfile=NONE\nredirect_stderr=true\nstderr_logfile=NONE\n\
          [fcgi-program:php]\ncommand=/usr/bin/php-cgi\n[ctlplugin:wildcards]\nsupervisor.ctl_factory=x\n",
@@ -338,7 +338,7 @@ fn check_suggests_only_close_keys_and_names_other_supervisors_keys() {
         check_warnings(&env),
         [
             "3: [program:a] unknown key 'autorestrat' ignored (nearest known key: autorestart)",
-            "4: [program:a] unknown key 'depends_on' ignored",
+            "4: [program:a] unknown key 'depend_on' ignored (nearest known key: depends_on)",
             "5: [program:a] envFiles is ochinchina/supervisord's, not supported by pman; ignored",
             "6: [program:a] restart_when_binary_changed is ochinchina/supervisord's, not supported by pman; ignored",
             "7: [program:a] logfile is matsune/pman's; pman: use stdout (and stderr); ignored",

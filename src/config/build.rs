@@ -6,7 +6,7 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, Limits, LogTarget, ProgramConfig, Rlimit, DEFAULT_SOCKET};
+use super::{AutoRestart, Config, Diags, Limits, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -260,6 +260,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         logs: Vec::new(),
         logs_by_path: Vec::new(),
         unrun: Vec::new(),
+        depends_at: Vec::new(),
     };
     for s in sections {
         let name = s.name.as_str();
@@ -304,6 +305,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             diags.warn(s.file, s.line, text);
         }
     }
+    dependencies(&mut all, diags);
     if disk {
         own_files_warnings(sections, diags, &g);
     }
@@ -333,6 +335,8 @@ struct Programs {
     logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
     unrun: Vec<(String, String)>,
+    /// Each run section with `depends_on`: its name and where the key is.
+    depends_at: Vec<(String, usize, usize)>,
 }
 
 impl Programs {
@@ -474,7 +478,12 @@ fn program(
         shared_logs(&mut sc, &slots, s, &p, all);
         all.push(p);
     }
-    let Some(error) = diags.first_error_of(&s.name, errors_before) else { return };
+    let Some(error) = diags.first_error_of(&s.name, errors_before) else {
+        if let Some(e) = slot(&slots, "depends_on").filter(|_| all.list.len() > listed) {
+            all.depends_at.push((group.to_string(), e.file, e.line));
+        }
+        return;
+    };
     let name_entry = slot(&slots, "process_name");
     let here = name_entry.map(|e| diags.dir(e.file).to_string_lossy().into_owned()).unwrap_or_default();
     let vars = Vars {
@@ -498,6 +507,75 @@ fn program(
         all.push(unrun(name.clone(), group));
         all.unrun.push((name, error.clone()));
     }
+}
+
+/// `depends_on` names no program, or a cycle: an error of each depending
+/// section (each section on a cycle), which is then not run.
+fn dependencies(all: &mut Programs, diags: &mut Diags) {
+    let list = &all.list;
+    let known = |name: &str| list.iter().any(|p| p.group == name || p.name == name);
+    // The sections a section's names point at.
+    let targets = |group: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in list.iter().filter(|p| p.group == group) {
+            for name in p.depends_on.iter() {
+                for q in list.iter().filter(|q| q.group == *name || q.name == *name) {
+                    if !out.contains(&q.group) {
+                        out.push(q.group.clone());
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for (group, file, line) in &all.depends_at {
+        let names = list.iter().find(|p| p.group == *group).map(|p| p.depends_on.clone()).unwrap_or_default();
+        let text = match names.iter().find(|n| !known(n)) {
+            Some(name) => Some(format!("[program:{group}] depends_on: '{name}' is no program")),
+            None => cycle(group, &targets).map(|path| format!("[program:{group}] depends_on: cycle {path}")),
+        };
+        if let Some(text) = text {
+            diags.error(*file, *line, text);
+            let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
+            failed.push((group.clone(), shown));
+        }
+    }
+    for (group, error) in failed {
+        for p in all.list.iter_mut().filter(|p| p.group == group && !p.is_unrun()) {
+            *p = unrun(p.name.clone(), &group);
+            all.unrun.push((p.name.clone(), error.clone()));
+        }
+    }
+}
+
+/// `web -> db -> web` when a path of dependencies leads from `group` back to it.
+fn cycle(group: &str, targets: &dyn Fn(&str) -> Vec<String>) -> Option<String> {
+    // Breadth first, remembering where each section was reached from.
+    let mut seen: Vec<(String, usize)> = vec![(group.to_string(), 0)];
+    let mut at = 0;
+    while at < seen.len() {
+        for next in targets(&seen[at].0) {
+            if next == group {
+                let mut chain = Vec::new();
+                let mut i = at;
+                while i != 0 {
+                    chain.push(seen[i].0.as_str());
+                    i = seen[i].1;
+                }
+                chain.reverse();
+                let mut path = vec![group];
+                path.extend(chain);
+                path.push(group);
+                return Some(path.join(" -> "));
+            }
+            if !seen.iter().any(|(g, _)| *g == next) {
+                seen.push((next, at));
+            }
+        }
+        at += 1;
+    }
+    None
 }
 
 /// The names of processes `start..start + count` of a section, or `None`
@@ -534,6 +612,10 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         startretries: Some(0),
         backoff: 1,
         backoff_max: 60,
+        backoff_reset: 60,
+        depends_on: Box::default(),
+        ready: Ready::Startsecs,
+        ready_timeout: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,
@@ -626,6 +708,9 @@ fn process(
         Some(e) => Some(sc.parse(Some(e), 0, values::umask)),
         None => g.umask,
     };
+    let ready = sc.parse(get("ready"), Ready::Startsecs, values::ready);
+    let depends_on = get("depends_on").and_then(|e| sc.text(e)).unwrap_or_default();
+    let depends_on = depends_on.split([',', ' ', '\t']).filter(|n| !n.is_empty()).map(String::from).collect();
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
@@ -638,6 +723,8 @@ fn process(
     p.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;
+    p.ready = ready;
+    p.depends_on = depends_on;
     // Every other key as the table says.
     for key in keys::PROGRAM {
         let e = get(key.name);

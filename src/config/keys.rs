@@ -59,6 +59,10 @@ pub const PROGRAM: &[Key] = &[
     key("startretries", &[], Kind::Retries(None)),
     key("backoff", &[], Kind::Count(|p| &mut p.backoff, 1)),
     key("backoff_max", &[], Kind::Count(|p| &mut p.backoff_max, 60)),
+    key("backoff_reset", &[], Kind::Count(|p| &mut p.backoff_reset, 60)),
+    key("depends_on", &[], Kind::Special),
+    key("ready", &[], Kind::Special),
+    key("ready_timeout", &[], Kind::Count(|p| &mut p.ready_timeout, 60)),
     key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
     key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
     key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),
@@ -295,7 +299,7 @@ mod tests {
         assert_eq!(nearest("autorestrat", all_program_keys()), Some("autorestart"));
         assert_eq!(nearest("comand", all_program_keys()), Some("command"));
         assert_eq!(nearest("dependent_startup", all_program_keys()), None);
-        assert_eq!(nearest("depends_on", all_program_keys()), None);
+        assert_eq!(nearest("depend_on", all_program_keys()), Some("depends_on"));
         // One edit from both: the one listed first wins.
         assert_eq!(nearest("stdout_backup", all_program_keys()), Some("stdout_backups"));
         assert_eq!(nearest("stdxxx", ["stdout", "stderr"].into_iter()), None);
@@ -320,6 +324,6 @@ mod tests {
         assert!(matches!(foreign_program_key("stdout_logfile_syslog"), Some(Foreign::Syslog("stdout"))));
         assert!(foreign_program_key("std_syslog").is_none());
         assert!(matches!(foreign_program_key("logfile"), Some(Foreign::MatsuneLogfile)));
-        assert!(foreign_program_key("depends_on").is_none());
+        assert!(foreign_program_key("depends_on").is_none() && program_key("depends_on").is_some());
     }
 }

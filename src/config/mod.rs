@@ -60,6 +60,14 @@ pub struct ProgramConfig {
     pub startretries: Option<u32>,
     pub backoff: u32,
     pub backoff_max: u32,
+    /// A run (from the fork) shorter than this ends in a crash in a row.
+    pub backoff_reset: u32,
+    /// Programs (section or process names) that must be met before this starts.
+    pub depends_on: Box<[String]>,
+    /// When a start counts as RUNNING.
+    pub ready: Ready,
+    /// Seconds a `ready` other than startsecs may take; 0 = forever.
+    pub ready_timeout: u32,
     pub stopsignal: i32,
     pub stopwaitsecs: u32,
     pub killasgroup: bool,
@@ -99,6 +107,19 @@ impl ProgramConfig {
     pub fn is_unrun(&self) -> bool {
         self.argv.is_empty()
     }
+}
+
+/// `ready`: what makes a start count as RUNNING.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Up `startsecs` seconds.
+    Startsecs,
+    /// A newline on this descriptor of the program (a pipe pman reads).
+    Fd(i32),
+    /// A TCP connect to this address succeeds (boxed: a program slot stays small).
+    Tcp(Box<std::net::SocketAddr>),
+    /// This path exists and changed since the fork.
+    File(Box<std::path::Path>),
 }
 
 /// A whole validated config.

@@ -78,6 +78,10 @@ fn defaults() {
         startretries: None,
         backoff: 1,
         backoff_max: 60,
+        backoff_reset: 60,
+        depends_on: Box::default(),
+        ready: Ready::Startsecs,
+        ready_timeout: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
         killasgroup: true,
@@ -582,7 +586,7 @@ fn messages_quoting_continued_values_stay_one_line() {
 #[test]
 fn hints_only_when_close_and_words_for_other_supervisors() {
     let report = parse(
-        "[program:a]\ncommand=x\nautorestrat=true\ndepends_on=b\nenvFiles=/etc/env\nlogfile=/tmp/a.log\n\
+        "[program:a]\ncommand=x\nautorestrat=true\ndepend_on=b\nenvFiles=/etc/env\nlogfile=/tmp/a.log\n\
          stdout_syslog=true\nRestartPause=3\nStartSecs=1\n[pman]\nSockt=@x\nfoo=1\n[fcgi-program:php]\n\
          command=x\n[ctlplugin:wildcards]\nx=1\n[services]\n[program-default]\n",
     );
@@ -592,7 +596,10 @@ fn hints_only_when_close_and_words_for_other_supervisors() {
         w.iter().find(|x| x.starts_with(&prefix)).cloned().unwrap_or_default()
     };
     assert_eq!(at(3), "/etc/pman/pman.conf:3: [program:a] unknown key 'autorestrat' ignored (nearest known key: autorestart)");
-    assert_eq!(at(4), "/etc/pman/pman.conf:4: [program:a] unknown key 'depends_on' ignored");
+    assert_eq!(
+        at(4),
+        "/etc/pman/pman.conf:4: [program:a] unknown key 'depend_on' ignored (nearest known key: depends_on)"
+    );
     assert!(at(5).contains("envFiles is ochinchina/supervisord's, not supported by pman"), "{w:#?}");
     assert!(at(6).contains("logfile is matsune/pman's; pman: use stdout"), "{w:#?}");
     assert!(at(7).contains("stdout_syslog is Supervisor's; pman: use stdout = syslog"), "{w:#?}");

@@ -186,6 +186,40 @@ pub fn set(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
     }
 }
 
+/// `startsecs`, `fd:N` (3 to 1023), `tcp:PORT`, `tcp:HOST:PORT` (HOST an IP
+/// address, `[v6]` or `localhost`: nothing is resolved) or `file:/ABSOLUTE/PATH`.
+pub fn ready(text: &str) -> Result<super::Ready, String> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("startsecs") {
+        return Ok(super::Ready::Startsecs);
+    }
+    if t.eq_ignore_ascii_case("healthcheck") {
+        return Err("ready = healthcheck needs a healthcheck key".into());
+    }
+    if let Some(path) = t.strip_prefix("file:") {
+        if !path.starts_with('/') {
+            return Err(not(text, "file: with an absolute path"));
+        }
+        return Ok(super::Ready::File(std::path::Path::new(path).into()));
+    }
+    if let Some(n) = t.strip_prefix("fd:") {
+        return match n.parse::<i32>() {
+            Ok(n) if (3..=1023).contains(&n) => Ok(super::Ready::Fd(n)),
+            _ => Err(not(text, "fd:N with N from 3 to 1023")),
+        };
+    }
+    let bad = || not(text, "startsecs, fd:N, tcp:[HOST:]PORT or file:PATH");
+    let addr = t.strip_prefix("tcp:").ok_or_else(bad)?;
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let at = match addr.rsplit_once(':') {
+        None => addr.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
+        Some(("localhost", port)) => port.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
+        Some(_) => addr.parse::<SocketAddr>().ok(),
+    };
+    at.filter(|a| a.port() != 0).map(|a| super::Ready::Tcp(Box::new(a))).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

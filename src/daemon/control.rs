@@ -380,14 +380,16 @@ pub fn status(table: &Table, output: &Output, reply: &mut Reply, names: &[String
                 out.byte(b',');
             }
             let slot = table.slot(index(n));
-            status::json(out, &slot.cfg.name, &slot.prog, now, output.log_errors(index(n)));
+            let waiting = table.waiting_for(index(n));
+            status::json(out, &slot.cfg.name, &slot.prog, now, output.log_errors(index(n)), &waiting);
         }
         out.byte(b']');
         reply.end();
     } else {
         for n in 0..count {
             let slot = table.slot(index(n));
-            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+            let waiting = table.waiting_for(index(n));
+            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &waiting);
             reply.end();
         }
     }
@@ -467,7 +469,7 @@ pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &s
             }
         }
         let slot = table.slot(i);
-        status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+        status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &table.waiting_for(i));
         reply.end();
     }
     code

@@ -198,7 +198,13 @@ impl Job {
                 let now = Instant::now();
                 for &i in &self.targets {
                     let slot = table.slot(i);
-                    status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+                    status::line(
+                        reply.begin(TAG_OUT),
+                        &slot.cfg.name,
+                        &slot.prog,
+                        now,
+                        &table.waiting_for(i),
+                    );
                     reply.end();
                     // A FATAL config program has nothing to stop.
                     if slot.prog.state != State::Stopped && !slot.fatal_config() {
@@ -237,15 +243,17 @@ impl Job {
                 self.targets.iter().map(|&i| table.slot(i).prog.attempts_ended).collect();
             self.runs_at_start = self.targets.iter().map(|&i| table.slot(i).prog.runs).collect();
             for i in table.start_order(self.targets.clone()) {
-                table.event(i, Event::Start, log);
+                table.start(i, log);
             }
         }
         // Done for a program once it is past STARTING, or once its attempt
         // ended even if a retry already began (backoff=0).
         let pending = self.targets.iter().zip(&self.attempts_at_start).any(|(&i, &at_start)| {
             let prog = &table.slot(i).prog;
-            matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup)
-                && prog.attempts_ended == at_start
+            let starting = matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup);
+            // WAITING until the dependencies are met, or one of their attempts failed.
+            (starting && prog.attempts_ended == at_start)
+                || (prog.state == State::Waiting && !table.dependency_failed(i))
         });
         if pending {
             return Outcome::Waiting;
@@ -255,7 +263,7 @@ impl Job {
         let mut code = 0;
         for (&i, &runs_at_start) in self.targets.iter().zip(&self.runs_at_start) {
             let slot = table.slot(i);
-            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now);
+            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &table.waiting_for(i));
             reply.end();
             // RUNNING reached during the wait counts, even if it exited since.
             if slot.prog.state != State::Running && slot.prog.runs == runs_at_start {

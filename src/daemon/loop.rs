@@ -9,7 +9,6 @@ use super::capture::Output;
 use super::control::{self, Control, Reply};
 use super::jobs::{self, Job, Outcome};
 use super::log::Logger;
-use super::program::Event;
 use super::spawn::Context;
 use super::table::Table;
 use crate::config::Config;
@@ -40,6 +39,8 @@ enum Polled {
     Client(u64),
     /// A program's captured stream: slot index, 0 stdout / 1 stderr.
     Capture(usize, usize),
+    /// A program's ready pipe (`ready = fd:N`): slot index.
+    Ready(usize),
 }
 
 pub struct Daemon {
@@ -98,7 +99,7 @@ impl Daemon {
         };
         let wanted: Vec<usize> = (0..self.table.len()).filter(autostart).collect();
         for index in self.table.start_order(wanted) {
-            self.table.event(index, Event::Start, &mut self.log);
+            self.table.start(index, &mut self.log);
         }
     }
 
@@ -107,6 +108,7 @@ impl Daemon {
             self.refill_fd_reserve();
             let now = Instant::now();
             self.table.fire_deadlines(now, &mut self.log);
+            self.table.probe(now, &mut self.log);
             if self.control.expire(now) {
                 self.refill_fd_reserve();
             }
@@ -157,10 +159,12 @@ impl Daemon {
 
     /// The nearest deadline as a poll timeout in ms; -1 when none.
     fn poll_timeout(&mut self, now: Instant) -> libc::c_int {
-        let nearest = match (self.table.next_deadline(), self.control.next_deadline()) {
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let nearest = earliest(self.table.next_deadline(), self.control.next_deadline());
+        let nearest = earliest(nearest, self.table.next_probe());
         match nearest {
             None => -1,
             Some(t) => {
@@ -173,7 +177,7 @@ impl Daemon {
     }
 
     fn build_pollfds(&mut self) {
-        let Daemon { pollfds, polled, control, output, signal_pipe, exit_code, .. } = self;
+        let Daemon { pollfds, polled, control, output, signal_pipe, exit_code, table, .. } = self;
         pollfds.clear();
         polled.clear();
         let mut add = |fd: RawFd, events: libc::c_short, what: Polled| {
@@ -189,6 +193,9 @@ impl Daemon {
         for (fd, index, k) in output.polled() {
             add(fd, libc::POLLIN, Polled::Capture(index, k));
         }
+        for (fd, index) in table.ready_pipes() {
+            add(fd, libc::POLLIN, Polled::Ready(index));
+        }
     }
 
     /// Serves what `poll` found ready: output first (the pipes polled are
@@ -200,9 +207,13 @@ impl Daemon {
         let ready =
             || pollfds.iter().zip(&polled).filter(|(p, _)| p.revents != 0).map(|(p, &w)| (p.revents, w));
         for (_, what) in ready() {
-            if let Polled::Capture(index, k) = what {
-                let slot = self.table.slot(index);
-                self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
+            match what {
+                Polled::Capture(index, k) => {
+                    let slot = self.table.slot(index);
+                    self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
+                }
+                Polled::Ready(index) => self.table.read_ready(index, &mut self.log),
+                Polled::Signals | Polled::Listener | Polled::Client(_) => {}
             }
         }
         self.drain_signals();
@@ -216,7 +227,7 @@ impl Daemon {
                     self.refill_fd_reserve();
                 }
                 Polled::Client(id) => self.serve_client(id, revents),
-                Polled::Signals | Polled::Capture(..) => {}
+                Polled::Signals | Polled::Capture(..) | Polled::Ready(_) => {}
             }
         }
         if self.control.drop_closed() {
@@ -390,7 +401,7 @@ impl Daemon {
             })
             .collect();
         for i in self.table.start_order(starts) {
-            self.table.event(i, Event::Start, &mut self.log);
+            self.table.start(i, &mut self.log);
         }
     }
 

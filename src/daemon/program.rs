@@ -2,7 +2,7 @@
 //! `(state, event, now) -> (new state, action)`. The loop turns syscalls
 //! into [`Event`]s and [`Action`]s into syscalls; nothing here touches the OS.
 
-use crate::config::{AutoRestart, ProgramConfig};
+use crate::config::{AutoRestart, ProgramConfig, Ready};
 use crate::sys::{Exit, Pid};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,8 @@ pub const KILL_REPEAT: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Stopped,
+    /// Held back by `depends_on` until its dependencies are met.
+    Waiting,
     Starting,
     Running,
     Backoff,
@@ -31,6 +33,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::Stopped => "STOPPED",
+            State::Waiting => "WAITING",
             State::Starting => "STARTING",
             State::Running => "RUNNING",
             State::Backoff => "BACKOFF",
@@ -65,6 +68,10 @@ pub enum Event {
     Deadline,
     /// `pman signal` sent this signal to the main process.
     Signalled { signal: i32 },
+    /// Its `ready` condition (tcp:, file:, fd:) holds.
+    Ready,
+    /// A start about to spawn has unmet dependencies: WAITING instead.
+    Wait,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +97,8 @@ pub struct Program {
     pub deadline: Option<Instant>,
     /// Failed starts in a row.
     pub failures: u32,
+    /// Exits from RUNNING in a row (each ending a run shorter than `backoff_reset`).
+    pub crashes: u32,
     /// Automatic restarts since the daemon started.
     pub restarts: u32,
     pub last_exit: Option<Exit>,
@@ -99,6 +108,8 @@ pub struct Program {
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
     pub killed: bool,
+    /// STOPPING because it was not ready within `ready_timeout`: its end is a failed start.
+    pub unready: bool,
     /// With killasgroup: the main process is gone, members of its process
     /// group may still live. No start happens until they are gone.
     pub group_left: bool,
@@ -125,11 +136,13 @@ impl Program {
             started_at: None,
             deadline: None,
             failures: 0,
+            crashes: 0,
             restarts: 0,
             last_exit: None,
             reason: None,
             sent_signal: None,
             killed: false,
+            unready: false,
             group_left: false,
             attempts_ended: 0,
             runs: 0,
@@ -140,7 +153,12 @@ impl Program {
     pub fn is_active(&self) -> bool {
         matches!(
             self.state,
-            State::Starting | State::Running | State::Stopping | State::Backoff | State::ClearingGroup
+            State::Waiting
+                | State::Starting
+                | State::Running
+                | State::Stopping
+                | State::Backoff
+                | State::ClearingGroup
         )
     }
 
@@ -157,10 +175,24 @@ impl Program {
             // made), or first clear what is left of the last process group.
             (Stopped | Exited | Fatal | Backoff, Event::Start) => {
                 self.failures = 0;
+                self.crashes = 0;
                 self.deadline = None;
                 self.start_now(cfg, now)
             }
+            // Its dependencies are met now (the table looks): spawn.
+            (Waiting, Event::Start) => self.start_now(cfg, now),
             (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
+
+            // A spawn not made yet waits for the dependencies instead.
+            (Starting, Event::Wait) if self.pid.is_none() => {
+                self.state = Waiting;
+                self.deadline = None;
+                Action::None
+            }
+            (
+                Stopped | Waiting | Starting | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Wait,
+            ) => Action::None,
 
             (Starting, Event::Spawned { pid, exec_failed }) => {
                 self.spawned(cfg, pid, exec_failed, now);
@@ -169,7 +201,7 @@ impl Program {
             // The loop spawns only for a STARTING program without a process;
             // were a process made anyway, it is tracked rather than lost.
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::Spawned { pid, exec_failed },
             ) => {
                 self.spawned(cfg, pid, exec_failed, now);
@@ -182,7 +214,7 @@ impl Program {
             }
             // As above: only a STARTING program spawns; counted as a failed start.
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
@@ -194,14 +226,22 @@ impl Program {
                 Action::None
             }
             (
-                Stopped | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
+                Stopped | Waiting | Exited | Fatal | Backoff | Running | Stopping | ClearingGroup,
                 Event::SpawnRefused { reason },
             ) => {
                 self.refused(reason);
                 Action::None
             }
 
-            (Starting, Event::Deadline) => {
+            // Not ready within ready_timeout: stopped as `stop` does, then a failed start.
+            (Starting, Event::Deadline) if cfg.ready != Ready::Startsecs && self.pid.is_some() => {
+                use crate::text::Part::{Str, Uint};
+                let timeout = Uint(cfg.ready_timeout.into());
+                self.reason = Some(crate::text::concat(&[Str("not ready after "), timeout, Str("s")]));
+                self.unready = true;
+                self.signal_stop(cfg, Stopping, now)
+            }
+            (Starting, Event::Deadline | Event::Ready) => {
                 self.state = Running;
                 self.failures = 0;
                 self.deadline = None;
@@ -220,7 +260,12 @@ impl Program {
                 Action::Signal(libc::SIGKILL)
             }
             // No deadline is armed in these states.
-            (Stopped | Running | Exited | Fatal, Event::Deadline) => Action::None,
+            (Stopped | Waiting | Running | Exited | Fatal, Event::Deadline) => Action::None,
+            // A probe is looked at only while STARTING.
+            (
+                Stopped | Waiting | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Ready,
+            ) => Action::None,
 
             (Starting, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -233,7 +278,14 @@ impl Program {
                     self.state = Exited;
                     return Action::None;
                 }
+                let run = self.started_at.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+                self.crashes = if run >= secs(cfg.backoff_reset) { 1 } else { self.crashes + 1 };
                 let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
+                // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
+                let earliest = match self.crashes {
+                    0 | 1 => earliest,
+                    n => earliest.max(now + backoff_delay(cfg, n - 1)),
+                };
                 if earliest <= now {
                     self.restarts += 1;
                     self.start_now(cfg, now)
@@ -246,12 +298,15 @@ impl Program {
             (Stopping, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
                 if !self.group_left {
-                    self.stopped();
+                    return self.stop_done(cfg, now);
                 }
                 Action::None
             }
             // An exit of a process that is no longer the program's (reaped late).
-            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Exited { exit, group_alive }) => {
+            (
+                Stopped | Waiting | Backoff | Exited | Fatal | ClearingGroup,
+                Event::Exited { exit, group_alive },
+            ) => {
                 self.exited(cfg, exit, group_alive);
                 Action::None
             }
@@ -259,7 +314,7 @@ impl Program {
             (Stopping, Event::GroupGone) => {
                 self.group_left = false;
                 if self.pid.is_none() {
-                    self.stopped();
+                    return self.stop_done(cfg, now);
                 }
                 Action::None
             }
@@ -267,7 +322,7 @@ impl Program {
                 self.group_left = false;
                 self.spawn()
             }
-            (Stopped | Backoff | Exited | Fatal, Event::GroupGone) => {
+            (Stopped | Waiting | Backoff | Exited | Fatal, Event::GroupGone) => {
                 self.group_left = false;
                 Action::None
             }
@@ -284,7 +339,7 @@ impl Program {
             (Backoff | Exited | Fatal, Event::Stop) if self.group_left => {
                 self.signal_stop(cfg, Stopping, now)
             }
-            (Backoff | Exited | Fatal, Event::Stop) => {
+            (Waiting | Backoff | Exited | Fatal, Event::Stop) => {
                 self.stopped();
                 Action::None
             }
@@ -293,14 +348,21 @@ impl Program {
                 self.state = Stopping;
                 Action::None
             }
-            (Stopped | Stopping, Event::Stop) => Action::None,
+            // A stop asked for while a not-ready start is stopped ends STOPPED.
+            (Stopping, Event::Stop) => {
+                self.unready = false;
+                Action::None
+            }
+            (Stopped, Event::Stop) => Action::None,
 
             (Starting | Running | Stopping, Event::Signalled { signal }) => {
                 self.sent_signal = Some(signal);
                 Action::None
             }
             // `signal` reaches only a live main process.
-            (Stopped | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => Action::None,
+            (Stopped | Waiting | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => {
+                Action::None
+            }
         }
     }
 
@@ -312,7 +374,11 @@ impl Program {
         self.started_at = Some(now);
         self.sent_signal = None;
         self.killed = false;
-        if cfg.startsecs == 0 && exec_failed.is_none() {
+        self.unready = false;
+        if cfg.ready != Ready::Startsecs && exec_failed.is_none() {
+            self.state = State::Starting;
+            self.deadline = (cfg.ready_timeout > 0).then(|| now + secs(cfg.ready_timeout));
+        } else if cfg.startsecs == 0 && exec_failed.is_none() {
             self.state = State::Running;
             self.failures = 0;
             self.deadline = None;
@@ -367,11 +433,21 @@ impl Program {
         self.group_left = cfg.killasgroup && group_alive;
     }
 
+    /// A stop is complete: STOPPED, or a failed start when it was not ready.
+    fn stop_done(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        if std::mem::take(&mut self.unready) {
+            return self.failed_start(cfg, now);
+        }
+        self.stopped();
+        Action::None
+    }
+
     fn stopped(&mut self) {
         self.state = State::Stopped;
         self.pid = None;
         self.deadline = None;
         self.failures = 0;
+        self.crashes = 0;
         self.reason = None;
     }
 
@@ -434,8 +510,9 @@ mod tests {
         }
     }
 
-    const ALL_STATES: [State; 8] = [
+    const ALL_STATES: [State; 9] = [
         State::Stopped,
+        State::Waiting,
         State::Starting,
         State::Running,
         State::Backoff,
@@ -471,6 +548,8 @@ mod tests {
             let mut p = in_state(state, now);
             let action = p.step(&cfg(), Event::Start, now);
             let rest = matches!(state, State::Stopped | State::Exited | State::Fatal | State::Backoff);
+            // WAITING is started by the table once its dependencies are met.
+            let rest = rest || state == State::Waiting;
             assert_eq!(action == Action::Spawn, rest, "{state:?}");
             let after = if rest { State::Starting } else { state };
             assert_eq!((p.state, p.pid), (after, if rest { None } else { p.pid }), "{state:?}");
@@ -608,6 +687,56 @@ mod tests {
         assert_eq!(p.deadline, Some(t0 + MIN_RESTART_INTERVAL));
         assert_eq!(p.step(&c, Event::Deadline, t0 + MIN_RESTART_INTERVAL), Action::Spawn);
         assert_eq!(p.restarts, 1);
+    }
+
+    /// Runs of `run` seconds that each end in an exit from RUNNING: the
+    /// waits before each restart, in whole seconds.
+    fn crash_waits(c: &ProgramConfig, run: u64, n: usize) -> Vec<u64> {
+        let mut now = Instant::now();
+        let mut p = in_state(State::Running, now);
+        let mut waits = vec![];
+        for pid in 0..n {
+            now += Duration::from_secs(run);
+            let action = p.step(c, exited(1), now);
+            let wait = p.deadline.map_or(0, |d| (d - now).as_secs());
+            assert!((action == Action::Spawn) == (wait == 0) && p.state != State::Fatal, "{p:?}");
+            waits.push(wait);
+            now += Duration::from_secs(wait);
+            if action != Action::Spawn {
+                assert_eq!(p.step(c, Event::Deadline, now), Action::Spawn);
+            }
+            p.step(c, spawned(100 + pid as Pid), now);
+            p.step(c, Event::Deadline, now + Duration::from_secs(1));
+            now += Duration::from_secs(1);
+        }
+        waits
+    }
+
+    #[test]
+    fn crashes_in_a_row_back_off_and_never_turn_fatal() {
+        let mut c = cfg();
+        c.startretries = Some(0);
+        c.backoff_max = 8;
+        // Runs of 2 s (from the fork: 1 s STARTING + 1 s more).
+        assert_eq!(crash_waits(&c, 1, 6), vec![0, 1, 2, 4, 8, 8]);
+        c.backoff = 0;
+        assert_eq!(crash_waits(&c, 1, 5), vec![0, 0, 1, 2, 4]);
+        // Runs of backoff_reset or more are each the first in a row.
+        c.backoff = 1;
+        c.backoff_reset = 3;
+        assert_eq!(crash_waits(&c, 2, 4), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_manual_start_or_stop_resets_the_crashes_in_a_row() {
+        let now = Instant::now();
+        for event in [Event::Start, Event::Stop] {
+            let mut p = in_state(State::Backoff, now);
+            p.crashes = 4;
+            p.failures = 2;
+            p.step(&cfg(), event, now);
+            assert_eq!((p.crashes, p.failures), (0, 0));
+        }
     }
 
     #[test]
@@ -908,6 +1037,8 @@ mod tests {
             GroupGone,
             Deadline,
             Signalled,
+            ReadyProbe,
+            Wait,
         }
         const TABLE: &[(State, Kind, State, Action)] = &[
             (Stopped, Start, Starting, Spawn),
@@ -919,6 +1050,19 @@ mod tests {
             (Stopped, GroupGone, Stopped, None),
             (Stopped, Deadline, Stopped, None),
             (Stopped, Signalled, Stopped, None),
+            (Stopped, ReadyProbe, Stopped, None),
+            (Stopped, Wait, Stopped, None),
+            (Waiting, Start, Starting, Spawn),
+            (Waiting, Stop, Stopped, None),
+            (Waiting, Spawned, Starting, None),
+            (Waiting, SpawnFailed, Backoff, None),
+            (Waiting, SpawnRefused, Fatal, None),
+            (Waiting, MainExited, Waiting, None),
+            (Waiting, GroupGone, Waiting, None),
+            (Waiting, Deadline, Waiting, None),
+            (Waiting, Signalled, Waiting, None),
+            (Waiting, ReadyProbe, Waiting, None),
+            (Waiting, Wait, Waiting, None),
             (Starting, Start, Starting, None),
             (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
             (Starting, Spawned, Starting, None),
@@ -928,6 +1072,8 @@ mod tests {
             (Starting, GroupGone, Starting, None),
             (Starting, Deadline, Running, None),
             (Starting, Signalled, Starting, None),
+            (Starting, ReadyProbe, Running, None),
+            (Starting, Wait, Starting, None),
             (Running, Start, Running, None),
             (Running, Stop, Stopping, Signal(libc::SIGTERM)),
             (Running, Spawned, Starting, None),
@@ -937,6 +1083,8 @@ mod tests {
             (Running, GroupGone, Running, None),
             (Running, Deadline, Running, None),
             (Running, Signalled, Running, None),
+            (Running, ReadyProbe, Running, None),
+            (Running, Wait, Running, None),
             (Backoff, Start, Starting, Spawn),
             (Backoff, Stop, Stopped, None),
             (Backoff, Spawned, Starting, None),
@@ -946,6 +1094,8 @@ mod tests {
             (Backoff, GroupGone, Backoff, None),
             (Backoff, Deadline, Starting, Spawn),
             (Backoff, Signalled, Backoff, None),
+            (Backoff, ReadyProbe, Backoff, None),
+            (Backoff, Wait, Backoff, None),
             (Stopping, Start, Stopping, None),
             (Stopping, Stop, Stopping, None),
             (Stopping, Spawned, Starting, None),
@@ -955,6 +1105,8 @@ mod tests {
             (Stopping, GroupGone, Stopping, None),
             (Stopping, Deadline, Stopping, Signal(libc::SIGKILL)),
             (Stopping, Signalled, Stopping, None),
+            (Stopping, ReadyProbe, Stopping, None),
+            (Stopping, Wait, Stopping, None),
             (Exited, Start, Starting, Spawn),
             (Exited, Stop, Stopped, None),
             (Exited, Spawned, Starting, None),
@@ -964,6 +1116,8 @@ mod tests {
             (Exited, GroupGone, Exited, None),
             (Exited, Deadline, Exited, None),
             (Exited, Signalled, Exited, None),
+            (Exited, ReadyProbe, Exited, None),
+            (Exited, Wait, Exited, None),
             (Fatal, Start, Starting, Spawn),
             (Fatal, Stop, Stopped, None),
             (Fatal, Spawned, Starting, None),
@@ -973,6 +1127,8 @@ mod tests {
             (Fatal, GroupGone, Fatal, None),
             (Fatal, Deadline, Fatal, None),
             (Fatal, Signalled, Fatal, None),
+            (Fatal, ReadyProbe, Fatal, None),
+            (Fatal, Wait, Fatal, None),
             (ClearingGroup, Start, ClearingGroup, None),
             (ClearingGroup, Stop, Stopping, None),
             (ClearingGroup, Spawned, Starting, None),
@@ -982,6 +1138,8 @@ mod tests {
             (ClearingGroup, GroupGone, Starting, Spawn),
             (ClearingGroup, Deadline, ClearingGroup, Signal(libc::SIGKILL)),
             (ClearingGroup, Signalled, ClearingGroup, None),
+            (ClearingGroup, ReadyProbe, ClearingGroup, None),
+            (ClearingGroup, Wait, ClearingGroup, None),
         ];
         let event = |kind: Kind| match kind {
             Start => Event::Start,
@@ -993,9 +1151,22 @@ mod tests {
             GroupGone => Event::GroupGone,
             Deadline => Event::Deadline,
             Signalled => Event::Signalled { signal: libc::SIGHUP },
+            ReadyProbe => Event::Ready,
+            Wait => Event::Wait,
         };
-        let kinds =
-            [Start, Stop, Spawned, SpawnFailed, SpawnRefused, MainExited, GroupGone, Deadline, Signalled];
+        let kinds = [
+            Start,
+            Stop,
+            Spawned,
+            SpawnFailed,
+            SpawnRefused,
+            MainExited,
+            GroupGone,
+            Deadline,
+            Signalled,
+            ReadyProbe,
+            Wait,
+        ];
         let t0 = Instant::now();
         for state in ALL_STATES {
             for kind in kinds {
@@ -1007,6 +1178,57 @@ mod tests {
             }
         }
         assert_eq!(TABLE.len(), ALL_STATES.len() * kinds.len());
+    }
+
+    #[test]
+    fn a_probed_ready_ignores_startsecs_and_times_out_into_a_failed_start() {
+        let mut c = cfg();
+        c.ready = Ready::File(std::path::Path::new("/run/up").into());
+        c.ready_timeout = 3;
+        c.startsecs = 0;
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        assert_eq!((p.state, p.deadline), (State::Starting, Some(t0 + Duration::from_secs(3))));
+        p.step(&c, Event::Ready, t0 + Duration::from_secs(1));
+        assert_eq!((p.state, p.attempts_ended), (State::Running, 1));
+
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        let action = p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
+        assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
+        assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
+        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        assert_eq!((p.state, p.failures), (State::Backoff, 1));
+        assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
+
+        // ready_timeout=0 waits forever; a stop meanwhile ends STOPPED.
+        c.ready_timeout = 0;
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        assert_eq!(p.deadline, None);
+        c.ready_timeout = 3;
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
+        p.step(&c, Event::Stop, t0 + Duration::from_secs(3));
+        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        assert_eq!(p.state, State::Stopped);
+    }
+
+    #[test]
+    fn a_start_with_unmet_dependencies_waits_then_spawns() {
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn);
+        assert_eq!(p.step(&cfg(), Event::Wait, t0), Action::None);
+        assert_eq!((p.state, p.deadline, p.is_active()), (State::Waiting, None, true));
+        assert_eq!(p.step(&cfg(), Event::Start, t0), Action::Spawn);
+        assert_eq!(p.state, State::Starting);
+        // A spawned process is not cancelled by a late Wait.
+        p.step(&cfg(), spawned(7), t0);
+        assert_eq!(p.step(&cfg(), Event::Wait, t0), Action::None);
+        assert_eq!(p.state, State::Starting);
     }
 
     #[test]

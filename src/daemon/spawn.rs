@@ -5,7 +5,7 @@
 //! must not allocate) only reads prepared data.
 
 use super::status::one_line;
-use crate::config::{rlimit_name, LogTarget, ProgramConfig};
+use crate::config::{rlimit_name, LogTarget, ProgramConfig, Ready};
 use crate::sys::{self, ChildPlan, Pid, Stage};
 use crate::text::Part::{Bytes, Str};
 use crate::text::{concat, Text};
@@ -94,6 +94,7 @@ impl Context {
         cfg: &ProgramConfig,
         found: &mut Resolved,
         captured: [Option<RawFd>; 2],
+        ready: Option<RawFd>,
     ) -> Result<(Pid, Option<String>), SpawnError> {
         if let (Some(spec), None) = (&cfg.user, &found.user) {
             found.user = Some(Box::new(self.lookup_user(spec)?));
@@ -134,6 +135,10 @@ impl Context {
             stdout: out_fd,
             stderr: err_fd,
             report: report_write.as_raw_fd(),
+            ready: match cfg.ready {
+                Ready::Fd(n) => ready.map(|fd| (fd, n)),
+                _ => None,
+            },
             parent: self.daemon_pid,
         };
         let spawned = sys::spawn(&plan);
@@ -218,6 +223,11 @@ impl Context {
         push(&[b"SUPERVISOR_ENABLED=1"]);
         push(&[b"SUPERVISOR_PROCESS_NAME=", cfg.name.as_bytes()]);
         push(&[b"PMAN_PROCESS_NAME=", cfg.name.as_bytes()]);
+        if let Ready::Fd(n) = cfg.ready {
+            let mut digits = crate::text::Text::new();
+            digits.uint(n as u64);
+            push(&[b"PMAN_READY_FD=", digits.as_bytes()]);
+        }
         if let Some(user) = user {
             push(&[b"HOME=", user.home.as_bytes()]);
             push(&[b"USER=", user.name.as_bytes()]);

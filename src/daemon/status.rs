@@ -7,8 +7,15 @@ use crate::text::Text;
 use std::time::Instant;
 
 /// `[NAME] STATE details…` without a newline.
-pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant) {
+/// `waiting`: the unmet dependencies of a WAITING program.
+pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&str]) {
     out.byte(b'[').str(name).str("] ").str(p.state.name());
+    if p.state == State::Waiting {
+        out.str(" for:");
+        for dep in waiting {
+            out.byte(b' ').str(dep);
+        }
+    }
     let shows_pid = matches!(p.state, State::Starting | State::Running | State::Stopping);
     if let (true, Some(pid)) = (shows_pid, p.pid) {
         out.str(" pid: ").int(pid.into());
@@ -29,12 +36,8 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant) {
             None => {}
         }
     }
-    if p.state == State::Backoff {
-        if let Some(deadline) = p.deadline {
-            let left = deadline.saturating_duration_since(now);
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            out.str(" retry in: ").uint(secs).byte(b's');
-        }
+    if let Some(secs) = retry_in(p, now) {
+        out.str(" retry in: ").uint(secs).byte(b's');
     }
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
         if let Some(reason) = &p.reason {
@@ -90,7 +93,7 @@ fn signal_name(out: &mut Text, signal: i32) {
 }
 
 /// One JSON object (no trailing comma).
-pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u64) {
+pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u64, waiting: &[&str]) {
     out.str("{\"name\":");
     json_string(out, name);
     out.str(",\"state\":\"").str(p.state.name()).str("\",\"pid\":");
@@ -125,9 +128,28 @@ pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u
             out.str("null");
         }
     }
-    out.str(",\"log_errors\":").uint(log_errors);
+    out.str(",\"log_errors\":").uint(log_errors).str(",\"retry_in\":");
+    match retry_in(p, now) {
+        Some(secs) => out.uint(secs),
+        None => out.str("null"),
+    };
+    out.str(",\"waiting_for\":[");
+    for (n, dep) in waiting.iter().enumerate() {
+        if n > 0 {
+            out.byte(b',');
+        }
+        json_string(out, dep);
+    }
+    out.byte(b']');
     super::usage::json_fields(out, pid);
     out.byte(b'}');
+}
+
+/// Whole seconds until a BACKOFF retry, rounded up.
+fn retry_in(p: &Program, now: Instant) -> Option<u64> {
+    let deadline = p.deadline.filter(|_| p.state == State::Backoff)?;
+    let left = deadline.saturating_duration_since(now);
+    Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
 }
 
 /// A JSON string of `text` shown as one line (see [`push_one_line`]).
@@ -193,14 +215,14 @@ mod tests {
         let now = Instant::now();
         let mut p = Program::new();
         let mut s = Text::new();
-        line(&mut s, "sleep", &p, now);
+        line(&mut s, "sleep", &p, now, &[]);
         assert_eq!(s.to_str_lossy(), "[sleep] STOPPED");
 
         p.state = State::Running;
         p.pid = Some(15283);
         p.started_at = Some(now - Duration::from_secs(4));
         s.clear();
-        line(&mut s, "sleep", &p, now);
+        line(&mut s, "sleep", &p, now, &[]);
         assert_eq!(s.to_str_lossy(), "[sleep] RUNNING pid: 15283 uptime: 00:00:04");
 
         let mut p = Program::new();
@@ -209,7 +231,7 @@ mod tests {
         p.deadline = Some(now + Duration::from_millis(3500));
         p.reason = Some("exec /nope: No such file or directory".into());
         s.clear();
-        line(&mut s, "bad", &p, now);
+        line(&mut s, "bad", &p, now, &[]);
         assert_eq!(
             s.to_str_lossy(),
             "[bad] BACKOFF exit: 127 retry in: 4s exec /nope: No such file or directory"
@@ -219,7 +241,7 @@ mod tests {
         p.state = State::Exited;
         p.last_exit = Some(Exit::Signal(libc::SIGKILL));
         s.clear();
-        line(&mut s, "job", &p, now);
+        line(&mut s, "job", &p, now, &[]);
         assert_eq!(s.to_str_lossy(), "[job] EXITED signal: KILL");
     }
 
@@ -230,7 +252,7 @@ mod tests {
         p.state = State::Fatal;
         p.reason = Some("exec /bin/a\nb\tc\u{7f}\u{fffd}: No such file or directory".into());
         let mut s = Text::new();
-        line(&mut s, "x", &p, now);
+        line(&mut s, "x", &p, now, &[]);
         assert_eq!(s.to_str_lossy(), "[x] FATAL exec /bin/a?b?c??: No such file or directory");
         assert_eq!(one_line("plain: text".into()), "plain: text");
     }
@@ -241,10 +263,10 @@ mod tests {
         p.state = State::Fatal;
         p.reason = Some("exec \"/a\\b\"\nx\u{fffd}: No such file".into());
         let mut s = Text::new();
-        json(&mut s, "n", &p, Instant::now(), 3);
+        json(&mut s, "n", &p, Instant::now(), 3, &[]);
         let text = s.to_str_lossy();
         assert!(
-            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"rss_kb":null"#),
+            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null,"waiting_for":[],"rss_kb":null"#),
             "{text}"
         );
     }
@@ -257,10 +279,10 @@ mod tests {
         let mut p = Program::new();
         p.reason = Some("x".into());
         s.clear();
-        json(&mut s, "n", &p, Instant::now(), 0);
+        json(&mut s, "n", &p, Instant::now(), 0, &[]);
         assert_eq!(
             s.to_str_lossy(),
-            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"rss_kb":null,"cpu_ms":null,"fds":null}"#
+            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null,"waiting_for":[],"rss_kb":null,"cpu_ms":null,"fds":null}"#
         );
     }
 }

@@ -9,7 +9,7 @@ use super::capture::Output;
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
-use crate::config::ProgramConfig;
+use crate::config::{ProgramConfig, Ready};
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
 use std::cmp::Reverse;
@@ -22,11 +22,53 @@ pub struct Slot {
     pub prog: Program,
     /// The executable and user found at the first start, kept.
     found: Resolved,
+    /// `ready = fd:N`: the read end of the last process's ready pipe.
+    ready_pipe: Option<std::os::fd::OwnedFd>,
 }
+
+/// What tells a file changed: inode, size, modification time.
+type FileMark = (u64, u64, i64, i64);
+
+fn file_mark(path: &std::path::Path) -> Option<FileMark> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// A program whose `ready = tcp:`/`file:` is tried while it is STARTING.
+struct Probe {
+    index: usize,
+    /// `file:`: the path as it was before the fork (None: absent).
+    mark: Option<FileMark>,
+    /// `tcp:`: a connect in progress.
+    connect: Option<std::os::fd::OwnedFd>,
+}
+
+impl Probe {
+    fn new(index: usize, ready: &Ready) -> Probe {
+        let mark = match ready {
+            Ready::File(path) => file_mark(path),
+            Ready::Startsecs | Ready::Fd(_) | Ready::Tcp(_) => None,
+        };
+        Probe { index, mark, connect: None }
+    }
+
+    /// One look at the `ready` condition.
+    fn passes(&mut self, ready: &Ready) -> bool {
+        match ready {
+            Ready::Tcp(addr) => sys::tcp_connected(addr, &mut self.connect),
+            Ready::File(path) => file_mark(path).is_some_and(|m| Some(m) != self.mark),
+            Ready::Startsecs | Ready::Fd(_) => false,
+        }
+    }
+}
+
+/// How often `ready = tcp:`/`file:` is tried while STARTING.
+const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), found: Resolved::default() }
+        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_pipe: None }
     }
 
     /// FATAL config: its section had errors at boot. No command changes
@@ -41,6 +83,11 @@ impl Slot {
         let prog = &self.prog;
         let waits = prog.group_left || matches!(prog.state, State::Stopping | State::ClearingGroup);
         waits && prog.pid.is_none() && prog.pgid.is_some()
+    }
+
+    /// Its `ready` is probed (tcp:, file:) and it is STARTING.
+    fn probed(&self) -> bool {
+        matches!(self.cfg.ready, Ready::Tcp(_) | Ready::File(_)) && self.prog.state == State::Starting
     }
 }
 
@@ -67,6 +114,14 @@ pub struct Table {
     spawns_taken: usize,
     /// Programs that [`Slot::waits_on_group`] (some may have stopped waiting).
     group_watch: Vec<usize>,
+    /// Programs that were [`Slot::probed`] (some may have stopped), and
+    /// when they are tried next (None: no program is probed).
+    probing: Vec<Probe>,
+    next_probe: Option<Instant>,
+    /// Programs with a ready pipe open (`ready = fd:N`).
+    ready_pipes: Vec<usize>,
+    /// Programs that went WAITING (some may have left it).
+    waiting: Vec<usize>,
 }
 
 impl Table {
@@ -78,6 +133,10 @@ impl Table {
             spawns: Vec::new(),
             spawns_taken: 0,
             group_watch: Vec::new(),
+            probing: Vec::new(),
+            next_probe: None,
+            ready_pipes: Vec::new(),
+            waiting: Vec::new(),
         };
         table.reindex();
         table
@@ -99,29 +158,125 @@ impl Table {
         self.slots.iter().position(|s| s.cfg.name == name)
     }
 
-    /// Indices sorted by ascending priority, ties in config order.
+    /// Indices sorted dependencies first, then by ascending priority, ties
+    /// in config order.
     pub fn start_order(&self, mut indices: Vec<usize>) -> Vec<usize> {
-        indices.sort_by_key(|&i| (self.slots[i].cfg.priority, i));
+        let depth = self.layers(&indices, true);
+        let mut keyed: Vec<(usize, i32, usize)> =
+            indices.iter().zip(&depth).map(|(&i, &d)| (d, self.slots[i].cfg.priority, i)).collect();
+        keyed.sort();
+        indices.clear();
+        indices.extend(keyed.into_iter().map(|(_, _, i)| i));
         indices
     }
 
-    /// Indices grouped by priority, highest first (the stop order).
+    /// Indices in stop groups: by dependency layers (dependents first),
+    /// within a layer by priority, highest first, one priority at a time.
     pub fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<usize>> {
-        let mut sorted: Vec<usize> = indices.to_vec();
-        sorted.sort_by_key(|&i| (Reverse(self.slots[i].cfg.priority), i));
+        let depth = self.layers(indices, false);
+        let mut sorted: Vec<(usize, Reverse<i32>, usize)> =
+            indices.iter().zip(&depth).map(|(&i, &d)| (d, Reverse(self.slots[i].cfg.priority), i)).collect();
+        sorted.sort();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut last = None;
-        for i in sorted {
-            let priority = self.slots[i].cfg.priority;
-            if last != Some(priority) {
+        for (d, priority, i) in sorted {
+            if last != Some((d, priority)) {
                 groups.push(Vec::new());
-                last = Some(priority);
+                last = Some((d, priority));
             }
             if let Some(group) = groups.last_mut() {
                 group.push(i);
             }
         }
         groups
+    }
+
+    /// For each of `indices`, its layer among them: with `below`, the
+    /// longest chain of its dependencies among them; else of its dependents.
+    fn layers(&self, indices: &[usize], below: bool) -> Vec<usize> {
+        let mut depth = vec![0usize; indices.len()];
+        if indices.iter().all(|&i| self.slots[i].cfg.depends_on.is_empty()) {
+            return depth;
+        }
+        // Relaxed until stable: the config has no cycles, so at most n rounds.
+        for _ in 0..indices.len() {
+            let mut changed = false;
+            for (a, &i) in indices.iter().enumerate() {
+                for (b, &j) in indices.iter().enumerate() {
+                    // below: a depends on b lifts a; else: b depends on a lifts a.
+                    let lifts = if below { self.depends(i, j) } else { self.depends(j, i) };
+                    if lifts && depth[a] <= depth[b] {
+                        depth[a] = depth[b] + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        depth
+    }
+
+    /// Program `i` names program `j` in its depends_on.
+    fn depends(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (&self.slots[i].cfg, &self.slots[j].cfg);
+        i != j && a.depends_on.iter().any(|n| *n == b.group || *n == b.name)
+    }
+
+    /// The programs `name` (in a depends_on) stands for.
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        (0..self.slots.len())
+            .filter(move |&j| self.slots[j].cfg.group == name || self.slots[j].cfg.name == name)
+    }
+
+    /// A dependency is met: RUNNING, or EXITED with an expected exit code.
+    fn met(&self, name: &str) -> bool {
+        self.named(name).all(|j| {
+            let slot = &self.slots[j];
+            let expected =
+                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(&c));
+            !slot.fatal_config()
+                && (slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected))
+        })
+    }
+
+    /// The unmet dependencies of a WAITING program, by the names its
+    /// depends_on gives (empty unless WAITING).
+    pub fn waiting_for(&self, index: usize) -> Vec<&str> {
+        let slot = &self.slots[index];
+        if slot.prog.state != State::Waiting {
+            return Vec::new();
+        }
+        slot.cfg.depends_on.iter().filter(|n| !self.met(n)).map(|n| n.as_str()).collect()
+    }
+
+    /// An attempt of a dependency a WAITING program waits on has failed.
+    pub fn dependency_failed(&self, index: usize) -> bool {
+        self.waiting_for(index).iter().any(|name| {
+            self.named(name).any(|j| {
+                let slot = &self.slots[j];
+                // FATAL, failed attempts, or at rest where nothing will start it.
+                let at_rest = matches!(slot.prog.state, State::Fatal | State::Stopped | State::Exited);
+                slot.fatal_config() || at_rest || slot.prog.failures > 0
+            })
+        })
+    }
+
+    /// A start of `index` (autostart, `start`, `restart`, reload): first
+    /// each dependency that is not active (STOPPED, EXITED, FATAL), transitively.
+    pub fn start(&mut self, index: usize, log: &mut Logger) {
+        let names = self.slots[index].cfg.depends_on.clone();
+        for name in names.iter() {
+            let deps: Vec<usize> = self.named(name).collect();
+            for j in deps {
+                let slot = &self.slots[j];
+                if j != index && !slot.prog.is_active() && !slot.fatal_config() {
+                    self.start(j, log);
+                }
+            }
+        }
+        self.event(index, Event::Start, log);
     }
 
     /// Rebuilds the pid index, the deadlines, the spawn queue and the
@@ -132,7 +287,20 @@ impl Table {
         self.spawns.clear();
         self.spawns_taken = 0;
         self.group_watch.clear();
+        self.probing.clear();
+        self.ready_pipes.clear();
+        self.waiting.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            if slot.prog.state == State::Waiting {
+                self.waiting.push(index);
+            }
+            if slot.ready_pipe.is_some() {
+                self.ready_pipes.push(index);
+            }
+            // A reload renumbers: a file probe starts again from the file as it is now.
+            if slot.probed() {
+                self.probing.push(Probe::new(index, &slot.cfg.ready));
+            }
             if let Some(pid) = slot.prog.pid {
                 self.by_pid.push((pid, index));
             }
@@ -146,6 +314,7 @@ impl Table {
                 self.group_watch.push(index);
             }
         }
+        self.next_probe = (!self.probing.is_empty()).then(|| Instant::now() + PROBE_INTERVAL);
         // Only at start and on reloads: an insertion sort keeps the code small.
         for at in 1..self.by_pid.len() {
             let mut n = at;
@@ -262,9 +431,33 @@ impl Table {
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
             self.deadlines.push(Reverse((t, index)));
         }
+        // A spawn with unmet dependencies waits for them instead.
+        let waits = action == Action::Spawn && !self.slots[index].cfg.depends_on.is_empty() && {
+            let names = &self.slots[index].cfg.depends_on;
+            !names.iter().all(|n| self.met(n))
+        };
+        if waits {
+            let slot = &mut self.slots[index];
+            let before = (slot.prog.state, slot.prog.failures);
+            slot.prog.step(&slot.cfg, Event::Wait, now);
+            log_transition(log, slot, before, now);
+            if !self.waiting.contains(&index) {
+                self.waiting.push(index);
+            }
+            return;
+        }
+        let state_changed = self.slots[index].prog.state != before.0;
         match action {
             Action::None => {}
-            Action::Spawn => self.spawns.push(index),
+            Action::Spawn => {
+                // A file probe looks at the path as it was before the fork.
+                if self.slots[index].probed() {
+                    self.probing.retain(|p| p.index != index);
+                    self.probing.push(Probe::new(index, &self.slots[index].cfg.ready));
+                    self.next_probe.get_or_insert(now + PROBE_INTERVAL);
+                }
+                self.spawns.push(index);
+            }
             Action::Signal(signal) => self.signal(index, signal, log),
         }
         if self.slots[index].waits_on_group() && !self.group_watch.contains(&index) {
@@ -273,6 +466,25 @@ impl Table {
         if let Action::Signal(_) = action {
             // A group that was already empty ends the wait at once.
             self.check_group(index, log);
+        }
+        if state_changed && !self.waiting.is_empty() {
+            self.wake_waiting(log);
+        }
+    }
+
+    /// Starts the WAITING programs whose dependencies are all met now.
+    fn wake_waiting(&mut self, log: &mut Logger) {
+        self.waiting.retain(|&i| self.slots.get(i).is_some_and(|s| s.prog.state == State::Waiting));
+        let ready: Vec<usize> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&i| self.slots[i].cfg.depends_on.iter().all(|n| self.met(n)))
+            .collect();
+        for i in ready {
+            if self.slots[i].prog.state == State::Waiting {
+                self.event(i, Event::Start, log);
+            }
         }
     }
 
@@ -292,6 +504,71 @@ impl Table {
         while self.next_deadline().is_some_and(|t| t <= now) {
             let Some(Reverse((_, index))) = self.deadlines.pop() else { break };
             self.event(index, Event::Deadline, log);
+        }
+    }
+
+    /// When the `ready` probes are tried next; None while none is probed.
+    pub fn next_probe(&self) -> Option<Instant> {
+        self.next_probe
+    }
+
+    /// Tries the `ready` probes when they are due: `Ready` to those that pass.
+    pub fn probe(&mut self, now: Instant, log: &mut Logger) {
+        if !self.next_probe.is_some_and(|t| t <= now) {
+            return;
+        }
+        let mut at = 0;
+        while let Some(probe) = self.probing.get_mut(at) {
+            let slot = &self.slots[probe.index];
+            let index = probe.index;
+            if !slot.probed() {
+                self.probing.swap_remove(at);
+            } else if slot.prog.pid.is_some() && probe.passes(&slot.cfg.ready) {
+                self.probing.swap_remove(at);
+                self.event(index, Event::Ready, log);
+            } else {
+                at += 1;
+            }
+        }
+        self.next_probe = (!self.probing.is_empty()).then(|| now + PROBE_INTERVAL);
+    }
+
+    /// The open ready pipes, to poll: (read end, slot index).
+    pub fn ready_pipes(&self) -> impl Iterator<Item = (std::os::fd::RawFd, usize)> + '_ {
+        self.ready_pipes.iter().filter_map(|&i| {
+            self.slots[i].ready_pipe.as_ref().map(|fd| (std::os::fd::AsRawFd::as_raw_fd(fd), i))
+        })
+    }
+
+    /// Reads what a program wrote to its ready pipe: a newline is `Ready`
+    /// (which counts only while STARTING); the rest is discarded. The pipe
+    /// is closed at its end.
+    pub fn read_ready(&mut self, index: usize, log: &mut Logger) {
+        let mut buf = [0u8; 256];
+        let mut newline = false;
+        let mut closed = false;
+        if let Some(fd) = &self.slots[index].ready_pipe {
+            loop {
+                match sys::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => newline |= buf[..n].contains(&b'\n'),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        closed = e.kind() != std::io::ErrorKind::WouldBlock;
+                        break;
+                    }
+                }
+            }
+        }
+        if closed {
+            self.slots[index].ready_pipe = None;
+            self.ready_pipes.retain(|&i| i != index);
+        }
+        if newline {
+            self.event(index, Event::Ready, log);
         }
     }
 
@@ -336,7 +613,27 @@ impl Table {
             return self.spawn_error(index, SpawnError::Failed(reason), log);
         }
         let captured = output.write_ends(index);
-        match ctx.spawn(&slot.cfg, &mut slot.found, captured) {
+        slot.ready_pipe = None;
+        // `ready = fd:N`: the child gets the write end; the daemon reads the other.
+        let pipe = match slot.cfg.ready {
+            Ready::Fd(_) => match sys::pipe(true) {
+                Ok(pipe) => Some(pipe),
+                Err(e) => {
+                    let reason = crate::text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]);
+                    return self.spawn_error(index, SpawnError::Failed(reason), log);
+                }
+            },
+            _ => None,
+        };
+        let write_end = pipe.as_ref().map(|(_, w)| std::os::fd::AsRawFd::as_raw_fd(w));
+        let spawned = ctx.spawn(&slot.cfg, &mut slot.found, captured, write_end);
+        if let (Some((read_end, _)), Ok(_)) = (pipe, &spawned) {
+            slot.ready_pipe = Some(read_end);
+            if !self.ready_pipes.contains(&index) {
+                self.ready_pipes.push(index);
+            }
+        }
+        match spawned {
             Ok((pid, exec_failed)) => {
                 let name = &slot.cfg.name;
                 match &exec_failed {
@@ -479,6 +776,7 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
         ]),
         State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
         State::Stopped => log.info(&[Str(name), Str(": stopped")]),
+        State::Waiting => log.info(&[Str(name), Str(": waiting for its dependencies")]),
         State::Running | State::Exited | State::Starting | State::Stopping => {}
     }
 }
@@ -507,6 +805,23 @@ mod tests {
         assert_eq!(table.start_order(vec![3, 2, 1, 0]), vec![0, 2, 3, 1]);
         let (found, unknown) = table.resolve(&["c".into(), "all".into(), "x".into(), "c".into()]);
         assert_eq!((found, unknown), (vec![2, 0, 1, 3], vec!["x".to_string()]));
+    }
+
+    #[test]
+    fn dependencies_order_starts_and_stops_before_priority() {
+        // web -> api -> db, web -> db; cache and db2 alone. Priorities say the opposite.
+        let text = [
+            section("db", 1),
+            section("api", 5) + "depends_on=db\n",
+            section("web", 9) + "depends_on=api db\n",
+            section("cache", 1),
+            section("db2", 1),
+        ]
+        .concat();
+        let table = Table::new(programs(&text).into_iter().map(Slot::new).collect());
+        assert_eq!(table.start_order(vec![2, 1, 0, 3, 4]), vec![0, 3, 4, 1, 2]);
+        // Layers: nothing depends on web, cache, db2; then api; then db.
+        assert_eq!(table.stop_groups(&[0, 1, 2, 3, 4]), vec![vec![2], vec![3, 4], vec![1], vec![0]]);
     }
 
     #[test]
