@@ -6,7 +6,7 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, Limits, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
+use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
 use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -627,7 +627,7 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         stderr_maxbytes: 0,
         stdout_backups: 0,
         stderr_backups: 0,
-        limits: Limits::default(),
+        limits: Box::default(),
     }
 }
 

@@ -79,7 +79,8 @@ pub struct ProgramConfig {
     pub stderr_maxbytes: u64,
     pub stdout_backups: u32,
     pub stderr_backups: u32,
-    pub limits: Limits,
+    /// Boxed: most programs set none, and a program slot stays small.
+    pub limits: Box<Limits>,
 }
 
 /// What the child sets on itself before exec; `None`/empty: inherited.
@@ -119,7 +120,7 @@ pub enum Ready {
     /// A TCP connect to this address succeeds (boxed: a program slot stays small).
     Tcp(Box<std::net::SocketAddr>),
     /// This path exists and changed since the fork.
-    File(Box<std::path::Path>),
+    File(Box<std::path::PathBuf>),
 }
 
 /// A whole validated config.

@@ -201,7 +201,7 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
         if !path.starts_with('/') {
             return Err(not(text, "file: with an absolute path"));
         }
-        return Ok(super::Ready::File(std::path::Path::new(path).into()));
+        return Ok(super::Ready::File(Box::new(std::path::PathBuf::from(path))));
     }
     if let Some(n) = t.strip_prefix("fd:") {
         return match n.parse::<i32>() {

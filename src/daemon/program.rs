@@ -1183,7 +1183,7 @@ mod tests {
     #[test]
     fn a_probed_ready_ignores_startsecs_and_times_out_into_a_failed_start() {
         let mut c = cfg();
-        c.ready = Ready::File(std::path::Path::new("/run/up").into());
+        c.ready = Ready::File(Box::new("/run/up".into()));
         c.ready_timeout = 3;
         c.startsecs = 0;
         let t0 = Instant::now();
