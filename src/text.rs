@@ -107,17 +107,9 @@ impl Text {
     }
 
     /// `n` in decimal with zeros in front up to `width` digits (at most 20).
-    pub fn padded(&mut self, mut n: u64, width: usize) -> &mut Text {
+    pub fn padded(&mut self, n: u64, width: usize) -> &mut Text {
         let mut digits = [b'0'; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
+        let at = digits.len() - decimal(n, &mut digits).len();
         let at = at.min(digits.len() - width.clamp(1, digits.len()));
         self.bytes(&digits[at..])
     }
@@ -169,6 +161,19 @@ pub fn concat(parts: &[Part]) -> String {
     let mut text = Text::new();
     text.parts(parts);
     String::from_utf8(text.buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `n` in decimal, written at the end of `buf`: the digits.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,19 +36,10 @@ fn read(path: &CStr, buf: &mut [u8]) -> Option<usize> {
 
 /// `/proc/PID` and `leaf`, NUL-terminated, in `buf`.
 fn proc_path<'a>(buf: &'a mut [u8; 32], pid: Pid, leaf: &[u8]) -> &'a CStr {
-    let mut digits = [0u8; 10];
-    let mut n = pid.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let mut digits = [0u8; 20];
+    let digits = crate::text::decimal(pid.unsigned_abs().into(), &mut digits);
     let mut len = 0;
-    for part in [b"/proc/".as_slice(), &digits[at..], leaf, b"\0"] {
+    for part in [b"/proc/".as_slice(), digits, leaf, b"\0"] {
         buf[len..len + part.len()].copy_from_slice(part);
         len += part.len();
     }
