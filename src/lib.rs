@@ -23,6 +23,22 @@ mod users;
 use cli::Command;
 pub use sys::Allocator;
 
+/// Runs pman's argv (without argv[0]) as the OS gives it: an argument that
+/// is not UTF-8 is a usage error, not a panic.
+pub fn main_os(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let mut words = Vec::new();
+    for arg in args {
+        match arg.into_string() {
+            Ok(word) => words.push(word),
+            Err(bad) => {
+                fail(&["argument is not UTF-8: ", &bad.to_string_lossy(), "\n", cli::TRY_HELP]);
+                return 2;
+            }
+        }
+    }
+    main_with(&words)
+}
+
 /// Runs the command line `args` (without argv[0]); returns the exit code.
 pub fn main_with(args: &[String]) -> i32 {
     let invocation = match cli::parse(args) {

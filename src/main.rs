@@ -5,7 +5,6 @@
 static ALLOCATOR: pman::Allocator = pman::Allocator;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let code = pman::main_with(args.get(1..).unwrap_or_default());
+    let code = pman::main_os(std::env::args_os().skip(1));
     std::process::exit(code);
 }

@@ -168,3 +168,16 @@ fn signal_to_a_mix_prints_the_running_ones_and_names_the_others() {
     assert_eq!(out.stdout, format!("{pid}\n"), "{out}");
     assert_eq!(out.stderr, "pman: idle is not running (STOPPED)\n", "{out}");
 }
+
+/// An argument that is not UTF-8 (a file name from a script) is a usage
+/// error naming it, never a panic.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = pman_command();
+    cmd.arg("-c").arg(std::ffi::OsStr::from_bytes(b"bad\xff.conf")).arg("check");
+    let out = run_bounded(cmd, secs(10.0));
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    assert_eq!(out.stderr, "pman: argument is not UTF-8: bad\u{fffd}.conf\ntry 'pman --help'\n", "{out}");
+}
