@@ -322,9 +322,10 @@ fn startsecs_shows_starting_then_running() {
     let _daemon = Daemon::start(&env);
     let starter = env.pman_spawn(&["start", "s"]);
     let mut line = String::new();
-    wait_until(secs(3.0), "s leaves STOPPED", || {
+    // A start waits for its spawn turn as STARTING without a pid: wait for the process.
+    wait_until(secs(3.0), "s is made", || {
         line = env.status_line("s");
-        line != "[s] STOPPED"
+        line != "[s] STOPPED" && line != "[s] STARTING"
     });
     assert!(line_matches(&line, "[s] STARTING pid: {N}"), "while start waits: {line:?}");
     let pid = field(&line, "pid").and_then(|p| p.parse::<i32>().ok()).unwrap_or(0);

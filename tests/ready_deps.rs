@@ -66,10 +66,13 @@ fn free_port() -> u16 {
 fn tcp_readiness_waits_for_the_listener() {
     let env = Env::new();
     let port = free_port();
+    // The program runs natively, the daemon maybe under an emulator: scale its delay.
+    let delay = secs(3.0);
     let command = format!(
-        "python3 -c 'import socket,time; time.sleep(2); s=socket.socket(); \
+        "python3 -c 'import socket,time; time.sleep({}); s=socket.socket(); \
          s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"127.0.0.1\", {port})); \
-         s.listen(5); time.sleep(300)'"
+         s.listen(5); time.sleep(300)'",
+        delay.as_secs_f64()
     );
     env.write_config(&prog("t", &command, &format!("autostart=false\nready=tcp:{port}")));
     let _daemon = Daemon::start(&env);
@@ -83,7 +86,10 @@ fn tcp_readiness_waits_for_the_listener() {
     assert_eq!(env.state("t"), "STARTING", "RUNNING before the port listens");
     let status = child.wait().expect("start");
     assert_eq!(status.code(), Some(0));
-    assert!(since.elapsed() >= std::time::Duration::from_millis(1900), "start returned before the listener");
+    assert!(
+        since.elapsed() >= delay - std::time::Duration::from_millis(100),
+        "start returned before the listener"
+    );
     let line = env.status_line("t");
     assert!(line.starts_with("[t] RUNNING pid: "), "{line}");
 }
@@ -95,9 +101,10 @@ fn file_readiness_needs_a_change_since_the_fork() {
     let env = Env::new();
     let flag = env.path("up.flag");
     std::fs::write(&flag, "old").expect("write");
-    let command = "/bin/sh -c 'sleep 2; echo new > $DIR/up.flag; exec sleep 300'";
+    let delay = secs(3.0).as_secs();
+    let command = format!("/bin/sh -c 'sleep {delay}; echo new > $DIR/up.flag; exec sleep 300'");
     let extra = format!("autostart=false\nready=file:{}", flag.display());
-    env.write_config(&prog("f", command, &extra));
+    env.write_config(&prog("f", &command, &extra));
     let _daemon = Daemon::start(&env);
     let mut child = env.pman_spawn(&["start", "f"]);
     wait_until(secs(3.0), "STARTING", || env.state("f") == "STARTING");
