@@ -222,7 +222,9 @@ write_pman_conf() { # DIR TAG STARTSECS CRASH(0/1)
             if ((crash)); then
                 printf 'stdout = none\nstderr = none\n' # defaults otherwise: startsecs=1, backoff=1, backoff_max=60
             else
-                printf 'startsecs = %s\nstdout = none\nstderr = none\n' "$ss"
+                # backoff_reset = 1: each kill (after 1.5 s up) is a first crash,
+                # restarted at once; the default 60 would back off from the second.
+                printf 'startsecs = %s\nbackoff_reset = 1\nstdout = none\nstderr = none\n' "$ss"
             fi
         done
     } >"$d/pman.conf"
