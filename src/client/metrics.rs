@@ -13,7 +13,8 @@ const STATES: &[&str] =
     &["STOPPED", "WAITING", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL"];
 
 /// One per-program family: its name, type, help, and how to read its value
-/// from a program's JSON object (`None`: no sample for that program).
+/// from a program's JSON object and write it (`false`: it has none, no
+/// sample for that program).
 struct Family {
     name: &'static str,
     kind: &'static str,
@@ -165,5 +166,23 @@ fn failing(health: Option<&Json>) -> bool {
         ),
         Some(Json::Obj(_)) => failing(health.and_then(|h| h.get("state").or_else(|| h.get("status")))),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_fails_only_when_it_says_so() {
+        let word = |w: &str| Json::Str(w.into());
+        assert!(!failing(None));
+        assert!(!failing(Some(&Json::Null)));
+        assert!(!failing(Some(&word("ok"))));
+        assert!(!failing(Some(&word("HEALTHY"))));
+        assert!(!failing(Some(&Json::Bool(true))));
+        assert!(failing(Some(&Json::Bool(false))));
+        assert!(failing(Some(&word("failing"))));
+        assert!(failing(Some(&Json::Obj(vec![("state".into(), word("unhealthy"))]))));
     }
 }
