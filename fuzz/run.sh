@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes pman's parsers with cargo-fuzz (libFuzzer): every target, or the
 # ones named, for SECONDS each (default 30), one at a time.
-#   fuzz/run.sh [SECONDS] [TARGET...]      targets: config shlex protocol
+#   fuzz/run.sh [SECONDS] [TARGET...]      targets: config shlex protocol json
 # On a fresh machine it installs what it needs: a nightly toolchain (the
 # pinned one, else any installed nightly, else stable with RUSTC_BOOTSTRAP)
 # and cargo-fuzz. New inputs go to fuzz/corpus-full/ (not committed); the
@@ -12,7 +12,7 @@ set -euo pipefail
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config shlex protocol)
+[ ${#targets[@]} -gt 0 ] || targets=(config shlex protocol json)
 
 nightly=${PMAN_FUZZ_TOOLCHAIN:-nightly-2026-05-20}
 cargo_fuzz_version=0.13.2

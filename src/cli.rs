@@ -25,6 +25,8 @@ commands:
   reload [--dry-run]           re-read the config and apply the difference
   kill                         stop all programs and end the daemon
   check [--strict]             validate the config
+  metrics                      print the Prometheus text format
+  rpcd list|call METHOD        rpcd exec plugin (ubus call pman ...)
   help [COMMAND]               print this help, or a command's
 
 aliases: tail = log, update = reload, shutdown = kill
@@ -64,6 +66,8 @@ enum Kind {
     Reload,
     Kill,
     Check,
+    Metrics,
+    Rpcd,
 }
 
 /// No limit on a command's words.
@@ -171,6 +175,23 @@ const COMMANDS: &[Spec] = &[
         flags: &["--strict"],
         most: 0,
     },
+    Spec {
+        name: "metrics",
+        kind: Kind::Metrics,
+        usage: "metrics",
+        help: "Prints every program's state and usage in the Prometheus text format.\n",
+        flags: &[],
+        most: 0,
+    },
+    Spec {
+        name: "rpcd",
+        kind: Kind::Rpcd,
+        usage: "rpcd list\n       pman rpcd call METHOD",
+        help: "The rpcd exec plugin (/usr/libexec/rpcd/pman): `list` prints the methods,\n\
+         `call METHOD` reads its JSON arguments on stdin and prints a JSON answer.\n",
+        flags: &[],
+        most: 2,
+    },
 ];
 
 /// supervisorctl's words for pman's commands.
@@ -210,6 +231,9 @@ pub enum Command {
     Check {
         strict: bool,
     },
+    Metrics,
+    /// `rpcd list` or `rpcd call METHOD`: its words.
+    Rpcd(Vec<String>),
     /// The usage, or one command's help.
     Help(Option<&'static str>),
     Version,
@@ -277,6 +301,8 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
     let request = match spec.kind {
         Kind::Daemon => return Ok(Command::Daemon { foreground: f }),
         Kind::Check => return Ok(Command::Check { strict }),
+        Kind::Metrics => return Ok(Command::Metrics),
+        Kind::Rpcd => return Ok(Command::Rpcd(words)),
         Kind::Log => {
             let follow = f || follow;
             let source = match (words.pop(), daemon) {

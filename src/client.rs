@@ -11,6 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 mod log;
+mod metrics;
+mod rpcd;
 
 /// Without any answer for this long, the client gives up (except while
 /// start/stop/restart/kill/reload wait on programs).
@@ -31,6 +33,8 @@ pub fn run(config_path: &Path, command: Command) -> i32 {
         Command::Log { source, lines, stderr, follow } => {
             return log::run(config_path, &socket, source, lines, stderr, follow)
         }
+        Command::Metrics => return metrics::run(&socket),
+        Command::Rpcd(words) => return rpcd::run(&socket, &words),
         Command::Send(request) => request,
         _ => return 2,
     };
@@ -116,6 +120,27 @@ fn exchange(
                 _ => return Err([socket, ": ", &sys::describe(&e)].concat()),
             },
         }
+    }
+}
+
+/// What the daemon answered `request`: its exit code, its stdout lines
+/// and its stderr lines (each with its newline).
+fn ask(socket: &str, request: &Request) -> Result<(i32, Vec<u8>, Vec<u8>), String> {
+    let stream = connect(socket)?;
+    let waits = !matches!(request, Request::Status { .. } | Request::LogPath { .. });
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = exchange(&stream, socket, request, waits, &mut |tag, line| {
+        if tag == TAG_OUT { &mut out } else { &mut err }.extend_from_slice(line)
+    })?;
+    Ok((code, out, err))
+}
+
+/// Every program's `status --json` object.
+fn programs(socket: &str) -> Result<Vec<crate::json::Json>, String> {
+    let (_, out, err) = ask(socket, &Request::Status { names: Vec::new(), json: true })?;
+    match crate::json::Json::parse(&out) {
+        Ok(crate::json::Json::Arr(items)) => Ok(items),
+        _ => Err(String::from_utf8_lossy(&err).trim().to_string()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod json;
 pub mod logfile;
 pub mod protocol;
 pub mod signals;

@@ -52,6 +52,11 @@ impl Text {
         self.buf.clear();
     }
 
+    /// Cuts the text back to its first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }

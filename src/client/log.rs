@@ -154,6 +154,21 @@ fn print_tail(path: &CStr, n: usize, buf: &mut [u8]) -> Option<OwnedFd> {
     Some(current)
 }
 
+/// The last `n` lines of the file at `path` (none when it cannot be read).
+pub(super) fn tail(path: &[u8], n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; BLOCK];
+    let Ok(fd) = sys::open_read(&c_path(path)) else {
+        return Vec::new();
+    };
+    let len = sys::fstat(fd.as_raw_fd()).map_or(0, |st| st.size);
+    let start = last_lines(fd.as_raw_fd(), len, n, &mut buf).map_or(len, |(start, _)| start);
+    let mut text = vec![0u8; (len - start) as usize];
+    match read_exact_at(fd.as_raw_fd(), &mut text, start) {
+        Some(()) => text,
+        None => Vec::new(),
+    }
+}
+
 /// Fills `buf` from byte `pos` of `fd`; `None` when the file ends first.
 fn read_exact_at(fd: RawFd, buf: &mut [u8], mut pos: u64) -> Option<()> {
     let mut filled = 0;

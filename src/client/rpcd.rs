@@ -1,0 +1,157 @@
+//! `pman rpcd list|call METHOD`: an rpcd exec plugin, so that
+//! `ubus call pman status` and LuCI reach the daemon. `list` prints the
+//! methods and their argument signatures; `call` reads the JSON arguments
+//! on stdin and prints one JSON object. Every failure of a call is an
+//! `{"error":"..."}` object with exit 0, which rpcd passes on as the reply.
+
+use super::{ask, log, programs};
+use crate::json::{self, Json};
+use crate::protocol::{valid_name, Request};
+use crate::text::Text;
+use crate::{fail, sys};
+
+const METHODS: &str = "{\"status\":{},\"start\":{\"name\":\"str\"},\"stop\":{\"name\":\"str\"},\
+\"restart\":{\"name\":\"str\"},\"reload\":{},\"log\":{\"name\":\"str\",\"lines\":32}}\n";
+
+/// `log`'s lines when the call names none.
+const DEFAULT_LINES: u64 = 32;
+/// At most this much JSON is read from stdin.
+const MAX_INPUT: usize = 64 * 1024;
+
+pub fn run(socket: &str, words: &[String]) -> i32 {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words[..] {
+        ["list"] => {
+            let _ = sys::write_all(1, METHODS.as_bytes());
+            0
+        }
+        ["call", method] => {
+            if let Err(message) = call(socket, method, &read_stdin()) {
+                let mut out = Text::with_capacity(128);
+                out.str("{\"error\":");
+                json::string(&mut out, &message);
+                out.str("}\n");
+                let _ = sys::write_all(1, out.as_bytes());
+            }
+            0
+        }
+        _ => {
+            fail(&["rpcd: usage: pman rpcd list | pman rpcd call METHOD\n", crate::cli::TRY_HELP]);
+            2
+        }
+    }
+}
+
+fn read_stdin() -> Vec<u8> {
+    let mut input = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while input.len() < MAX_INPUT {
+        match sys::read(0, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => input.extend_from_slice(&chunk[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    input
+}
+
+/// Runs `method` with `input` as its arguments; its answer goes to stdout.
+fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
+    // rpcd passes nothing for a method without arguments.
+    let args = if input.iter().all(u8::is_ascii_whitespace) {
+        Json::Obj(Vec::new())
+    } else {
+        Json::parse(input).map_err(String::from)?
+    };
+    if !matches!(args, Json::Obj(_)) {
+        return Err("arguments must be a JSON object".into());
+    }
+    let mut out = Text::with_capacity(1024);
+    match method {
+        "status" => {
+            out.str("{\"programs\":");
+            Json::Arr(programs(socket)?).write(&mut out);
+            out.byte(b'}');
+        }
+        "start" | "stop" | "restart" => {
+            let name = name(&args)?;
+            let names = vec![name.to_string()];
+            let request = match method {
+                "start" => Request::Start(names),
+                "stop" => Request::Stop(names),
+                _ => Request::Restart(names),
+            };
+            let (_, _, err) = ask(socket, &request)?;
+            let (_, status, _) = ask(socket, &Request::Status { names: vec![name.to_string()], json: true })?;
+            match Json::parse(&status) {
+                Ok(Json::Arr(items)) if items.len() == 1 => items[0].write(&mut out),
+                _ => return Err(message(&err)),
+            }
+        }
+        "reload" => {
+            let (code, lines, err) = ask(socket, &Request::Reload { dry_run: false })?;
+            if code != 0 {
+                return Err(message(&err));
+            }
+            write_lines(&mut out, &lines);
+        }
+        "log" => {
+            let name = name(&args)?;
+            let lines = match args.get("lines") {
+                None | Some(Json::Null) => DEFAULT_LINES,
+                Some(n) => n.as_u64().ok_or("lines: not a whole number")?,
+            };
+            let request = Request::LogPath { name: name.to_string(), stderr: false };
+            let (code, path, err) = ask(socket, &request)?;
+            if code != 0 {
+                return Err(message(&err));
+            }
+            let path = path.strip_suffix(b"\n").unwrap_or(&path);
+            write_lines(&mut out, &log::tail(path, usize::try_from(lines).unwrap_or(usize::MAX)));
+        }
+        _ => return Err(["unknown method: ", method].concat()),
+    }
+    out.byte(b'\n');
+    sys::write_all(1, out.as_bytes()).map_err(|e| sys::describe(&e))
+}
+
+/// The `name` argument: one program's name.
+fn name(args: &Json) -> Result<&str, String> {
+    match args.get("name").and_then(Json::as_str) {
+        Some(name) if valid_name(name) && name != "all" => Ok(name),
+        Some(name) => Err(["no such program: ", name].concat()),
+        None => Err("missing argument: name (a string)".into()),
+    }
+}
+
+/// The daemon's error lines as one message, without `pman: ` prefixes.
+fn message(err: &[u8]) -> String {
+    let text = String::from_utf8_lossy(err);
+    let lines: Vec<&str> = text.lines().map(|l| l.strip_prefix("pman: ").unwrap_or(l)).collect();
+    match lines.join("; ") {
+        joined if joined.is_empty() => "the daemon refused".into(),
+        joined => joined,
+    }
+}
+
+/// `{"lines":[...]}`: each line of `text` (invalid UTF-8 replaced).
+fn write_lines(out: &mut Text, text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    out.str("{\"lines\":[");
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 {
+            out.byte(b',');
+        }
+        json::string(out, line);
+    }
+    out.str("]}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_method_list_is_json() {
+        assert!(crate::json::Json::parse(super::METHODS.as_bytes()).is_ok());
+    }
+}

@@ -1,0 +1,328 @@
+//! A tiny JSON reader (RFC 8259) for the client: `status --json` replies and
+//! rpcd's arguments. Numbers stay as their text (no float code is pulled
+//! in); nesting is bounded, so no input can exhaust the stack.
+
+use crate::text::Text;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// The number as written (already checked against the grammar).
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+/// How deep arrays and objects may nest.
+const MAX_DEPTH: usize = 64;
+
+impl Json {
+    /// Parses a whole document (whitespace around it allowed, nothing else).
+    pub fn parse(text: &[u8]) -> Result<Json, &'static str> {
+        let mut p = Parser { s: text, at: 0 };
+        let value = p.value(0)?;
+        p.ws();
+        if p.at != p.s.len() {
+            return Err("trailing data after the JSON value");
+        }
+        Ok(value)
+    }
+
+    /// The value of `key` in an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer (`12`, not `1.5` or `-1`).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Num(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Writes the value back as compact JSON.
+    pub fn write(&self, out: &mut Text) {
+        match self {
+            Json::Null => {
+                out.str("null");
+            }
+            Json::Bool(b) => {
+                out.str(if *b { "true" } else { "false" });
+            }
+            Json::Num(n) => {
+                out.str(n);
+            }
+            Json::Str(s) => string(out, s),
+            Json::Arr(items) => {
+                out.byte(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.byte(b',');
+                    }
+                    item.write(out);
+                }
+                out.byte(b']');
+            }
+            Json::Obj(fields) => {
+                out.byte(b'{');
+                for (n, (key, value)) in fields.iter().enumerate() {
+                    if n > 0 {
+                        out.byte(b',');
+                    }
+                    string(out, key);
+                    out.byte(b':');
+                    value.write(out);
+                }
+                out.byte(b'}');
+            }
+        }
+    }
+}
+
+/// `s` as a JSON string.
+pub fn string(out: &mut Text, s: &str) {
+    out.byte(b'"');
+    let mut shown = 0;
+    for (at, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.str(&s[shown..at]);
+        match escape {
+            "" => out.str("\\u").hex4(c as u16),
+            escape => out.str(escape),
+        };
+        shown = at + c.len_utf8();
+    }
+    out.str(&s[shown..]).byte(b'"');
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let hit = self.peek() == Some(byte);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn word(&mut self, word: &[u8], value: Json) -> Result<Json, &'static str> {
+        if self.s[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err("bad JSON literal")
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, &'static str> {
+        self.ws();
+        if depth > MAX_DEPTH {
+            return Err("JSON nested too deep");
+        }
+        match self.peek().ok_or("unexpected end of JSON")? {
+            b'n' => self.word(b"null", Json::Null),
+            b't' => self.word(b"true", Json::Bool(true)),
+            b'f' => self.word(b"false", Json::Bool(false)),
+            b'"' => self.string().map(Json::Str),
+            b'[' => {
+                self.at += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat(b']') {
+                    return Ok(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(b']') {
+                        return Ok(Json::Arr(items));
+                    }
+                    if !self.eat(b',') {
+                        return Err("expected ',' or ']' in JSON array");
+                    }
+                }
+            }
+            b'{' => {
+                self.at += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                if self.eat(b'}') {
+                    return Ok(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err("expected a string key in JSON object");
+                    }
+                    let key = self.string()?;
+                    self.ws();
+                    if !self.eat(b':') {
+                        return Err("expected ':' in JSON object");
+                    }
+                    fields.push((key, self.value(depth + 1)?));
+                    self.ws();
+                    if self.eat(b'}') {
+                        return Ok(Json::Obj(fields));
+                    }
+                    if !self.eat(b',') {
+                        return Err("expected ',' or '}' in JSON object");
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err("unexpected character in JSON"),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    fn number(&mut self) -> Result<Json, &'static str> {
+        const BAD: &str = "bad JSON number";
+        let start = self.at;
+        self.eat(b'-');
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(BAD),
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return Err(BAD);
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return Err(BAD);
+            }
+        }
+        // Only ASCII digits and signs were taken.
+        let text = String::from_utf8_lossy(&self.s[start..self.at]).into_owned();
+        Ok(Json::Num(text))
+    }
+
+    fn hex4(&mut self) -> Result<u32, &'static str> {
+        let hex = self.s.get(self.at..self.at + 4).ok_or("bad JSON \\u escape")?;
+        let mut n = 0;
+        for &b in hex {
+            let digit = (b as char).to_digit(16).ok_or("bad JSON \\u escape")?;
+            n = n * 16 + digit;
+        }
+        self.at += 4;
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, &'static str> {
+        self.at += 1;
+        let mut out = Vec::new();
+        loop {
+            let b = self.peek().ok_or("unterminated JSON string")?;
+            self.at += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let e = self.peek().ok_or("unterminated JSON string")?;
+                    self.at += 1;
+                    let c = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let mut n = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&n) && self.s[self.at..].starts_with(b"\\u") {
+                                self.at += 2;
+                                let low = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return Err("bad JSON surrogate pair");
+                                }
+                                n = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                            }
+                            char::from_u32(n).ok_or("bad JSON \\u escape")?
+                        }
+                        _ => return Err("bad JSON escape"),
+                    };
+                    let mut utf8 = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                }
+                0..=0x1f => return Err("control character in JSON string"),
+                _ => out.push(b),
+            }
+        }
+        String::from_utf8(out).map_err(|_| "JSON string is not UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(text: &str) -> String {
+        let mut out = Text::new();
+        Json::parse(text.as_bytes()).unwrap().write(&mut out);
+        String::from_utf8(out.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn reads_and_writes_back() {
+        assert_eq!(
+            round_trip(r#" {"a": [1, -2.5e3, true, null], "b": "x\"\u00e9\n"} "#),
+            "{\"a\":[1,-2.5e3,true,null],\"b\":\"x\\\"\u{e9}\\n\"}"
+        );
+        assert_eq!(round_trip(r#""\ud83d\ude00""#), "\"\u{1f600}\"");
+    }
+
+    #[test]
+    fn rejects_what_is_not_json() {
+        for bad in ["", "{", "[1,]", "01", "1.", "\"\\x\"", "{\"a\" 1}", "nul", "[] x", "\"\u{1}\""] {
+            assert!(Json::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(10_000);
+        assert!(Json::parse(deep.as_bytes()).is_err());
+    }
+}
