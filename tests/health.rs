@@ -104,3 +104,14 @@ fn check_refuses_a_watchdog_without_a_ready_fd() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("memory_max"), "{out}");
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    // A copy: as root, `check` refuses a file owned by another user.
+    let env = Env::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/health.conf");
+    std::fs::write(&env.conf, read_file(example)).expect("copy the example");
+    let out = env.pman(&["check"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 2 programs\n"), "{out}");
+    assert_eq!(out.stderr, "", "no warnings");
+}
