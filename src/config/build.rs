@@ -752,6 +752,11 @@ fn process(
         let word = e.value.trim();
         !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
     });
+    if let (Some(e), false) =
+        (get("watchdog").filter(|_| p.limits.watchdog > 0), matches!(p.ready, Ready::Fd(_)))
+    {
+        sc.fail(e, "needs ready = fd:N".into());
+    }
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());
         sc.diags.warn(e.file, e.line, text);

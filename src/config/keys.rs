@@ -63,6 +63,8 @@ pub const PROGRAM: &[Key] = &[
     key("depends_on", &[], Kind::Special),
     key("ready", &[], Kind::Special),
     key("ready_timeout", &[], Kind::Count(|p| &mut p.ready_timeout, 60)),
+    key("watchdog", &[], Kind::Count(|p| &mut p.limits.watchdog, 0)),
+    key("memory_max", &[], Kind::Size(|p| &mut p.limits.memory_max, 0)),
     key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
     key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
     key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),

@@ -83,7 +83,8 @@ pub struct ProgramConfig {
     pub limits: Box<Limits>,
 }
 
-/// What the child sets on itself before exec; `None`/empty: inherited.
+/// Settings most programs leave unset: what the child sets on itself
+/// before exec (`None`/empty: inherited), and what the daemon watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     pub nice: Option<i32>,
@@ -91,6 +92,13 @@ pub struct Limits {
     /// In the order the keys are listed; each resource once.
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
+    /// With `ready = fd:N`: seconds a RUNNING program may go without a
+    /// newline on fd N before it is restarted; 0 = off. (Kept here, with
+    /// the other settings most programs leave unset.)
+    pub watchdog: u32,
+    /// Resident memory (bytes) of the main process past which it is
+    /// restarted; 0 = none.
+    pub memory_max: u64,
 }
 
 /// One `rlimit_*` key: `u64::MAX` is unlimited.

@@ -109,6 +109,7 @@ impl Daemon {
             let now = Instant::now();
             self.table.fire_deadlines(now, &mut self.log);
             self.table.probe(now, &mut self.log);
+            self.table.check_memory(now, &mut self.log);
             if self.control.expire(now) {
                 self.refill_fd_reserve();
             }
@@ -165,6 +166,7 @@ impl Daemon {
         };
         let nearest = earliest(self.table.next_deadline(), self.control.next_deadline());
         let nearest = earliest(nearest, self.table.next_probe());
+        let nearest = earliest(nearest, self.table.next_memory());
         match nearest {
             None => -1,
             Some(t) => {

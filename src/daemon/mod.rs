@@ -296,7 +296,8 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();
-        assert!(size <= 480, "Slot grew to {size} bytes");
+        // 504: `last_restart_reason` and the restart flag of watchdog/memory_max.
+        assert!(size <= 504, "Slot grew to {size} bytes");
         eprintln!(
             "Slot {size} B, ProgramConfig {} B, Program {} B",
             std::mem::size_of::<crate::config::ProgramConfig>(),

@@ -68,8 +68,11 @@ pub enum Event {
     Deadline,
     /// `pman signal` sent this signal to the main process.
     Signalled { signal: i32 },
-    /// Its `ready` condition (tcp:, file:, fd:) holds.
+    /// Its `ready` condition (tcp:, file:, fd:) holds, or (fd:) another
+    /// newline came: a keepalive under `watchdog`.
     Ready,
+    /// A RUNNING program is to be restarted (e.g. `memory_max: RSS …`).
+    Unhealthy { reason: String },
     /// A start about to spawn has unmet dependencies: WAITING instead.
     Wait,
 }
@@ -119,6 +122,10 @@ pub struct Program {
     /// Times RUNNING was reached: `start` counts a program that got there
     /// during its wait as started, even if it exited since.
     pub runs: u32,
+    /// STOPPING for a restart by `watchdog` or `memory_max`: it starts again.
+    pub restarting: bool,
+    /// Why the last automatic restart happened: `exit: 1`, `watchdog: …`.
+    pub last_restart_reason: Option<Box<str>>,
 }
 
 impl Default for Program {
@@ -146,6 +153,8 @@ impl Program {
             group_left: false,
             attempts_ended: 0,
             runs: 0,
+            restarting: false,
+            last_restart_reason: None,
         }
     }
 
@@ -242,13 +251,25 @@ impl Program {
                 self.signal_stop(cfg, Stopping, now)
             }
             (Starting, Event::Deadline | Event::Ready) => {
-                self.state = Running;
-                self.failures = 0;
-                self.deadline = None;
-                self.attempts_ended += 1;
-                self.runs += 1;
+                self.running(cfg, now);
                 Action::None
             }
+            // The watchdog: no keepalive in time.
+            (Running, Event::Deadline) if cfg.limits.watchdog > 0 => {
+                use crate::text::Part::{Str, Uint};
+                let n = Uint(cfg.limits.watchdog.into());
+                let reason = crate::text::concat(&[Str("watchdog: no keepalive for "), n, Str("s")]);
+                self.restart_for(cfg, reason, now)
+            }
+            (Running, Event::Ready) => {
+                self.deadline = (cfg.limits.watchdog > 0).then(|| now + secs(cfg.limits.watchdog));
+                Action::None
+            }
+            (Running, Event::Unhealthy { reason }) => self.restart_for(cfg, reason, now),
+            (
+                Stopped | Waiting | Starting | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Unhealthy { .. },
+            ) => Action::None,
             (Backoff, Event::Deadline) => {
                 self.restarts += 1;
                 self.deadline = None;
@@ -261,11 +282,10 @@ impl Program {
             }
             // No deadline is armed in these states.
             (Stopped | Waiting | Running | Exited | Fatal, Event::Deadline) => Action::None,
-            // A probe is looked at only while STARTING.
-            (
-                Stopped | Waiting | Running | Backoff | Stopping | Exited | Fatal | ClearingGroup,
-                Event::Ready,
-            ) => Action::None,
+            // A probe is looked at only while STARTING (and a keepalive while RUNNING).
+            (Stopped | Waiting | Backoff | Stopping | Exited | Fatal | ClearingGroup, Event::Ready) => {
+                Action::None
+            }
 
             (Starting, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -278,22 +298,8 @@ impl Program {
                     self.state = Exited;
                     return Action::None;
                 }
-                let run = self.started_at.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
-                self.crashes = if run >= secs(cfg.backoff_reset) { 1 } else { self.crashes + 1 };
-                let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
-                // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
-                let earliest = match self.crashes {
-                    0 | 1 => earliest,
-                    n => earliest.max(now + backoff_delay(cfg, n - 1)),
-                };
-                if earliest <= now {
-                    self.restarts += 1;
-                    self.start_now(cfg, now)
-                } else {
-                    self.state = Backoff;
-                    self.deadline = Some(earliest);
-                    Action::None
-                }
+                self.last_restart_reason = Some(exit_reason(exit).into());
+                self.restart_after_run(cfg, now)
             }
             (Stopping, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -348,9 +354,10 @@ impl Program {
                 self.state = Stopping;
                 Action::None
             }
-            // A stop asked for while a not-ready start is stopped ends STOPPED.
+            // A stop asked for while a not-ready start (or a restart) is stopped ends STOPPED.
             (Stopping, Event::Stop) => {
                 self.unready = false;
+                self.restarting = false;
                 Action::None
             }
             (Stopped, Event::Stop) => Action::None,
@@ -363,6 +370,43 @@ impl Program {
             (Stopped | Waiting | Backoff | Exited | Fatal | ClearingGroup, Event::Signalled { .. }) => {
                 Action::None
             }
+        }
+    }
+
+    /// RUNNING reached; the watchdog, if any, waits for the first keepalive.
+    fn running(&mut self, cfg: &ProgramConfig, now: Instant) {
+        self.state = State::Running;
+        self.failures = 0;
+        self.deadline = (cfg.limits.watchdog > 0).then(|| now + secs(cfg.limits.watchdog));
+        self.attempts_ended += 1;
+        self.runs += 1;
+    }
+
+    /// Stops a RUNNING program as `stop` does, to start it again after.
+    fn restart_for(&mut self, cfg: &ProgramConfig, reason: String, now: Instant) -> Action {
+        self.last_restart_reason = Some(reason.into());
+        self.restarting = true;
+        self.signal_stop(cfg, State::Stopping, now)
+    }
+
+    /// A run ended and the program restarts: at once for the first exit in
+    /// a row (never sooner than 1 s after its start), else after a backoff.
+    fn restart_after_run(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+        let run = self.started_at.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+        self.crashes = if run >= secs(cfg.backoff_reset) { 1 } else { self.crashes + 1 };
+        let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
+        // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
+        let earliest = match self.crashes {
+            0 | 1 => earliest,
+            n => earliest.max(now + backoff_delay(cfg, n - 1)),
+        };
+        if earliest <= now {
+            self.restarts += 1;
+            self.start_now(cfg, now)
+        } else {
+            self.state = State::Backoff;
+            self.deadline = Some(earliest);
+            Action::None
         }
     }
 
@@ -379,11 +423,7 @@ impl Program {
             self.state = State::Starting;
             self.deadline = (cfg.ready_timeout > 0).then(|| now + secs(cfg.ready_timeout));
         } else if cfg.startsecs == 0 && exec_failed.is_none() {
-            self.state = State::Running;
-            self.failures = 0;
-            self.deadline = None;
-            self.attempts_ended += 1;
-            self.runs += 1;
+            self.running(cfg, now);
         } else {
             self.state = State::Starting;
             self.deadline = Some(now + secs(cfg.startsecs));
@@ -438,6 +478,9 @@ impl Program {
         if std::mem::take(&mut self.unready) {
             return self.failed_start(cfg, now);
         }
+        if std::mem::take(&mut self.restarting) {
+            return self.restart_after_run(cfg, now);
+        }
         self.stopped();
         Action::None
     }
@@ -474,6 +517,18 @@ impl Program {
                 Exit::Signal(signal) => self.sent_signal != Some(signal),
             },
         }
+    }
+}
+
+/// `exit: 1` or `signal: SEGV`.
+fn exit_reason(exit: Exit) -> String {
+    use crate::text::Part::{Int, Str};
+    match exit {
+        Exit::Code(code) => crate::text::concat(&[Str("exit: "), Int(code.into())]),
+        Exit::Signal(signal) => match crate::signals::name(signal) {
+            Some(name) => crate::text::concat(&[Str("signal: "), Str(name)]),
+            None => crate::text::concat(&[Str("signal: "), Int(signal.into())]),
+        },
     }
 }
 
@@ -1039,6 +1094,7 @@ mod tests {
             Signalled,
             ReadyProbe,
             Wait,
+            Unhealthy,
         }
         const TABLE: &[(State, Kind, State, Action)] = &[
             (Stopped, Start, Starting, Spawn),
@@ -1052,6 +1108,7 @@ mod tests {
             (Stopped, Signalled, Stopped, None),
             (Stopped, ReadyProbe, Stopped, None),
             (Stopped, Wait, Stopped, None),
+            (Stopped, Unhealthy, Stopped, None),
             (Waiting, Start, Starting, Spawn),
             (Waiting, Stop, Stopped, None),
             (Waiting, Spawned, Starting, None),
@@ -1063,6 +1120,7 @@ mod tests {
             (Waiting, Signalled, Waiting, None),
             (Waiting, ReadyProbe, Waiting, None),
             (Waiting, Wait, Waiting, None),
+            (Waiting, Unhealthy, Waiting, None),
             (Starting, Start, Starting, None),
             (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
             (Starting, Spawned, Starting, None),
@@ -1074,6 +1132,7 @@ mod tests {
             (Starting, Signalled, Starting, None),
             (Starting, ReadyProbe, Running, None),
             (Starting, Wait, Starting, None),
+            (Starting, Unhealthy, Starting, None),
             (Running, Start, Running, None),
             (Running, Stop, Stopping, Signal(libc::SIGTERM)),
             (Running, Spawned, Starting, None),
@@ -1085,6 +1144,7 @@ mod tests {
             (Running, Signalled, Running, None),
             (Running, ReadyProbe, Running, None),
             (Running, Wait, Running, None),
+            (Running, Unhealthy, Stopping, Signal(libc::SIGTERM)),
             (Backoff, Start, Starting, Spawn),
             (Backoff, Stop, Stopped, None),
             (Backoff, Spawned, Starting, None),
@@ -1096,6 +1156,7 @@ mod tests {
             (Backoff, Signalled, Backoff, None),
             (Backoff, ReadyProbe, Backoff, None),
             (Backoff, Wait, Backoff, None),
+            (Backoff, Unhealthy, Backoff, None),
             (Stopping, Start, Stopping, None),
             (Stopping, Stop, Stopping, None),
             (Stopping, Spawned, Starting, None),
@@ -1107,6 +1168,7 @@ mod tests {
             (Stopping, Signalled, Stopping, None),
             (Stopping, ReadyProbe, Stopping, None),
             (Stopping, Wait, Stopping, None),
+            (Stopping, Unhealthy, Stopping, None),
             (Exited, Start, Starting, Spawn),
             (Exited, Stop, Stopped, None),
             (Exited, Spawned, Starting, None),
@@ -1118,6 +1180,7 @@ mod tests {
             (Exited, Signalled, Exited, None),
             (Exited, ReadyProbe, Exited, None),
             (Exited, Wait, Exited, None),
+            (Exited, Unhealthy, Exited, None),
             (Fatal, Start, Starting, Spawn),
             (Fatal, Stop, Stopped, None),
             (Fatal, Spawned, Starting, None),
@@ -1129,6 +1192,7 @@ mod tests {
             (Fatal, Signalled, Fatal, None),
             (Fatal, ReadyProbe, Fatal, None),
             (Fatal, Wait, Fatal, None),
+            (Fatal, Unhealthy, Fatal, None),
             (ClearingGroup, Start, ClearingGroup, None),
             (ClearingGroup, Stop, Stopping, None),
             (ClearingGroup, Spawned, Starting, None),
@@ -1140,6 +1204,7 @@ mod tests {
             (ClearingGroup, Signalled, ClearingGroup, None),
             (ClearingGroup, ReadyProbe, ClearingGroup, None),
             (ClearingGroup, Wait, ClearingGroup, None),
+            (ClearingGroup, Unhealthy, ClearingGroup, None),
         ];
         let event = |kind: Kind| match kind {
             Start => Event::Start,
@@ -1153,6 +1218,7 @@ mod tests {
             Signalled => Event::Signalled { signal: libc::SIGHUP },
             ReadyProbe => Event::Ready,
             Wait => Event::Wait,
+            Unhealthy => Event::Unhealthy { reason: "memory_max: x".into() },
         };
         let kinds = [
             Start,
@@ -1166,6 +1232,7 @@ mod tests {
             Signalled,
             ReadyProbe,
             Wait,
+            Unhealthy,
         ];
         let t0 = Instant::now();
         for state in ALL_STATES {
@@ -1229,6 +1296,40 @@ mod tests {
         p.step(&cfg(), spawned(7), t0);
         assert_eq!(p.step(&cfg(), Event::Wait, t0), Action::None);
         assert_eq!(p.state, State::Starting);
+    }
+
+    #[test]
+    fn a_watchdog_restart_stops_then_starts_and_counts() {
+        let mut c = cfg();
+        c.ready = Ready::Fd(3);
+        c.limits.watchdog = 2;
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, Event::Ready, at(1));
+        assert_eq!((p.state, p.deadline), (State::Running, Some(at(3))));
+        // A keepalive moves the deadline.
+        p.step(&c, Event::Ready, at(2));
+        assert_eq!(p.deadline, Some(at(4)));
+        let action = p.step(&c, Event::Deadline, at(4));
+        assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("watchdog: no keepalive for 2s"));
+        let action =
+            p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGTERM), group_alive: false }, at(5));
+        assert_eq!((p.state, action, p.restarts, p.crashes), (State::Starting, Action::Spawn, 1, 1));
+        // A stop meanwhile cancels the restart.
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, Event::Ready, at(1));
+        p.step(&c, Event::Unhealthy { reason: "memory_max: x".into() }, at(2));
+        p.step(&c, Event::Stop, at(2));
+        p.step(&c, exited(0), at(3));
+        assert_eq!((p.state, p.restarts), (State::Stopped, 0));
+        // An exit that restarts names itself.
+        let mut p = in_state(State::Running, t0);
+        p.step(&cfg(), Event::Exited { exit: Exit::Signal(libc::SIGSEGV), group_alive: false }, at(5));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("signal: SEGV"));
     }
 
     #[test]

@@ -133,6 +133,13 @@ pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u
         Some(secs) => out.uint(secs),
         None => out.str("null"),
     };
+    out.str(",\"last_restart_reason\":");
+    match &p.last_restart_reason {
+        Some(reason) => json_one_line(out, reason),
+        None => {
+            out.str("null");
+        }
+    }
     out.str(",\"waiting_for\":[");
     for (n, dep) in waiting.iter().enumerate() {
         if n > 0 {
@@ -266,7 +273,7 @@ mod tests {
         json(&mut s, "n", &p, Instant::now(), 3, &[]);
         let text = s.to_str_lossy();
         assert!(
-            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null,"waiting_for":[],"rss_kb":null"#),
+            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"rss_kb":null"#),
             "{text}"
         );
     }
@@ -282,7 +289,7 @@ mod tests {
         json(&mut s, "n", &p, Instant::now(), 0, &[]);
         assert_eq!(
             s.to_str_lossy(),
-            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null,"waiting_for":[],"rss_kb":null,"cpu_ms":null,"fds":null}"#
+            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"rss_kb":null,"cpu_ms":null,"fds":null}"#
         );
     }
 }

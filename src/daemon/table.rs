@@ -85,6 +85,11 @@ impl Slot {
         waits && prog.pid.is_none() && prog.pgid.is_some()
     }
 
+    /// It sets `memory_max` and is RUNNING.
+    fn memory_watched(&self) -> bool {
+        self.cfg.limits.memory_max > 0 && self.prog.state == State::Running
+    }
+
     /// Its `ready` is probed (tcp:, file:) and it is STARTING.
     fn probed(&self) -> bool {
         matches!(self.cfg.ready, Ready::Tcp(_) | Ready::File(_)) && self.prog.state == State::Starting
@@ -118,6 +123,9 @@ pub struct Table {
     /// when they are tried next (None: no program is probed).
     probing: Vec<Probe>,
     next_probe: Option<Instant>,
+    /// When `memory_max` is checked next; None while no program that sets
+    /// it is RUNNING.
+    next_memory: Option<Instant>,
     /// Programs with a ready pipe open (`ready = fd:N`).
     ready_pipes: Vec<usize>,
     /// Programs that went WAITING (some may have left it).
@@ -135,6 +143,7 @@ impl Table {
             group_watch: Vec::new(),
             probing: Vec::new(),
             next_probe: None,
+            next_memory: None,
             ready_pipes: Vec::new(),
             waiting: Vec::new(),
         };
@@ -315,6 +324,8 @@ impl Table {
             }
         }
         self.next_probe = (!self.probing.is_empty()).then(|| Instant::now() + PROBE_INTERVAL);
+        self.next_memory = None;
+        self.arm_memory(Instant::now());
         // Only at start and on reloads: an insertion sort keeps the code small.
         for at in 1..self.by_pid.len() {
             let mut n = at;
@@ -417,6 +428,9 @@ impl Table {
         }
         log_transition(log, slot, before, now);
         let (pid, deadline) = (slot.prog.pid, slot.prog.deadline);
+        if slot.memory_watched() {
+            self.next_memory.get_or_insert(now + MEMORY_INTERVAL);
+        }
         if pid != pid_before {
             if let Some(old) = pid_before {
                 if let Ok(at) = self.by_pid.binary_search(&(old, index)) {
@@ -505,6 +519,41 @@ impl Table {
             let Some(Reverse((_, index))) = self.deadlines.pop() else { break };
             self.event(index, Event::Deadline, log);
         }
+    }
+
+    /// Arms the `memory_max` check when a program needs it.
+    fn arm_memory(&mut self, now: Instant) {
+        if self.slots.iter().any(Slot::memory_watched) {
+            self.next_memory.get_or_insert(now + MEMORY_INTERVAL);
+        }
+    }
+
+    /// When `memory_max` is checked next.
+    pub fn next_memory(&self) -> Option<Instant> {
+        self.next_memory
+    }
+
+    /// Checks `memory_max` when due: `Unhealthy` to those over it.
+    pub fn check_memory(&mut self, now: Instant, log: &mut Logger) {
+        if !self.next_memory.is_some_and(|t| t <= now) {
+            return;
+        }
+        self.next_memory = None;
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            let Some(pid) = slot.prog.pid.filter(|_| slot.memory_watched()) else { continue };
+            let (kb, max_kb) = (super::usage::rss_kb(pid).unwrap_or(0), slot.cfg.limits.memory_max / 1024);
+            if kb * 1024 > slot.cfg.limits.memory_max {
+                let mut reason = crate::text::Text::new();
+                reason.str("memory_max: RSS ");
+                megabytes(&mut reason, kb);
+                reason.str(" > ");
+                megabytes(&mut reason, max_kb);
+                let reason = String::from_utf8(reason.into_bytes()).unwrap_or_default();
+                self.event(index, Event::Unhealthy { reason }, log);
+            }
+        }
+        self.arm_memory(now);
     }
 
     /// When the `ready` probes are tried next; None while none is probed.
@@ -732,6 +781,19 @@ fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
     }
 }
 
+/// How often `memory_max` is checked while RUNNING.
+const MEMORY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `17.2MB` or `16MB`: kB as MB with one decimal (cut), none when it is 0.
+fn megabytes(out: &mut crate::text::Text, kb: u64) {
+    let tenths = kb * 10 / 1024;
+    out.uint(tenths / 10);
+    if tenths % 10 != 0 {
+        out.byte(b'.').uint(tenths % 10);
+    }
+    out.str("MB");
+}
+
 /// Logs a change of state, or another failed start in BACKOFF.
 fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Instant) {
     let (name, prog) = (&slot.cfg.name, &slot.prog);
@@ -774,6 +836,10 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
             Int(prog.pgid.unwrap_or(0).into()),
             Str(" before the next start"),
         ]),
+        State::Stopping if prog.restarting && before.0 == State::Running => {
+            let reason = prog.last_restart_reason.as_deref().unwrap_or("");
+            log.warn(&[Str(name), Str(": "), Str(reason), Str("; restarting")])
+        }
         State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
         State::Stopped => log.info(&[Str(name), Str(": stopped")]),
         State::Waiting => log.info(&[Str(name), Str(": waiting for its dependencies")]),

@@ -30,6 +30,14 @@ pub fn json_fields(out: &mut Text, pid: Option<Pid>) {
     }
 }
 
+/// VmRSS of a live process in kB (for `memory_max`).
+pub fn rss_kb(pid: Pid) -> Option<u64> {
+    let mut path = [0u8; 32];
+    let mut file = [0u8; 4096];
+    let n = read(proc_path(&mut path, pid, b"/status"), &mut file)?;
+    vm_rss(&file[..n])
+}
+
 fn read(path: &CStr, buf: &mut [u8]) -> Option<usize> {
     sys::read_start(path, buf).ok()
 }
