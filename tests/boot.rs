@@ -270,7 +270,9 @@ fn a_logfile_that_cannot_be_opened_means_syslog() {
     env.running_pid("a");
     assert_eq!(env.pman(&["status"]).code, 0);
     assert_eq!(env.pman(&["kill"]).code, 0);
-    assert!(!pid_alive(pid));
+    // `kill` returns when the socket closes; under an emulator the process
+    // itself may take a moment longer to be gone.
+    assert!(eventually(secs(5.0), || !pid_alive(pid)), "the daemon outlived kill");
 
     let daemon = Daemon::start(&env);
     env.running_pid("a");
@@ -294,5 +296,5 @@ fn a_pidfile_that_cannot_be_written_is_skipped() {
     env.running_pid("a");
     assert!(env.read("pman.log").contains(&pidfile), "not in the daemon log:\n{}", env.read("pman.log"));
     assert_eq!(env.pman(&["kill"]).code, 0);
-    assert!(!pid_alive(pid));
+    assert!(eventually(secs(5.0), || !pid_alive(pid)), "the daemon outlived kill");
 }
