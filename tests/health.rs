@@ -35,24 +35,6 @@ fn a_watchdog_that_stops_being_fed_restarts_the_program() {
     assert!(log.contains("w: watchdog: no keepalive for 2s; restarting"), "{log}");
 }
 
-/// A manual stop while the watchdog's restart stops the program leaves it STOPPED.
-#[test]
-fn a_stop_cancels_a_watchdog_restart() {
-    let env = Env::new();
-    // Ignores SIGTERM, so the restart's stop takes stopwaitsecs.
-    let silent = "/bin/sh -c 'trap \"\" TERM; echo x >> $DIR/s.count; echo up >&3; exec sleep 300'";
-    env.write_config(&prog("s", silent, "ready=fd:3\nwatchdog=1\nstopwaitsecs=8"));
-    let _daemon = Daemon::start(&env);
-    env.running_pid("s");
-    env.wait_state("s", "STOPPING", secs(10.0));
-    let out = env.pman(&["stop", "s"]);
-    assert_eq!(out.code, 0, "{out}");
-    env.wait_state("s", "STOPPED", secs(30.0));
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(env.state("s"), "STOPPED");
-    assert_eq!(env.read("s.count").lines().count(), 1);
-}
-
 /// A program whose resident memory grows past `memory_max` is restarted
 /// with `memory_max: RSS …MB > 16MB`.
 #[test]
