@@ -179,27 +179,9 @@ fn json_one_line(out: &mut Text, text: &str) {
     out.str(&text[shown..]).byte(b'"');
 }
 
+/// A JSON string (one writer for status and the rpcd replies).
 pub fn json_string(out: &mut Text, s: &str) {
-    out.byte(b'"');
-    let mut shown = 0;
-    for (at, c) in s.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
-            _ => continue,
-        };
-        out.str(&s[shown..at]);
-        match escape {
-            "" => out.str("\\u").hex4(c as u16),
-            escape => out.str(escape),
-        };
-        shown = at + c.len_utf8();
-    }
-    out.str(&s[shown..]).byte(b'"');
+    crate::json::string(out, s);
 }
 
 #[cfg(test)]
