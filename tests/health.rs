@@ -94,6 +94,6 @@ fn the_example_config_is_valid() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/health.conf");
     std::fs::write(&env.conf, read_file(example)).expect("copy the example");
     let out = env.pman(&["check"]);
-    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 2 programs\n"), "{out}");
+    assert_eq!((out.code, out.stdout.as_str()), (0, "config OK: 3 programs\n"), "{out}");
     assert_eq!(out.stderr, "", "no warnings");
 }

@@ -124,6 +124,45 @@ fn the_reference_parser_reads_it() {
     );
 }
 
+/// `pman_program_health_failing` is 1 while a program's health check
+/// fails, 0 while it passes or is pending.
+#[test]
+fn the_health_gauge_follows_the_checks() {
+    let env = Env::new();
+    let check = |file: &str| {
+        format!(
+            "healthcheck=/bin/sh -c 'test -e $DIR/{file}'\nhealthcheck_interval=1\nhealthcheck_retries=1000"
+        )
+    };
+    env.write_config(&format!(
+        "{}{}{}",
+        prog("bad", "sleep 1000", &check("missing")),
+        prog("good", "sleep 1000", &check("pman.conf")),
+        prog("later", "sleep 1000", "healthcheck=/bin/true\nhealthcheck_interval=300"),
+    ));
+    let _daemon = Daemon::start(&env);
+    for name in ["bad", "good", "later"] {
+        env.running_pid(name);
+    }
+    wait_until(secs(10.0), "both checks ended", || {
+        let out = env.pman(&["status", "--json"]).stdout;
+        out.contains("\"health\":\"failing\"") && out.contains("\"health\":\"ok\"")
+    });
+    let out = env.pman(&["metrics"]);
+    let lines = out.lines();
+    assert!(lines.contains(&"pman_program_health_failing{program=\"bad\"} 1"), "{out}");
+    assert!(lines.contains(&"pman_program_health_failing{program=\"good\"} 0"), "{out}");
+    assert!(lines.contains(&"pman_program_health_failing{program=\"later\"} 0"), "{out}");
+    match parse_with_prometheus_client(&env, &out.stdout) {
+        None => skip!("python3 with prometheus_client is not installed (pip install prometheus_client)"),
+        Some(result) => {
+            let parsed =
+                result.unwrap_or_else(|e| panic!("prometheus_client rejects it: {e}\n{}", out.stdout));
+            assert!(parsed.lines().any(|l| l == "pman_program_health_failing {program=bad} 1"), "{parsed}");
+        }
+    }
+}
+
 #[test]
 fn without_a_daemon_pman_up_is_0_and_the_exit_code_1() {
     let env = Env::new();

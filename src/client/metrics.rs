@@ -155,18 +155,10 @@ fn number(out: &mut Text, program: &Json, key: &str, scale: u64) -> bool {
     }
 }
 
-/// Whether a `health` field says the check fails: `false`, or a string
-/// other than `ok`/`healthy`/`passing`/`starting`/`unknown`.
+/// Whether the `health` field says the check fails (`"failing"`; not
+/// `"pending"`, `"ok"` or null).
 fn failing(health: Option<&Json>) -> bool {
-    match health {
-        Some(Json::Bool(ok)) => !ok,
-        Some(Json::Str(s)) => !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "ok" | "healthy" | "passing" | "starting" | "unknown" | ""
-        ),
-        Some(Json::Obj(_)) => failing(health.and_then(|h| h.get("state").or_else(|| h.get("status")))),
-        _ => false,
-    }
+    matches!(health, Some(Json::Str(s)) if s == "failing")
 }
 
 #[cfg(test)]
@@ -179,10 +171,7 @@ mod tests {
         assert!(!failing(None));
         assert!(!failing(Some(&Json::Null)));
         assert!(!failing(Some(&word("ok"))));
-        assert!(!failing(Some(&word("HEALTHY"))));
-        assert!(!failing(Some(&Json::Bool(true))));
-        assert!(failing(Some(&Json::Bool(false))));
+        assert!(!failing(Some(&word("pending"))));
         assert!(failing(Some(&word("failing"))));
-        assert!(failing(Some(&Json::Obj(vec![("state".into(), word("unhealthy"))]))));
     }
 }

@@ -731,6 +731,7 @@ fn process(
         match key.kind {
             Kind::Flag(field, default) => *field(&mut p) = sc.parse(e, default, values::boolean),
             Kind::Count(field, default) => *field(&mut p) = sc.parse(e, default, values::count),
+            Kind::Positive(field, default) => *field(&mut p) = sc.parse(e, default, values::positive),
             Kind::Size(field, default) => *field(&mut p) = sc.parse(e, default, values::size),
             Kind::Integer(field, default) => *field(&mut p) = sc.parse(e, default, values::integer),
             Kind::Signal(field, default) => *field(&mut p) = sc.parse(e, default, values::signal),
@@ -756,6 +757,17 @@ fn process(
         (get("watchdog").filter(|_| p.limits.watchdog > 0), matches!(p.ready, Ready::Fd(_)))
     {
         sc.fail(e, "needs ready = fd:N".into());
+    }
+    if let Some(e) = get("healthcheck") {
+        match sc.text(e).map(|t| shlex::split(&t)) {
+            Some(Ok(argv)) if argv.is_empty() => sc.fail(e, "empty healthcheck".into()),
+            Some(Ok(argv)) => p.limits.healthcheck = argv.into(),
+            Some(Err(reason)) => sc.fail(e, reason),
+            None => {}
+        }
+    }
+    if let (Some(e), Ready::Healthcheck, true) = (get("ready"), &p.ready, p.limits.healthcheck.is_empty()) {
+        sc.fail(e, "ready = healthcheck needs a healthcheck key".into());
     }
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());

@@ -12,6 +12,8 @@ pub enum Kind {
     Special,
     Flag(fn(&mut ProgramConfig) -> &mut bool, bool),
     Count(fn(&mut ProgramConfig) -> &mut u32, u32),
+    /// A count of at least 1.
+    Positive(fn(&mut ProgramConfig) -> &mut u32, u32),
     Size(fn(&mut ProgramConfig) -> &mut u64, u64),
     Integer(fn(&mut ProgramConfig) -> &mut i32, i32),
     /// An integer from the first bound to the second; unset when absent.
@@ -65,6 +67,10 @@ pub const PROGRAM: &[Key] = &[
     key("ready_timeout", &[], Kind::Count(|p| &mut p.ready_timeout, 60)),
     key("watchdog", &[], Kind::Count(|p| &mut p.limits.watchdog, 0)),
     key("memory_max", &[], Kind::Size(|p| &mut p.limits.memory_max, 0)),
+    key("healthcheck", &[], Kind::Special),
+    key("healthcheck_interval", &[], Kind::Positive(|p| &mut p.limits.healthcheck_interval, 30)),
+    key("healthcheck_timeout", &[], Kind::Positive(|p| &mut p.limits.healthcheck_timeout, 10)),
+    key("healthcheck_retries", &[], Kind::Positive(|p| &mut p.limits.healthcheck_retries, 3)),
     key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
     key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
     key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),

@@ -99,6 +99,13 @@ pub struct Limits {
     /// Resident memory (bytes) of the main process past which it is
     /// restarted; 0 = none.
     pub memory_max: u64,
+    /// `healthcheck`: the check's argv (empty: none), run every
+    /// `interval` s while RUNNING, failed past `timeout` s; `retries`
+    /// failures in a row restart the program.
+    pub healthcheck: Box<[String]>,
+    pub healthcheck_interval: u32,
+    pub healthcheck_timeout: u32,
+    pub healthcheck_retries: u32,
 }
 
 /// One `rlimit_*` key: `u64::MAX` is unlimited.
@@ -129,6 +136,8 @@ pub enum Ready {
     Tcp(Box<std::net::SocketAddr>),
     /// This path exists and changed since the fork.
     File(Box<std::path::PathBuf>),
+    /// The first passing `healthcheck`, tried every second.
+    Healthcheck,
 }
 
 /// A whole validated config.

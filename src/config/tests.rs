@@ -93,7 +93,12 @@ fn defaults() {
         stderr_maxbytes: 256 * 1024,
         stdout_backups: 1,
         stderr_backups: 1,
-        limits: Default::default(),
+        limits: Box::new(crate::config::Limits {
+            healthcheck_interval: 30,
+            healthcheck_timeout: 10,
+            healthcheck_retries: 3,
+            ..Default::default()
+        }),
     };
     assert_eq!(p, &expected);
 }

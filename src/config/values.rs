@@ -21,6 +21,14 @@ pub fn count(text: &str) -> Result<u32, String> {
     text.trim().parse::<u32>().map_err(|_| not(text, "a whole number"))
 }
 
+/// A whole number of at least 1.
+pub fn positive(text: &str) -> Result<u32, String> {
+    match count(text) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(not(text, "a whole number from 1")),
+    }
+}
+
 pub fn integer(text: &str) -> Result<i32, String> {
     text.trim().parse::<i32>().map_err(|_| not(text, "an integer"))
 }
@@ -195,7 +203,7 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
         return Ok(super::Ready::Startsecs);
     }
     if t.eq_ignore_ascii_case("healthcheck") {
-        return Err("ready = healthcheck needs a healthcheck key".into());
+        return Ok(super::Ready::Healthcheck);
     }
     if let Some(path) = t.strip_prefix("file:") {
         if !path.starts_with('/') {
@@ -209,7 +217,7 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
             _ => Err(not(text, "fd:N with N from 3 to 1023")),
         };
     }
-    let bad = || not(text, "startsecs, fd:N, tcp:[HOST:]PORT or file:PATH");
+    let bad = || not(text, "startsecs, fd:N, tcp:[HOST:]PORT, file:PATH or healthcheck");
     let addr = t.strip_prefix("tcp:").ok_or_else(bad)?;
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let at = match addr.rsplit_once(':') {

@@ -381,7 +381,8 @@ pub fn status(table: &Table, output: &Output, reply: &mut Reply, names: &[String
             }
             let slot = table.slot(index(n));
             let waiting = table.waiting_for(index(n));
-            status::json(out, &slot.cfg.name, &slot.prog, now, output.log_errors(index(n)), &waiting);
+            let errors = output.log_errors(index(n));
+            status::json(out, &slot.cfg.name, &slot.prog, now, errors, &waiting, slot.health());
         }
         out.byte(b']');
         reply.end();

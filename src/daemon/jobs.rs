@@ -166,8 +166,10 @@ impl Job {
             // Asked again on every turn until the group is stopped: one
             // may have been started meanwhile.
             let group = &self.stop_groups[self.stop_at];
+            // A program STOPPING already is told too: its stop then ends
+            // STOPPED, not in the restart or failed start it was for.
             for &i in group {
-                if !matches!(table.slot(i).prog.state, State::Stopped | State::Stopping) {
+                if table.slot(i).prog.state != State::Stopped {
                     table.event(i, Event::Stop, log);
                 }
             }
@@ -229,7 +231,15 @@ impl Job {
     /// is RUNNING or its attempt failed.
     fn advance_start(&mut self, table: &mut Table, log: &mut Logger, shutting_down: bool) -> Outcome {
         if !self.start_issued {
-            if self.targets.iter().any(|&i| table.slot(i).prog.state == State::Stopping) {
+            let mut stopping = false;
+            for &i in &self.targets {
+                if table.slot(i).prog.state == State::Stopping {
+                    // The start takes over from a health restart under way.
+                    table.event(i, Event::Start, log);
+                    stopping = true;
+                }
+            }
+            if stopping {
                 return Outcome::Waiting;
             }
             if shutting_down {

@@ -41,6 +41,8 @@ enum Polled {
     Capture(usize, usize),
     /// A program's ready pipe (`ready = fd:N`): slot index.
     Ready(usize),
+    /// The output of a program's running health check: slot index.
+    Check(usize),
 }
 
 pub struct Daemon {
@@ -110,6 +112,7 @@ impl Daemon {
             self.table.fire_deadlines(now, &mut self.log);
             self.table.probe(now, &mut self.log);
             self.table.check_memory(now, &mut self.log);
+            self.table.run_checks(now, &mut self.ctx, &mut self.log);
             if self.control.expire(now) {
                 self.refill_fd_reserve();
             }
@@ -167,6 +170,7 @@ impl Daemon {
         let nearest = earliest(self.table.next_deadline(), self.control.next_deadline());
         let nearest = earliest(nearest, self.table.next_probe());
         let nearest = earliest(nearest, self.table.next_memory());
+        let nearest = earliest(nearest, self.table.next_check());
         match nearest {
             None => -1,
             Some(t) => {
@@ -198,6 +202,9 @@ impl Daemon {
         for (fd, index) in table.ready_pipes() {
             add(fd, libc::POLLIN, Polled::Ready(index));
         }
+        for (fd, index) in table.check_pipes() {
+            add(fd, libc::POLLIN, Polled::Check(index));
+        }
     }
 
     /// Serves what `poll` found ready: output first (the pipes polled are
@@ -215,6 +222,7 @@ impl Daemon {
                     self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
                 }
                 Polled::Ready(index) => self.table.read_ready(index, &mut self.log),
+                Polled::Check(index) => self.table.read_check(index),
                 Polled::Signals | Polled::Listener | Polled::Client(_) => {}
             }
         }
@@ -229,7 +237,7 @@ impl Daemon {
                     self.refill_fd_reserve();
                 }
                 Polled::Client(id) => self.serve_client(id, revents),
-                Polled::Signals | Polled::Capture(..) | Polled::Ready(_) => {}
+                Polled::Signals | Polled::Capture(..) | Polled::Ready(_) | Polled::Check(_) => {}
             }
         }
         if self.control.drop_closed() {

@@ -73,6 +73,8 @@ pub enum Event {
     Ready,
     /// A RUNNING program is to be restarted (e.g. `memory_max: RSS …`).
     Unhealthy { reason: String },
+    /// A health check ended: `None` when it passed, else why it failed.
+    Checked(Option<String>),
     /// A start about to spawn has unmet dependencies: WAITING instead.
     Wait,
 }
@@ -126,6 +128,11 @@ pub struct Program {
     pub restarting: bool,
     /// Why the last automatic restart happened: `exit: 1`, `watchdog: …`.
     pub last_restart_reason: Option<Box<str>>,
+    /// With `healthcheck`, while RUNNING: None until the first check of
+    /// the run ended, then whether the last one passed.
+    pub health: Option<bool>,
+    /// Health checks failed in a row.
+    pub check_failures: u32,
 }
 
 impl Default for Program {
@@ -155,6 +162,8 @@ impl Program {
             runs: 0,
             restarting: false,
             last_restart_reason: None,
+            health: None,
+            check_failures: 0,
         }
     }
 
@@ -190,7 +199,12 @@ impl Program {
             }
             // Its dependencies are met now (the table looks): spawn.
             (Waiting, Event::Start) => self.start_now(cfg, now),
-            (Starting | Running | Stopping | ClearingGroup, Event::Start) => Action::None,
+            // A start cancels the restart of a health restart's stop: it stops, then starts.
+            (Stopping, Event::Start) => {
+                self.restarting = false;
+                Action::None
+            }
+            (Starting | Running | ClearingGroup, Event::Start) => Action::None,
 
             // A spawn not made yet waits for the dependencies instead.
             (Starting, Event::Wait) if self.pid.is_none() => {
@@ -266,6 +280,31 @@ impl Program {
                 Action::None
             }
             (Running, Event::Unhealthy { reason }) => self.restart_for(cfg, reason, now),
+            // `ready = healthcheck`: the first passing check.
+            (Starting, Event::Checked(None)) if cfg.ready == Ready::Healthcheck && self.pid.is_some() => {
+                self.running(cfg, now);
+                self.health = Some(true);
+                Action::None
+            }
+            (Running, Event::Checked(None)) => {
+                self.health = Some(true);
+                self.check_failures = 0;
+                self.reason = None;
+                Action::None
+            }
+            (Running, Event::Checked(Some(reason))) => {
+                self.health = Some(false);
+                self.check_failures += 1;
+                if self.check_failures >= cfg.limits.healthcheck_retries {
+                    return self.restart_for(cfg, reason, now);
+                }
+                self.reason = Some(reason);
+                Action::None
+            }
+            (
+                Stopped | Waiting | Starting | Backoff | Stopping | Exited | Fatal | ClearingGroup,
+                Event::Checked(_),
+            ) => Action::None,
             (
                 Stopped | Waiting | Starting | Backoff | Stopping | Exited | Fatal | ClearingGroup,
                 Event::Unhealthy { .. },
@@ -380,6 +419,8 @@ impl Program {
         self.deadline = (cfg.limits.watchdog > 0).then(|| now + secs(cfg.limits.watchdog));
         self.attempts_ended += 1;
         self.runs += 1;
+        self.health = None;
+        self.check_failures = 0;
     }
 
     /// Stops a RUNNING program as `stop` does, to start it again after.
@@ -1095,6 +1136,8 @@ mod tests {
             ReadyProbe,
             Wait,
             Unhealthy,
+            CheckPassed,
+            CheckFailed,
         }
         const TABLE: &[(State, Kind, State, Action)] = &[
             (Stopped, Start, Starting, Spawn),
@@ -1109,6 +1152,8 @@ mod tests {
             (Stopped, ReadyProbe, Stopped, None),
             (Stopped, Wait, Stopped, None),
             (Stopped, Unhealthy, Stopped, None),
+            (Stopped, CheckPassed, Stopped, None),
+            (Stopped, CheckFailed, Stopped, None),
             (Waiting, Start, Starting, Spawn),
             (Waiting, Stop, Stopped, None),
             (Waiting, Spawned, Starting, None),
@@ -1121,6 +1166,8 @@ mod tests {
             (Waiting, ReadyProbe, Waiting, None),
             (Waiting, Wait, Waiting, None),
             (Waiting, Unhealthy, Waiting, None),
+            (Waiting, CheckPassed, Waiting, None),
+            (Waiting, CheckFailed, Waiting, None),
             (Starting, Start, Starting, None),
             (Starting, Stop, Stopping, Signal(libc::SIGTERM)),
             (Starting, Spawned, Starting, None),
@@ -1133,6 +1180,8 @@ mod tests {
             (Starting, ReadyProbe, Running, None),
             (Starting, Wait, Starting, None),
             (Starting, Unhealthy, Starting, None),
+            (Starting, CheckPassed, Starting, None),
+            (Starting, CheckFailed, Starting, None),
             (Running, Start, Running, None),
             (Running, Stop, Stopping, Signal(libc::SIGTERM)),
             (Running, Spawned, Starting, None),
@@ -1145,6 +1194,8 @@ mod tests {
             (Running, ReadyProbe, Running, None),
             (Running, Wait, Running, None),
             (Running, Unhealthy, Stopping, Signal(libc::SIGTERM)),
+            (Running, CheckPassed, Running, None),
+            (Running, CheckFailed, Running, None),
             (Backoff, Start, Starting, Spawn),
             (Backoff, Stop, Stopped, None),
             (Backoff, Spawned, Starting, None),
@@ -1157,6 +1208,8 @@ mod tests {
             (Backoff, ReadyProbe, Backoff, None),
             (Backoff, Wait, Backoff, None),
             (Backoff, Unhealthy, Backoff, None),
+            (Backoff, CheckPassed, Backoff, None),
+            (Backoff, CheckFailed, Backoff, None),
             (Stopping, Start, Stopping, None),
             (Stopping, Stop, Stopping, None),
             (Stopping, Spawned, Starting, None),
@@ -1169,6 +1222,8 @@ mod tests {
             (Stopping, ReadyProbe, Stopping, None),
             (Stopping, Wait, Stopping, None),
             (Stopping, Unhealthy, Stopping, None),
+            (Stopping, CheckPassed, Stopping, None),
+            (Stopping, CheckFailed, Stopping, None),
             (Exited, Start, Starting, Spawn),
             (Exited, Stop, Stopped, None),
             (Exited, Spawned, Starting, None),
@@ -1181,6 +1236,8 @@ mod tests {
             (Exited, ReadyProbe, Exited, None),
             (Exited, Wait, Exited, None),
             (Exited, Unhealthy, Exited, None),
+            (Exited, CheckPassed, Exited, None),
+            (Exited, CheckFailed, Exited, None),
             (Fatal, Start, Starting, Spawn),
             (Fatal, Stop, Stopped, None),
             (Fatal, Spawned, Starting, None),
@@ -1193,6 +1250,8 @@ mod tests {
             (Fatal, ReadyProbe, Fatal, None),
             (Fatal, Wait, Fatal, None),
             (Fatal, Unhealthy, Fatal, None),
+            (Fatal, CheckPassed, Fatal, None),
+            (Fatal, CheckFailed, Fatal, None),
             (ClearingGroup, Start, ClearingGroup, None),
             (ClearingGroup, Stop, Stopping, None),
             (ClearingGroup, Spawned, Starting, None),
@@ -1205,6 +1264,8 @@ mod tests {
             (ClearingGroup, ReadyProbe, ClearingGroup, None),
             (ClearingGroup, Wait, ClearingGroup, None),
             (ClearingGroup, Unhealthy, ClearingGroup, None),
+            (ClearingGroup, CheckPassed, ClearingGroup, None),
+            (ClearingGroup, CheckFailed, ClearingGroup, None),
         ];
         let event = |kind: Kind| match kind {
             Start => Event::Start,
@@ -1219,6 +1280,8 @@ mod tests {
             ReadyProbe => Event::Ready,
             Wait => Event::Wait,
             Unhealthy => Event::Unhealthy { reason: "memory_max: x".into() },
+            CheckPassed => Event::Checked(Option::None),
+            CheckFailed => Event::Checked(Some("healthcheck: exit 1".into())),
         };
         let kinds = [
             Start,
@@ -1233,6 +1296,8 @@ mod tests {
             ReadyProbe,
             Wait,
             Unhealthy,
+            CheckPassed,
+            CheckFailed,
         ];
         let t0 = Instant::now();
         for state in ALL_STATES {
@@ -1330,6 +1395,60 @@ mod tests {
         let mut p = in_state(State::Running, t0);
         p.step(&cfg(), Event::Exited { exit: Exit::Signal(libc::SIGSEGV), group_alive: false }, at(5));
         assert_eq!(p.last_restart_reason.as_deref(), Some("signal: SEGV"));
+    }
+
+    #[test]
+    fn failed_checks_in_a_row_restart_and_a_pass_resets_them() {
+        let mut c = cfg();
+        c.limits.healthcheck = vec!["check".to_string()].into();
+        c.limits.healthcheck_retries = 2;
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let failed = || Event::Checked(Some("healthcheck: exit 1: refused".into()));
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, failed(), at(30));
+        assert_eq!((p.state, p.health, p.check_failures), (State::Running, Some(false), 1));
+        assert_eq!(p.reason.as_deref(), Some("healthcheck: exit 1: refused"));
+        // A pass resets the count and clears the reason.
+        p.step(&c, Event::Checked(None), at(60));
+        assert_eq!((p.health, p.check_failures, p.reason.as_deref()), (Some(true), 0, None));
+        p.step(&c, failed(), at(90));
+        let action = p.step(&c, failed(), at(120));
+        assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("healthcheck: exit 1: refused"));
+        let action =
+            p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGTERM), group_alive: false }, at(121));
+        assert_eq!((p.state, action, p.restarts), (State::Starting, Action::Spawn, 1));
+        // A start during the restart's stop takes it over: STOPPED, then started.
+        let mut p = in_state(State::Running, t0);
+        p.step(&c, failed(), at(30));
+        p.step(&c, failed(), at(60));
+        assert_eq!(p.step(&c, Event::Start, at(61)), Action::None);
+        p.step(&c, exited(0), at(62));
+        assert_eq!((p.state, p.restarts), (State::Stopped, 0));
+    }
+
+    #[test]
+    fn ready_healthcheck_is_the_first_passing_check() {
+        let mut c = cfg();
+        c.limits.healthcheck = vec!["check".to_string()].into();
+        c.ready = Ready::Healthcheck;
+        c.ready_timeout = 10;
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        assert_eq!((p.state, p.deadline), (State::Starting, Some(at(10))));
+        p.step(&c, Event::Checked(Some("healthcheck: exit 1".into())), at(1));
+        assert_eq!(p.state, State::Starting);
+        p.step(&c, Event::Checked(None), at(2));
+        assert_eq!((p.state, p.health, p.deadline), (State::Running, Some(true), None));
+        // Never passing: not ready after ready_timeout.
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        let action = p.step(&c, Event::Deadline, at(10));
+        assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
+        assert_eq!(p.reason.as_deref(), Some("not ready after 10s"));
     }
 
     #[test]

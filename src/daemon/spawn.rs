@@ -100,7 +100,7 @@ impl Context {
             found.user = Some(Box::new(self.lookup_user(spec)?));
         }
         if found.path.is_none() {
-            found.path = resolve_path(cfg);
+            found.path = resolve_path(cfg, cfg.argv.first().map_or("", String::as_str));
         }
 
         let stdout_kind = output(&cfg.stdout, cfg.stdout_maxbytes, captured[0]);
@@ -115,12 +115,50 @@ impl Context {
         let out_fd = fd_of(&stdout_kind, &stdout);
         let err_fd = if cfg.redirect_stderr { out_fd } else { fd_of(&stderr_kind, &stderr) };
 
-        let directory = self.layout(cfg, found.user.as_deref());
+        let ready = match cfg.ready {
+            Ready::Fd(n) => ready.map(|fd| (fd, n)),
+            _ => None,
+        };
+        let path = found.path.take().unwrap_or_default();
+        let spawned = self.fork(cfg, &cfg.argv, found.user.as_deref(), &path, [out_fd, err_fd], ready);
+        // After a failed setup or exec, the command is looked up again next
+        // time: it may be installed later.
+        if let Ok((_, None)) = spawned {
+            found.path = Some(path);
+        }
+        spawned
+    }
+
+    /// Forks and execs `cfg`'s healthcheck with the program's user,
+    /// directory and environment, its stdout and stderr on `out`.
+    pub fn spawn_check(
+        &mut self,
+        cfg: &ProgramConfig,
+        found: &Resolved,
+        out: RawFd,
+    ) -> Result<(Pid, Option<String>), SpawnError> {
+        let argv = &cfg.limits.healthcheck;
+        let path = resolve_path(cfg, argv.first().map_or("", String::as_str));
+        self.fork(cfg, argv, found.user.as_deref(), &path.unwrap_or_default(), [out, out], None)
+    }
+
+    /// The fork and exec both spawns share: `Ok((pid, Some(reason)))` when
+    /// the child's setup or exec failed (its exit follows).
+    fn fork(
+        &mut self,
+        cfg: &ProgramConfig,
+        argv: &[String],
+        user: Option<&User>,
+        path: &CStr,
+        [stdout, stderr]: [RawFd; 2],
+        ready: Option<(RawFd, i32)>,
+    ) -> Result<(Pid, Option<String>), SpawnError> {
+        let directory = self.layout(cfg, argv, user);
         let (report_read, report_write) = sys::pipe(false)
             .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
-        let path = found.path.as_deref().unwrap_or(c"");
-        let argc = cfg.argv.len();
+        let argc = argv.len();
         let mut oom = [0u8; 12];
+        let devnull = self.devnull.as_raw_fd();
         let plan = ChildPlan {
             path,
             argv: &self.pointers[..=argc],
@@ -128,17 +166,14 @@ impl Context {
             directory: directory.map(|at| cstr_at(&self.scratch, at)),
             umask: cfg.umask,
             // Switching to oneself needs no privilege (and may not have it).
-            user: found.user.as_deref().filter(|_| self.daemon_uid == 0),
+            user: user.filter(|_| self.daemon_uid == 0),
             limits: &cfg.limits,
             oom_score_adj: decimal(&mut oom, cfg.limits.oom_score_adj),
             stdin: devnull,
-            stdout: out_fd,
-            stderr: err_fd,
+            stdout,
+            stderr,
             report: report_write.as_raw_fd(),
-            ready: match cfg.ready {
-                Ready::Fd(n) => ready.map(|fd| (fd, n)),
-                _ => None,
-            },
+            ready,
             parent: self.daemon_pid,
         };
         let spawned = sys::spawn(&plan);
@@ -146,7 +181,7 @@ impl Context {
         let pid =
             spawned.map_err(|e| SpawnError::Failed(concat(&[Str("fork: "), Str(&sys::describe(&e))])))?;
         drop(report_write);
-        match read_report(report_read.as_raw_fd(), cfg, found) {
+        match read_report(report_read.as_raw_fd(), cfg, path) {
             // The child exits at once; reaped as any process not a program's.
             Some((reason, true)) => Err(SpawnError::Refused(reason)),
             report => Ok((pid, report.map(|(reason, _)| reason))),
@@ -202,7 +237,7 @@ impl Context {
     /// Lays out argv and the environment (the daemon's, then `environment=`,
     /// then pman's own variables; later wins) in the scratch buffers.
     /// Returns where the directory string starts, if any.
-    fn layout(&mut self, cfg: &ProgramConfig, user: Option<&User>) -> Option<usize> {
+    fn layout(&mut self, cfg: &ProgramConfig, argv: &[String], user: Option<&User>) -> Option<usize> {
         let Context { scratch, offsets, pointers, environment, .. } = self;
         scratch.clear();
         offsets.clear();
@@ -214,7 +249,7 @@ impl Context {
             }
             scratch.push(0);
         };
-        for arg in &cfg.argv {
+        for arg in argv {
             push(&[arg.as_bytes()]);
         }
         for (key, value) in &cfg.environment {
@@ -239,7 +274,7 @@ impl Context {
         let directory = cfg.directory.is_some().then(|| offsets.len() - 1);
 
         // The scratch buffer is complete: pointers into it stay valid.
-        let argc = cfg.argv.len();
+        let argc = argv.len();
         let own = &offsets[argc..directory.unwrap_or(offsets.len())];
         pointers.clear();
         pointers.extend(offsets[..argc].iter().map(|&at| scratch[at..].as_ptr().cast::<libc::c_char>()));
@@ -275,7 +310,7 @@ fn cstr_at(scratch: &[u8], at: usize) -> &CStr {
 /// Blocks until the child has exec'd (EOF: the pipe closed on exec) or
 /// sent back the stage and errno of its failure: the reason, and whether
 /// it can never succeed (a limit refused for lack of privilege).
-fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<(String, bool)> {
+fn read_report(fd: RawFd, cfg: &ProgramConfig, path: &CStr) -> Option<(String, bool)> {
     let mut msg = [0u8; sys::REPORT_BYTES];
     let mut got = 0;
     while got < msg.len() {
@@ -295,9 +330,7 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, found: &mut Resolved) -> Option<(
     let limits = &cfg.limits;
     match stage {
         Stage::Exec => {
-            // Look the command up again next time: it may be installed later.
-            let path = found.path.take();
-            what.str("exec ").bytes(path.as_deref().map_or(b"", |p| p.to_bytes()));
+            what.str("exec ").bytes(path.to_bytes());
         }
         Stage::Directory => {
             what.str("directory ")
@@ -363,11 +396,10 @@ fn rlimit_value(out: &mut Text, value: u64) {
     };
 }
 
-/// The path to exec: the command itself when it has a `/` (relative ones
+/// The path to exec `program` by: itself when it has a `/` (relative ones
 /// resolve in `directory`, after the child's chdir), else the first
 /// executable along the program's PATH, else the daemon's.
-fn resolve_path(cfg: &ProgramConfig) -> Option<CString> {
-    let program = cfg.argv.first().map(String::as_str).unwrap_or("");
+fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
     if program.contains('/') || program.is_empty() {
         return CString::new(program).ok();
     }

@@ -39,7 +39,8 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&s
     if let Some(secs) = retry_in(p, now) {
         out.str(" retry in: ").uint(secs).byte(b's');
     }
-    if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal) {
+    // RUNNING: a failing health check's reason.
+    if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal | State::Running) {
         if let Some(reason) = &p.reason {
             out.byte(b' ');
             push_one_line(out, reason);
@@ -92,8 +93,16 @@ fn signal_name(out: &mut Text, signal: i32) {
     };
 }
 
-/// One JSON object (no trailing comma).
-pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u64, waiting: &[&str]) {
+/// One JSON object (no trailing comma). `health`: see [`super::table::Slot::health`].
+pub fn json(
+    out: &mut Text,
+    name: &str,
+    p: &Program,
+    now: Instant,
+    log_errors: u64,
+    waiting: &[&str],
+    health: Option<&str>,
+) {
     out.str("{\"name\":");
     json_string(out, name);
     out.str(",\"state\":\"").str(p.state.name()).str("\",\"pid\":");
@@ -147,7 +156,11 @@ pub fn json(out: &mut Text, name: &str, p: &Program, now: Instant, log_errors: u
         }
         json_string(out, dep);
     }
-    out.byte(b']');
+    out.str("],\"health\":");
+    match health {
+        Some(word) => out.byte(b'"').str(word).byte(b'"'),
+        None => out.str("null"),
+    };
     super::usage::json_fields(out, pid);
     out.byte(b'}');
 }
@@ -252,10 +265,10 @@ mod tests {
         p.state = State::Fatal;
         p.reason = Some("exec \"/a\\b\"\nx\u{fffd}: No such file".into());
         let mut s = Text::new();
-        json(&mut s, "n", &p, Instant::now(), 3, &[]);
+        json(&mut s, "n", &p, Instant::now(), 3, &[], None);
         let text = s.to_str_lossy();
         assert!(
-            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"rss_kb":null"#),
+            text.contains(r#""reason":"exec \"/a\\b\"?x?: No such file","log_errors":3,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"health":null,"rss_kb":null"#),
             "{text}"
         );
     }
@@ -268,10 +281,10 @@ mod tests {
         let mut p = Program::new();
         p.reason = Some("x".into());
         s.clear();
-        json(&mut s, "n", &p, Instant::now(), 0, &[]);
+        json(&mut s, "n", &p, Instant::now(), 0, &[], None);
         assert_eq!(
             s.to_str_lossy(),
-            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"rss_kb":null,"cpu_ms":null,"fds":null}"#
+            r#"{"name":"n","state":"STOPPED","pid":null,"uptime":null,"exit_code":null,"exit_signal":null,"restarts":0,"reason":"x","log_errors":0,"retry_in":null,"last_restart_reason":null,"waiting_for":[],"health":null,"rss_kb":null,"cpu_ms":null,"fds":null}"#
         );
     }
 }

@@ -6,6 +6,7 @@
 //! and only programs waiting on a process group are checked for it.
 
 use super::capture::Output;
+use super::health::{self, Health};
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
@@ -24,6 +25,17 @@ pub struct Slot {
     found: Resolved,
     /// `ready = fd:N`: the read end of the last process's ready pipe.
     ready_pipe: Option<std::os::fd::OwnedFd>,
+    /// With `healthcheck`: its checks.
+    health: Option<Box<Health>>,
+}
+
+impl Drop for Slot {
+    /// A program removed by a reload takes its running check with it.
+    fn drop(&mut self) {
+        if let Some(health) = &mut self.health {
+            health.kill();
+        }
+    }
 }
 
 /// What tells a file changed: inode, size, modification time.
@@ -48,7 +60,7 @@ impl Probe {
     fn new(index: usize, ready: &Ready) -> Probe {
         let mark = match ready {
             Ready::File(path) => file_mark(path),
-            Ready::Startsecs | Ready::Fd(_) | Ready::Tcp(_) => None,
+            Ready::Startsecs | Ready::Fd(_) | Ready::Tcp(_) | Ready::Healthcheck => None,
         };
         Probe { index, mark, connect: None }
     }
@@ -58,7 +70,7 @@ impl Probe {
         match ready {
             Ready::Tcp(addr) => sys::tcp_connected(addr, &mut self.connect),
             Ready::File(path) => file_mark(path).is_some_and(|m| Some(m) != self.mark),
-            Ready::Startsecs | Ready::Fd(_) => false,
+            Ready::Startsecs | Ready::Fd(_) | Ready::Healthcheck => false,
         }
     }
 }
@@ -68,7 +80,8 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
-        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_pipe: None }
+        let health = (!cfg.limits.healthcheck.is_empty()).then(Box::default);
+        Slot { cfg, prog: Program::new(), found: Resolved::default(), ready_pipe: None, health }
     }
 
     /// FATAL config: its section had errors at boot. No command changes
@@ -88,6 +101,26 @@ impl Slot {
     /// It sets `memory_max` and is RUNNING.
     fn memory_watched(&self) -> bool {
         self.cfg.limits.memory_max > 0 && self.prog.state == State::Running
+    }
+
+    /// Its health is checked now: RUNNING, or STARTING with a process
+    /// under `ready = healthcheck`.
+    fn checked(&self) -> bool {
+        let prog = &self.prog;
+        let readying = self.cfg.ready == Ready::Healthcheck && prog.pid.is_some();
+        self.health.is_some() && (prog.state == State::Running || (prog.state == State::Starting && readying))
+    }
+
+    /// `health` in `--json`: None without a healthcheck or when not RUNNING.
+    pub fn health(&self) -> Option<&'static str> {
+        if self.health.is_none() || self.prog.state != State::Running {
+            return None;
+        }
+        Some(match self.prog.health {
+            None => "pending",
+            Some(true) => "ok",
+            Some(false) => "failing",
+        })
     }
 
     /// Its `ready` is probed (tcp:, file:) and it is STARTING.
@@ -130,6 +163,11 @@ pub struct Table {
     ready_pipes: Vec<usize>,
     /// Programs that went WAITING (some may have left it).
     waiting: Vec<usize>,
+    /// When health checks start or time out, soonest first (stale entries
+    /// as in `deadlines`, against `Health::due`).
+    checks_due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Programs with a check running.
+    checking: Vec<usize>,
 }
 
 impl Table {
@@ -146,6 +184,8 @@ impl Table {
             next_memory: None,
             ready_pipes: Vec::new(),
             waiting: Vec::new(),
+            checks_due: BinaryHeap::new(),
+            checking: Vec::new(),
         };
         table.reindex();
         table
@@ -299,7 +339,17 @@ impl Table {
         self.probing.clear();
         self.ready_pipes.clear();
         self.waiting.clear();
+        self.checks_due.clear();
+        self.checking.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(health) = &slot.health {
+                if let Some(t) = health.due {
+                    self.checks_due.push(Reverse((t, index)));
+                }
+                if health.pid.is_some() {
+                    self.checking.push(index);
+                }
+            }
             if slot.prog.state == State::Waiting {
                 self.waiting.push(index);
             }
@@ -428,6 +478,8 @@ impl Table {
         }
         log_transition(log, slot, before, now);
         let (pid, deadline) = (slot.prog.pid, slot.prog.deadline);
+        self.schedule_check(index, before.0, pid_before, now);
+        let slot = &self.slots[index];
         if slot.memory_watched() {
             self.next_memory.get_or_insert(now + MEMORY_INTERVAL);
         }
@@ -554,6 +606,158 @@ impl Table {
             }
         }
         self.arm_memory(now);
+    }
+
+    /// Arms or cancels a program's health checks after an event: the first
+    /// check comes `healthcheck_interval` after RUNNING is reached (1 s
+    /// after the fork with `ready = healthcheck`); a check still running
+    /// when the program leaves that state is killed and only reaped.
+    fn schedule_check(&mut self, index: usize, before: State, pid_before: Option<Pid>, now: Instant) {
+        let slot = &mut self.slots[index];
+        let checked = slot.checked();
+        let (state, pid) = (slot.prog.state, slot.prog.pid);
+        let interval = secs(slot.cfg.limits.healthcheck_interval);
+        let Some(h) = slot.health.as_deref_mut() else { return };
+        if !checked {
+            h.due = None;
+            if !h.discard && h.pid.is_some() {
+                h.kill();
+                h.discard = true;
+            }
+            return;
+        }
+        // Newly RUNNING, or a STARTING that just got its process.
+        if (state != before || pid != pid_before) && h.pid.is_none() {
+            let t = now + if state == State::Running { interval } else { health::READY_INTERVAL };
+            h.due = Some(t);
+            self.checks_due.push(Reverse((t, index)));
+        }
+    }
+
+    /// When a health check starts or times out next, dropping stale entries.
+    pub fn next_check(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, index))) = self.checks_due.peek() {
+            let due = self.slots.get(index).and_then(|s| s.health.as_ref()).and_then(|h| h.due);
+            if due == Some(t) {
+                return Some(t);
+            }
+            self.checks_due.pop();
+        }
+        None
+    }
+
+    /// Starts the health checks that are due, and kills those past their timeout.
+    pub fn run_checks(&mut self, now: Instant, ctx: &mut Context, log: &mut Logger) {
+        while self.next_check().is_some_and(|t| t <= now) {
+            let Some(Reverse((_, index))) = self.checks_due.pop() else { break };
+            let slot = &mut self.slots[index];
+            let Some(h) = slot.health.as_deref_mut() else { continue };
+            h.due = None;
+            if h.pid.is_some() {
+                h.kill();
+                h.timed_out = true;
+                continue;
+            }
+            let spawned = sys::pipe(true).map_err(|e| SpawnError::Failed(sys::describe(&e)));
+            let spawned = spawned.and_then(|(read_end, write_end)| {
+                sys::set_blocking(std::os::fd::AsRawFd::as_raw_fd(&write_end));
+                let out = std::os::fd::AsRawFd::as_raw_fd(&write_end);
+                ctx.spawn_check(&slot.cfg, &slot.found, out).map(|(pid, failed)| (pid, failed, read_end))
+            });
+            match spawned {
+                Ok((pid, exec_failed, read_end)) => {
+                    h.began(pid, read_end, exec_failed, now);
+                    let t = now + secs(slot.cfg.limits.healthcheck_timeout);
+                    h.due = Some(t);
+                    self.checks_due.push(Reverse((t, index)));
+                    self.checking.push(index);
+                }
+                // Not the program's failure: tried again at the next interval.
+                Err(SpawnError::Failed(reason) | SpawnError::Refused(reason)) => {
+                    let running = slot.prog.state == State::Running;
+                    let t = now
+                        + if running {
+                            secs(slot.cfg.limits.healthcheck_interval)
+                        } else {
+                            health::READY_INTERVAL
+                        };
+                    h.due = Some(t);
+                    self.checks_due.push(Reverse((t, index)));
+                    let name = &slot.cfg.name;
+                    log.warn(&[
+                        Str(name),
+                        Str(": healthcheck not run: "),
+                        Str(&reason),
+                        Str(" (not a failure)"),
+                    ]);
+                }
+            }
+        }
+    }
+
+    /// The running checks' output pipes, to poll: (read end, slot index).
+    pub fn check_pipes(&self) -> impl Iterator<Item = (std::os::fd::RawFd, usize)> + '_ {
+        self.checking.iter().filter_map(|&i| {
+            let pipe = self.slots[i].health.as_ref().and_then(|h| h.pipe.as_ref());
+            pipe.map(|fd| (std::os::fd::AsRawFd::as_raw_fd(fd), i))
+        })
+    }
+
+    /// Reads what a running check wrote.
+    pub fn read_check(&mut self, index: usize) {
+        if let Some(h) = self.slots[index].health.as_deref_mut() {
+            h.read();
+        }
+    }
+
+    /// A reaped pid that was a health check: its result goes to the program.
+    fn check_ended(&mut self, pid: Pid, exit: Exit, log: &mut Logger) -> bool {
+        let found = self
+            .checking
+            .iter()
+            .position(|&i| self.slots[i].health.as_ref().is_some_and(|h| h.pid == Some(pid)));
+        let Some(at) = found else { return false };
+        let index = self.checking.swap_remove(at);
+        let now = Instant::now();
+        let slot = &mut self.slots[index];
+        let checked = slot.checked();
+        let limits = &slot.cfg.limits;
+        let Some(h) = slot.health.as_deref_mut() else { return true };
+        let result = h.ended(exit, limits.healthcheck_timeout);
+        // The next check: on the interval from the last start (at once
+        // when it ran longer), or in a second while STARTING.
+        let next = if slot.prog.state == State::Running {
+            h.started.map_or(now, |t| t + secs(limits.healthcheck_interval)).max(now)
+        } else {
+            now + health::READY_INTERVAL
+        };
+        if std::mem::take(&mut h.discard) || !checked {
+            if checked {
+                h.due = Some(next);
+                self.checks_due.push(Reverse((next, index)));
+            }
+            return true;
+        }
+        h.due = Some(next);
+        self.checks_due.push(Reverse((next, index)));
+        if let Some(reason) = &result {
+            let failures = slot.prog.check_failures + 1;
+            if slot.prog.state == State::Running {
+                let (n, of) = (Uint(failures.into()), Uint(limits.healthcheck_retries.into()));
+                log.warn(&[
+                    Str(&slot.cfg.name),
+                    Str(": "),
+                    Str(reason),
+                    Str(" ("),
+                    n,
+                    Str(" of "),
+                    of,
+                    Str(")"),
+                ]);
+            }
+        }
+        self.event(index, Event::Checked(result), log);
+        true
     }
 
     /// When the `ready` probes are tried next; None while none is probed.
@@ -709,10 +913,10 @@ impl Table {
     pub fn reap(&mut self, log: &mut Logger) {
         while let Some((pid, exit)) = sys::reap_any() {
             let at = self.by_pid.partition_point(|&(p, _)| p < pid);
-            let Some(&(found, index)) = self.by_pid.get(at) else { continue };
-            if found != pid {
+            let Some(&(_, index)) = self.by_pid.get(at).filter(|&&(p, _)| p == pid) else {
+                self.check_ended(pid, exit, log);
                 continue;
-            }
+            };
             let slot = &self.slots[index];
             let group_alive = slot.cfg.killasgroup && sys::group_alive(slot.prog.pgid.unwrap_or(0));
             self.event(index, Event::Exited { exit, group_alive }, log);
@@ -779,6 +983,10 @@ fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
             Str(crate::signals::name(signal).unwrap_or("?")),
         ]),
     }
+}
+
+fn secs(n: u32) -> Duration {
+    Duration::from_secs(n.into())
 }
 
 /// How often `memory_max` is checked while RUNNING.
