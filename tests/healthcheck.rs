@@ -270,3 +270,46 @@ fn a_daemon_with_no_program_checked_never_wakes_up() {
     assert!(before.is_some());
     assert_eq!(before, switches(), "the daemon woke up");
 }
+
+/// Sets the soft descriptor limit of the daemon (the hard one stays).
+fn set_nofile(pid: i32, n: u64) {
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid rlimit pointers.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let limit = libc::rlimit { rlim_cur: n.min(old.rlim_max), rlim_max: old.rlim_max };
+    // SAFETY: as above.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// A check the daemon cannot start (out of descriptors) is logged and not
+/// counted: the program is not restarted, and checks run again once
+/// descriptors are free.
+#[test]
+fn a_check_that_cannot_be_spawned_is_not_a_failure() {
+    if under_qemu() {
+        skip!("the descriptor limit would be qemu's own");
+    }
+    let env = Env::new();
+    let extra =
+        "healthcheck=/bin/true\nhealthcheck_interval=3\nhealthcheck_retries=1\nstdout=none\nstderr=none";
+    let conf = "[pman]\nlogfile=$DIR/pman.log\n".to_string() + &prog("h", "/bin/sleep 300", extra);
+    env.write_config(&conf);
+    let daemon = Daemon::start(&env);
+    let pid = env.running_pid("h");
+    // The daemon holds this many descriptors when idle (its reserve
+    // included): two more let a client in but not a check's two pipes.
+    let held = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid)).unwrap().count() as u64;
+    set_nofile(daemon.pid, held + 2);
+    wait_until(secs(15.0), "a check that could not start", || {
+        env.read("pman.log").contains("h: healthcheck not run: pipe: Too many open files (not a failure)")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(env.prog_pid("h"), Some(pid), "restarted for a check that never ran");
+    assert_eq!(health(&env, "h").as_deref(), Some("pending"));
+    set_nofile(daemon.pid, 1024);
+    wait_until(secs(15.0), "a check once descriptors are free", || {
+        health(&env, "h").as_deref() == Some("ok")
+    });
+}

@@ -658,7 +658,9 @@ impl Table {
                 h.timed_out = true;
                 continue;
             }
-            let spawned = sys::pipe(true).map_err(|e| SpawnError::Failed(sys::describe(&e)));
+            let spawned = sys::pipe(true).map_err(|e| {
+                SpawnError::Failed(crate::text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]))
+            });
             let spawned = spawned.and_then(|(read_end, write_end)| {
                 sys::set_blocking(std::os::fd::AsRawFd::as_raw_fd(&write_end));
                 let out = std::os::fd::AsRawFd::as_raw_fd(&write_end);
@@ -961,13 +963,19 @@ impl Table {
         }
     }
 
-    /// Sends SIGKILL to every program's process (group) at once.
+    /// Sends SIGKILL to every program's process (group), and every
+    /// running health check's, at once.
     pub fn kill_all_now(&mut self) {
         for slot in &self.slots {
             let prog = &slot.prog;
             if let Some(pgid) = prog.pgid.filter(|_| prog.is_active() || prog.group_left) {
                 let target = if slot.cfg.killasgroup { -pgid } else { prog.pid.unwrap_or(pgid) };
                 let _ = sys::kill(target, libc::SIGKILL);
+            }
+        }
+        for &index in &self.checking {
+            if let Some(health) = &mut self.slots[index].health {
+                health.kill();
             }
         }
     }
