@@ -288,13 +288,9 @@ fn idle_daemon_never_wakes_up() {
     env.running_pid("a");
     // Let any timer due right after a start (e.g. a 1 s restart guard) pass.
     std::thread::sleep(Duration::from_millis(1200));
-    let switches = || {
-        let status = read_file(format!("/proc/{}/status", daemon.pid));
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map(|v| v.trim().to_string())
-    };
-    let before = switches();
+    let before = voluntary_switches(daemon.pid);
     std::thread::sleep(Duration::from_millis(1500));
-    let after = switches();
+    let after = voluntary_switches(daemon.pid);
     assert!(before.is_some());
     assert_eq!(before, after, "an idle daemon woke up (voluntary context switches changed)");
 }

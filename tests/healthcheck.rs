@@ -173,15 +173,12 @@ fn ready_healthcheck_waits_for_the_first_passing_check() {
     assert!(line.contains("not ready after 2s"), "{line}");
 }
 
-/// A manual `stop` while a health restart stops the program ends STOPPED,
-/// with no new start.
-#[test]
-fn a_stop_cancels_a_health_restart() {
+/// A manual `stop` while a restart for health stops `command` (which
+/// ignores SIGTERM, so that stop takes stopwaitsecs) ends STOPPED, with no
+/// new start.
+fn a_stop_cancels_the_restart(command: &str, extra: &str) {
     let env = Env::new();
-    // Ignores SIGTERM, so the restart's stop takes stopwaitsecs.
-    let silent = "/bin/sh -c 'trap \"\" TERM; echo x >> $DIR/s.count; exec sleep 300'";
-    let extra = "healthcheck=/bin/false\nhealthcheck_interval=1\nhealthcheck_retries=1\nstopwaitsecs=8";
-    env.write_config(&prog("s", silent, extra));
+    env.write_config(&prog("s", command, &format!("{extra}\nstopwaitsecs=8")));
     let _daemon = Daemon::start(&env);
     env.running_pid("s");
     env.wait_state("s", "STOPPING", secs(10.0));
@@ -193,20 +190,19 @@ fn a_stop_cancels_a_health_restart() {
     assert_eq!(env.read("s.count").lines().count(), 1);
 }
 
-/// The same for the watchdog's restart.
+#[test]
+fn a_stop_cancels_a_health_restart() {
+    let silent = "/bin/sh -c 'trap \"\" TERM; echo x >> $DIR/s.count; exec sleep 300'";
+    a_stop_cancels_the_restart(
+        silent,
+        "healthcheck=/bin/false\nhealthcheck_interval=1\nhealthcheck_retries=1",
+    );
+}
+
 #[test]
 fn a_stop_cancels_a_watchdog_restart() {
-    let env = Env::new();
     let silent = "/bin/sh -c 'trap \"\" TERM; echo x >> $DIR/s.count; echo up >&3; exec sleep 300'";
-    env.write_config(&prog("s", silent, "ready=fd:3\nwatchdog=1\nstopwaitsecs=8"));
-    let _daemon = Daemon::start(&env);
-    env.running_pid("s");
-    env.wait_state("s", "STOPPING", secs(10.0));
-    let out = env.pman(&["stop", "s"]);
-    assert_eq!(out.code, 0, "{out}");
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(env.state("s"), "STOPPED");
-    assert_eq!(env.read("s.count").lines().count(), 1);
+    a_stop_cancels_the_restart(silent, "ready=fd:3\nwatchdog=1");
 }
 
 /// A `start` while a health restart stops the program takes over: the
@@ -261,14 +257,10 @@ fn a_daemon_with_no_program_checked_never_wakes_up() {
     let daemon = Daemon::start(&env);
     env.running_pid("a");
     std::thread::sleep(Duration::from_millis(1200));
-    let switches = || {
-        let status = read_file(format!("/proc/{}/status", daemon.pid));
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map(|v| v.trim().to_string())
-    };
-    let before = switches();
+    let before = voluntary_switches(daemon.pid);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(before.is_some());
-    assert_eq!(before, switches(), "the daemon woke up");
+    assert_eq!(before, voluntary_switches(daemon.pid), "the daemon woke up");
 }
 
 /// Sets the soft descriptor limit of the daemon (the hard one stays).

@@ -200,6 +200,12 @@ pub fn zombie_children(parent: i32) -> Vec<i32> {
     zombies
 }
 
+/// `voluntary_ctxt_switches` of a process: unchanged while it sleeps.
+pub fn voluntary_switches(pid: i32) -> Option<String> {
+    let status = read_file(format!("/proc/{pid}/status"));
+    status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map(|v| v.trim().to_string())
+}
+
 pub fn kill(pid: i32, sig: i32) -> bool {
     // SAFETY: plain kill(2).
     pid > 0 && unsafe { libc::kill(pid, sig) } == 0
