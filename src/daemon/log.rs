@@ -42,6 +42,8 @@ struct LogFile {
     cpath: CString,
     fd: OwnedFd,
     size: u64,
+    /// Only a regular file rotates (`/dev/null`, `/dev/stdout` never do).
+    regular: bool,
 }
 
 pub struct Logger {
@@ -130,8 +132,9 @@ impl Logger {
                         ]));
                     }
                 };
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                self.file = Some(LogFile { path: path.to_path_buf(), cpath, fd, size });
+                let meta = std::fs::metadata(path).ok();
+                let (size, regular) = meta.map_or((0, true), |m| (m.len(), m.is_file()));
+                self.file = Some(LogFile { path: path.to_path_buf(), cpath, fd, size, regular });
                 self.syslog = None;
             }
             None => {
@@ -193,7 +196,7 @@ impl Logger {
     fn write_file(&mut self) {
         let len = self.line.len() as u64;
         if let Some(file) = &self.file {
-            if self.maxbytes > 0 && file.size + len > self.maxbytes && file.size > 0 {
+            if self.maxbytes > 0 && file.regular && file.size + len > self.maxbytes && file.size > 0 {
                 self.rotate();
             }
         }
