@@ -249,6 +249,14 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Opens `path` close-on-exec with `flags`; `mode` for a file O_CREAT makes.
+pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    // SAFETY: path is NUL-terminated.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    // SAFETY: open returned a fresh descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Returns freed heap memory to the system: glibc's `malloc_trim`; a
 /// no-op with other C libraries.
 pub fn release_free_memory() {

@@ -6,8 +6,12 @@
 //! The files are read as bytes: one line that is not UTF-8 (a gecos in
 //! Latin-1) must not hide every user.
 
-pub const PASSWD: &str = "/etc/passwd";
-pub const GROUP: &str = "/etc/group";
+use crate::sys;
+use std::ffi::CStr;
+use std::os::fd::AsRawFd;
+
+pub const PASSWD: &CStr = c"/etc/passwd";
+pub const GROUP: &CStr = c"/etc/group";
 
 /// The kernel's limit on supplementary groups (`NGROUPS_MAX`): a longer list
 /// makes `setgroups` fail, so it is cut there, as glibc's `initgroups` does.
@@ -160,8 +164,13 @@ pub fn resolve(spec: &str, passwd: &[u8], group: &[u8]) -> Option<User> {
 }
 
 /// A file's bytes; an unreadable file reads as empty (no users, no groups).
-fn read(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_default()
+fn read(path: &CStr) -> Vec<u8> {
+    let Ok(fd) = sys::open(path, libc::O_RDONLY, 0) else { return Vec::new() };
+    let mut bytes = Vec::new();
+    match sys::read_to_end(fd.as_raw_fd(), &mut bytes) {
+        Ok(()) => bytes,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// [`resolve`] against `/etc/passwd` and `/etc/group`.

@@ -154,8 +154,8 @@ impl Daemon {
     /// [`FD_RESERVE`]).
     fn refill_fd_reserve(&mut self) {
         while self.fd_reserve.len() < FD_RESERVE {
-            match std::fs::File::open("/dev/null") {
-                Ok(file) => self.fd_reserve.push(OwnedFd::from(file)),
+            match sys::open(c"/dev/null", libc::O_RDONLY, 0) {
+                Ok(fd) => self.fd_reserve.push(fd),
                 Err(_) => break,
             }
         }

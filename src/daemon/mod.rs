@@ -26,7 +26,7 @@ use log::Logger;
 use program::State;
 use r#loop::Daemon;
 use spawn::Context;
-use std::io::Read;
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use table::{Slot, Table};
@@ -102,8 +102,9 @@ fn detach(config: Config, found: &Found) -> i32 {
         }
         Ok(_child) => {
             drop(ready_write);
-            let mut answer = String::new();
-            let _ = std::fs::File::from(ready_read).read_to_string(&mut answer);
+            let mut bytes = Vec::new();
+            let _ = sys::read_to_end(ready_read.as_raw_fd(), &mut bytes);
+            let answer = String::from_utf8(bytes).unwrap_or_default();
             if answer.starts_with("OK") {
                 0
             } else if answer.is_empty() {
@@ -229,12 +230,9 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
             config.pidfile = None;
         }
     }
-    let devnull = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
+    let devnull = sys::open(c"/dev/null", libc::O_RDWR, 0)
         .map_err(|e| concat(&[Str("/dev/null: "), Str(&sys::describe(&e))]))?;
-    let ctx = Context::new(sys::geteuid(), sys::getpid(), OwnedFd::from(devnull));
+    let ctx = Context::new(sys::geteuid(), sys::getpid(), devnull);
     let mut slots: Vec<Slot> = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
     for (name, error) in std::mem::take(&mut config.unrun) {
         if let Some(slot) = slots.iter_mut().find(|s| s.cfg.name == name) {
@@ -271,21 +269,16 @@ fn say(parts: &[Part]) {
 
 /// Writes our pid, mode 0644 whatever the umask (a stale file is replaced).
 pub(super) fn write_pidfile(path: &Path) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let _ = std::fs::remove_file(path);
     let mut pid = Text::new();
     pid.int(sys::getpid().into()).newline();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .and_then(|mut file| file.write_all(pid.as_bytes()))
-        .map_err(|e| {
-            let path = path.as_os_str().as_encoded_bytes();
-            concat(&[Str("pidfile "), Bytes(path), Str(": "), Str(&sys::describe(&e))])
-        })
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let failed = |reason: &str| concat(&[Str("pidfile "), Bytes(bytes), Str(": "), Str(reason)]);
+    // std's words for a path no syscall can take.
+    let cpath = CString::new(bytes).map_err(|_| failed("file name contained an unexpected NUL byte"))?;
+    sys::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)
+        .and_then(|fd| sys::write_all(fd.as_raw_fd(), pid.as_bytes()))
+        .map_err(|e| failed(&sys::describe(&e)))
 }
 
 #[cfg(test)]

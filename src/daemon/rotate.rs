@@ -2,13 +2,16 @@
 //! and the daemon's own log (`log`): `log` → `log.1` → … → `log.N`, and
 //! with no backups the file is emptied in place. The caller reopens.
 
-use std::ffi::OsStr;
+use crate::sys;
+use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub fn rotate(path: &Path, backups: u32) {
     if backups == 0 {
-        let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(path);
+        if let Ok(path) = CString::new(path.as_os_str().as_bytes()) {
+            let _ = sys::open(&path, libc::O_WRONLY | libc::O_TRUNC, 0);
+        }
         return;
     }
     // `path.N` built in two buffers that are swapped, never formatted.
