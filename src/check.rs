@@ -1,6 +1,7 @@
 //! `pman check [--strict]`: validate the config without a daemon.
 
 use crate::config;
+use crate::{fail, say};
 use std::path::Path;
 
 /// Prints warnings and notes, then `config OK: N programs` or every error.
@@ -8,23 +9,24 @@ use std::path::Path;
 pub fn run(path: &Path, strict: bool) -> i32 {
     let report = config::load(path);
     for warning in &report.warnings {
-        eprintln!("pman: warning: {warning}");
+        fail(&["warning: ", warning]);
     }
     for note in &report.notes {
-        eprintln!("pman: note: {note}");
+        fail(&["note: ", note]);
     }
     match report.result {
         Ok(config) => {
             if strict && !report.warnings.is_empty() {
-                eprintln!("pman: --strict: {} warning(s) count as errors", report.warnings.len());
+                let count = report.warnings.len().to_string();
+                fail(&["--strict: ", &count, " warning(s) count as errors"]);
                 return 2;
             }
-            println!("config OK: {} programs", config.programs.len());
+            say(1, &["config OK: ", &config.programs.len().to_string(), " programs"]);
             0
         }
         Err(errors) => {
             for error in &errors {
-                eprintln!("pman: {error}");
+                fail(&[error]);
             }
             2
         }

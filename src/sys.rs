@@ -24,13 +24,13 @@ pub fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// `strerror` text without the " (os error N)" suffix std adds.
+/// `strerror` text (std's `io::Error` text without its " (os error N)").
 pub fn strerror(errno: i32) -> String {
-    let text = io::Error::from_raw_os_error(errno).to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    let mut buf = [0 as libc::c_char; 128];
+    // SAFETY: buf is valid for its length; strerror_r NUL-terminates within it.
+    unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: buf holds a NUL-terminated string (zeroed, and strerror_r ends it).
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
 /// Like [`strerror`] for an `io::Error`.
