@@ -195,9 +195,10 @@ pub fn cloexec_from(first: RawFd) {
 /// Closes every descriptor from 3 up except `keep`: a detached daemon holds
 /// nothing its launcher opened (a `$(pman daemon)` pipe would never end).
 pub fn close_inherited(keep: RawFd) {
-    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd")
-        .ok()
-        .map(|dir| dir.flatten().filter_map(|entry| entry.file_name().to_str()?.parse().ok()).collect());
+    let mut fds: Vec<RawFd> = Vec::new();
+    let each =
+        &mut |name: &[u8]| fds.extend(std::str::from_utf8(name).ok().and_then(|n| n.parse::<RawFd>().ok()));
+    let listed = each_entry(c"/proc/self/fd", each).then_some(fds);
     let close = |fd: RawFd| {
         if fd > 2 && fd != keep {
             // SAFETY: nothing in this process owns these yet (the directory
@@ -569,11 +570,17 @@ pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
 /// How many entries the directory at `path` has, `.` and `..` aside.
 /// Allocates nothing (getdents64 into a buffer on the stack).
 pub fn count_entries(path: &CStr) -> Option<u64> {
+    let mut count = 0;
+    each_entry(path, &mut |_| count += 1).then_some(count)
+}
+
+/// Calls `each` with the name of every entry of directory `path` but `.`
+/// and `..`; false when the directory cannot be read to its end.
+pub fn each_entry(path: &CStr, each: &mut dyn FnMut(&[u8])) -> bool {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
     // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
-    let fd = check(unsafe { libc::open(path.as_ptr(), flags) }).ok()?;
+    let Ok(fd) = check(unsafe { libc::open(path.as_ptr(), flags) }) else { return false };
     let mut buf = [0u64; 256];
-    let mut count = 0;
     let done = loop {
         // SAFETY: the buffer is ours and as long as said.
         let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), 8 * buf.len()) };
@@ -587,15 +594,16 @@ pub fn count_entries(path: &CStr) -> Option<u64> {
         while at + 19 < bytes.len() {
             let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
             let name = &bytes[at + 19..(at + reclen).min(bytes.len())];
-            if !(name.starts_with(b".\0") || name.starts_with(b"..\0")) {
-                count += 1;
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                each(name);
             }
             at += reclen.max(1);
         }
     };
     // SAFETY: closes the descriptor opened above.
     unsafe { libc::close(fd) };
-    done.then_some(count)
+    done
 }
 
 /// Clock ticks per second, the unit of CPU times in /proc.

@@ -255,15 +255,16 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
         }
         return;
     }
-    let Ok(entries) = std::fs::read_dir(&base) else { return };
+    let Ok(dir) = c_path(&base) else { return };
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    // An entry that cannot be read is left out, as std's `read_dir` would.
+    sys::each_entry(&dir, &mut |name| names.push(name.to_vec()));
     let hidden_too = part.first() == Some(&b'.');
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let bytes = name.as_bytes();
-        if (!hidden_too && bytes.first() == Some(&b'.')) || !matches(part, bytes) {
+    for name in names {
+        if (!hidden_too && name.first() == Some(&b'.')) || !matches(part, &name) {
             continue;
         }
-        let path = base.join(&name);
+        let path = base.join(std::ffi::OsStr::from_bytes(&name));
         if rest.is_empty() {
             found.push(path);
         } else if is_dir(&path) {
