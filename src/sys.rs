@@ -405,6 +405,12 @@ unsafe fn child_fail_at(report: RawFd, stage: Stage, detail: u8) -> ! {
     libc::_exit(127)
 }
 
+// The 32-bit uid calls (the plain ones take 16-bit ids on these).
+#[cfg(not(any(target_arch = "arm", target_arch = "x86")))]
+use libc::{SYS_setgid as SYS_SETGID, SYS_setgroups as SYS_SETGROUPS, SYS_setuid as SYS_SETUID};
+#[cfg(any(target_arch = "arm", target_arch = "x86"))]
+use libc::{SYS_setgid32 as SYS_SETGID, SYS_setgroups32 as SYS_SETGROUPS, SYS_setuid32 as SYS_SETUID};
+
 unsafe fn child_main(plan: &ChildPlan) -> ! {
     libc::setsid();
     // Default dispositions (std ignores SIGPIPE; a launcher may ignore
@@ -435,11 +441,21 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
             child_fail(report, Stage::Stdio);
         }
     }
-    // Before dropping to `user`, so root may raise a hard limit.
+    // Before dropping to `user`, so root may raise a hard limit. The child
+    // has one thread: raw calls, not libc's, which sync every thread
+    // (`__synccall`, over a KiB on a router).
     for (n, limit) in plan.limits.rlimits.iter().enumerate() {
-        let rlim = |v: u64| libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY);
-        let value = libc::rlimit { rlim_cur: rlim(limit.soft), rlim_max: rlim(limit.hard) };
-        if libc::setrlimit(limit.resource as _, &value) < 0 {
+        // struct rlimit64; u64::MAX is RLIM64_INFINITY.
+        let value = [limit.soft, limit.hard];
+        let null = std::ptr::null_mut::<[u64; 2]>();
+        if libc::syscall(
+            libc::SYS_prlimit64,
+            0 as libc::c_long,
+            limit.resource as libc::c_long,
+            value.as_ptr(),
+            null,
+        ) < 0
+        {
             child_fail_at(report, Stage::Rlimit, n as u8);
         }
     }
@@ -460,9 +476,9 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     }
     if let Some(user) = plan.user {
         // The groups were read from /etc/group before fork.
-        if libc::setgid(user.gid) < 0
-            || libc::setgroups(user.groups.len(), user.groups.as_ptr()) < 0
-            || libc::setuid(user.uid) < 0
+        if libc::syscall(SYS_SETGID, user.gid as libc::c_long) < 0
+            || libc::syscall(SYS_SETGROUPS, user.groups.len(), user.groups.as_ptr()) < 0
+            || libc::syscall(SYS_SETUID, user.uid as libc::c_long) < 0
         {
             child_fail(report, Stage::User);
         }
