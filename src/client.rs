@@ -95,7 +95,7 @@ fn exchange(
             match tag {
                 TAG_OUT | TAG_ERR => line(tag, text),
                 TAG_EXIT => {
-                    let code = std::str::from_utf8(text).ok().and_then(|t| t.trim().parse().ok());
+                    let code = std::str::from_utf8(text).ok().and_then(|t| crate::number::i32(t.trim()));
                     return Ok(code.unwrap_or(1));
                 }
                 _ => {}

@@ -48,7 +48,7 @@ impl Json {
     /// A non-negative integer (`12`, not `1.5` or `-1`).
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            Json::Num(n) => n.parse().ok(),
+            Json::Num(n) => crate::number::unsigned(n, 10),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod json;
 pub mod logfile;
+pub mod number;
 pub mod protocol;
 pub mod signals;
 pub mod socket;

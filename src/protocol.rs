@@ -93,7 +93,7 @@ fn decode_word(word: &str) -> Option<String> {
     while let Some((&b, tail)) = rest.split_first() {
         if b == b'%' {
             let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok())?;
-            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            bytes.push(u8::try_from(crate::number::unsigned(hex, 16)?).ok()?);
             rest = &tail[2..];
         } else {
             bytes.push(b);

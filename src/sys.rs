@@ -196,8 +196,7 @@ pub fn cloexec_from(first: RawFd) {
 /// nothing its launcher opened (a `$(pman daemon)` pipe would never end).
 pub fn close_inherited(keep: RawFd) {
     let mut fds: Vec<RawFd> = Vec::new();
-    let each =
-        &mut |name: &[u8]| fds.extend(std::str::from_utf8(name).ok().and_then(|n| n.parse::<RawFd>().ok()));
+    let each = &mut |name: &[u8]| fds.extend(std::str::from_utf8(name).ok().and_then(crate::number::i32));
     let listed = each_entry(c"/proc/self/fd", each).then_some(fds);
     let close = |fd: RawFd| {
         if fd > 2 && fd != keep {

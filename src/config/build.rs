@@ -668,7 +668,7 @@ fn process(
     let account = user.as_ref().and_then(|(u, _)| host::user(u.split(':').next().unwrap_or("")));
     let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
     if let (Some((u, e)), None, true) = (&user, &account, disk) {
-        if u.parse::<u32>().is_err() && !u.contains(':') {
+        if crate::number::u32(u).is_none() && !u.contains(':') {
             let text = format!("{} user '{u}' is unknown (its start fails until it exists)", sc.label);
             sc.diags.warn(e.file, e.line, text);
         }
@@ -809,7 +809,7 @@ fn check_user(text: &str) -> Result<(), String> {
         return Err("empty user".into());
     }
     if let Some((uid, gid)) = t.split_once(':') {
-        if uid.parse::<u32>().is_err() || gid.parse::<u32>().is_err() {
+        if crate::number::u32(uid).is_none() || crate::number::u32(gid).is_none() {
             return Err(format!("'{t}' is not a name, a uid or uid:gid"));
         }
     } else if t.contains(char::is_whitespace) {

@@ -3,6 +3,7 @@
 //! the expanded text and returns the one-line reason on failure.
 
 use super::AutoRestart;
+use crate::number;
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
 fn not(text: &str, what: &str) -> String {
@@ -18,7 +19,7 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 }
 
 pub fn count(text: &str) -> Result<u32, String> {
-    text.trim().parse::<u32>().map_err(|_| not(text, "a whole number"))
+    number::u32(text.trim()).ok_or_else(|| not(text, "a whole number"))
 }
 
 /// A whole number of at least 1.
@@ -30,7 +31,7 @@ pub fn positive(text: &str) -> Result<u32, String> {
 }
 
 pub fn integer(text: &str) -> Result<i32, String> {
-    text.trim().parse::<i32>().map_err(|_| not(text, "an integer"))
+    number::i32(text.trim()).ok_or_else(|| not(text, "an integer"))
 }
 
 /// An integer from `min` to `max`.
@@ -51,7 +52,7 @@ pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
         } else if bytes {
             size(t).map_err(|_| not(t, "a size (such as 64MB) or 'unlimited'"))
         } else {
-            t.parse::<u64>().map_err(|_| not(t, "a number or 'unlimited'"))
+            number::unsigned(t, 10).ok_or_else(|| not(t, "a number or 'unlimited'"))
         }
     };
     let (soft, hard) = match text.split_once(':') {
@@ -82,7 +83,7 @@ pub fn size(text: &str) -> Result<u64, String> {
         Some((at, "gb")) => (lower.get(..at).unwrap_or(""), 1 << 30),
         _ => (lower.as_str(), 1),
     };
-    let n = num.trim().parse::<u64>().map_err(|_| bad())?;
+    let n = number::unsigned(num.trim(), 10).ok_or_else(bad)?;
     n.checked_mul(unit).ok_or_else(bad)
 }
 
@@ -90,8 +91,8 @@ pub fn size(text: &str) -> Result<u64, String> {
 pub fn umask(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
-    match u32::from_str_radix(digits, 8) {
-        Ok(n) if n <= 0o777 && !digits.starts_with('+') => Ok(n),
+    match number::unsigned(digits, 8) {
+        Some(n) if n <= 0o777 && !digits.starts_with('+') => Ok(n as u32),
         _ => Err(not(t, "an octal umask such as 022")),
     }
 }
@@ -101,8 +102,8 @@ pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
     let mut codes = Vec::new();
     for part in text.split(',') {
         let p = part.trim();
-        match p.parse::<i32>() {
-            Ok(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
+        match number::i32(p) {
+            Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
             _ => return Err(["'", p, "' in '", text.trim(), "' is not an exit status 0-255"].concat()),
         }
     }
@@ -212,17 +213,18 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
         return Ok(super::Ready::File(Box::new(std::path::PathBuf::from(path))));
     }
     if let Some(n) = t.strip_prefix("fd:") {
-        return match n.parse::<i32>() {
-            Ok(n) if (3..=1023).contains(&n) => Ok(super::Ready::Fd(n)),
+        return match number::i32(n) {
+            Some(n) if (3..=1023).contains(&n) => Ok(super::Ready::Fd(n)),
             _ => Err(not(text, "fd:N with N from 3 to 1023")),
         };
     }
     let bad = || not(text, "startsecs, fd:N, tcp:[HOST:]PORT, file:PATH or healthcheck");
     let addr = t.strip_prefix("tcp:").ok_or_else(bad)?;
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = |text: &str| number::unsigned(text, 10).and_then(|port| u16::try_from(port).ok());
     let at = match addr.rsplit_once(':') {
-        None => addr.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
-        Some(("localhost", port)) => port.parse::<u16>().map(|port| SocketAddr::new(local, port)).ok(),
+        None => port(addr).map(|port| SocketAddr::new(local, port)),
+        Some(("localhost", text)) => port(text).map(|port| SocketAddr::new(local, port)),
         Some(_) => addr.parse::<SocketAddr>().ok(),
     };
     at.filter(|a| a.port() != 0).map(|a| super::Ready::Tcp(Box::new(a))).ok_or_else(bad)
