@@ -168,6 +168,12 @@ pub fn concat(parts: &[Part]) -> String {
     String::from_utf8(text.buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// A path's bytes as a part: [`concat`] shows them as `Path::display` does
+/// (what is not UTF-8 replaced), without `core::fmt`'s path printing.
+pub fn path(path: &std::path::Path) -> Part<'_> {
+    Part::Bytes(path.as_os_str().as_encoded_bytes())
+}
+
 /// `n` in decimal, written at the end of `buf`: the digits.
 pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
@@ -230,6 +236,15 @@ mod tests {
         t.str("ab").newline();
         assert_eq!(t.as_bytes(), b"ab\n");
         assert_eq!(t.capacity(), capacity, "a limited text never grows");
+    }
+
+    #[test]
+    fn a_path_reads_as_its_display() {
+        use std::os::unix::ffi::OsStrExt;
+        for bytes in [&b"/etc/pman.conf"[..], b"/tmp/\xff\xfeend", b"/a\xe2\x82", b"caf\xc3\xa9/\xc3"] {
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes));
+            assert_eq!(concat(&[Part::Str("at "), path(p)]), format!("at {}", p.display()));
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
+use crate::text::Part::Str;
+use crate::text::{concat, path as shown};
 use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -796,7 +798,16 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
             sections.iter().find(|s| s.name == *name).and_then(|s| s.get(key).map(|e| (name, e)))
         });
         if let Some((name, e)) = at {
-            let text = format!("[{name}] {key} directory {} does not exist{consequence}", dir.display());
+            let text = concat(&[
+                Str("["),
+                Str(name),
+                Str("] "),
+                Str(key),
+                Str(" directory "),
+                shown(dir),
+                Str(" does not exist"),
+                Str(consequence),
+            ]);
             diags.warn(e.file, e.line, text);
         }
     }
@@ -861,11 +872,14 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
             (None, Ok(_)) => {}
             (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
                 let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
-                let text = format!(
-                    "{} {} is also {first}, whose maxbytes and backups apply",
-                    sc.label,
-                    path.display()
-                );
+                let text = concat(&[
+                    Str(&sc.label),
+                    Str(" "),
+                    shown(path),
+                    Str(" is also "),
+                    Str(first),
+                    Str(", whose maxbytes and backups apply"),
+                ]);
                 sc.diags.warn(file, line, text);
             }
             (Some(_), _) => {}
@@ -899,7 +913,8 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     }
     if let Some(dir) = p.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at("directory");
-        sc.diags.warn(file, line, format!("{} directory {} does not exist", sc.label, dir.display()));
+        let text = concat(&[Str(&sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
+        sc.diags.warn(file, line, text);
     }
     let mut targets = vec![("stdout", &p.stdout)];
     if !p.redirect_stderr {
@@ -909,7 +924,8 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
         let LogTarget::File(path) = target else { continue };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
-            sc.diags.warn(file, line, format!("{} log directory {} does not exist", sc.label, dir.display()));
+            let text = concat(&[Str(&sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
+            sc.diags.warn(file, line, text);
         }
     }
 }

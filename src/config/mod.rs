@@ -11,6 +11,8 @@ pub use keys::rlimit_name;
 pub mod shlex;
 mod values;
 
+use crate::text::Part::{Bytes, Str, Uint};
+use crate::text::{concat, path as shown};
 pub use build::DEFAULT_PATH;
 use std::path::{Path, PathBuf};
 
@@ -302,12 +304,12 @@ impl Diags {
 
     /// `FILE:LINE: text`, or `FILE: text` for the whole file.
     fn line_of(&self, d: &Diag) -> String {
-        let file = self.files.get(d.file).map(|f| f.display().to_string()).unwrap_or_default();
+        let file = self.files.get(d.file).map_or(&b""[..], |f| f.as_os_str().as_encoded_bytes());
         let text = one_line(&d.text);
         if d.line == 0 {
-            format!("{file}: {text}")
+            concat(&[Bytes(file), Str(": "), Str(&text)])
         } else {
-            format!("{file}:{}: {text}", d.line)
+            concat(&[Bytes(file), Str(":"), Uint(d.line as u64), Str(": "), Str(&text)])
         }
     }
 
@@ -390,7 +392,7 @@ impl Loader {
                 self.diags.warn(
                     file,
                     line,
-                    format!("{} is already read; not included again", path.display()),
+                    concat(&[shown(path), Str(" is already read; not included again")]),
                 );
                 return;
             }
@@ -420,7 +422,8 @@ impl Loader {
         for (pattern, line) in includes {
             let found = files::glob(&pattern);
             if found.is_empty() {
-                self.diags.warn(file, line, format!("include {} matches no file", pattern.display()));
+                let text = concat(&[Str("include "), shown(&pattern), Str(" matches no file")]);
+                self.diags.warn(file, line, text);
             }
             for path in found {
                 self.read(&path, Some((file, line)), depth + 1);
@@ -467,12 +470,17 @@ impl Loader {
         for repeat in ini::merge(&mut self.sections, sections) {
             if repeat.name.starts_with("program:") {
                 let (first_file, first_line) = repeat.first;
-                let first = self.diags.files.get(first_file).map(|f| f.display().to_string());
-                let text = format!(
-                    "[{}] appears again (first at {}:{first_line}); merged as Supervisor does, later values winning",
-                    repeat.name,
-                    first.unwrap_or_default()
-                );
+                let first =
+                    self.diags.files.get(first_file).map_or(&b""[..], |f| f.as_os_str().as_encoded_bytes());
+                let text = concat(&[
+                    Str("["),
+                    Str(&repeat.name),
+                    Str("] appears again (first at "),
+                    Bytes(first),
+                    Str(":"),
+                    Uint(first_line as u64),
+                    Str("); merged as Supervisor does, later values winning"),
+                ]);
                 self.diags.warn(repeat.again.0, repeat.again.1, text);
             }
         }
