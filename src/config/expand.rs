@@ -162,7 +162,10 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
             ('d' | 'i' | 'u', Value::Text(_)) => {
                 return Err(format!("%({name})d: {name} is text, not a number: write %({name})s"));
             }
-            (c, _) => return Err(format!("%({name}){c}: unsupported conversion '{c}' (use s or d)")),
+            (c, _) => {
+                let c = String::from(c);
+                return Err(["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat());
+            }
         }
         rest = spec.get(conv.len_utf8()..).unwrap_or("");
     }
