@@ -6,6 +6,7 @@ use crate::sys::{self, Pid};
 use crate::text::concat;
 use crate::text::Part::{Int, Str, Uint};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 
@@ -32,7 +33,7 @@ pub fn listen(socket: &str) -> io::Result<UnixListener> {
         let _ = std::fs::remove_file(socket);
     }
     let listener = UnixListener::bind_addr(&address(socket)?)?;
-    listener.set_nonblocking(true)?;
+    sys::set_nonblocking(listener.as_raw_fd())?;
     Ok(listener)
 }
 

@@ -307,6 +307,16 @@ pub fn writable_now(fd: RawFd) -> bool {
 }
 
 /// Clears O_NONBLOCK.
+/// Sets O_NONBLOCK on `fd` (fcntl: std's `set_nonblocking` goes through
+/// ioctl, which pulls musl's ioctl compat tables in).
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor the caller holds.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
 pub fn set_blocking(fd: RawFd) {
     // SAFETY: fcntl on a descriptor the caller holds.
     unsafe {

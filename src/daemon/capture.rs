@@ -277,7 +277,7 @@ fn dropped_warning(log: &mut Logger, name: &str, stream: &str, dropped: u64, err
 /// missing syslog drops the datagram.
 pub fn syslog_socket() -> Option<UnixDatagram> {
     let socket = UnixDatagram::unbound().ok()?;
-    socket.set_nonblocking(true).ok()?;
+    sys::set_nonblocking(socket.as_raw_fd()).ok()?;
     Some(socket)
 }
 

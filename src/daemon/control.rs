@@ -190,13 +190,13 @@ impl Control {
         };
         if let Some((message, code)) = refusal {
             // Answered and closed at once, so it never holds a slot.
-            let _ = stream.set_nonblocking(true);
+            let _ = sys::set_nonblocking(stream.as_raw_fd());
             let mut reply = Reply::default();
             reply.err(message);
-            let _ = (&stream).write(&reply.finish(code));
+            let _ = sys::write(stream.as_raw_fd(), &reply.finish(code));
             return;
         }
-        if stream.set_nonblocking(true).is_err() {
+        if sys::set_nonblocking(stream.as_raw_fd()).is_err() {
             return;
         }
         let id = self.next_client_id;
