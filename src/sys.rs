@@ -222,16 +222,22 @@ pub fn close_inherited(keep: RawFd) {
 pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // A raw call: musl's getsockopt carries time64 conversions of other
+    // options (SO_RCVTIMEO...) that SO_PEERCRED has no use for.
     // SAFETY: cred and len are valid for getsockopt(SO_PEERCRED).
-    check(unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            libc::c_long::from(stream.as_raw_fd()),
+            libc::c_long::from(libc::SOL_SOCKET),
+            libc::c_long::from(libc::SO_PEERCRED),
+            &mut cred as *mut libc::ucred,
+            &mut len as *mut libc::socklen_t,
         )
-    })?;
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok((cred.pid, cred.uid))
 }
 
@@ -247,6 +253,26 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
     let fd = check(unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })?;
     // SAFETY: open returned a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The working directory, as `std::env::current_dir` finds it (a raw
+/// getcwd: musl's pulls strdup in). Not found when it is unreachable
+/// (outside a chroot: the kernel's answer then does not start with `/`).
+pub fn current_dir() -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    // PATH_MAX: the longest directory getcwd(2) returns.
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The length counts the terminating NUL.
+    buf.truncate((n as usize).saturating_sub(1));
+    if buf.first() != Some(&b'/') {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    Ok(std::ffi::OsString::from_vec(buf).into())
 }
 
 /// Opens `path` close-on-exec with `flags`; `mode` for a file O_CREAT makes.
@@ -832,5 +858,19 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
             *pending = Some(fd);
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_working_directory_and_errno_texts_read_as_std_reads_them() {
+        assert_eq!(current_dir().ok(), std::env::current_dir().ok());
+        for errno in [libc::ENOENT, libc::EACCES, libc::EADDRINUSE, 0, 4095] {
+            let std_text = io::Error::from_raw_os_error(errno).to_string();
+            assert_eq!(strerror(errno) + &format!(" (os error {errno})"), std_text);
+        }
     }
 }

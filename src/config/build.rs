@@ -719,7 +719,7 @@ fn process(
     p.argv = argv;
     // Spelled-out defaults (the start directory, the own umask) are the
     // defaults, so that `reload` sees no change in them.
-    p.directory = directory.filter(|d| std::env::current_dir().ok().as_ref() != Some(d));
+    p.directory = directory.filter(|d| crate::sys::current_dir().ok().as_ref() != Some(d));
     p.environment = environment;
     p.umask = umask.filter(|&m| m != crate::sys::own_umask());
     p.user = user.map(|(u, _)| u);
@@ -892,7 +892,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     let at = |key: &str| slot(slots, key).map_or((s.file, s.line), |e| (e.file, e.line));
     if let Some(cmd) = p.argv.first() {
         let missing = if cmd.contains('/') {
-            let base = p.directory.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+            let base = p.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
             (!host::is_executable(&base.join(cmd)))
                 .then(|| format!("command {cmd} is not an executable file"))
         } else {

@@ -93,7 +93,7 @@ pub fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         return path.to_path_buf();
     }
-    match std::env::current_dir() {
+    match sys::current_dir() {
         Ok(cwd) => cwd.join(path),
         Err(_) => path.to_path_buf(),
     }
