@@ -45,8 +45,11 @@ pub fn describe(err: &io::Error) -> String {
 pub fn pipe(nonblock: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     let flags = libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 };
+    // A raw call: musl's pipe2 carries a fallback for kernels before 2.6.27.
     // SAFETY: fds is a valid array of two ints.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    if unsafe { libc::syscall(libc::SYS_pipe2, fds.as_mut_ptr(), libc::c_long::from(flags)) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: pipe2 returned two fresh descriptors we now own.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
