@@ -85,7 +85,6 @@ fn exchange(
     // A daemon that refuses us (permission, busy) answers and closes without
     // reading: the write may fail, but its answer is there to read.
     let sent = sys::write_all(fd, text.as_bytes());
-    let _ = stream.set_read_timeout(if waits { None } else { Some(ANSWER_TIMEOUT) });
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
@@ -103,6 +102,9 @@ fn exchange(
             start += end + 1;
         }
         buf.drain(..start);
+        if !waits && !sys::readable_within(fd, ANSWER_TIMEOUT) {
+            return Err("daemon not responding".into());
+        }
         match sys::read(fd, &mut chunk) {
             // The last line lacks its newline: it counts all the same.
             Ok(0) if !buf.is_empty() => buf.push(b'\n'),
@@ -115,8 +117,6 @@ fn exchange(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EINTR) => {}
-                // SO_RCVTIMEO ran out.
-                Some(libc::EAGAIN) => return Err("daemon not responding".into()),
                 _ => return Err([socket, ": ", &sys::describe(&e)].concat()),
             },
         }
@@ -146,9 +146,9 @@ fn programs(socket: &str) -> Result<Vec<crate::json::Json>, String> {
 
 /// Blocks until the daemon closes the connection: it does so by exiting.
 fn wait_closed(stream: &UnixStream) {
-    let _ = stream.set_read_timeout(Some(EXIT_TIMEOUT));
+    let fd = stream.as_raw_fd();
     let mut sink = [0u8; 256];
-    while matches!(sys::read(stream.as_raw_fd(), &mut sink), Ok(n) if n > 0) {}
+    while sys::readable_within(fd, EXIT_TIMEOUT) && matches!(sys::read(fd, &mut sink), Ok(n) if n > 0) {}
 }
 
 /// Connects to the daemon and makes sure it is root or ourselves.

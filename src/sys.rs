@@ -101,6 +101,21 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
     Ok(n as usize)
 }
 
+/// Waits up to `timeout` for `fd` to have something to read (or an end or
+/// error to report); false when the time ran out. What a socket's
+/// SO_RCVTIMEO would do, without musl's time64 setsockopt.
+pub fn readable_within(fd: RawFd, timeout: std::time::Duration) -> bool {
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    let mut fds = [pollfd(fd, libc::POLLIN)];
+    loop {
+        // SAFETY: fds is a valid array of one pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        if n >= 0 || errno() != libc::EINTR {
+            return n != 0;
+        }
+    }
+}
+
 pub fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd { fd, events, revents: 0 }
 }

@@ -150,9 +150,11 @@ fn answers(stream: &std::os::unix::net::UnixStream) -> bool {
     request.push('\n');
     // A daemon that refuses us answers without reading: ignore the write.
     let _ = sys::write_all(stream.as_raw_fd(), request.as_bytes());
-    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
     let mut byte = [0u8; 1];
     loop {
+        if !sys::readable_within(stream.as_raw_fd(), PROBE_TIMEOUT) {
+            return false;
+        }
         match sys::read(stream.as_raw_fd(), &mut byte) {
             Ok(n) => return n > 0,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
