@@ -259,6 +259,27 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
     Ok((cred.pid, cred.uid))
 }
 
+/// Takes a connection from `listener`, close-on-exec (a raw accept4: musl's
+/// carries a fallback for kernels without it).
+pub fn accept(listener: RawFd) -> io::Result<UnixStream> {
+    let null = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: no address is asked for; a fresh descriptor comes back.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_accept4,
+            libc::c_long::from(listener),
+            null,
+            null,
+            libc::c_long::from(libc::SOCK_CLOEXEC),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a fresh descriptor we now own.
+    Ok(unsafe { UnixStream::from_raw_fd(fd as RawFd) })
+}
+
 /// Opens a log target for appending, non-blocking: a FIFO with no reader
 /// fails at once with ENXIO, and a write that cannot be done at once fails
 /// with EAGAIN instead of stopping the loop. `/dev/stdout` and other
@@ -828,14 +849,15 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
         }
         let mut err: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: err and len are valid for getsockopt to write.
+        // SAFETY: err and len are valid for getsockopt to write (raw: see peer_cred).
         let got = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
+            libc::syscall(
+                libc::SYS_getsockopt,
+                libc::c_long::from(fd.as_raw_fd()),
+                libc::c_long::from(libc::SOL_SOCKET),
+                libc::c_long::from(libc::SO_ERROR),
+                &mut err as *mut libc::c_int,
+                &mut len as *mut libc::socklen_t,
             )
         };
         return got == 0 && err == 0;

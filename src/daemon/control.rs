@@ -160,8 +160,8 @@ impl Control {
 
     pub fn accept(&mut self, log: &mut Logger) {
         loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => self.new_client(stream),
+            match sys::accept(self.listener.as_raw_fd()) {
+                Ok(stream) => self.new_client(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {

@@ -6,9 +6,18 @@
 //! musl build also answers C's `malloc` family with it (musl's passwd and
 //! group lookups), which replaces zig's bigger allocator.
 
+use libc::c_long;
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
 use std::ptr::{self, null_mut};
+
+// Mappings are made with raw calls: musl's mmap/mremap/munmap wrappers
+// add checks and a wait for other threads that this heap has no use for.
+// mmap2 (offset in pages) is the call 32-bit kernels have; offsets are 0.
+#[cfg(target_pointer_width = "32")]
+const SYS_MMAP: c_long = libc::SYS_mmap2;
+#[cfg(target_pointer_width = "64")]
+const SYS_MMAP: c_long = libc::SYS_mmap;
 
 /// Slab size, and the granule of every mapping. OpenWrt kernels use 4 KiB
 /// pages; with larger pages each mapping only wastes the rest of its page.
@@ -97,7 +106,16 @@ impl Heap {
 
     unsafe fn map(&mut self, len: usize) -> *mut u8 {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-        let p = libc::mmap(null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0);
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let p = libc::syscall(
+            SYS_MMAP,
+            null_mut::<u8>(),
+            len,
+            c_long::from(prot),
+            c_long::from(flags),
+            -1 as c_long,
+            0 as c_long,
+        ) as *mut libc::c_void;
         if p == libc::MAP_FAILED {
             return null_mut();
         }
@@ -106,14 +124,15 @@ impl Heap {
     }
 
     unsafe fn unmap(&mut self, p: *mut u8, len: usize) {
-        if len > 0 && libc::munmap(p.cast(), len) == 0 {
+        if len > 0 && libc::syscall(libc::SYS_munmap, p, len) == 0 {
             self.mapped -= len;
         }
     }
 
     /// `mremap` that may move; null when the kernel refuses (`p` stays valid).
     unsafe fn remap(&mut self, p: *mut u8, old_len: usize, new_len: usize) -> *mut u8 {
-        let q = libc::mremap(p.cast(), old_len, new_len, libc::MREMAP_MAYMOVE);
+        let q = libc::syscall(libc::SYS_mremap, p, old_len, new_len, c_long::from(libc::MREMAP_MAYMOVE))
+            as *mut libc::c_void;
         if q == libc::MAP_FAILED {
             return null_mut();
         }
