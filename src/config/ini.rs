@@ -101,7 +101,8 @@ pub fn parse_some(
         indent_level = indent;
         open_key = false;
         if let Some(rest) = value.strip_prefix('[') {
-            match rest.rfind(']') {
+            // A byte search: `]` is ASCII, and core's reverse char search is big.
+            match rest.bytes().rposition(|b| b == b']') {
                 Some(end) => {
                     let name = rest.get(..end).unwrap_or("").trim();
                     if name.is_empty() {

@@ -222,7 +222,9 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
     let addr = t.strip_prefix("tcp:").ok_or_else(bad)?;
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let port = |text: &str| number::unsigned(text, 10).and_then(|port| u16::try_from(port).ok());
-    let at = match addr.rsplit_once(':') {
+    // The last `:` (a byte search: core's reverse char search is big).
+    let last_colon = addr.bytes().rposition(|b| b == b':');
+    let at = match last_colon.map(|at| (&addr[..at], &addr[at + 1..])) {
         None => port(addr).map(|port| SocketAddr::new(local, port)),
         Some(("localhost", text)) => port(text).map(|port| SocketAddr::new(local, port)),
         Some(_) => addr.parse::<SocketAddr>().ok(),
