@@ -130,10 +130,11 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
         let value = lookup(name, vars)?;
         match (conv, value) {
             ('s', Value::Text(t)) => {
-                let t: String = match precision {
-                    Some(p) => t.chars().take(p).collect(),
-                    None => t,
-                };
+                let mut t = t;
+                // The first `p` characters.
+                if let Some((at, _)) = precision.and_then(|p| t.char_indices().nth(p)) {
+                    t.truncate(at);
+                }
                 pad(&mut out, &t, width, left, ' ');
             }
             ('s', Value::Number(n)) => pad(&mut out, &n.to_string(), width, left, ' '),
