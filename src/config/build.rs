@@ -52,7 +52,7 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     fn fail(&mut self, e: &Entry, reason: String) {
-        self.diags.error(e.file, e.line, format!("{} {}: {reason}", self.label, e.written()));
+        self.diags.error(e.file, e.line, [&self.label, " ", e.written(), ": ", &reason].concat());
         self.failed = true;
     }
 
@@ -162,7 +162,7 @@ pub fn global_environment(sections: &[Section], diags: &mut Diags, host: &str) -
         };
         for s in [sup, pman].into_iter().flatten() {
             let Some(e) = s.get("environment") else { continue };
-            sc.label = format!("[{}]", s.name);
+            sc.label = ["[", &s.name, "]"].concat();
             let Some(text) = sc.text(e) else { continue };
             match values::environment(&text) {
                 Ok(pairs) => pairs.iter().for_each(|(k, v)| values::set(&mut env, k, v)),
@@ -273,7 +273,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             diags.warn(
                 s.file,
                 s.line,
-                format!("[supervisord] is Supervisor's: pman reads only {used} from it"),
+                ["[supervisord] is Supervisor's: pman reads only ", &used, " from it"].concat(),
             );
             diags.notes.push(SUPERVISORD_NOTE.to_string());
         } else if name == "include" {
@@ -285,13 +285,14 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             program(s, group, &g, diags, host, &home, disk, &mut all);
         } else if name.starts_with("fcgi-program:") {
             let text =
-                format!("[{name}] is Supervisor's FastCGI section: pman does not run its processes; ignored");
+                ["[", name, "] is Supervisor's FastCGI section: pman does not run its processes; ignored"]
+                    .concat();
             diags.warn(s.file, s.line, text);
         } else if keys::is_supervisor_section(name) {
             diags.warn(
                 s.file,
                 s.line,
-                format!("[{name}] is a Supervisor section pman does not use; ignored"),
+                ["[", name, "] is a Supervisor section pman does not use; ignored"].concat(),
             );
         } else if name == "program-default" {
             let text = format!(
@@ -301,8 +302,8 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
             diags.warn(s.file, s.line, text);
         } else {
             let text = match keys::nearest_section(name) {
-                Some(near) => format!("unknown section [{name}] ignored (nearest: [{near}])"),
-                None => format!("unknown section [{name}] ignored"),
+                Some(near) => ["unknown section [", name, "] ignored (nearest: [", &near, "])"].concat(),
+                None => ["unknown section [", name, "] ignored"].concat(),
             };
             diags.warn(s.file, s.line, text);
         }
@@ -379,8 +380,10 @@ fn valid_name(name: &str) -> bool {
 /// `[section] unknown key 'Key' ignored`, with a close known key if any.
 fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
     match near {
-        Some(near) => format!("{label} unknown key '{}' ignored (nearest known key: {near})", e.written()),
-        None => format!("{label} unknown key '{}' ignored", e.written()),
+        Some(near) => {
+            [label, " unknown key '", e.written(), "' ignored (nearest known key: ", near, ")"].concat()
+        }
+        None => [label, " unknown key '", e.written(), "' ignored"].concat(),
     }
 }
 
@@ -399,7 +402,7 @@ fn program(
     disk: bool,
     all: &mut Programs,
 ) {
-    let label = format!("[{}]", s.name);
+    let label = ["[", &s.name, "]"].concat();
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
         let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes");
