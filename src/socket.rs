@@ -30,7 +30,7 @@ pub fn connect_raw(socket: &str) -> Result<UnixStream, i32> {
 /// (a live one was ruled out) is removed first.
 pub fn listen(socket: &str) -> io::Result<UnixListener> {
     if !socket.starts_with('@') {
-        let _ = std::fs::remove_file(socket);
+        let _ = sys::remove_file(std::path::Path::new(socket));
     }
     let listener = UnixListener::bind_addr(&address(socket)?)?;
     sys::set_nonblocking(listener.as_raw_fd())?;

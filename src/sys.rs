@@ -744,6 +744,35 @@ pub fn stat(path: &CStr) -> Result<FileStat, i32> {
     }
 }
 
+/// Whether `path` names anything, a dangling symlink included (lstat(2)).
+pub fn exists_nofollow(path: &CStr) -> bool {
+    // SAFETY: path is NUL-terminated; st is only written.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::lstat(path.as_ptr(), &mut st) == 0
+    }
+}
+
+/// `path` for a syscall: EINVAL when it holds a NUL (no file has such a name).
+fn c_path(path: &std::path::Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// unlink(2), as `std::fs::remove_file` does it.
+pub fn remove_file(path: &std::path::Path) -> io::Result<()> {
+    let path = c_path(path)?;
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
+}
+
+/// rename(2), as `std::fs::rename` does it.
+pub fn rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both paths are NUL-terminated.
+    check(unsafe { libc::rename(from.as_ptr(), to.as_ptr()) }).map(drop)
+}
+
 /// `fstat(2)`; `Err(errno)`.
 pub fn fstat(fd: RawFd) -> Result<FileStat, i32> {
     // SAFETY: st is written by fstat before it is read.

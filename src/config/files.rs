@@ -251,7 +251,7 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
         let next = base.join(std::ffi::OsStr::from_bytes(part));
         if !rest.is_empty() {
             walk(next, rest, found);
-        } else if std::fs::symlink_metadata(&next).is_ok() {
+        } else if c_path(&next).is_ok_and(|c| sys::exists_nofollow(&c)) {
             found.push(next);
         }
         return;

@@ -145,7 +145,7 @@ impl Daemon {
     /// Removes the pidfile and says goodbye.
     fn finish(&mut self) {
         if let Some(pidfile) = &self.config.pidfile {
-            let _ = std::fs::remove_file(pidfile);
+            let _ = sys::remove_file(pidfile);
         }
         self.log.info(&[Str("pman stopped (pid "), Int(sys::getpid().into()), Str(")")]);
     }
@@ -420,7 +420,7 @@ impl Daemon {
     fn apply_daemon_settings(&mut self, new: &Config, listener: Option<UnixListener>) {
         if new.pidfile != self.config.pidfile {
             if let Some(old) = &self.config.pidfile {
-                let _ = std::fs::remove_file(old);
+                let _ = sys::remove_file(old);
             }
             if let Some(path) = &new.pidfile {
                 if let Err(message) = super::write_pidfile(path) {

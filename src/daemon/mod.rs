@@ -271,7 +271,7 @@ fn say(parts: &[Part]) {
 
 /// Writes our pid, mode 0644 whatever the umask (a stale file is replaced).
 pub(super) fn write_pidfile(path: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(path);
+    let _ = sys::remove_file(path);
     let mut pid = Text::new();
     pid.int(sys::getpid().into()).newline();
     let bytes = path.as_os_str().as_encoded_bytes();

@@ -19,10 +19,10 @@ pub fn rotate(path: &Path, backups: u32) {
     for n in (1..backups).rev() {
         numbered(&mut from, path, n);
         numbered(&mut to, path, n + 1);
-        let _ = std::fs::rename(Path::new(OsStr::from_bytes(&from)), Path::new(OsStr::from_bytes(&to)));
+        let _ = sys::rename(Path::new(OsStr::from_bytes(&from)), Path::new(OsStr::from_bytes(&to)));
     }
     numbered(&mut to, path, 1);
-    let _ = std::fs::rename(path, Path::new(OsStr::from_bytes(&to)));
+    let _ = sys::rename(path, Path::new(OsStr::from_bytes(&to)));
 }
 
 /// `path.n` into `out`.
