@@ -191,10 +191,18 @@ fn tokens(p: &[char]) -> Vec<Token> {
     out
 }
 
+/// The characters of `bytes` (what is not UTF-8 replaced), one loop for
+/// the pattern and the name alike.
+fn chars(bytes: &[u8]) -> Vec<char> {
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend(String::from_utf8_lossy(bytes).chars());
+    out
+}
+
 /// Whether a whole file name matches a pattern component (`*`, `?`, `[...]`).
 fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    let pattern: Vec<char> = String::from_utf8_lossy(pattern).chars().collect();
-    let name: Vec<char> = String::from_utf8_lossy(name).chars().collect();
+    let pattern = chars(pattern);
+    let name = chars(name);
     let tokens = tokens(&pattern);
     // Two pointers, backtracking to the last `*`.
     let (mut t, mut n) = (0, 0);
