@@ -210,12 +210,7 @@ pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) -> Vec<Repeat> {
 /// A key lower-cased as configparser does: ASCII letters, and the Kelvin
 /// sign, the one other letter whose lower case is ASCII (`k`).
 fn lower_key(key: &str) -> String {
-    let mut lower = key.to_string();
-    lower.make_ascii_lowercase();
-    if lower.contains('\u{212a}') {
-        lower = lower.replace('\u{212a}', "k");
-    }
-    lower
+    key.chars().map(|c| if c == '\u{212a}' { 'k' } else { c.to_ascii_lowercase() }).collect()
 }
 
 /// An error quoting a line: `before`, the line cut by [`clip`], `after`.
@@ -283,6 +278,13 @@ mod tests {
         let (_, errors) = parse("x=1\n[a]\n{% if %}\n=v\n[b\n[]\n", 0);
         let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
         assert_eq!(lines, vec![1, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn keys_are_lower_cased_as_configparser_does() {
+        assert_eq!(lower_key("Command"), "command");
+        assert_eq!(lower_key("\u{212a}illAsGroup"), "killasgroup");
+        assert_eq!(lower_key("ÄUTOSTART"), "Äutostart");
     }
 
     #[test]

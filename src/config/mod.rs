@@ -336,11 +336,18 @@ impl Diags {
 /// A message quoting a multi-line value (continuation lines) stays one line:
 /// users read one line per error, and `reload` sends each as one reply line.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        text.replace('\n', "\\n").replace('\r', "\\r").into()
-    } else {
-        text.into()
+    if !text.contains(['\n', '\r']) {
+        return text.into();
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.into()
 }
 
 struct Loader {

@@ -686,3 +686,9 @@ fn missing_directories_of_the_daemons_own_files_warn() {
     assert!(report.result.is_ok());
     assert_eq!(fine.warnings, Vec::<String>::new());
 }
+
+#[test]
+fn a_quoted_multi_line_value_stays_one_line() {
+    assert_eq!(one_line("a\nb\r\nc"), "a\\nb\\r\\nc");
+    assert_eq!(one_line("é plain"), "é plain");
+}
