@@ -126,7 +126,8 @@ pub fn parse_some(
             errors.push((line_no, quoting("'", value, "' comes before any [section]")));
             continue;
         }
-        let Some(sep) = value.find(['=', ':']) else {
+        // A byte search (both are ASCII): core's char-set searcher is more code.
+        let Some(sep) = value.bytes().position(|b| b == b'=' || b == b':') else {
             errors.push((line_no, quoting("expected 'key = value' or '[section]', found '", value, "'")));
             continue;
         };

@@ -336,7 +336,7 @@ impl Diags {
 /// A message quoting a multi-line value (continuation lines) stays one line:
 /// users read one line per error, and `reload` sends each as one reply line.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\n', '\r']) {
+    if !text.bytes().any(|b| b == b'\n' || b == b'\r') {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);

@@ -135,7 +135,10 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
             rest = r.trim_start();
             continue;
         }
-        let eq = rest.find(['=', ',']).filter(|&i| rest.as_bytes().get(i) == Some(&b'='));
+        let eq = rest
+            .bytes()
+            .position(|b| b == b'=' || b == b',')
+            .filter(|&i| rest.as_bytes().get(i) == Some(&b'='));
         let Some(eq) = eq else {
             let item = rest.split(',').next().unwrap_or("").trim();
             return Err(not(item, "KEY=value"));
