@@ -717,7 +717,9 @@ fn process(
     };
     let ready = sc.parse(get("ready"), Ready::Startsecs, values::ready);
     let depends_on = get("depends_on").and_then(|e| sc.text(e)).unwrap_or_default();
-    let depends_on = depends_on.split([',', ' ', '\t']).filter(|n| !n.is_empty()).map(String::from).collect();
+    // Split as bytes (the separators are ASCII, so every piece stays UTF-8).
+    let names = depends_on.as_bytes().split(|b| matches!(b, b',' | b' ' | b'\t')).filter(|n| !n.is_empty());
+    let depends_on = names.map(|n| String::from_utf8_lossy(n).into_owned()).collect();
     let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);

@@ -123,7 +123,8 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
         if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
             return Err(format!("%({name}): width too large"));
         }
-        spec = spec.trim_start_matches(['h', 'l', 'L']);
+        // Length modifiers, ignored as Python does.
+        spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
         let Some(conv) = spec.chars().next() else {
             return Err(format!("%({name}) has no conversion: write %({name})s"));
         };
