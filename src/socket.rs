@@ -6,16 +6,7 @@ use crate::sys::{self, Pid};
 use crate::text::concat;
 use crate::text::Part::{Int, Str, Uint};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-
-pub fn address(socket: &str) -> io::Result<SocketAddr> {
-    match socket.strip_prefix('@') {
-        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
-        None => SocketAddr::from_pathname(socket),
-    }
-}
+use std::os::unix::net::{UnixListener, UnixStream};
 
 pub fn connect(socket: &str) -> io::Result<UnixStream> {
     connect_raw(socket).map_err(io::Error::from_raw_os_error)
@@ -32,9 +23,7 @@ pub fn listen(socket: &str) -> io::Result<UnixListener> {
     if !socket.starts_with('@') {
         let _ = sys::remove_file(std::path::Path::new(socket));
     }
-    let listener = UnixListener::bind_addr(&address(socket)?)?;
-    sys::set_nonblocking(listener.as_raw_fd())?;
-    Ok(listener)
+    sys::listen_unix(socket)
 }
 
 /// True for a peer uid this process trusts: root, or its own user.

@@ -5,7 +5,7 @@ use crate::users::User;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 
 pub type Pid = libc::pid_t;
 
@@ -817,35 +817,89 @@ pub fn read_to_end(fd: RawFd, out: &mut Vec<u8>) -> Result<(), i32> {
 /// Connects a stream socket to `name` (`@name`: an abstract name).
 /// `Err` is the errno (EINVAL: a name too long for `sockaddr_un`).
 pub fn connect_unix(name: &str) -> Result<UnixStream, i32> {
-    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    // An abstract name starts with a NUL (left in place); a path ends with one.
-    let (bytes, first, nul) = match name.strip_prefix('@') {
-        Some(rest) => (rest.as_bytes(), 1, 0),
-        None => (name.as_bytes(), 0, 1),
+    let (bytes, abstract_name) = match name.strip_prefix('@') {
+        Some(rest) => (rest.as_bytes(), true),
+        None => (name.as_bytes(), false),
     };
-    if first + bytes.len() + nul > addr.sun_path.len() || bytes.contains(&0) {
-        return Err(libc::EINVAL);
-    }
-    for (slot, &byte) in addr.sun_path[first..].iter_mut().zip(bytes) {
-        *slot = byte as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + first + bytes.len() + nul;
-    // SAFETY: plain syscall.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(errno());
-    }
-    // SAFETY: socket returned a fresh descriptor.
-    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let (addr, len) = unix_address(bytes, abstract_name).ok_or(libc::EINVAL)?;
+    let stream = UnixStream::from(unix_socket(libc::SOCK_STREAM).map_err(|e| e.raw_os_error().unwrap_or(0))?);
     // SAFETY: addr is a valid sockaddr_un of at least len bytes.
-    let ret =
-        unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len as libc::socklen_t) };
+    let ret = unsafe { libc::connect(stream.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
     if ret < 0 {
         return Err(errno());
     }
     Ok(stream)
+}
+
+/// The `sockaddr_un` of `name` (an abstract one, or a path) and its length;
+/// `None` when it does not fit or holds a NUL.
+fn unix_address(name: &[u8], abstract_name: bool) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // An abstract name starts with a NUL (left in place); a path ends with one.
+    let (first, nul) = if abstract_name { (1, 0) } else { (0, 1) };
+    if first + name.len() + nul > addr.sun_path.len() || name.contains(&0) {
+        return None;
+    }
+    for (slot, &byte) in addr.sun_path[first..].iter_mut().zip(name) {
+        *slot = byte as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + first + name.len() + nul;
+    Some((addr, len as libc::socklen_t))
+}
+
+/// A close-on-exec Unix socket of `kind` (SOCK_STREAM, SOCK_DGRAM, with
+/// SOCK_NONBLOCK or not).
+fn unix_socket(kind: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let fd = check(unsafe { libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: socket returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Binds and listens on `name` (`@name`: abstract), non-blocking. EINVAL
+/// for a name no socket address holds (the config refuses those first).
+pub fn listen_unix(name: &str) -> io::Result<UnixListener> {
+    let (bytes, abstract_name) = match name.strip_prefix('@') {
+        Some(rest) => (rest.as_bytes(), true),
+        None => (name.as_bytes(), false),
+    };
+    let (addr, len) = unix_address(bytes, abstract_name).ok_or(io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fd = unix_socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK)?;
+    // SAFETY: addr is a valid sockaddr_un of len bytes.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) })?;
+    // -1: the kernel's largest backlog (somaxconn), as std asks for on Linux.
+    // SAFETY: plain syscall on our socket.
+    check(unsafe { libc::listen(fd.as_raw_fd(), -1) })?;
+    Ok(UnixListener::from(fd))
+}
+
+/// An unbound datagram socket (for syslog), non-blocking with `nonblock`.
+pub fn unix_datagram(nonblock: bool) -> io::Result<UnixDatagram> {
+    let kind = libc::SOCK_DGRAM | if nonblock { libc::SOCK_NONBLOCK } else { 0 };
+    Ok(UnixDatagram::from(unix_socket(kind)?))
+}
+
+/// Sends `bytes` as one datagram to the socket at `path`. `Err(errno)`;
+/// 0 when the path fits no socket address (no errno, as std has none).
+pub fn send_unix(socket: &UnixDatagram, bytes: &[u8], path: &std::path::Path) -> Result<(), i32> {
+    let (addr, len) = unix_address(path.as_os_str().as_encoded_bytes(), false).ok_or(0)?;
+    // SAFETY: bytes and addr are valid for the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_NOSIGNAL,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if sent < 0 {
+        return Err(errno());
+    }
+    Ok(())
 }
 
 /// `lseek(2)`: moves `fd`'s offset to `pos` (`None`: where it is now).

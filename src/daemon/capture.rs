@@ -242,14 +242,14 @@ impl Capture {
             // The line as the program wrote it, its newline included.
             let bytes = self.partial.len() as u64 + u64::from(byte == b'\n');
             self.partial.clear();
-            match socket.send_to(message.as_bytes(), path) {
+            match sys::send_unix(socket, message.as_bytes(), path) {
                 Ok(_) if self.syslog_dropped > 0 => {
                     recovered = Some((std::mem::take(&mut self.syslog_dropped), self.syslog_errno));
                 }
                 Ok(_) => {}
-                Err(e) => {
+                Err(errno) => {
                     self.syslog_dropped += bytes;
-                    self.syslog_errno = e.raw_os_error().unwrap_or(0);
+                    self.syslog_errno = errno;
                     self.errors += 1;
                 }
             }
@@ -276,9 +276,7 @@ fn dropped_warning(log: &mut Logger, name: &str, stream: &str, dropped: u64, err
 /// An unbound datagram socket for syslog that never blocks: a full or
 /// missing syslog drops the datagram.
 pub fn syslog_socket() -> Option<UnixDatagram> {
-    let socket = UnixDatagram::unbound().ok()?;
-    sys::set_nonblocking(socket.as_raw_fd()).ok()?;
-    Some(socket)
+    sys::unix_datagram(true).ok()
 }
 
 /// The index of the writer for `path`, made when new (the first stream's

@@ -123,7 +123,7 @@ impl Logger {
                     Ok(pair) => pair,
                     Err(reason) => {
                         self.file = None;
-                        self.syslog = UnixDatagram::unbound().ok();
+                        self.syslog = sys::unix_datagram(false).ok();
                         return Err(text::concat(&[
                             Part::Str("logfile "),
                             Part::Bytes(path.as_os_str().as_encoded_bytes()),
@@ -187,7 +187,7 @@ impl Logger {
             msg.clear();
             msg.byte(b'<').uint(level.priority().into()).str(">pman[").int(sys::getpid().into()).str("]: ");
             msg.parts(parts);
-            if sock.send_to(msg.as_bytes(), &self.syslog_path).is_err() {
+            if sys::send_unix(sock, msg.as_bytes(), &self.syslog_path).is_err() {
                 self.dropped += 1;
             }
         }
