@@ -166,7 +166,9 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
             }
             (c, _) => {
                 let c = String::from(c);
-                return Err(["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat());
+                return Err(
+                    ["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat()
+                );
             }
         }
         rest = spec.get(conv.len_utf8()..).unwrap_or("");
