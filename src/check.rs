@@ -17,11 +17,14 @@ pub fn run(path: &Path, strict: bool) -> i32 {
     match report.result {
         Ok(config) => {
             if strict && !report.warnings.is_empty() {
-                let count = report.warnings.len().to_string();
-                fail(&["--strict: ", &count, " warning(s) count as errors"]);
+                let mut digits = [0; 20];
+                let count = crate::text::decimal_str(report.warnings.len() as u64, &mut digits);
+                fail(&["--strict: ", count, " warning(s) count as errors"]);
                 return 2;
             }
-            say(1, &["config OK: ", &config.programs.len().to_string(), " programs"]);
+            let mut digits = [0; 20];
+            let count = crate::text::decimal_str(config.programs.len() as u64, &mut digits);
+            say(1, &["config OK: ", count, " programs"]);
             0
         }
         Err(errors) => {

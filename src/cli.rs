@@ -7,6 +7,7 @@
 
 use crate::protocol::Request;
 use argh::FromArgs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -455,8 +456,8 @@ fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> 
 fn default_config(given: Option<String>) -> PathBuf {
     match given {
         Some(path) => PathBuf::from(path),
-        None => match std::env::var_os("PMAN_CONFIG") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
+        None => match crate::sys::getenv(c"PMAN_CONFIG") {
+            Some(path) if !path.is_empty() => PathBuf::from(std::ffi::OsStr::from_bytes(path)),
             _ => PathBuf::from("/etc/pman.conf"),
         },
     }

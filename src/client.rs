@@ -94,7 +94,8 @@ fn exchange(
             match tag {
                 TAG_OUT | TAG_ERR => line(tag, text),
                 TAG_EXIT => {
-                    let code = std::str::from_utf8(text).ok().and_then(|t| crate::number::i32(t.trim()));
+                    let code =
+                        std::str::from_utf8(text).ok().and_then(|t| crate::number::i32(t.trim_ascii()));
                     return Ok(code.unwrap_or(1));
                 }
                 _ => {}
@@ -140,7 +141,7 @@ fn programs(socket: &str) -> Result<Vec<crate::json::Json>, String> {
     let (_, out, err) = ask(socket, &Request::Status { names: Vec::new(), json: true })?;
     match crate::json::Json::parse(&out) {
         Ok(crate::json::Json::Arr(items)) => Ok(items),
-        _ => Err(String::from_utf8_lossy(&err).trim().to_string()),
+        _ => Err(String::from_utf8_lossy(err.trim_ascii()).into_owned()),
     }
 }
 

@@ -23,17 +23,17 @@ mod tz;
 mod users;
 
 use cli::Command;
-pub use sys::Allocator;
+pub use sys::{start, Allocator};
 
-/// Runs pman's argv (without argv[0]) as the OS gives it: an argument that
+/// Runs pman's arguments (after argv[0]) as the OS gives them: one that
 /// is not UTF-8 is a usage error, not a panic.
-pub fn main_os(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let mut words = Vec::new();
-    for arg in args {
-        match arg.into_string() {
-            Ok(word) => words.push(word),
-            Err(bad) => {
-                fail(&["argument is not UTF-8: ", &bad.to_string_lossy(), "\n", cli::TRY_HELP]);
+pub fn main_args(args: &[&[u8]]) -> i32 {
+    let mut words = Vec::with_capacity(args.len());
+    for &arg in args {
+        match std::str::from_utf8(arg) {
+            Ok(word) => words.push(word.to_string()),
+            Err(_) => {
+                fail(&["argument is not UTF-8: ", &String::from_utf8_lossy(arg), "\n", cli::TRY_HELP]);
                 return 2;
             }
         }

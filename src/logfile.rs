@@ -19,7 +19,9 @@ pub fn select<'a>(programs: impl Iterator<Item = &'a ProgramConfig>, name: &str)
 /// The error for a name that selects several processes:
 /// `pman: log: worker has 3 processes: worker_00 worker_01 worker_02`.
 pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
-    let mut text = ["pman: log: ", name, " has ", &processes.len().to_string(), " processes:"].concat();
+    let mut digits = [0; 20];
+    let count = crate::text::decimal_str(processes.len() as u64, &mut digits);
+    let mut text = ["pman: log: ", name, " has ", count, " processes:"].concat();
     for p in processes {
         text.push(' ');
         text.push_str(&p.name);

@@ -36,7 +36,7 @@ const TABLE: &[(&str, libc::c_int)] = &[
 
 /// Parses `HUP`, `SIGHUP`, `hup` or a number (1..=64).
 pub fn parse(text: &str) -> Option<libc::c_int> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     if let Some(n) = crate::number::i32(text) {
         return (1..=64).contains(&n).then_some(n);
     }

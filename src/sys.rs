@@ -24,6 +24,16 @@ pub fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// EINTR: the call is to be made again.
+pub fn interrupted(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINTR)
+}
+
+/// EAGAIN (EWOULDBLOCK): a non-blocking call that would have waited.
+pub fn would_block(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EAGAIN)
+}
+
 /// `strerror` text (std's `io::Error` text without its " (os error N)").
 pub fn strerror(errno: i32) -> String {
     let mut buf = [0 as libc::c_char; 128];
@@ -37,8 +47,38 @@ pub fn strerror(errno: i32) -> String {
 pub fn describe(err: &io::Error) -> String {
     match err.raw_os_error() {
         Some(errno) => strerror(errno),
-        None => err.to_string(),
+        // pman makes its io::Errors from errno only.
+        None => "I/O error".to_string(),
     }
+}
+
+/// What std's runtime does before `main`, which pman's binary does without
+/// (it has its own C `main`): descriptors 0–2 are opened on /dev/null when
+/// closed, so that no socket or log file takes their numbers; SIGPIPE is
+/// ignored (a write to a gone peer is an EPIPE error). Returns the
+/// arguments after argv[0].
+///
+/// # Safety
+/// `argv` holds `argc` NUL-terminated strings, as the C runtime passes them
+/// to `main`, alive until the process ends.
+pub unsafe fn start(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<&'static [u8]> {
+    let mut fds = [pollfd(0, 0), pollfd(1, 0), pollfd(2, 0)];
+    // SAFETY: fds is a valid array of three pollfds.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
+        for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+            // The lowest free number: this one, as the lower ones are open.
+            // SAFETY: a NUL-terminated path; the descriptor is kept for good.
+            if unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != p.fd {
+                // SAFETY: abort(3) ends the process.
+                unsafe { libc::abort() };
+            }
+        }
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let count = usize::try_from(argc).unwrap_or(0);
+    // SAFETY: the caller's promise: `count` valid C strings in `argv`.
+    (1..count).map(|i| unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).collect()
 }
 
 /// A pipe with both ends close-on-exec; `nonblock` applies to both ends.
@@ -80,7 +120,7 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
         match write(fd, buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if interrupted(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -93,7 +133,7 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
         let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
+        if interrupted(&err) {
             return Ok(0);
         }
         return Err(err);
@@ -190,6 +230,23 @@ pub fn set_child_subreaper() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
 }
 
+/// fcntl(2) as a raw call: musl's wrapper carries fallbacks for old kernels.
+fn fcntl(fd: RawFd, cmd: libc::c_int, arg: libc::c_int) -> libc::c_int {
+    // SAFETY: the commands pman uses take an int argument and no pointer.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) as libc::c_int }
+}
+
+/// The soft RLIMIT_NOFILE, between 64 and 65,536: how far a loop over
+/// descriptor numbers goes (prlimit64 as a raw call, like the child's).
+fn open_files_limit() -> RawFd {
+    let mut limit = [0u64; 2];
+    let null = std::ptr::null::<[u64; 2]>();
+    let resource = libc::RLIMIT_NOFILE as libc::c_long;
+    // SAFETY: limit is a valid struct rlimit64 to write.
+    unsafe { libc::syscall(libc::SYS_prlimit64, 0 as libc::c_long, resource, null, limit.as_mut_ptr()) };
+    limit[0].clamp(64, 1 << 16) as RawFd
+}
+
 /// Marks every descriptor from `first` up close-on-exec, so nothing the
 /// daemon inherited from whoever started it leaks into programs: at once
 /// with close_range(2) (Linux 5.11), else one by one up to the limit.
@@ -199,14 +256,9 @@ pub fn cloexec_from(first: RawFd) {
     if unsafe { libc::syscall(libc::SYS_close_range, from, to, flags) } == 0 {
         return;
     }
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: limit is a valid rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
-    let max = (limit.rlim_cur as u64).clamp(64, 1 << 16) as RawFd;
-    for fd in first..max {
-        // SAFETY: fcntl on a closed fd fails with EBADF, which is fine.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    for fd in first..open_files_limit() {
+        // On a closed fd it fails with EBADF, which is fine.
+        fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
     }
 }
 
@@ -225,14 +277,7 @@ pub fn close_inherited(keep: RawFd) {
     };
     match listed {
         Some(fds) => fds.into_iter().for_each(close),
-        None => {
-            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            // SAFETY: limit is a valid rlimit.
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-            #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
-            let max = (limit.rlim_cur as u64).clamp(64, 65536) as RawFd;
-            (3..max).for_each(close);
-        }
+        None => (3..open_files_limit()).for_each(close),
     }
 }
 
@@ -371,23 +416,17 @@ pub fn writable_now(fd: RawFd) -> bool {
     matches!(poll(&mut fds, 0), Ok(1)) && fds[0].revents & libc::POLLOUT != 0
 }
 
-/// Clears O_NONBLOCK.
 /// Sets O_NONBLOCK on `fd` (fcntl: std's `set_nonblocking` goes through
 /// ioctl, which pulls musl's ioctl compat tables in).
 pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor the caller holds.
-    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
-    Ok(())
+    let flags = check(fcntl(fd, libc::F_GETFL, 0))?;
+    check(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)).map(drop)
 }
 
+/// Clears O_NONBLOCK.
 pub fn set_blocking(fd: RawFd) {
-    // SAFETY: fcntl on a descriptor the caller holds.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-    }
+    let flags = fcntl(fd, libc::F_GETFL, 0);
+    fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
 }
 
 /// The stage of a child's setup that failed, sent back over the errno pipe.
@@ -508,9 +547,9 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
     if let Some((fd, n)) = plan.ready {
         // The errno pipe moves out of the way of the ready descriptor.
         if report == n {
-            report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
+            report = fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
         }
-        let placed = if fd == n { libc::fcntl(n, libc::F_SETFD, 0) } else { libc::dup2(fd, n) };
+        let placed = if fd == n { fcntl(n, libc::F_SETFD, 0) } else { libc::dup2(fd, n) };
         if placed < 0 {
             child_fail(report, Stage::Stdio);
         }
@@ -629,6 +668,38 @@ pub fn unix_time() -> i64 {
     unsafe { libc::time(std::ptr::null_mut()) as i64 }
 }
 
+mod c {
+    extern "C" {
+        pub static environ: *const *const libc::c_char;
+    }
+}
+
+/// The daemon's environment as `KEY=value` strings. They stay valid: pman
+/// never changes its own environment (no `setenv`, no `putenv`).
+pub fn environ() -> Vec<&'static CStr> {
+    let mut all = Vec::new();
+    // SAFETY: environ is a NULL-terminated array of C strings that nothing
+    // in pman changes.
+    unsafe {
+        let mut at = c::environ;
+        while !at.is_null() && !(*at).is_null() {
+            all.push(CStr::from_ptr(*at));
+            at = at.add(1);
+        }
+    }
+    all
+}
+
+/// The value of environment variable `name`, if set (see [`environ`]).
+pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a C string of the environment, which
+    // pman never changes.
+    unsafe {
+        let p = libc::getenv(name.as_ptr());
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes())
+    }
+}
+
 /// Copies the environment variable `name` into `buf` (cut to its size):
 /// its length, or `None` when unset. Allocates nothing, unlike `std::env`.
 pub fn getenv_into(name: &CStr, buf: &mut [u8]) -> Option<usize> {
@@ -698,8 +769,9 @@ pub fn each_entry(path: &CStr, each: &mut dyn FnMut(&[u8])) -> bool {
 
 /// Clock ticks per second, the unit of CPU times in /proc.
 pub fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1)
+    // The kernel's AT_CLKTCK (musl's sysconf would bring its whole table).
+    // SAFETY: getauxval has no preconditions.
+    u64::from(unsafe { libc::getauxval(libc::AT_CLKTCK) } as u32).max(1)
 }
 
 /// What `stat`/`fstat` tell about a file: which one it is, its type and
@@ -711,6 +783,8 @@ pub struct FileStat {
     pub mode: u32,
     pub uid: u32,
     pub size: u64,
+    /// Modification time: seconds, nanoseconds.
+    pub mtime: (i64, i64),
 }
 
 impl FileStat {
@@ -729,6 +803,18 @@ fn file_stat(st: &libc::stat) -> FileStat {
         mode: st.st_mode as u32,
         uid: st.st_uid,
         size: st.st_size as u64,
+        mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+    }
+}
+
+/// [`stat`] of a path that may hold a NUL (EINVAL then).
+pub fn stat_path(path: &std::path::Path) -> Result<FileStat, i32> {
+    stat(&c_path(path).map_err(|_| libc::EINVAL)?)
+}
+
+impl FileStat {
+    pub fn is_regular(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
     }
 }
 

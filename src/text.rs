@@ -187,6 +187,11 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
+/// [`decimal`] as text, for `concat`s of `&str`.
+pub fn decimal_str(n: u64, buf: &mut [u8; 20]) -> &str {
+    std::str::from_utf8(decimal(n, buf)).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

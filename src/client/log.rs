@@ -128,7 +128,8 @@ fn load(config_path: &Path) -> Result<config::Config, i32> {
 
 /// `path.N`, the Nth backup of a rotated log.
 fn backup(path: &CStr, n: u32) -> CString {
-    c_path(&[path.to_bytes(), b".", n.to_string().as_bytes()].concat())
+    let mut digits = [0; 20];
+    c_path(&[path.to_bytes(), b".", crate::text::decimal(n.into(), &mut digits)].concat())
 }
 
 /// Waits between looks at a followed file.

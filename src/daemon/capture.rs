@@ -93,9 +93,9 @@ impl Writer {
             return Ok(fd.as_raw_fd());
         }
         let fd = sys::open_append(&self.cpath, 0o644).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-        let meta = std::fs::metadata(&self.path).ok();
-        self.regular = meta.as_ref().is_some_and(|m| m.is_file());
-        self.size = meta.map_or(0, |m| m.len());
+        let meta = sys::fstat(fd.as_raw_fd()).ok();
+        self.regular = meta.is_some_and(|m| m.is_regular());
+        self.size = meta.map_or(0, |m| m.size);
         let raw = fd.as_raw_fd();
         self.fd = Some(fd);
         Ok(raw)
@@ -144,7 +144,7 @@ impl Writer {
                         self.rotate();
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if sys::interrupted(&e) => {}
                 Err(e) => {
                     let errno = e.raw_os_error().unwrap_or(libc::EIO);
                     return self.fail(data.len() as u64, errno, errors).or(incident);

@@ -13,7 +13,7 @@ use crate::protocol::{MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
 use crate::text::Part::{Int, Str, Uint};
 use crate::text::{Part, Text};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -162,8 +162,8 @@ impl Control {
         loop {
             match sys::accept(self.listener.as_raw_fd()) {
                 Ok(stream) => self.new_client(stream),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if sys::would_block(&e) => break,
+                Err(e) if sys::interrupted(&e) => {}
                 Err(e) => {
                     if matches!(
                         e.raw_os_error(),
@@ -286,8 +286,8 @@ impl Control {
                                 return None;
                             }
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                        Err(e) if sys::interrupted(&e) => {}
+                        Err(e) if sys::would_block(&e) => return None,
                         Err(_) => {
                             client.closed = true;
                             return None;
@@ -526,8 +526,8 @@ fn write_some(client: &mut Client) {
                 client.written += n;
                 client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if sys::interrupted(&e) => {}
+            Err(e) if sys::would_block(&e) => return,
             Err(_) => {
                 client.closed = true;
                 return;

@@ -66,9 +66,9 @@ impl Health {
                         self.take(b);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if sys::interrupted(&e) => {}
                 Err(e) => {
-                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                    if !sys::would_block(&e) {
                         self.pipe = None;
                     }
                     return;
@@ -113,7 +113,7 @@ impl Health {
         };
         let last = if self.line.iter().any(|c| !c.is_ascii_whitespace()) { &self.line } else { &self.last };
         let text = String::from_utf8_lossy(last);
-        let text = text.trim();
+        let text = text.trim_ascii();
         if !text.is_empty() {
             reason.str(": ").str(text);
         }

@@ -132,8 +132,8 @@ impl Logger {
                         ]));
                     }
                 };
-                let meta = std::fs::metadata(path).ok();
-                let (size, regular) = meta.map_or((0, true), |m| (m.len(), m.is_file()));
+                let meta = sys::fstat(fd.as_raw_fd()).ok();
+                let (size, regular) = meta.map_or((0, true), |m| (m.size, m.is_regular()));
                 self.file = Some(LogFile { path: path.to_path_buf(), cpath, fd, size, regular });
                 self.syslog = None;
             }

@@ -36,7 +36,7 @@ pub struct Resolved {
 /// What every spawn needs, and the buffers it reuses.
 pub struct Context {
     /// The daemon's environment at start, as `KEY=value`.
-    environment: Vec<CString>,
+    environment: Vec<&'static CStr>,
     pub daemon_uid: u32,
     pub daemon_pid: Pid,
     devnull: OwnedFd,
@@ -67,14 +67,7 @@ fn output(target: &LogTarget, maxbytes: u64, pipe: Option<RawFd>) -> Output<'_> 
 
 impl Context {
     pub fn new(daemon_uid: u32, daemon_pid: Pid, devnull: OwnedFd) -> Context {
-        let environment = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let mut entry = k.into_encoded_bytes();
-                entry.push(b'=');
-                entry.extend_from_slice(v.as_encoded_bytes());
-                CString::new(entry).ok()
-            })
-            .collect();
+        let environment = sys::environ();
         Context {
             environment,
             daemon_uid,
@@ -201,9 +194,9 @@ impl Context {
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match users::lookup(spec) {
-            None => Err(SpawnError::Failed(one_line(format!("user {spec}: unknown user")))),
+            None => Err(SpawnError::Failed(one_line(["user ", spec, ": unknown user"].concat()))),
             Some(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
-                Err(SpawnError::Refused(one_line(format!("user {spec}: Operation not permitted"))))
+                Err(SpawnError::Refused(one_line(["user ", spec, ": Operation not permitted"].concat())))
             }
             Some(user) => Ok(user),
         }
@@ -317,7 +310,7 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, path: &CStr) -> Option<(String, b
         match sys::read(fd, &mut msg[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if sys::interrupted(&e) => {}
             Err(_) => break,
         }
     }
@@ -405,7 +398,7 @@ fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
     }
     let own_path = cfg.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
-        .or_else(|| std::env::var("PATH").ok())
+        .or_else(|| sys::getenv(c"PATH").map(|p| String::from_utf8_lossy(p).into_owned()))
         .unwrap_or_else(|| crate::config::DEFAULT_PATH.to_string());
     let mut candidate: Vec<u8> = Vec::with_capacity(128);
     for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {

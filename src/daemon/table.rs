@@ -2,7 +2,7 @@
 //! what its spawns found), found by index, name or pid.
 //! Events reach programs here and their actions are carried out here. The
 //! work per wake-up follows the events, never the number of programs:
-//! deadlines sit in one heap, pids in a sorted index, spawns in a queue,
+//! deadlines sit in one sorted list, pids in a sorted index, spawns in a queue,
 //! and only programs waiting on a process group are checked for it.
 
 use super::capture::Output;
@@ -13,8 +13,6 @@ use super::spawn::{Context, Resolved, SpawnError};
 use crate::config::{ProgramConfig, Ready};
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// One configured program and its runtime state.
@@ -42,9 +40,8 @@ impl Drop for Slot {
 type FileMark = (u64, u64, i64, i64);
 
 fn file_mark(path: &std::path::Path) -> Option<FileMark> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+    let m = sys::stat_path(path).ok()?;
+    Some((m.ino, m.size, m.mtime.0, m.mtime.1))
 }
 
 /// A program whose `ready = tcp:`/`file:` is tried while it is STARTING.
@@ -139,13 +136,37 @@ pub struct Renumbered {
     pub fresh: Vec<usize>,
 }
 
+/// Timers as (time, slot index), latest first: the soonest is at the end,
+/// where `pop` takes it (an insert moves the later ones, a memmove).
+#[derive(Default)]
+struct Timers(Vec<(Instant, usize)>);
+
+impl Timers {
+    fn push(&mut self, t: Instant, index: usize) {
+        let at = self.0.partition_point(|&e| e > (t, index));
+        self.0.insert(at, (t, index));
+    }
+
+    fn peek(&self) -> Option<(Instant, usize)> {
+        self.0.last().copied()
+    }
+
+    fn pop(&mut self) -> Option<(Instant, usize)> {
+        self.0.pop()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 pub struct Table {
     slots: Vec<Slot>,
     /// Main process → slot index, sorted by pid.
     by_pid: Vec<(Pid, usize)>,
     /// Every armed deadline, soonest first. An entry whose time is no
     /// longer its program's deadline is stale and skipped when it surfaces.
-    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    deadlines: Timers,
     /// Programs STARTING without a process yet, in the order they asked.
     spawns: Vec<usize>,
     /// How many of `spawns` were taken already (the queue is emptied when all were).
@@ -165,7 +186,7 @@ pub struct Table {
     waiting: Vec<usize>,
     /// When health checks start or time out, soonest first (stale entries
     /// as in `deadlines`, against `Health::due`).
-    checks_due: BinaryHeap<Reverse<(Instant, usize)>>,
+    checks_due: Timers,
     /// Programs with a check running.
     checking: Vec<usize>,
 }
@@ -175,7 +196,7 @@ impl Table {
         let mut table = Table {
             slots,
             by_pid: Vec::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: Timers::default(),
             spawns: Vec::new(),
             spawns_taken: 0,
             group_watch: Vec::new(),
@@ -184,7 +205,7 @@ impl Table {
             next_memory: None,
             ready_pipes: Vec::new(),
             waiting: Vec::new(),
-            checks_due: BinaryHeap::new(),
+            checks_due: Timers::default(),
             checking: Vec::new(),
         };
         table.reindex();
@@ -213,7 +234,8 @@ impl Table {
         let depth = self.layers(&indices, true);
         let mut keyed: Vec<(usize, i32, usize)> =
             indices.iter().zip(&depth).map(|(&i, &d)| (d, self.slots[i].cfg.priority, i)).collect();
-        keyed.sort();
+        // Unique keys (the index is last): an unstable sort is exact.
+        keyed.sort_unstable();
         indices.clear();
         indices.extend(keyed.into_iter().map(|(_, _, i)| i));
         indices
@@ -223,9 +245,10 @@ impl Table {
     /// within a layer by priority, highest first, one priority at a time.
     pub fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<usize>> {
         let depth = self.layers(indices, false);
-        let mut sorted: Vec<(usize, Reverse<i32>, usize)> =
-            indices.iter().zip(&depth).map(|(&i, &d)| (d, Reverse(self.slots[i].cfg.priority), i)).collect();
-        sorted.sort();
+        // `!priority` orders highest first, and shares start_order's sort.
+        let mut sorted: Vec<(usize, i32, usize)> =
+            indices.iter().zip(&depth).map(|(&i, &d)| (d, !self.slots[i].cfg.priority, i)).collect();
+        sorted.sort_unstable();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut last = None;
         for (d, priority, i) in sorted {
@@ -344,7 +367,7 @@ impl Table {
         for (index, slot) in self.slots.iter().enumerate() {
             if let Some(health) = &slot.health {
                 if let Some(t) = health.due {
-                    self.checks_due.push(Reverse((t, index)));
+                    self.checks_due.push(t, index);
                 }
                 if health.pid.is_some() {
                     self.checking.push(index);
@@ -364,7 +387,7 @@ impl Table {
                 self.by_pid.push((pid, index));
             }
             if let Some(t) = slot.prog.deadline {
-                self.deadlines.push(Reverse((t, index)));
+                self.deadlines.push(t, index);
             }
             if slot.prog.state == State::Starting && slot.prog.pid.is_none() {
                 self.spawns.push(index);
@@ -495,7 +518,7 @@ impl Table {
             }
         }
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
-            self.deadlines.push(Reverse((t, index)));
+            self.deadlines.push(t, index);
         }
         // A spawn with unmet dependencies waits for them instead.
         let waits = action == Action::Spawn && !self.slots[index].cfg.depends_on.is_empty() && {
@@ -556,7 +579,7 @@ impl Table {
 
     /// The soonest armed deadline, dropping stale entries on the way.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((t, index))) = self.deadlines.peek() {
+        while let Some((t, index)) = self.deadlines.peek() {
             if self.slots.get(index).is_some_and(|s| s.prog.deadline == Some(t)) {
                 return Some(t);
             }
@@ -568,7 +591,7 @@ impl Table {
     /// `Deadline` events for every program whose deadline has passed.
     pub fn fire_deadlines(&mut self, now: Instant, log: &mut Logger) {
         while self.next_deadline().is_some_and(|t| t <= now) {
-            let Some(Reverse((_, index))) = self.deadlines.pop() else { break };
+            let Some((_, index)) = self.deadlines.pop() else { break };
             self.event(index, Event::Deadline, log);
         }
     }
@@ -630,13 +653,13 @@ impl Table {
         if (state != before || pid != pid_before) && h.pid.is_none() {
             let t = now + if state == State::Running { interval } else { health::READY_INTERVAL };
             h.due = Some(t);
-            self.checks_due.push(Reverse((t, index)));
+            self.checks_due.push(t, index);
         }
     }
 
     /// When a health check starts or times out next, dropping stale entries.
     pub fn next_check(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((t, index))) = self.checks_due.peek() {
+        while let Some((t, index)) = self.checks_due.peek() {
             let due = self.slots.get(index).and_then(|s| s.health.as_ref()).and_then(|h| h.due);
             if due == Some(t) {
                 return Some(t);
@@ -649,7 +672,7 @@ impl Table {
     /// Starts the health checks that are due, and kills those past their timeout.
     pub fn run_checks(&mut self, now: Instant, ctx: &mut Context, log: &mut Logger) {
         while self.next_check().is_some_and(|t| t <= now) {
-            let Some(Reverse((_, index))) = self.checks_due.pop() else { break };
+            let Some((_, index)) = self.checks_due.pop() else { break };
             let slot = &mut self.slots[index];
             let Some(h) = slot.health.as_deref_mut() else { continue };
             h.due = None;
@@ -671,7 +694,7 @@ impl Table {
                     h.began(pid, read_end, exec_failed, now);
                     let t = now + secs(slot.cfg.limits.healthcheck_timeout);
                     h.due = Some(t);
-                    self.checks_due.push(Reverse((t, index)));
+                    self.checks_due.push(t, index);
                     self.checking.push(index);
                 }
                 // Not the program's failure: tried again at the next interval.
@@ -684,7 +707,7 @@ impl Table {
                             health::READY_INTERVAL
                         };
                     h.due = Some(t);
-                    self.checks_due.push(Reverse((t, index)));
+                    self.checks_due.push(t, index);
                     let name = &slot.cfg.name;
                     log.warn(&[
                         Str(name),
@@ -736,12 +759,12 @@ impl Table {
         if std::mem::take(&mut h.discard) || !checked {
             if checked {
                 h.due = Some(next);
-                self.checks_due.push(Reverse((next, index)));
+                self.checks_due.push(next, index);
             }
             return true;
         }
         h.due = Some(next);
-        self.checks_due.push(Reverse((next, index)));
+        self.checks_due.push(next, index);
         if let Some(reason) = &result {
             let failures = slot.prog.check_failures + 1;
             if slot.prog.state == State::Running {
@@ -810,9 +833,9 @@ impl Table {
                         break;
                     }
                     Ok(n) => newline |= buf[..n].contains(&b'\n'),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if sys::interrupted(&e) => {}
                     Err(e) => {
-                        closed = e.kind() != std::io::ErrorKind::WouldBlock;
+                        closed = !sys::would_block(&e);
                         break;
                     }
                 }
@@ -1128,9 +1151,9 @@ mod tests {
         let mut table = Table::new(programs(&section("a", 1)).into_iter().map(Slot::new).collect());
         let t0 = Instant::now();
         let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
-        table.deadlines.push(Reverse((t1, 0)));
+        table.deadlines.push(t1, 0);
         table.slots[0].prog.deadline = Some(t2);
-        table.deadlines.push(Reverse((t2, 0)));
+        table.deadlines.push(t2, 0);
         assert_eq!(table.next_deadline(), Some(t2), "the entry for t1 is stale");
         table.slots[0].prog.deadline = None;
         assert_eq!(table.next_deadline(), None);
