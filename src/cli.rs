@@ -315,7 +315,8 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
-            return Ok(Command::Log { source, lines: lines.unwrap_or(20), stderr, follow });
+            let lines = lines.as_deref().and_then(crate::number::usize).unwrap_or(20);
+            return Ok(Command::Log { source, lines, stderr, follow });
         }
         Kind::Status => Request::Status { names: words, json },
         Kind::Signal => {
@@ -401,9 +402,10 @@ struct Args {
     /// check --strict.
     #[argh(switch)]
     strict: bool,
-    /// log -n/--lines N.
+    /// log -n/--lines N (checked by `validate`, read by `number`: argh's
+    /// reader would be core's parser).
     #[argh(option, short = 'n')]
-    lines: Option<usize>,
+    lines: Option<String>,
     /// the words besides flags.
     #[argh(positional)]
     words: Vec<String>,
@@ -435,7 +437,7 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
             if lines {
                 return Err([command, " ", arg, ": given twice"].concat());
             }
-            if value.parse::<usize>().is_err() {
+            if crate::number::usize(value).is_none() {
                 return Err([command, " ", arg, ": not a number: ", value].concat());
             }
             lines = true;

@@ -23,6 +23,11 @@ pub fn u32(text: &str) -> Option<u32> {
     u32::try_from(unsigned(text, 10)?).ok()
 }
 
+/// `text` as `str::parse::<usize>` reads it.
+pub fn usize(text: &str) -> Option<usize> {
+    usize::try_from(unsigned(text, 10)?).ok()
+}
+
 /// `text` as `str::parse::<i32>` reads it: an optional `-` or `+`, digits.
 pub fn i32(text: &str) -> Option<i32> {
     let (negative, digits) = match text.strip_prefix('-') {
@@ -82,6 +87,7 @@ mod tests {
         for w in words {
             assert_eq!(unsigned(w, 10), w.parse::<u64>().ok(), "u64 {w:?}");
             assert_eq!(u32(w), w.parse::<u32>().ok(), "u32 {w:?}");
+            assert_eq!(usize(w), w.parse::<usize>().ok(), "usize {w:?}");
             assert_eq!(i32(w), w.parse::<i32>().ok(), "i32 {w:?}");
             assert_eq!(unsigned(w, 16), u64::from_str_radix(w, 16).ok(), "hex {w:?}");
             assert_eq!(unsigned(w, 8), u64::from_str_radix(w, 8).ok(), "octal {w:?}");
