@@ -520,33 +520,19 @@ fn program(
 /// section (each section on a cycle), which is then not run.
 fn dependencies(all: &mut Programs, diags: &mut Diags) {
     let list = &all.list;
-    let known = |name: &str| list.iter().any(|p| p.group == name || p.name == name);
-    // The sections a section's names point at.
-    let targets = |group: &str| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for p in list.iter().filter(|p| p.group == group) {
-            for name in p.depends_on.iter() {
-                for q in list.iter().filter(|q| q.group == *name || q.name == *name) {
-                    if !out.contains(&q.group) {
-                        out.push(q.group.clone());
-                    }
-                }
-            }
-        }
-        out
-    };
     let mut failed: Vec<(String, String)> = Vec::new();
     for (group, file, line) in &all.depends_at {
-        let names = list.iter().find(|p| p.group == *group).map(|p| p.depends_on.clone()).unwrap_or_default();
-        let text = match names.iter().find(|n| !known(n)) {
-            Some(name) => Some(format!("[program:{group}] depends_on: '{name}' is no program")),
-            None => cycle(group, &targets).map(|path| format!("[program:{group}] depends_on: cycle {path}")),
+        let names = list.iter().find(|p| p.group == *group).map_or(&[][..], |p| &p.depends_on[..]);
+        let text = match names.iter().find(|n| !list.iter().any(|p| p.group == **n || p.name == **n)) {
+            Some(name) => format!("[program:{group}] depends_on: '{name}' is no program"),
+            None => match cycle(list, group) {
+                Some(path) => format!("[program:{group}] depends_on: cycle {path}"),
+                None => continue,
+            },
         };
-        if let Some(text) = text {
-            diags.error(*file, *line, text);
-            let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
-            failed.push((group.clone(), shown));
-        }
+        diags.error(*file, *line, text);
+        let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
+        failed.push((group.clone(), shown));
     }
     for (group, error) in failed {
         for p in all.list.iter_mut().filter(|p| p.group == group && !p.is_unrun()) {
@@ -557,27 +543,31 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
 }
 
 /// `web -> db -> web` when a path of dependencies leads from `group` back to it.
-fn cycle(group: &str, targets: &dyn Fn(&str) -> Vec<String>) -> Option<String> {
-    // Breadth first, remembering where each section was reached from.
-    let mut seen: Vec<(String, usize)> = vec![(group.to_string(), 0)];
+fn cycle(list: &[ProgramConfig], group: &str) -> Option<String> {
+    // Breadth first over sections, remembering where each was reached from.
+    let mut seen: Vec<(&str, usize)> = vec![(group, 0)];
     let mut at = 0;
-    while at < seen.len() {
-        for next in targets(&seen[at].0) {
-            if next == group {
-                let mut chain = Vec::new();
-                let mut i = at;
-                while i != 0 {
-                    chain.push(seen[i].0.as_str());
-                    i = seen[i].1;
+    while let Some(&(from, _)) = seen.get(at) {
+        // The sections `from`'s names point at, in the order they are found.
+        for p in list.iter().filter(|p| p.group == from) {
+            for name in p.depends_on.iter() {
+                for q in list.iter().filter(|q| q.group == *name || q.name == *name) {
+                    let next = q.group.as_str();
+                    if next == group {
+                        let mut path = vec![group];
+                        let mut i = at;
+                        while let Some(&(section, back)) = seen.get(i).filter(|_| i != 0) {
+                            path.push(section);
+                            i = back;
+                        }
+                        path[1..].reverse();
+                        path.push(group);
+                        return Some(path.join(" -> "));
+                    }
+                    if !seen.iter().any(|(g, _)| *g == next) {
+                        seen.push((next, at));
+                    }
                 }
-                chain.reverse();
-                let mut path = vec![group];
-                path.extend(chain);
-                path.push(group);
-                return Some(path.join(" -> "));
-            }
-            if !seen.iter().any(|(g, _)| *g == next) {
-                seen.push((next, at));
             }
         }
         at += 1;
