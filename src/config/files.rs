@@ -113,82 +113,49 @@ pub fn resolve(value: &str, base: &Path, home: &str) -> PathBuf {
     base.join(value)
 }
 
-/// One piece of a file name pattern, as Python's `fnmatch` reads it.
-enum Token {
-    /// `*`: any run of characters.
-    Star,
-    /// `?`: one character.
-    Any,
-    Literal(char),
-    /// `[...]` (`[!...]`: negated), as inclusive ranges.
-    Class(bool, Vec<(char, char)>),
-}
-
-impl Token {
-    fn matches_one(&self, c: char) -> bool {
-        match self {
-            Token::Star | Token::Any => true,
-            Token::Literal(l) => *l == c,
-            Token::Class(negated, ranges) => {
-                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-            }
-        }
+/// Whether the pattern piece at `p[i]` (not `*`) takes `c`, and where the
+/// next piece starts. `?` is one character; `[...]` (`[!...]`: negated) a
+/// class, read as `fnmatch.translate` reads it: a `[` without its `]` is
+/// literal; `]` right after `[` or `[!` is a member; `a-z` is a range, a
+/// reversed one matches nothing; `\` is not an escape.
+fn piece(p: &[char], i: usize, c: char) -> (bool, usize) {
+    let first = p.get(i).copied();
+    if first == Some('?') {
+        return (true, i + 1);
     }
-}
-
-/// `fnmatch.translate`'s reading: a `[` without its `]` is literal; `]`
-/// right after `[` or `[!` is a member; `a-z` is a range, a reversed one
-/// matches nothing; `\` is not an escape.
-fn tokens(p: &[char]) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = p.get(i) {
-        i += 1;
-        match c {
-            '*' if matches!(out.last(), Some(Token::Star)) => {}
-            '*' => out.push(Token::Star),
-            '?' => out.push(Token::Any),
-            '[' => {
-                let mut j = i;
-                if p.get(j) == Some(&'!') {
-                    j += 1;
-                }
-                if p.get(j) == Some(&']') {
-                    j += 1;
-                }
-                while p.get(j).is_some_and(|&c| c != ']') {
-                    j += 1;
-                }
-                let Some(mut body) = p.get(i..j).filter(|_| j < p.len()) else {
-                    out.push(Token::Literal('['));
-                    continue;
-                };
-                i = j + 1;
-                let negated = body.first() == Some(&'!');
-                if negated {
-                    body = body.get(1..).unwrap_or_default();
-                }
-                let mut ranges = Vec::new();
-                while let Some(&lo) = body.first() {
-                    match body.get(1..3) {
-                        Some(&['-', hi]) => {
-                            if lo <= hi {
-                                ranges.push((lo, hi));
-                            }
-                            body = body.get(3..).unwrap_or_default();
-                        }
-                        _ => {
-                            ranges.push((lo, lo));
-                            body = body.get(1..).unwrap_or_default();
-                        }
+    if first == Some('[') {
+        let mut j = i + 1;
+        if p.get(j) == Some(&'!') {
+            j += 1;
+        }
+        if p.get(j) == Some(&']') {
+            j += 1;
+        }
+        while p.get(j).is_some_and(|&c| c != ']') {
+            j += 1;
+        }
+        if let Some(mut body) = p.get(i + 1..j).filter(|_| j < p.len()) {
+            let negated = body.first() == Some(&'!');
+            if negated {
+                body = body.get(1..).unwrap_or_default();
+            }
+            let mut hit = false;
+            while let Some(&lo) = body.first() {
+                match body.get(1..3) {
+                    Some(&['-', hi]) => {
+                        hit |= (lo..=hi).contains(&c);
+                        body = body.get(3..).unwrap_or_default();
+                    }
+                    _ => {
+                        hit |= lo == c;
+                        body = body.get(1..).unwrap_or_default();
                     }
                 }
-                out.push(Token::Class(negated, ranges));
             }
-            c => out.push(Token::Literal(c)),
+            return (hit != negated, j + 1);
         }
     }
-    out
+    (first == Some(c), i + 1)
 }
 
 /// The characters of `bytes` (what is not UTF-8 replaced), one loop for
@@ -201,25 +168,24 @@ fn chars(bytes: &[u8]) -> Vec<char> {
 
 /// Whether a whole file name matches a pattern component (`*`, `?`, `[...]`).
 fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    let pattern = chars(pattern);
+    let p = chars(pattern);
     let name = chars(name);
-    let tokens = tokens(&pattern);
     // Two pointers, backtracking to the last `*`.
     let (mut t, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while let Some(&c) = name.get(n) {
-        match tokens.get(t) {
-            Some(Token::Star) => {
-                star = Some((t, n));
-                t += 1;
-                continue;
-            }
-            Some(token) if token.matches_one(c) => {
-                t += 1;
+        if p.get(t) == Some(&'*') {
+            star = Some((t, n));
+            t += 1;
+            continue;
+        }
+        if t < p.len() {
+            let (hit, next) = piece(&p, t, c);
+            if hit {
+                t = next;
                 n += 1;
                 continue;
             }
-            _ => {}
         }
         match star {
             Some((st, sn)) => {
@@ -230,7 +196,7 @@ fn matches(pattern: &[u8], name: &[u8]) -> bool {
             None => return false,
         }
     }
-    tokens.get(t..).is_some_and(|rest| rest.iter().all(|t| matches!(t, Token::Star)))
+    p.get(t..).is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 fn has_magic(component: &[u8]) -> bool {
@@ -265,15 +231,15 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
         return;
     }
     let Ok(dir) = c_path(&base) else { return };
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    // An entry that cannot be read is left out, as std's `read_dir` would.
-    sys::each_entry(&dir, &mut |name| names.push(name.to_vec()));
     let hidden_too = part.first() == Some(&b'.');
-    for name in names {
-        if (!hidden_too && name.first() == Some(&b'.')) || !matches(part, &name) {
-            continue;
+    let mut matched: Vec<PathBuf> = Vec::new();
+    // An entry that cannot be read is left out, as std's `read_dir` would.
+    sys::each_entry(&dir, &mut |name| {
+        if (hidden_too || name.first() != Some(&b'.')) && matches(part, name) {
+            matched.push(base.join(std::ffi::OsStr::from_bytes(name)));
         }
-        let path = base.join(std::ffi::OsStr::from_bytes(&name));
+    });
+    for path in matched {
         if rest.is_empty() {
             found.push(path);
         } else if is_dir(&path) {
