@@ -332,8 +332,8 @@ struct Programs {
     /// Indices into `list` sorted by process name (binary search: thousands
     /// of programs stay fast).
     by_name: Vec<usize>,
-    /// Each log file's first stream: path, maxbytes, backups, who.
-    logs: Vec<(PathBuf, u64, u32, String)>,
+    /// Each log file's first stream: path (as [`files::path_key`]), maxbytes, backups, who.
+    logs: Vec<(Vec<u8>, u64, u32, String)>,
     /// Indices into `logs` sorted by path.
     logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
@@ -851,20 +851,19 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
     }
     for (stream, target, maxbytes, backups) in streams {
         let LogTarget::File(path) = target else { continue };
-        if path.starts_with("/dev") {
+        // Compared as paths compare (`/tmp//x` is `/tmp/x`), by their bytes.
+        let key = files::path_key(path);
+        if key.starts_with(b"/dev") && matches!(key.get(4), None | Some(b'/')) {
             continue;
         }
         let logs = &all.logs;
-        // Path order (component-wise, as paths compare equal).
-        let found = all
-            .logs_by_path
-            .binary_search_by(|&i| logs.get(i).map_or(Path::new(""), |l| l.0.as_path()).cmp(path.as_path()));
+        let found = all.logs_by_path.binary_search_by(|&i| logs.get(i).map_or(&b""[..], |l| &l.0).cmp(&key));
         let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
         match (first, found) {
             (None, Err(at)) => {
                 let who = format!("the {stream} of {}", p.name);
                 all.logs_by_path.insert(at, all.logs.len());
-                all.logs.push((path.clone(), maxbytes, backups, who));
+                all.logs.push((key, maxbytes, backups, who));
             }
             (None, Ok(_)) => {}
             (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {

@@ -99,6 +99,26 @@ pub fn absolute(path: &Path) -> PathBuf {
     }
 }
 
+/// `path` without what `Path` comparisons skip (repeated and trailing `/`,
+/// `.` past the start): two paths have one key exactly when they compare
+/// equal as `Path`s, with no `Components` code.
+pub fn path_key(path: &Path) -> Vec<u8> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut key = Vec::with_capacity(bytes.len());
+    if bytes.first() == Some(&b'/') {
+        key.push(b'/');
+    } else if bytes == b"." || bytes.starts_with(b"./") {
+        key.push(b'.');
+    }
+    for part in bytes.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".") {
+        if !key.is_empty() && key != b"/" {
+            key.push(b'/');
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
 /// `~`, `~/x` → under `home`; `~name/x` → under that user's home; a relative
 /// path → under `base`; an absolute one stays.
 pub fn resolve(value: &str, base: &Path, home: &str) -> PathBuf {
@@ -273,6 +293,27 @@ mod tests {
         assert_eq!(resolve("~/a", base, "/home/me"), PathBuf::from("/home/me/a"));
         assert!(resolve("~root/a", base, "/home/me").ends_with("a"));
         assert_eq!(reason(libc::ENOENT), "No such file or directory");
+    }
+
+    #[test]
+    fn a_path_key_compares_as_paths_do() {
+        let words = ["", "/", ".", "..", "a", "dev", "b.log", "./", "//", "/.", "a/", "/dev"];
+        let mut paths = Vec::new();
+        for a in words {
+            for b in words {
+                for c in ["", "/", "//", "/./", "x"] {
+                    paths.push([a, c, b].concat());
+                }
+            }
+        }
+        for a in &paths {
+            let (pa, ka) = (Path::new(a), path_key(Path::new(a)));
+            let dev = ka.starts_with(b"/dev") && matches!(ka.get(4), None | Some(b'/'));
+            assert_eq!(dev, pa.starts_with("/dev"), "{a:?}");
+            for b in &paths {
+                assert_eq!(ka == path_key(Path::new(b)), pa == Path::new(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
