@@ -786,7 +786,7 @@ fn process(
 fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
     let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
     for (key, path, consequence) in files {
-        let Some(dir) = path.as_ref().and_then(|p| p.parent()) else { continue };
+        let Some(dir) = path.as_deref().and_then(files::parent) else { continue };
         if dir.as_os_str().is_empty() || files::is_dir(dir) {
             continue;
         }
@@ -918,7 +918,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     }
     for (key, target) in targets {
         let LogTarget::File(path) = target else { continue };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
+        if let Some(dir) = files::parent(path).filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
             let text = concat(&[Str(&sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
             sc.diags.warn(file, line, text);

@@ -119,6 +119,40 @@ pub fn path_key(path: &Path) -> Vec<u8> {
     key
 }
 
+/// `Path::parent` by bytes (without `Components`): `path` less its last
+/// component and the separators and `.`s before and after it; `None` for a
+/// root or an empty path.
+pub fn parent(path: &Path) -> Option<&Path> {
+    let b = path.as_os_str().as_bytes();
+    // A root or a leading `.` is no component to take away.
+    let start = usize::from(b.first() == Some(&b'/') || b == b"." || b.starts_with(b"./"));
+    let (mut end, mut taken) = (b.len(), false);
+    loop {
+        while end > start && b.get(end - 1) == Some(&b'/') {
+            end -= 1;
+        }
+        let body = b.get(start..end).unwrap_or_default();
+        if body.is_empty() {
+            break;
+        }
+        let at = body.iter().rposition(|&c| c == b'/').map_or(start, |i| start + i + 1);
+        // A `.` is skipped; the first other component is taken away, and
+        // the separators and `.`s before it with it.
+        if b.get(at..end) != Some(b".") {
+            if taken {
+                break;
+            }
+            taken = true;
+        }
+        end = at;
+    }
+    if !taken {
+        // Only a root (no parent) or a leading `.` (whose parent is empty).
+        return (start == 1 && b.first() == Some(&b'.')).then(|| Path::new(""));
+    }
+    b.get(..end).map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)))
+}
+
 /// `~`, `~/x` → under `home`; `~name/x` → under that user's home; a relative
 /// path → under `base`; an absolute one stays.
 pub fn resolve(value: &str, base: &Path, home: &str) -> PathBuf {
@@ -296,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn a_path_key_compares_as_paths_do() {
+    fn path_keys_and_parents_are_as_paths_have_them() {
         let words = ["", "/", ".", "..", "a", "dev", "b.log", "./", "//", "/.", "a/", "/dev"];
         let mut paths = Vec::new();
         for a in words {
@@ -308,6 +342,7 @@ mod tests {
         }
         for a in &paths {
             let (pa, ka) = (Path::new(a), path_key(Path::new(a)));
+            assert_eq!(parent(pa), pa.parent(), "{a:?}");
             let dev = ka.starts_with(b"/dev") && matches!(ka.get(4), None | Some(b'/'));
             assert_eq!(dev, pa.starts_with("/dev"), "{a:?}");
             for b in &paths {

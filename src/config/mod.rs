@@ -282,7 +282,7 @@ impl Diags {
 
     /// The directory of file `file`, for relative paths and `%(here)s`.
     fn dir(&self, file: usize) -> &Path {
-        self.files.get(file).and_then(|f| f.parent()).unwrap_or(Path::new("/"))
+        self.files.get(file).and_then(|f| files::parent(f)).unwrap_or(Path::new("/"))
     }
 
     fn warn(&mut self, file: usize, line: usize, text: String) {
