@@ -297,9 +297,15 @@ impl Diags {
     /// from index `since` on and the syntax errors inside it, as
     /// `FILE:LINE: text`; `None` when it has none.
     fn first_error_of(&self, name: &str, since: usize) -> Option<String> {
-        let own = |(i, d): &(usize, &Diag)| *i >= since || d.section.as_deref() == Some(name);
-        let first = self.errors.iter().enumerate().filter(own).min_by_key(|(_, d)| (d.file, d.line));
-        first.map(|(_, d)| self.line_of(d))
+        let mut first: Option<&Diag> = None;
+        for (i, d) in self.errors.iter().enumerate() {
+            let own = i >= since || d.section.as_deref() == Some(name);
+            // The earliest; the first listed of those on one line.
+            if own && first.map_or(true, |f| (d.file, d.line) < (f.file, f.line)) {
+                first = Some(d);
+            }
+        }
+        first.map(|d| self.line_of(d))
     }
 
     /// `FILE:LINE: text`, or `FILE: text` for the whole file.
