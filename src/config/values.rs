@@ -230,9 +230,138 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
     let at = match last_colon.map(|at| (&addr[..at], &addr[at + 1..])) {
         None => port(addr).map(|port| SocketAddr::new(local, port)),
         Some(("localhost", text)) => port(text).map(|port| SocketAddr::new(local, port)),
-        Some(_) => addr.parse::<SocketAddr>().ok(),
+        Some(_) => socket_addr(addr),
     };
     at.filter(|a| a.port() != 0).map(|a| super::Ready::Tcp(Box::new(a))).ok_or_else(bad)
+}
+
+/// `IPv4:PORT` or `[IPv6]:PORT` (`[IPv6%SCOPE]:PORT`) exactly as
+/// `str::parse::<SocketAddr>` reads it, by a port of core's parser: core's
+/// own is kilobytes on a router, and only `ready = tcp:` needs it.
+fn socket_addr(text: &str) -> Option<std::net::SocketAddr> {
+    use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+    let mut p = Addr { b: text.as_bytes(), at: 0 };
+    let addr = if p.eat(b'[') {
+        let ip = p.ipv6()?;
+        let save = p.at;
+        let scope = match p.eat(b'%').then(|| p.number(10, None, true, u32::MAX.into())).flatten() {
+            Some(n) => n as u32,
+            None => {
+                p.at = save;
+                0
+            }
+        };
+        if !p.eat(b']') {
+            return None;
+        }
+        SocketAddr::V6(SocketAddrV6::new(ip, p.port()?, 0, scope))
+    } else {
+        let ip = p.ipv4()?;
+        SocketAddr::V4(SocketAddrV4::new(ip, p.port()?))
+    };
+    (p.at == p.b.len()).then_some(addr)
+}
+
+/// A cursor over an address; each reader leaves it where it was on failure.
+struct Addr<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Addr<'_> {
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.b.get(self.at) == Some(&c);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    /// Digits in `radix`, all there are: at least one, at most `max`, no
+    /// leading zero unless `zero_ok` (or alone), at most `limit`.
+    fn number(&mut self, radix: u32, max: Option<usize>, zero_ok: bool, limit: u64) -> Option<u64> {
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(d) = self.b.get(self.at).and_then(|&c| char::from(c).to_digit(radix)) {
+            n = n.saturating_mul(radix.into()).saturating_add(d.into());
+            self.at += 1;
+        }
+        let count = self.at - start;
+        let zero = self.b.get(start) == Some(&b'0');
+        if count == 0 || max.is_some_and(|m| count > m) || (!zero_ok && zero && count > 1) || n > limit {
+            self.at = start;
+            return None;
+        }
+        Some(n)
+    }
+
+    /// `:PORT`.
+    fn port(&mut self) -> Option<u16> {
+        let start = self.at;
+        let port = self.eat(b':').then(|| self.number(10, None, true, u16::MAX.into())).flatten();
+        if port.is_none() {
+            self.at = start;
+        }
+        port.map(|n| n as u16)
+    }
+
+    fn ipv4(&mut self) -> Option<std::net::Ipv4Addr> {
+        let start = self.at;
+        let mut octets = [0u8; 4];
+        for (i, octet) in octets.iter_mut().enumerate() {
+            match (i == 0 || self.eat(b'.')).then(|| self.number(10, Some(3), false, 255)).flatten() {
+                Some(n) => *octet = n as u8,
+                None => {
+                    self.at = start;
+                    return None;
+                }
+            }
+        }
+        Some(octets.into())
+    }
+
+    /// Up to `groups.len()` groups (a last IPv4 address is two): how many,
+    /// and whether the last ones were an IPv4 address.
+    fn groups(&mut self, groups: &mut [u16]) -> (usize, bool) {
+        let limit = groups.len();
+        for i in 0..limit {
+            let before = self.at;
+            if i + 1 < limit {
+                if let Some(v4) = (i == 0 || self.eat(b':')).then(|| self.ipv4()).flatten() {
+                    let [a, b, c, d] = v4.octets();
+                    groups[i] = u16::from_be_bytes([a, b]);
+                    groups[i + 1] = u16::from_be_bytes([c, d]);
+                    return (i + 2, true);
+                }
+                self.at = before;
+            }
+            match (i == 0 || self.eat(b':')).then(|| self.number(16, Some(4), true, 0xffff)).flatten() {
+                Some(n) => groups[i] = n as u16,
+                None => {
+                    self.at = before;
+                    return (i, false);
+                }
+            }
+        }
+        (limit, false)
+    }
+
+    fn ipv6(&mut self) -> Option<std::net::Ipv6Addr> {
+        let start = self.at;
+        let mut head = [0u16; 8];
+        let (head_size, head_ipv4) = self.groups(&mut head);
+        if head_size == 8 {
+            return Some(head.into());
+        }
+        // An IPv4 part only ends an address; `::` stands for at least one zero group.
+        if head_ipv4 || !(self.eat(b':') && self.eat(b':')) {
+            self.at = start;
+            return None;
+        }
+        let mut tail = [0u16; 7];
+        let limit = 7 - head_size;
+        let (tail_size, _) = self.groups(&mut tail[..limit]);
+        head[8 - tail_size..].copy_from_slice(&tail[..tail_size]);
+        Some(head.into())
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +419,69 @@ mod tests {
         assert_eq!(autorestart("Unexpected"), Ok(AutoRestart::Unexpected));
         assert_eq!(autorestart("yes"), Ok(AutoRestart::Always));
         assert!(autorestart("sometimes").is_err());
+    }
+
+    #[test]
+    fn socket_addresses_read_as_std_reads_them() {
+        let cases = [
+            "1.2.3.4:80",
+            "01.2.3.4:80",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "256.1.1.1:1",
+            "1.2.3.4:65536",
+            "1.2.3:80",
+            "1.2.3.4.5:80",
+            "1.2.3.4:",
+            "1.2.3.4:080",
+            "[::1]:8080",
+            "[::]:1",
+            "[1::]:1",
+            "[1:2:3:4:5:6:7:8]:1",
+            "[1:2:3:4:5:6:7:8:9]:1",
+            "[1:2:3:4:5:6:7::]:1",
+            "[::1:2:3:4:5:6:7]:1",
+            "[1:2:3:4:5:6:1.2.3.4]:1",
+            "[::ffff:1.2.3.4]:1",
+            "[1.2.3.4::]:1",
+            "[::1.2.3.4:5]:1",
+            "[fe80::1%2]:1",
+            "[fe80::1%]:1",
+            "[fe80::1%99999999999]:1",
+            "[12345::]:1",
+            "[0000::]:1",
+            "[::1]",
+            "[::1]:",
+            "::1:80",
+            "[::1.2.3]:1",
+            "[:1]:1",
+            "[1:]:1",
+            "[1:::2]:1",
+            "[a:b:c:d:e:f:1.2.3.4]:1",
+            "[::1]:1 ",
+            "+1.2.3.4:1",
+        ];
+        for case in cases {
+            assert_eq!(socket_addr(case), case.parse().ok(), "{case:?}");
+        }
+        // And a few hundred thousand made of the characters addresses hold.
+        let alphabet = b"0123456789afAF:.[]%";
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        for _ in 0..300_000 {
+            let len = next(24);
+            let mut text: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            if next(2) == 0 {
+                text.insert(0, b'[');
+            }
+            let text = String::from_utf8(text).unwrap_or_default();
+            assert_eq!(socket_addr(&text), text.parse().ok(), "{text:?}");
+        }
     }
 
     #[test]
