@@ -312,11 +312,10 @@ impl Diags {
     fn line_of(&self, d: &Diag) -> String {
         let file = self.files.get(d.file).map_or(&b""[..], |f| f.as_os_str().as_encoded_bytes());
         let text = one_line(&d.text);
-        if d.line == 0 {
-            concat(&[Bytes(file), Str(": "), Str(&text)])
-        } else {
-            concat(&[Bytes(file), Str(":"), Uint(d.line as u64), Str(": "), Str(&text)])
-        }
+        // Line 0 is the file as a whole; `:0` is left out.
+        let line = if d.line == 0 { Str("") } else { Uint(d.line as u64) };
+        let colon = if d.line == 0 { "" } else { ":" };
+        concat(&[Bytes(file), Str(colon), line, Str(": "), Str(&text)])
     }
 
     /// `FILE:LINE: text` in file order, each message once.

@@ -11,10 +11,15 @@ fn not(text: &str, what: &str) -> String {
 }
 
 pub fn boolean(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
-        _ => Err(not(text, "a boolean (true/false, yes/no, on/off, 1/0)")),
+    let t = text.trim();
+    // Compared in place: a lower-cased copy is more code (and an allocation).
+    let one_of = |words: &[&str]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+    if one_of(&["true", "yes", "on", "1"]) {
+        Ok(true)
+    } else if one_of(&["false", "no", "off", "0"]) {
+        Ok(false)
+    } else {
+        Err(not(text, "a boolean (true/false, yes/no, on/off, 1/0)"))
     }
 }
 
@@ -76,12 +81,13 @@ pub fn retries(text: &str) -> Result<Option<u32>, String> {
 /// `1500`, `256KB`, `1500 KB`, `50mb`, `1GB` (powers of 1024).
 pub fn size(text: &str) -> Result<u64, String> {
     let bad = || not(text, "a size (a number, optionally followed by KB, MB or GB)");
-    let lower = text.trim().to_ascii_lowercase();
-    let (num, unit) = match lower.len().checked_sub(2).and_then(|at| lower.get(at..).map(|u| (at, u))) {
-        Some((at, "kb")) => (lower.get(..at).unwrap_or(""), 1u64 << 10),
-        Some((at, "mb")) => (lower.get(..at).unwrap_or(""), 1 << 20),
-        Some((at, "gb")) => (lower.get(..at).unwrap_or(""), 1 << 30),
-        _ => (lower.as_str(), 1),
+    let t = text.trim();
+    let split = t.len().checked_sub(2).and_then(|at| Some((t.get(..at)?, t.get(at..)?)));
+    let (num, unit) = match split {
+        Some((num, unit)) if unit.eq_ignore_ascii_case("kb") => (num, 1u64 << 10),
+        Some((num, unit)) if unit.eq_ignore_ascii_case("mb") => (num, 1 << 20),
+        Some((num, unit)) if unit.eq_ignore_ascii_case("gb") => (num, 1 << 30),
+        _ => (t, 1),
     };
     let n = number::unsigned(num.trim(), 10).ok_or_else(bad)?;
     n.checked_mul(unit).ok_or_else(bad)
