@@ -338,8 +338,9 @@ struct Programs {
     logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
     unrun: Vec<(String, String)>,
-    /// Each run section with `depends_on`: its name and where the key is.
-    depends_at: Vec<(String, usize, usize)>,
+    /// Each run section with `depends_on`: its first process (an index
+    /// into `list`) and where the key is.
+    depends_at: Vec<(usize, usize, usize)>,
 }
 
 impl Programs {
@@ -487,7 +488,7 @@ fn program(
     }
     let Some(error) = diags.first_error_of(&s.name, errors_before) else {
         if let Some(e) = slot(&slots, "depends_on").filter(|_| all.list.len() > listed) {
-            all.depends_at.push((group.to_string(), e.file, e.line));
+            all.depends_at.push((listed, e.file, e.line));
         }
         return;
     };
@@ -521,8 +522,9 @@ fn program(
 fn dependencies(all: &mut Programs, diags: &mut Diags) {
     let list = &all.list;
     let mut failed: Vec<(String, String)> = Vec::new();
-    for (group, file, line) in &all.depends_at {
-        let names = list.iter().find(|p| p.group == *group).map_or(&[][..], |p| &p.depends_on[..]);
+    for &(first, file, line) in &all.depends_at {
+        let Some(first) = list.get(first) else { continue };
+        let (group, names) = (&first.group, &first.depends_on);
         let text = match names.iter().find(|n| !list.iter().any(|p| p.group == **n || p.name == **n)) {
             Some(name) => format!("[program:{group}] depends_on: '{name}' is no program"),
             None => match cycle(list, group) {
@@ -530,7 +532,7 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
                 None => continue,
             },
         };
-        diags.error(*file, *line, text);
+        diags.error(file, line, text);
         let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
         failed.push((group.clone(), shown));
     }

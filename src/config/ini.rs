@@ -224,11 +224,10 @@ fn quoting(before: &str, line: &str, after: &str) -> String {
 
 /// A line quoted in an error, cut to a readable length.
 pub fn clip(text: &str) -> String {
-    let mut out: String = text.chars().take(60).collect();
-    if out.len() < text.len() {
-        out.push('…');
+    match text.char_indices().nth(60) {
+        Some((at, _)) => [text.get(..at).unwrap_or(""), "…"].concat(),
+        None => text.to_string(),
     }
-    out
 }
 
 #[cfg(test)]
