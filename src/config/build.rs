@@ -52,7 +52,12 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     fn fail(&mut self, e: &Entry, reason: String) {
-        self.diags.error(e.file, e.line, [&self.label, " ", e.written(), ": ", &reason].concat());
+        self.fail_as(e, &reason);
+    }
+
+    /// [`Scope::fail`] with a reason that needs no `String` of its own.
+    fn fail_as(&mut self, e: &Entry, reason: &str) {
+        self.diags.error(e.file, e.line, [&self.label, " ", e.written(), ": ", reason].concat());
         self.failed = true;
     }
 
@@ -104,7 +109,7 @@ impl Scope<'_> {
     fn path(&mut self, e: &Entry, home: &str) -> Option<PathBuf> {
         let text = self.text(e)?;
         if text.is_empty() {
-            self.fail(e, "empty path".to_string());
+            self.fail_as(e, "empty path");
             return None;
         }
         Some(files::resolve(&text, self.diags.dir(e.file), home))
@@ -679,7 +684,7 @@ fn process(
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
             Some(Ok(argv)) if argv.is_empty() => {
-                sc.fail(e, "empty command".into());
+                sc.fail_as(e, "empty command");
                 argv
             }
             Some(Ok(argv)) => argv,
@@ -757,18 +762,18 @@ fn process(
     if let (Some(e), false) =
         (get("watchdog").filter(|_| p.limits.watchdog > 0), matches!(p.ready, Ready::Fd(_)))
     {
-        sc.fail(e, "needs ready = fd:N".into());
+        sc.fail_as(e, "needs ready = fd:N");
     }
     if let Some(e) = get("healthcheck") {
         match sc.text(e).map(|t| shlex::split(&t)) {
-            Some(Ok(argv)) if argv.is_empty() => sc.fail(e, "empty healthcheck".into()),
+            Some(Ok(argv)) if argv.is_empty() => sc.fail_as(e, "empty healthcheck"),
             Some(Ok(argv)) => p.limits.healthcheck = argv.into(),
             Some(Err(reason)) => sc.fail(e, reason),
             None => {}
         }
     }
     if let (Some(e), Ready::Healthcheck, true) = (get("ready"), &p.ready, p.limits.healthcheck.is_empty()) {
-        sc.fail(e, "ready = healthcheck needs a healthcheck key".into());
+        sc.fail_as(e, "ready = healthcheck needs a healthcheck key");
     }
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());

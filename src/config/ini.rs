@@ -106,7 +106,7 @@ pub fn parse_some(
                 Some(end) => {
                     let name = rest.get(..end).unwrap_or("").trim();
                     if name.is_empty() {
-                        errors.push((line_no, "empty section name []".to_string()));
+                        quoting(&mut errors, line_no, "empty section name []", "", "");
                     }
                     kept = Some(keep(name));
                     if kept == Some(true) {
@@ -118,22 +118,22 @@ pub fn parse_some(
                         });
                     }
                 }
-                None => errors.push((line_no, quoting("section header without ']': ", value, ""))),
+                None => quoting(&mut errors, line_no, "section header without ']': ", value, ""),
             }
             continue;
         }
         if kept.is_none() {
-            errors.push((line_no, quoting("'", value, "' comes before any [section]")));
+            quoting(&mut errors, line_no, "'", value, "' comes before any [section]");
             continue;
         }
         // A byte search (both are ASCII): core's char-set searcher is more code.
         let Some(sep) = value.bytes().position(|b| b == b'=' || b == b':') else {
-            errors.push((line_no, quoting("expected 'key = value' or '[section]', found '", value, "'")));
+            quoting(&mut errors, line_no, "expected 'key = value' or '[section]', found '", value, "'");
             continue;
         };
         let key = value.get(..sep).unwrap_or("").trim();
         if key.is_empty() {
-            errors.push((line_no, quoting("missing key before '=' in '", value, "'")));
+            quoting(&mut errors, line_no, "missing key before '=' in '", value, "'");
             continue;
         }
         open_key = true;
@@ -214,12 +214,11 @@ fn lower_key(key: &str) -> String {
     key.chars().map(|c| if c == '\u{212a}' { 'k' } else { c.to_ascii_lowercase() }).collect()
 }
 
-/// An error quoting a line: `before`, the line cut by [`clip`], `after`.
-fn quoting(before: &str, line: &str, after: &str) -> String {
-    let mut text = String::from(before);
-    text.push_str(&clip(line));
-    text.push_str(after);
-    text
+/// Adds the error at `line`: `before`, `text` cut by [`clip`], `after`.
+/// (One call per kind of bad line, not one inlined push each.)
+#[inline(never)]
+fn quoting(errors: &mut Vec<(usize, String)>, line: usize, before: &str, text: &str, after: &str) {
+    errors.push((line, [before, &clip(text), after].concat()));
 }
 
 /// A line quoted in an error, cut to a readable length.
