@@ -319,17 +319,23 @@ impl Diags {
     }
 
     /// `FILE:LINE: text` in file order, each message once.
-    fn format(&self, mut list: Vec<Diag>) -> Vec<String> {
-        list.sort_by_key(|d| (d.file, d.line));
+    fn format(&self, list: Vec<Diag>) -> Vec<String> {
+        // (file, line, index) triples, the index settling ties: the daemon
+        // sorts triples of these types too, so one sort routine serves both.
+        // The line is mapped to an i32 in its order (exact below 2^32 lines).
+        let line_key = |line: usize| (line as u32 ^ 0x8000_0000) as i32;
+        let mut order: Vec<(usize, i32, usize)> =
+            list.iter().enumerate().map(|(i, d)| (d.file, line_key(d.line), i)).collect();
+        order.sort();
         let mut out: Vec<String> = Vec::with_capacity(list.len());
         // Duplicates (a bad key repeated by numprocs) share a file and line.
         let (mut group, mut group_start) = ((usize::MAX, 0), 0);
-        for d in list {
+        for d in order.iter().filter_map(|&(_, _, i)| list.get(i)) {
             if (d.file, d.line) != group {
                 group = (d.file, d.line);
                 group_start = out.len();
             }
-            let line = self.line_of(&d);
+            let line = self.line_of(d);
             if !out.get(group_start..).is_some_and(|g| g.contains(&line)) {
                 out.push(line);
             }
