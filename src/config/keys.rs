@@ -271,25 +271,23 @@ pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 /// bytes: insertions, deletions, substitutions and swaps of neighbours.
 fn distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for i in 0..=a.len() {
-        d[i * w] = i;
-    }
-    for (j, cell) in d.iter_mut().take(w).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..w {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1).min(d[(i - 1) * w + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
+    // Three rows of the table: two back, the last, and this one.
+    let mut two: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for (i, &x) in a.iter().enumerate() {
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let mut v = (last[j + 1] + 1).min(row[j] + 1).min(last[j] + usize::from(x != y));
+            if i > 0 && j > 0 && x == b[j - 1] && a[i - 1] == y {
+                v = v.min(two[j - 1] + 1);
             }
-            d[i * w + j] = v;
+            row[j + 1] = v;
         }
+        std::mem::swap(&mut two, &mut last);
+        std::mem::swap(&mut last, &mut row);
     }
-    d[a.len() * w + b.len()]
+    last[b.len()]
 }
 
 #[cfg(test)]
