@@ -50,6 +50,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
 }
 
 /// Pads `text` to `width` (left-justified with `-`, else right).
+#[inline(never)]
 fn pad(out: &mut String, text: &str, width: usize, left: bool, fill: char) {
     let len = text.chars().count();
     let gap = width.saturating_sub(len);
@@ -100,13 +101,14 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
         let name = inner.get(..close).unwrap_or("");
         let mut spec = inner.get(close + 1..).unwrap_or("");
         let (mut left, mut zero, mut plus, mut space) = (false, false, false, false);
-        while let Some(c) = spec.chars().next() {
+        // Bytes: the flags are ASCII.
+        while let Some(&c) = spec.as_bytes().first() {
             match c {
-                '-' => left = true,
-                '0' => zero = true,
-                '+' => plus = true,
-                ' ' => space = true,
-                '#' => {}
+                b'-' => left = true,
+                b'0' => zero = true,
+                b'+' => plus = true,
+                b' ' => space = true,
+                b'#' => {}
                 _ => break,
             }
             spec = spec.get(1..).unwrap_or("");
