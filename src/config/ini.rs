@@ -51,6 +51,22 @@ fn strip_comment(line: &str) -> (&str, bool) {
     (line, false)
 }
 
+/// The lines of `text` as `str::lines` has them (the `\r` of a `\r\n` is
+/// cut, a last `\n` ends the last line), found by a byte search.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text).filter(|t| !t.is_empty());
+    std::iter::from_fn(move || {
+        let t = rest?;
+        let Some(at) = t.bytes().position(|b| b == b'\n') else {
+            rest = None;
+            return Some(t);
+        };
+        rest = t.get(at + 1..).filter(|a| !a.is_empty());
+        let line = t.get(..at).unwrap_or("");
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
 /// Parses one file's text. Errors are `(line, message)`.
 pub fn parse(text: &str, file: usize) -> (Vec<Section>, Vec<(usize, String)>) {
     parse_some(text, file, &|_| true)
@@ -73,7 +89,7 @@ pub fn parse_some(
     let mut indent_level = 0usize;
     // Editors on other systems may start the file with a UTF-8 byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, raw) in text.lines().enumerate() {
+    for (index, raw) in lines(text).enumerate() {
         let line_no = index + 1;
         let (before, had_comment) = strip_comment(raw);
         let is_comment_line = raw.trim_start().starts_with([';', '#']);
@@ -237,6 +253,13 @@ mod tests {
         let (sections, errors) = parse(text, 0);
         assert!(errors.is_empty(), "{errors:?}");
         sections
+    }
+
+    #[test]
+    fn lines_as_str_lines() {
+        for text in ["", "\n", "a", "a\n", "a\r\n", "a\n\nb", "\r", "a\r", "a\rb\n\r\n", "\n\n", "é\r\nx"] {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
     }
 
     #[test]
