@@ -385,12 +385,11 @@ fn valid_name(name: &str) -> bool {
 
 /// `[section] unknown key 'Key' ignored`, with a close known key if any.
 fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
-    match near {
-        Some(near) => {
-            [label, " unknown key '", e.written(), "' ignored (nearest known key: ", near, ")"].concat()
-        }
-        None => [label, " unknown key '", e.written(), "' ignored"].concat(),
-    }
+    let (near_says, near, close) = match near {
+        Some(near) => (" (nearest known key: ", near, ")"),
+        None => ("", "", ""),
+    };
+    [label, " unknown key '", e.written(), "' ignored", near_says, near, close].concat()
 }
 
 fn slot<'a>(slots: &[(&str, &'a Entry)], key: &str) -> Option<&'a Entry> {
@@ -823,11 +822,11 @@ fn check_user(text: &str) -> Result<(), String> {
     if t.is_empty() {
         return Err("empty user".into());
     }
-    if let Some((uid, gid)) = t.split_once(':') {
-        if crate::number::u32(uid).is_none() || crate::number::u32(gid).is_none() {
-            return Err(format!("'{t}' is not a name, a uid or uid:gid"));
-        }
-    } else if t.contains(char::is_whitespace) {
+    let bad = match t.split_once(':') {
+        Some((uid, gid)) => crate::number::u32(uid).is_none() || crate::number::u32(gid).is_none(),
+        None => t.contains(char::is_whitespace),
+    };
+    if bad {
         return Err(format!("'{t}' is not a name, a uid or uid:gid"));
     }
     Ok(())
