@@ -692,3 +692,19 @@ fn a_quoted_multi_line_value_stays_one_line() {
     assert_eq!(one_line("a\nb\r\nc"), "a\\nb\\r\\nc");
     assert_eq!(one_line("é plain"), "é plain");
 }
+
+#[test]
+fn a_dependency_cycle_is_named_from_each_section_on_it() {
+    let errs = errors(
+        "[program:a]\ncommand=a\ndepends_on=b\n[program:b]\ncommand=b\ndepends_on=c\n\
+         [program:c]\ncommand=c\ndepends_on=d, a\n[program:d]\ncommand=d\n[program:e]\ncommand=e\ndepends_on=a\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "/etc/pman/pman.conf:3: [program:a] depends_on: cycle a -> b -> c -> a",
+            "/etc/pman/pman.conf:6: [program:b] depends_on: cycle b -> c -> a -> b",
+            "/etc/pman/pman.conf:9: [program:c] depends_on: cycle c -> a -> b -> c",
+        ]
+    );
+}
