@@ -50,7 +50,6 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
 }
 
 /// Pads `text` to `width` (left-justified with `-`, else right).
-#[inline(never)]
 fn pad(out: &mut String, text: &str, width: usize, left: bool, fill: char) {
     let len = text.chars().count();
     let gap = width.saturating_sub(len);
