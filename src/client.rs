@@ -52,7 +52,7 @@ pub fn run(config_path: &Path, command: Command) -> i32 {
     });
     match reply {
         Ok((code, stream)) => {
-            if request == Request::Kill {
+            if matches!(request, Request::Kill) {
                 // The daemon holds the connection until it is gone.
                 wait_closed(&stream);
             }

@@ -700,6 +700,11 @@ pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
     }
 }
 
+/// [`getenv`] by a name that may hold a NUL (then no variable has it).
+pub fn env_var(name: &str) -> Option<&'static [u8]> {
+    getenv(&std::ffi::CString::new(name).ok()?)
+}
+
 /// Copies the environment variable `name` into `buf` (cut to its size):
 /// its length, or `None` when unset. Allocates nothing, unlike `std::env`.
 pub fn getenv_into(name: &CStr, buf: &mut [u8]) -> Option<usize> {

@@ -7,7 +7,7 @@ use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
-use crate::text::Part::Str;
+use crate::text::Part::{Str, Uint};
 use crate::text::{concat, path as shown};
 use std::path::{Path, PathBuf};
 
@@ -143,7 +143,13 @@ pub fn socket(e: &Entry, dir: &Path, host: &str, env: &[(String, String)]) -> Re
         None => files::resolve(&text, dir, &host::own_home()).to_string_lossy().into_owned(),
     };
     if name.len() > MAX_SOCKET_NAME || name.contains('\0') {
-        return Err(format!("'{name}' is longer than {MAX_SOCKET_NAME} bytes"));
+        return Err(concat(&[
+            Str("'"),
+            Str(&name),
+            Str("' is longer than "),
+            Uint(MAX_SOCKET_NAME as u64),
+            Str(" bytes"),
+        ]));
     }
     Ok(name)
 }
@@ -300,10 +306,13 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
                 ["[", name, "] is a Supervisor section pman does not use; ignored"].concat(),
             );
         } else if name == "program-default" {
-            let text = format!(
-                "[{name}] is ochinchina/supervisord's; pman has no such section (settings every program \
-                 shares go in [pman]); ignored"
-            );
+            let text = [
+                "[",
+                name,
+                "] is ochinchina/supervisord's; pman has no such section (settings every program \
+                 shares go in [pman]); ignored",
+            ]
+            .concat();
             diags.warn(s.file, s.line, text);
         } else {
             let text = match keys::nearest_section(name) {
@@ -410,7 +419,13 @@ fn program(
     let label = ["[", &s.name, "]"].concat();
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
-        let text = format!("{label}: program name '{group}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes");
+        let text = [
+            &label,
+            ": program name '",
+            group,
+            "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
+        ]
+        .concat();
         diags.error(s.file, s.line, text);
     }
     // The last line of each key wins, aliases included.
@@ -432,7 +447,7 @@ fn program(
                     warned.push(&e.key);
                 }
                 let text = match foreign {
-                    Some(foreign) => format!("{label} {} {}", e.written(), foreign.says()),
+                    Some(foreign) => [&label, " ", e.written(), " ", foreign.says()].concat(),
                     None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
                 };
                 diags.warn(e.file, e.line, text);
@@ -452,7 +467,10 @@ fn program(
     let numprocs_entry = slot(&slots, "numprocs");
     let numprocs = sc.parse(numprocs_entry, 1, values::count);
     if let Some(e) = numprocs_entry.filter(|_| !(1..=MAX_NUMPROCS).contains(&numprocs)) {
-        sc.fail(e, format!("{numprocs} is not between 1 and {MAX_NUMPROCS}"));
+        sc.fail(
+            e,
+            concat(&[Uint(numprocs.into()), Str(" is not between 1 and "), Uint(MAX_NUMPROCS.into())]),
+        );
     }
     let numprocs = numprocs.clamp(1, MAX_NUMPROCS);
     let start = sc.parse(slot(&slots, "numprocs_start"), 0, values::count);
@@ -461,7 +479,12 @@ fn program(
     let numbered = |e: &Entry| e.value.as_bytes().windows(14).any(|w| w == b"%(process_num)");
     if numprocs > 1 && !name_entry.is_some_and(numbered) {
         let (file, line) = name_entry.or(numprocs_entry).map_or((s.file, s.line), |e| (e.file, e.line));
-        let text = format!("{} numprocs = {numprocs} needs %(process_num)d in process_name", sc.label);
+        let text = concat(&[
+            Str(&sc.label),
+            Str(" numprocs = "),
+            Uint(numprocs.into()),
+            Str(" needs %(process_num)d in process_name"),
+        ]);
         sc.fail_at(file, line, text);
     }
     // Past here the processes can be named (for status, should the section fail).
@@ -473,17 +496,27 @@ fn program(
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
             let (file, line) = slot(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
-            sc.fail_at(file, line, format!("{} numprocs_start + numprocs is too large", sc.label));
+            sc.fail_at(file, line, [&sc.label, " numprocs_start + numprocs is too large"].concat());
             break;
         };
         if all.list.len() >= MAX_PROCESSES {
-            sc.fail_at(s.file, s.line, format!("{} more than {MAX_PROCESSES} processes in all", sc.label));
+            sc.fail_at(
+                s.file,
+                s.line,
+                concat(&[
+                    Str(&sc.label),
+                    Str(" more than "),
+                    Uint(MAX_PROCESSES as u64),
+                    Str(" processes in all"),
+                ]),
+            );
             break;
         }
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.owner(&p.name) {
-            let text = format!("{} process name '{}' is already used by [program:{other}]", sc.label, p.name);
+            let text = [&sc.label, " process name '", &p.name, "' is already used by [program:", other, "]"]
+                .concat();
             sc.fail_at(s.file, s.line, text);
             break;
         }
@@ -530,9 +563,9 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
         let Some(first) = list.get(first) else { continue };
         let (group, names) = (&first.group, &first.depends_on);
         let text = match names.iter().find(|n| !list.iter().any(|p| p.group == **n || p.name == **n)) {
-            Some(name) => format!("[program:{group}] depends_on: '{name}' is no program"),
+            Some(name) => ["[program:", group, "] depends_on: '", name, "' is no program"].concat(),
             None => match cycle(list, group) {
-                Some(path) => format!("[program:{group}] depends_on: cycle {path}"),
+                Some(path) => ["[program:", group, "] depends_on: cycle ", &path].concat(),
                 None => continue,
             },
         };
@@ -651,7 +684,8 @@ fn process(
             if !sc.failed && !valid_name(&name) {
                 sc.fail(
                     e,
-                    format!("'{name}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"),
+                    ["'", &name, "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"]
+                        .concat(),
                 );
             }
             name
@@ -672,13 +706,13 @@ fn process(
     let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
     if let (Some((u, e)), None, true) = (&user, &account, disk) {
         if crate::number::u32(u).is_none() && !u.contains(':') {
-            let text = format!("{} user '{u}' is unknown (its start fails until it exists)", sc.label);
+            let text = [&sc.label, " user '", u, "' is unknown (its start fails until it exists)"].concat();
             sc.diags.warn(e.file, e.line, text);
         }
     }
     let argv = match get("command") {
         None => {
-            sc.fail_at(s.file, s.line, format!("{} command is required", sc.label));
+            sc.fail_at(s.file, s.line, [&sc.label, " command is required"].concat());
             Vec::new()
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
@@ -775,7 +809,7 @@ fn process(
         sc.fail_as(e, "ready = healthcheck needs a healthcheck key");
     }
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
-        let text = format!("{} {} is ignored with redirect_stderr=true", sc.label, e.written());
+        let text = [&sc.label, " ", e.written(), " is ignored with redirect_stderr=true"].concat();
         sc.diags.warn(e.file, e.line, text);
     }
     if sc.failed {
@@ -827,7 +861,7 @@ fn check_user(text: &str) -> Result<(), String> {
         None => t.contains(char::is_whitespace),
     };
     if bad {
-        return Err(format!("'{t}' is not a name, a uid or uid:gid"));
+        return Err(["'", t, "' is not a name, a uid or uid:gid"].concat());
     }
     Ok(())
 }
@@ -835,7 +869,7 @@ fn check_user(text: &str) -> Result<(), String> {
 /// `stdout=`/`stderr=`: a path, `syslog`, `none`, or `AUTO` / absent for
 /// `/tmp/NAME_STREAM.log`.
 fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
-    let default = || LogTarget::File(PathBuf::from(format!("/tmp/{name}_{stream}.log")));
+    let default = || LogTarget::File(PathBuf::from(["/tmp/", name, "_", stream, ".log"].concat()));
     let Some(e) = e else { return default() };
     let word = e.value.trim();
     if word.eq_ignore_ascii_case("none") {
@@ -867,7 +901,7 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
         let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
         match (first, found) {
             (None, Err(at)) => {
-                let who = format!("the {stream} of {}", p.name);
+                let who = ["the ", stream, " of ", &p.name].concat();
                 all.logs_by_path.insert(at, all.logs.len());
                 all.logs.push((key, maxbytes, backups, who));
             }
@@ -896,7 +930,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
         let missing = if cmd.contains('/') {
             let base = p.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
             (!host::is_executable(&base.join(cmd)))
-                .then(|| format!("command {cmd} is not an executable file"))
+                .then(|| ["command ", cmd, " is not an executable file"].concat())
         } else {
             let path_var = p
                 .environment
@@ -904,13 +938,15 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
                 .rev()
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var("PATH").ok())
+                .or_else(|| {
+                    crate::sys::env_var("PATH").and_then(|p| std::str::from_utf8(p).ok()).map(str::to_string)
+                })
                 .unwrap_or_else(|| DEFAULT_PATH.to_string());
-            host::which(cmd, &path_var).is_none().then(|| format!("command {cmd} is not found in PATH"))
+            host::which(cmd, &path_var).is_none().then(|| ["command ", cmd, " is not found in PATH"].concat())
         };
         if let Some(text) = missing {
             let (file, line) = at("command");
-            sc.diags.warn(file, line, format!("{} {text}", sc.label));
+            sc.diags.warn(file, line, [&sc.label, " ", &text].concat());
         }
     }
     if let Some(dir) = p.directory.as_ref().filter(|d| !files::is_dir(d)) {

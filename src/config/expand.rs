@@ -26,9 +26,9 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         if let Some((_, v)) = vars.env.iter().rev().find(|(k, _)| k == var) {
             return Ok(Value::Text(v.clone()));
         }
-        return match std::env::var_os(var) {
-            Some(v) => Ok(Value::Text(v.to_string_lossy().into_owned())),
-            None => Err(format!("%({name})s: environment variable {var} is not set")),
+        return match crate::sys::env_var(var) {
+            Some(v) => Ok(Value::Text(String::from_utf8_lossy(v).into_owned())),
+            None => Err(["%(", name, ")s: environment variable ", var, " is not set"].concat()),
         };
     }
     let found = match name {
@@ -45,7 +45,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         } else {
             "host_node_name, here, ENV_NAME"
         };
-        format!("unknown name %({name}) (known here: {known})")
+        ["unknown name %(", name, ") (known here: ", known, ")"].concat()
     })
 }
 
@@ -69,11 +69,11 @@ fn digits(s: &str) -> (Option<usize>, &str) {
     if num.is_empty() {
         return (None, rest);
     }
-    (Some(num.parse::<usize>().unwrap_or(usize::MAX)), rest)
+    (Some(crate::number::usize(num).unwrap_or(usize::MAX)), rest)
 }
 
 fn bare_percent(text: &str) -> String {
-    format!("'%' in '{}' starts no expansion: write '%%' for a literal %", super::ini::clip(text))
+    ["'%' in '", &super::ini::clip(text), "' starts no expansion: write '%%' for a literal %"].concat()
 }
 
 /// Expands every `%(name)…` and `%%` in `text`.
@@ -122,12 +122,12 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
         }
         let width = width.unwrap_or(0);
         if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
-            return Err(format!("%({name}): width too large"));
+            return Err(["%(", name, "): width too large"].concat());
         }
         // Length modifiers, ignored as Python does.
         spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
         let Some(conv) = spec.chars().next() else {
-            return Err(format!("%({name}) has no conversion: write %({name})s"));
+            return Err(["%(", name, ") has no conversion: write %(", name, ")s"].concat());
         };
         let value = lookup(name, vars)?;
         match (conv, value) {
@@ -139,9 +139,11 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
                 }
                 pad(&mut out, &t, width, left, ' ');
             }
-            ('s', Value::Number(n)) => pad(&mut out, &n.to_string(), width, left, ' '),
+            ('s', Value::Number(n)) => {
+                pad(&mut out, &crate::text::concat(&[crate::text::Part::Uint(n.into())]), width, left, ' ')
+            }
             ('d' | 'i' | 'u', Value::Number(n)) => {
-                let mut num = n.to_string();
+                let mut num = crate::text::concat(&[crate::text::Part::Uint(n.into())]);
                 if let Some(p) = precision {
                     let zeros = p.saturating_sub(num.len());
                     num.insert_str(0, &"0".repeat(zeros));
@@ -159,11 +161,13 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
                     out.extend(std::iter::repeat('0').take(zeros));
                     out.push_str(&num);
                 } else {
-                    pad(&mut out, &format!("{sign}{num}"), width, left, ' ');
+                    pad(&mut out, &[sign, &num].concat(), width, left, ' ');
                 }
             }
             ('d' | 'i' | 'u', Value::Text(_)) => {
-                return Err(format!("%({name})d: {name} is text, not a number: write %({name})s"));
+                return Err(
+                    ["%(", name, ")d: ", name, " is text, not a number: write %(", name, ")s"].concat()
+                );
             }
             (c, _) => {
                 let c = String::from(c);

@@ -53,16 +53,14 @@ pub fn read(path: &Path, euid: Option<u32>, before: Option<&FileStat>) -> Result
     if euid == Some(0) {
         if st.uid != 0 {
             let mut text = String::from("owned by uid ");
-            text.push_str(&st.uid.to_string());
+            text.push_str(&crate::text::concat(&[crate::text::Part::Uint(st.uid.into())]));
             text.push_str(", not root: refusing to run it as root");
             return Err(text);
         }
         if st.mode & 0o022 != 0 {
-            return Err(format!(
-                "writable by {} (mode {:o}): refusing to run it as root",
-                if st.mode & 0o002 != 0 { "everyone" } else { "its group" },
-                st.mode & 0o7777
-            ));
+            let who = if st.mode & 0o002 != 0 { "everyone" } else { "its group" };
+            let mode = octal(st.mode & 0o7777);
+            return Err(["writable by ", who, " (mode ", &mode, "): refusing to run it as root"].concat());
         }
     }
     let mut bytes = Vec::new();
@@ -302,9 +300,28 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
     }
 }
 
+/// `n` in octal as `{:o}` writes it (no leading zeros).
+fn octal(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.insert(0, b'0' + (n & 7) as u8);
+        n >>= 3;
+        if n == 0 {
+            return String::from_utf8(digits).unwrap_or_default();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn octal_is_written_as_format_writes_it() {
+        for n in (0..=0o7777).chain([u32::MAX]) {
+            assert_eq!(octal(n), format!("{n:o}"));
+        }
+    }
 
     #[test]
     fn wildcards() {

@@ -26,10 +26,13 @@ pub fn user(name_or_uid: &str) -> Option<Account> {
 
 /// The daemon's home: `$HOME`, else its passwd entry, else `/`.
 pub fn own_home() -> String {
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return home.to_string_lossy().into_owned();
+    if let Some(home) = crate::sys::env_var("HOME").filter(|h| !h.is_empty()) {
+        return String::from_utf8_lossy(home).into_owned();
     }
-    euid().and_then(|uid| user(&uid.to_string())).map(|a| a.home).unwrap_or_else(|| "/".to_string())
+    euid()
+        .and_then(|uid| user(&crate::text::concat(&[crate::text::Part::Uint(uid.into())])))
+        .map(|a| a.home)
+        .unwrap_or_else(|| "/".to_string())
 }
 
 pub fn is_executable(path: &Path) -> bool {

@@ -236,7 +236,7 @@ pub fn nearest_section(name: &str) -> Option<String> {
     };
     let kinds = ["program", "group", "eventlistener", "fcgi-program", "rpcinterface", "ctlplugin"];
     match rest {
-        Some(rest) => nearest(kind, kinds.iter().copied()).map(|k| format!("{k}:{rest}")),
+        Some(rest) => nearest(kind, kinds.iter().copied()).map(|k| [k, ":", rest].concat()),
         None => {
             let plain =
                 ["pman", "include", "supervisord", "supervisorctl", "unix_http_server", "inet_http_server"];

@@ -248,7 +248,7 @@ pub fn socket_name(path: &Path) -> Result<String, String> {
         Err(reason) => {
             // Only this error counts (an `environment` one is the daemon's to report).
             loader.diags.errors.clear();
-            loader.diags.error(entry.file, entry.line, format!("[pman] socket: {reason}"));
+            loader.diags.error(entry.file, entry.line, ["[pman] socket: ", &reason].concat());
             let errors = std::mem::take(&mut loader.diags.errors);
             Err(loader.diags.format(errors).into_iter().next().unwrap_or_default())
         }
@@ -321,12 +321,13 @@ impl Diags {
     /// `FILE:LINE: text` in file order, each message once.
     fn format(&self, list: Vec<Diag>) -> Vec<String> {
         // (file, line, index) triples, the index settling ties: the daemon
-        // sorts triples of these types too, so one sort routine serves both.
+        // sorts triples of these types too, so one sort routine serves both
+        // (unstable: the index makes every key unique).
         // The line is mapped to an i32 in its order (exact below 2^32 lines).
         let line_key = |line: usize| (line as u32 ^ 0x8000_0000) as i32;
         let mut order: Vec<(usize, i32, usize)> =
             list.iter().enumerate().map(|(i, d)| (d.file, line_key(d.line), i)).collect();
-        order.sort();
+        order.sort_unstable();
         let mut out: Vec<String> = Vec::with_capacity(list.len());
         // Duplicates (a bad key repeated by numprocs) share a file and line.
         let (mut group, mut group_start) = ((usize::MAX, 0), 0);
@@ -415,7 +416,14 @@ impl Loader {
                 return;
             }
             if depth > MAX_INCLUDE_DEPTH {
-                self.diags.error(file, line, format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
+                self.diags.error(
+                    file,
+                    line,
+                    crate::text::concat(&[
+                        crate::text::Part::Str("includes nested deeper than "),
+                        crate::text::Part::Uint(MAX_INCLUDE_DEPTH as u64),
+                    ]),
+                );
                 return;
             }
         }
@@ -482,7 +490,7 @@ impl Loader {
                         patterns.push((files::resolve(word, Path::new(&here), &home), entry.line));
                     }
                 }
-                Err(message) => self.diags.error(file, entry.line, format!("[include] files: {message}")),
+                Err(message) => self.diags.error(file, entry.line, ["[include] files: ", &message].concat()),
             }
         }
         for repeat in ini::merge(&mut self.sections, sections) {

@@ -4,6 +4,7 @@
 
 use super::AutoRestart;
 use crate::number;
+use crate::text::Part::{Int, Str};
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
 fn not(text: &str, what: &str) -> String {
@@ -43,7 +44,14 @@ pub fn integer(text: &str) -> Result<i32, String> {
 pub fn ranged(text: &str, min: i32, max: i32) -> Result<i32, String> {
     match integer(text) {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("'{}' is not an integer from {min} to {max}", text.trim())),
+        _ => Err(crate::text::concat(&[
+            Str("'"),
+            Str(text.trim()),
+            Str("' is not an integer from "),
+            Int(min.into()),
+            Str(" to "),
+            Int(max.into()),
+        ])),
     }
 }
 
