@@ -95,11 +95,13 @@ impl Daemon {
     /// themselves are made a few per turn).
     pub fn start_autostart(&mut self) {
         self.refill_fd_reserve();
-        let autostart = |i: &usize| {
-            let slot = self.table.slot(*i);
-            slot.cfg.autostart && !slot.fatal_config()
-        };
-        let wanted: Vec<usize> = (0..self.table.len()).filter(autostart).collect();
+        let mut wanted = Vec::new();
+        for i in 0..self.table.len() {
+            let slot = self.table.slot(i);
+            if slot.cfg.autostart && !slot.fatal_config() {
+                wanted.push(i);
+            }
+        }
         for index in self.table.start_order(wanted) {
             self.table.start(index, &mut self.log);
         }
@@ -213,9 +215,10 @@ impl Daemon {
     fn dispatch(&mut self) {
         let pollfds = std::mem::take(&mut self.pollfds);
         let polled = std::mem::take(&mut self.polled);
-        let ready =
-            || pollfds.iter().zip(&polled).filter(|(p, _)| p.revents != 0).map(|(p, &w)| (p.revents, w));
-        for (_, what) in ready() {
+        for (p, &what) in pollfds.iter().zip(&polled) {
+            if p.revents == 0 {
+                continue;
+            }
             match what {
                 Polled::Capture(index, k) => {
                     let slot = self.table.slot(index);
@@ -228,7 +231,11 @@ impl Daemon {
         }
         self.drain_signals();
         self.table.reap(&mut self.log);
-        for (revents, what) in ready() {
+        for (p, &what) in pollfds.iter().zip(&polled) {
+            let revents = p.revents;
+            if revents == 0 {
+                continue;
+            }
             match what {
                 Polled::Listener => {
                     // The reserve makes room for clients even when the table is full.
@@ -402,14 +409,13 @@ impl Daemon {
         // files no program writes any more.
         self.output.renumber(&renumbered.kept, self.table.len());
         self.output.retire(self.table.slots());
-        let starts: Vec<usize> = renumbered
-            .fresh
-            .into_iter()
-            .filter(|&i| {
-                let held = self.jobs.iter().any(|job| job.will_stop(i));
-                self.table.slot(i).cfg.autostart && !held && !self.shutting_down
-            })
-            .collect();
+        let mut starts = Vec::new();
+        for i in renumbered.fresh {
+            let held = self.jobs.iter().any(|job| job.will_stop(i));
+            if self.table.slot(i).cfg.autostart && !held && !self.shutting_down {
+                starts.push(i);
+            }
+        }
         for i in self.table.start_order(starts) {
             self.table.start(i, &mut self.log);
         }
