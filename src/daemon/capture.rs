@@ -370,13 +370,14 @@ impl Output {
     }
 
     /// Each pipe's read end to poll, with its slot index and stream (0 stdout, 1 stderr).
-    pub fn polled(&self) -> impl Iterator<Item = (RawFd, usize, usize)> + '_ {
-        self.piped.iter().flat_map(move |&index| {
-            self.pipes[index]
-                .iter()
-                .enumerate()
-                .filter_map(move |(k, c)| c.as_ref().map(|c| (c.read.as_raw_fd(), index, k)))
-        })
+    pub fn polled(&self, add: &mut dyn FnMut(RawFd, usize, usize)) {
+        for &index in &self.piped {
+            for k in 0..2 {
+                if let Some(c) = &self.pipes[index][k] {
+                    add(c.read.as_raw_fd(), index, k);
+                }
+            }
+        }
     }
 
     /// After a reload: each kept program's pipes follow it to its new index

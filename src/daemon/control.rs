@@ -149,8 +149,10 @@ impl Control {
     }
 
     /// Each client's descriptor, events to poll and id.
-    pub fn polled(&self) -> impl Iterator<Item = (RawFd, libc::c_short, u64)> + '_ {
-        self.clients.iter().map(|c| (c.stream.as_raw_fd(), c.poll_events(), c.id))
+    pub fn polled(&self, add: &mut dyn FnMut(RawFd, libc::c_short, u64)) {
+        for c in &self.clients {
+            add(c.stream.as_raw_fd(), c.poll_events(), c.id);
+        }
     }
 
     /// The nearest client time-out or end of an accept pause.

@@ -195,18 +195,10 @@ impl Daemon {
         add(signal_pipe.as_raw_fd(), libc::POLLIN, Polled::Signals);
         // Once the daemon is ending, nobody new is let in.
         add(control.listen_fd(exit_code.is_none()), libc::POLLIN, Polled::Listener);
-        for (fd, events, id) in control.polled() {
-            add(fd, events, Polled::Client(id));
-        }
-        for (fd, index, k) in output.polled() {
-            add(fd, libc::POLLIN, Polled::Capture(index, k));
-        }
-        for (fd, index) in table.ready_pipes() {
-            add(fd, libc::POLLIN, Polled::Ready(index));
-        }
-        for (fd, index) in table.check_pipes() {
-            add(fd, libc::POLLIN, Polled::Check(index));
-        }
+        control.polled(&mut |fd, events, id| add(fd, events, Polled::Client(id)));
+        output.polled(&mut |fd, index, k| add(fd, libc::POLLIN, Polled::Capture(index, k)));
+        table.ready_pipes(&mut |fd, index| add(fd, libc::POLLIN, Polled::Ready(index)));
+        table.check_pipes(&mut |fd, index| add(fd, libc::POLLIN, Polled::Check(index)));
     }
 
     /// Serves what `poll` found ready: output first (the pipes polled are

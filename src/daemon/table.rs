@@ -721,11 +721,12 @@ impl Table {
     }
 
     /// The running checks' output pipes, to poll: (read end, slot index).
-    pub fn check_pipes(&self) -> impl Iterator<Item = (std::os::fd::RawFd, usize)> + '_ {
-        self.checking.iter().filter_map(|&i| {
-            let pipe = self.slots[i].health.as_ref().and_then(|h| h.pipe.as_ref());
-            pipe.map(|fd| (std::os::fd::AsRawFd::as_raw_fd(fd), i))
-        })
+    pub fn check_pipes(&self, add: &mut dyn FnMut(std::os::fd::RawFd, usize)) {
+        for &i in &self.checking {
+            if let Some(fd) = self.slots[i].health.as_ref().and_then(|h| h.pipe.as_ref()) {
+                add(std::os::fd::AsRawFd::as_raw_fd(fd), i);
+            }
+        }
     }
 
     /// Reads what a running check wrote.
@@ -812,10 +813,12 @@ impl Table {
     }
 
     /// The open ready pipes, to poll: (read end, slot index).
-    pub fn ready_pipes(&self) -> impl Iterator<Item = (std::os::fd::RawFd, usize)> + '_ {
-        self.ready_pipes.iter().filter_map(|&i| {
-            self.slots[i].ready_pipe.as_ref().map(|fd| (std::os::fd::AsRawFd::as_raw_fd(fd), i))
-        })
+    pub fn ready_pipes(&self, add: &mut dyn FnMut(std::os::fd::RawFd, usize)) {
+        for &i in &self.ready_pipes {
+            if let Some(fd) = &self.slots[i].ready_pipe {
+                add(std::os::fd::AsRawFd::as_raw_fd(fd), i);
+            }
+        }
     }
 
     /// Reads what a program wrote to its ready pipe: a newline is `Ready`
