@@ -231,24 +231,32 @@ impl Table {
     /// Indices sorted dependencies first, then by ascending priority, ties
     /// in config order.
     pub fn start_order(&self, mut indices: Vec<usize>) -> Vec<usize> {
-        let depth = self.layers(&indices, true);
-        let mut keyed: Vec<(usize, i32, usize)> =
-            indices.iter().zip(&depth).map(|(&i, &d)| (d, self.slots[i].cfg.priority, i)).collect();
+        let keyed = self.keyed(&indices, true);
+        indices.clear();
+        for (_, _, i) in keyed {
+            indices.push(i);
+        }
+        indices
+    }
+
+    /// `(layer, priority, index)` for each of `indices`, sorted; with
+    /// `below` (starts) priority ascending, else `!priority`: highest first.
+    fn keyed(&self, indices: &[usize], below: bool) -> Vec<(usize, i32, usize)> {
+        let depth = self.layers(indices, below);
+        let flip = if below { 0 } else { !0 };
+        let mut keyed = Vec::with_capacity(indices.len());
+        for (n, &i) in indices.iter().enumerate() {
+            keyed.push((depth[n], self.slots[i].cfg.priority ^ flip, i));
+        }
         // Unique keys (the index is last): an unstable sort is exact.
         keyed.sort_unstable();
-        indices.clear();
-        indices.extend(keyed.into_iter().map(|(_, _, i)| i));
-        indices
+        keyed
     }
 
     /// Indices in stop groups: by dependency layers (dependents first),
     /// within a layer by priority, highest first, one priority at a time.
     pub fn stop_groups(&self, indices: &[usize]) -> Vec<Vec<usize>> {
-        let depth = self.layers(indices, false);
-        // `!priority` orders highest first, and shares start_order's sort.
-        let mut sorted: Vec<(usize, i32, usize)> =
-            indices.iter().zip(&depth).map(|(&i, &d)| (d, !self.slots[i].cfg.priority, i)).collect();
-        sorted.sort_unstable();
+        let sorted = self.keyed(indices, false);
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut last = None;
         for (d, priority, i) in sorted {
@@ -296,21 +304,26 @@ impl Table {
         i != j && a.depends_on.iter().any(|n| *n == b.group || *n == b.name)
     }
 
-    /// The programs `name` (in a depends_on) stands for.
-    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
-        (0..self.slots.len())
-            .filter(move |&j| self.slots[j].cfg.group == name || self.slots[j].cfg.name == name)
+    /// Program `j` is one of those `name` (in a depends_on) stands for.
+    fn named(&self, j: usize, name: &str) -> bool {
+        self.slots[j].cfg.group == name || self.slots[j].cfg.name == name
     }
 
     /// A dependency is met: RUNNING, or EXITED with an expected exit code.
     fn met(&self, name: &str) -> bool {
-        self.named(name).all(|j| {
+        for j in 0..self.slots.len() {
+            if !self.named(j, name) {
+                continue;
+            }
             let slot = &self.slots[j];
             let expected =
                 matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(&c));
-            !slot.fatal_config()
-                && (slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected))
-        })
+            let up = slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected);
+            if slot.fatal_config() || !up {
+                return false;
+            }
+        }
+        true
     }
 
     /// The unmet dependencies of a WAITING program, by the names its
@@ -320,19 +333,28 @@ impl Table {
         if slot.prog.state != State::Waiting {
             return Vec::new();
         }
-        slot.cfg.depends_on.iter().filter(|n| !self.met(n)).map(|n| n.as_str()).collect()
+        let mut unmet = Vec::new();
+        for name in &slot.cfg.depends_on {
+            if !self.met(name) {
+                unmet.push(name.as_str());
+            }
+        }
+        unmet
     }
 
     /// An attempt of a dependency a WAITING program waits on has failed.
     pub fn dependency_failed(&self, index: usize) -> bool {
-        self.waiting_for(index).iter().any(|name| {
-            self.named(name).any(|j| {
+        for name in self.waiting_for(index) {
+            for j in 0..self.slots.len() {
                 let slot = &self.slots[j];
                 // FATAL, failed attempts, or at rest where nothing will start it.
                 let at_rest = matches!(slot.prog.state, State::Fatal | State::Stopped | State::Exited);
-                slot.fatal_config() || at_rest || slot.prog.failures > 0
-            })
-        })
+                if self.named(j, name) && (slot.fatal_config() || at_rest || slot.prog.failures > 0) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// A start of `index` (autostart, `start`, `restart`, reload): first
@@ -340,10 +362,9 @@ impl Table {
     pub fn start(&mut self, index: usize, log: &mut Logger) {
         let names = self.slots[index].cfg.depends_on.clone();
         for name in names.iter() {
-            let deps: Vec<usize> = self.named(name).collect();
-            for j in deps {
+            for j in 0..self.slots.len() {
                 let slot = &self.slots[j];
-                if j != index && !slot.prog.is_active() && !slot.fatal_config() {
+                if self.named(j, name) && j != index && !slot.prog.is_active() && !slot.fatal_config() {
                     self.start(j, log);
                 }
             }
@@ -564,12 +585,12 @@ impl Table {
     /// Starts the WAITING programs whose dependencies are all met now.
     fn wake_waiting(&mut self, log: &mut Logger) {
         self.waiting.retain(|&i| self.slots.get(i).is_some_and(|s| s.prog.state == State::Waiting));
-        let ready: Vec<usize> = self
-            .waiting
-            .iter()
-            .copied()
-            .filter(|&i| self.slots[i].cfg.depends_on.iter().all(|n| self.met(n)))
-            .collect();
+        let mut ready = Vec::new();
+        for &i in &self.waiting {
+            if self.slots[i].cfg.depends_on.iter().all(|n| self.met(n)) {
+                ready.push(i);
+            }
+        }
         for i in ready {
             if self.slots[i].prog.state == State::Waiting {
                 self.event(i, Event::Start, log);
