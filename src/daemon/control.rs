@@ -77,6 +77,14 @@ impl Reply {
         Reply { text: Text::reuse(buf) }
     }
 
+    /// A reply of one error line (shared by every refusal).
+    #[inline(never)]
+    pub fn error(text: &str) -> Reply {
+        let mut reply = Reply::default();
+        reply.err(text);
+        reply
+    }
+
     pub fn out(&mut self, text: &str) {
         self.line(TAG_OUT, text);
     }
@@ -193,9 +201,7 @@ impl Control {
         if let Some((message, code)) = refusal {
             // Answered and closed at once, so it never holds a slot.
             let _ = sys::set_nonblocking(stream.as_raw_fd());
-            let mut reply = Reply::default();
-            reply.err(message);
-            let _ = sys::write(stream.as_raw_fd(), &reply.finish(code));
+            let _ = sys::write(stream.as_raw_fd(), &Reply::error(message).finish(code));
             return;
         }
         if sys::set_nonblocking(stream.as_raw_fd()).is_err() {

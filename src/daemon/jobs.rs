@@ -244,9 +244,7 @@ impl Job {
             }
             if shutting_down {
                 // A shutdown began during the stop half: nothing starts.
-                let mut reply = Reply::default();
-                reply.err("pman: shutting down");
-                return Outcome::Answer(self.client, reply, 1);
+                return Outcome::Answer(self.client, Reply::error("pman: shutting down"), 1);
             }
             self.start_issued = true;
             self.attempts_at_start =

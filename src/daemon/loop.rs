@@ -335,9 +335,7 @@ impl Daemon {
             return self.control.send(Some(id), jobs::unknown(&unknown), 2);
         }
         if self.shutting_down && start {
-            let mut reply = Reply::default();
-            reply.err("pman: shutting down");
-            return self.control.send(Some(id), reply, 1);
+            return self.control.send(Some(id), Reply::error("pman: shutting down"), 1);
         }
         self.jobs.push(Job::begin(&self.table, id, indices, stop, start));
     }
@@ -352,9 +350,7 @@ impl Daemon {
     fn request_reload(&mut self, id: Option<u64>, dry_run: bool) {
         let reloading = self.jobs.iter().any(Job::is_reload);
         if !dry_run && (self.shutting_down || reloading) {
-            let mut reply = Reply::default();
-            reply.err("pman: busy: a reload or shutdown is in progress");
-            return self.control.send(id, reply, 1);
+            return self.control.send(id, Reply::error("pman: busy: a reload or shutdown is in progress"), 1);
         }
         match Job::reload(&self.table, &self.config, &mut self.log, id, dry_run) {
             Ok(job) => self.jobs.push(job),
