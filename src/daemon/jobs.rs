@@ -82,7 +82,10 @@ impl Job {
 
     /// `kill`, SIGTERM, SIGINT: stop everything by descending priority, then exit.
     pub fn shutdown(table: &Table, client: Option<u64>) -> Job {
-        let all: Vec<usize> = (0..table.len()).collect();
+        let mut all = Vec::with_capacity(table.len());
+        for i in 0..table.len() {
+            all.push(i);
+        }
         Job::new(client, table.stop_groups(&all), Then::Exit, Vec::new())
     }
 
@@ -181,12 +184,13 @@ impl Job {
         if matches!(self.then, Then::Exit) {
             // Nothing may outlive the daemon, whatever started after the
             // stops were computed.
-            let left: Vec<usize> = (0..table.len())
-                .filter(|&i| {
-                    let prog = &table.slot(i).prog;
-                    prog.state != State::Stopped && (prog.is_active() || prog.group_left)
-                })
-                .collect();
+            let mut left = Vec::new();
+            for i in 0..table.len() {
+                let prog = &table.slot(i).prog;
+                if prog.state != State::Stopped && (prog.is_active() || prog.group_left) {
+                    left.push(i);
+                }
+            }
             if !left.is_empty() {
                 self.stop_groups = table.stop_groups(&left);
                 self.stop_at = 0;
@@ -247,24 +251,27 @@ impl Job {
                 return Outcome::Answer(self.client, Reply::error("pman: shutting down"), 1);
             }
             self.start_issued = true;
-            self.attempts_at_start =
-                self.targets.iter().map(|&i| table.slot(i).prog.attempts_ended).collect();
-            self.runs_at_start = self.targets.iter().map(|&i| table.slot(i).prog.runs).collect();
+            self.attempts_at_start.clear();
+            self.runs_at_start.clear();
+            for &i in &self.targets {
+                self.attempts_at_start.push(table.slot(i).prog.attempts_ended);
+                self.runs_at_start.push(table.slot(i).prog.runs);
+            }
             for i in table.start_order(self.targets.clone()) {
                 table.start(i, log);
             }
         }
         // Done for a program once it is past STARTING, or once its attempt
         // ended even if a retry already began (backoff=0).
-        let pending = self.targets.iter().zip(&self.attempts_at_start).any(|(&i, &at_start)| {
+        for (&i, &at_start) in self.targets.iter().zip(&self.attempts_at_start) {
             let prog = &table.slot(i).prog;
             let starting = matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup);
             // WAITING until the dependencies are met, or one of their attempts failed.
-            (starting && prog.attempts_ended == at_start)
+            if (starting && prog.attempts_ended == at_start)
                 || (prog.state == State::Waiting && !table.dependency_failed(i))
-        });
-        if pending {
-            return Outcome::Waiting;
+            {
+                return Outcome::Waiting;
+            }
         }
         let mut reply = Reply::default();
         let now = Instant::now();
@@ -296,7 +303,14 @@ impl Job {
     pub fn remap(&mut self, moved: &[Option<usize>]) {
         let new = |i: usize| moved.get(i).copied().flatten();
         for group in &mut self.stop_groups {
-            *group = group.iter().filter_map(|&i| new(i)).collect();
+            let mut kept = 0;
+            for n in 0..group.len() {
+                if let Some(j) = new(group[n]) {
+                    group[kept] = j;
+                    kept += 1;
+                }
+            }
+            group.truncate(kept);
         }
         let mut attempts = Vec::new();
         let mut runs = Vec::new();
