@@ -391,7 +391,12 @@ impl Output {
             }
         }
         self.pipes = pipes;
-        self.piped = (0..programs).filter(|&i| self.pipes[i].iter().any(Option::is_some)).collect();
+        self.piped.clear();
+        for (i, [out, err]) in self.pipes.iter().enumerate() {
+            if out.is_some() || err.is_some() {
+                self.piped.push(i);
+            }
+        }
     }
 
     /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
@@ -451,39 +456,44 @@ impl Output {
     pub fn retire(&mut self, slots: &[Slot]) {
         let writers = &mut self.writers;
         let mut used = vec![false; writers.len()];
-        for capture in self.pipes.iter().flatten().flatten() {
-            if let Some(used) = match capture.sink {
-                Sink::File(w) => used.get_mut(w),
-                Sink::Syslog(_) => None,
-            } {
-                *used = true;
+        for streams in &self.pipes {
+            for capture in streams.iter().flatten() {
+                if let Sink::File(w) = capture.sink {
+                    if let Some(used) = used.get_mut(w) {
+                        *used = true;
+                    }
+                }
             }
         }
         let mut kept = 0;
-        let moved: Vec<usize> = used
-            .iter()
-            .map(|&u| {
-                kept += usize::from(u);
-                kept.saturating_sub(1)
-            })
-            .collect();
+        let mut moved = Vec::with_capacity(used.len());
+        for &u in &used {
+            kept += usize::from(u);
+            moved.push(kept.saturating_sub(1));
+        }
         let mut at = 0;
         writers.retain(|_| {
             at += 1;
             used[at - 1]
         });
-        for capture in self.pipes.iter_mut().flatten().flatten() {
-            if let Sink::File(w) = &mut capture.sink {
-                *w = moved.get(*w).copied().unwrap_or(0);
+        for streams in &mut self.pipes {
+            for capture in streams.iter_mut().flatten() {
+                if let Sink::File(w) = &mut capture.sink {
+                    *w = moved.get(*w).copied().unwrap_or(0);
+                }
             }
         }
         let mut limited = vec![false; writers.len()];
-        for cfg in slots.iter().map(|s| &s.cfg) {
-            let stderr =
-                (!cfg.redirect_stderr).then_some((&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups));
-            for (target, maxbytes, backups) in
-                std::iter::once((&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups)).chain(stderr)
-            {
+        for slot in slots {
+            let cfg = &slot.cfg;
+            let streams = [
+                (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups),
+                (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups),
+            ];
+            for (k, &(target, maxbytes, backups)) in streams.iter().enumerate() {
+                if k == 1 && cfg.redirect_stderr {
+                    continue;
+                }
                 let LogTarget::File(path) = target else { continue };
                 if let Some(w) = writers.iter().position(|w| w.path == *path) {
                     if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
