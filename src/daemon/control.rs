@@ -85,6 +85,14 @@ impl Reply {
         reply
     }
 
+    /// Program `i`'s status line (`status`, `signal`, `start`/`stop`/`restart`).
+    #[inline(never)]
+    pub fn status_line(&mut self, table: &Table, i: usize, now: Instant) {
+        let slot = table.slot(i);
+        status::line(self.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &table.waiting_for(i));
+        self.end();
+    }
+
     pub fn out(&mut self, text: &str) {
         self.line(TAG_OUT, text);
     }
@@ -396,10 +404,7 @@ pub fn status(table: &Table, output: &Output, reply: &mut Reply, names: &[String
         reply.end();
     } else {
         for n in 0..count {
-            let slot = table.slot(index(n));
-            let waiting = table.waiting_for(index(n));
-            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &waiting);
-            reply.end();
+            reply.status_line(table, index(n), now);
         }
     }
     unknown_reply(&unknown, reply);
@@ -477,9 +482,7 @@ pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &s
                 continue;
             }
         }
-        let slot = table.slot(i);
-        status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &table.waiting_for(i));
-        reply.end();
+        reply.status_line(table, i, now);
     }
     code
 }

@@ -7,7 +7,6 @@
 use super::control::{unknown_reply, Reply};
 use super::log::Logger;
 use super::program::{Event, State};
-use super::status;
 use super::table::Table;
 use crate::config::Config;
 use crate::protocol::{TAG_ERR, TAG_OUT};
@@ -203,15 +202,8 @@ impl Job {
                 let mut code = 0;
                 let now = Instant::now();
                 for &i in &self.targets {
+                    reply.status_line(table, i, now);
                     let slot = table.slot(i);
-                    status::line(
-                        reply.begin(TAG_OUT),
-                        &slot.cfg.name,
-                        &slot.prog,
-                        now,
-                        &table.waiting_for(i),
-                    );
-                    reply.end();
                     // A FATAL config program has nothing to stop.
                     if slot.prog.state != State::Stopped && !slot.fatal_config() {
                         code = 1;
@@ -277,9 +269,8 @@ impl Job {
         let now = Instant::now();
         let mut code = 0;
         for (&i, &runs_at_start) in self.targets.iter().zip(&self.runs_at_start) {
+            reply.status_line(table, i, now);
             let slot = table.slot(i);
-            status::line(reply.begin(TAG_OUT), &slot.cfg.name, &slot.prog, now, &table.waiting_for(i));
-            reply.end();
             // RUNNING reached during the wait counts, even if it exited since.
             if slot.prog.state != State::Running && slot.prog.runs == runs_at_start {
                 code = 1;
