@@ -465,11 +465,6 @@ impl Table {
         let mut found: Vec<usize> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         let mut seen = vec![false; self.slots.len()];
-        let mut take = |i: usize, found: &mut Vec<usize>| {
-            if !std::mem::replace(&mut seen[i], true) {
-                found.push(i);
-            }
-        };
         let mut asked: Vec<&str> = Vec::new();
         for name in names {
             match asked.binary_search(&name.as_str()) {
@@ -482,16 +477,18 @@ impl Table {
                 continue;
             }
             let mut any = false;
-            if name == "all" {
-                (0..self.slots.len()).for_each(|i| take(i, &mut found));
-                any = true;
-            } else if let Some(i) = self.index_of(name) {
-                take(i, &mut found);
-                any = true;
-            } else {
-                let group = name.strip_suffix(":*").unwrap_or(name);
-                for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.cfg.group == group) {
-                    take(i, &mut found);
+            let all = name == "all";
+            let exact = if all { None } else { self.index_of(name) };
+            let group = name.strip_suffix(":*").unwrap_or(name);
+            for (i, slot) in self.slots.iter().enumerate() {
+                let hit = match exact {
+                    Some(at) => i == at,
+                    None => all || slot.cfg.group == group,
+                };
+                if hit {
+                    if !std::mem::replace(&mut seen[i], true) {
+                        found.push(i);
+                    }
                     any = true;
                 }
             }
