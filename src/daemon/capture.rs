@@ -366,7 +366,11 @@ impl Output {
 
     /// Failed log writes and dropped syslog lines of program `index`.
     pub fn log_errors(&self, index: usize) -> u64 {
-        self.pipes.get(index).map_or(0, |p| p.iter().flatten().map(|c| c.errors).sum())
+        let mut errors = 0;
+        for c in self.pipes.get(index).into_iter().flatten().flatten() {
+            errors += c.errors;
+        }
+        errors
     }
 
     /// Each pipe's read end to poll, with its slot index and stream (0 stdout, 1 stderr).

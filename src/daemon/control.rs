@@ -173,7 +173,15 @@ impl Control {
 
     /// The nearest client time-out or end of an accept pause.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.clients.iter().filter_map(|c| c.deadline).chain(self.accept_paused_until).min()
+        let mut nearest = self.accept_paused_until;
+        for c in &self.clients {
+            if let Some(t) = c.deadline {
+                if nearest.map_or(true, |n| t < n) {
+                    nearest = Some(t);
+                }
+            }
+        }
+        nearest
     }
 
     pub fn accept(&mut self, log: &mut Logger) {
