@@ -497,9 +497,10 @@ pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &s
 
 /// `logpath NAME stdout|stderr`: where `pman log` reads.
 pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i32 {
-    let (indices, unknown) = table.resolve(&[name.to_string()]);
+    let names = [name.to_string()];
+    let (indices, unknown) = table.resolve(&names);
     if !unknown.is_empty() || indices.is_empty() {
-        unknown_reply(&[name.to_string()], reply);
+        unknown_reply(&names, reply);
         return 2;
     }
     match indices[..] {
@@ -514,7 +515,10 @@ pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i
             }
         },
         _ => {
-            let processes: Vec<_> = indices.iter().map(|&i| &table.slot(i).cfg).collect();
+            let mut processes = Vec::with_capacity(indices.len());
+            for &i in &indices {
+                processes.push(&table.slot(i).cfg);
+            }
             reply.err(&logfile::several(name, &processes));
             2
         }

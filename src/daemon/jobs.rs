@@ -339,9 +339,9 @@ fn differences(table: &Table, new: &Config) -> (Vec<String>, Vec<usize>) {
     let mut to_stop = Vec::new();
     for prog in &new.programs {
         match table.index_of(&prog.name) {
-            None => lines.push(concat(&[Str("["), Str(&prog.name), Str("] added")])),
+            None => lines.push(difference(&prog.name, "] added")),
             Some(i) if table.slot(i).cfg != *prog => {
-                lines.push(concat(&[Str("["), Str(&prog.name), Str("] changed")]));
+                lines.push(difference(&prog.name, "] changed"));
                 to_stop.push(i);
             }
             Some(_) => {}
@@ -349,11 +349,17 @@ fn differences(table: &Table, new: &Config) -> (Vec<String>, Vec<usize>) {
     }
     for (i, slot) in table.slots().iter().enumerate() {
         if !new.programs.iter().any(|p| p.name == slot.cfg.name) {
-            lines.push(concat(&[Str("["), Str(&slot.cfg.name), Str("] removed")]));
+            lines.push(difference(&slot.cfg.name, "] removed"));
             to_stop.push(i);
         }
     }
     (lines, to_stop)
+}
+
+/// `[NAME] added` and the like.
+#[inline(never)]
+fn difference(name: &str, what: &str) -> String {
+    concat(&[Str("["), Str(name), Str(what)])
 }
 
 fn reload_lines(lines: &[String], reply: &mut Reply) {
