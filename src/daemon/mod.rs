@@ -35,11 +35,12 @@ use table::{Slot, Table};
 /// printed and logged, and only those that leave nothing to run or no
 /// socket to find the daemon by stop it (exit 2).
 pub fn run(config_path: &Path, foreground: bool) -> i32 {
-    let report = config::load(config_path);
+    let mut report = config::load(config_path);
     for warning in &report.warnings {
         say(&[Str("pman: warning: "), Str(warning)]);
     }
-    let warnings = report.warnings.clone();
+    // for_boot does not read the warnings: they move out whole.
+    let warnings = std::mem::take(&mut report.warnings);
     let (config, errors) = match report.for_boot() {
         Ok(boot) => boot,
         Err(errors) => {
