@@ -45,24 +45,24 @@ pub fn run(config_path: &Path, foreground: bool) -> i32 {
         Ok(boot) => boot,
         Err(errors) => {
             for error in &errors {
-                say(&[Str("pman: "), Str(error)]);
+                say_pman(error);
             }
             return 2;
         }
     };
     for error in &errors {
-        say(&[Str("pman: "), Str(error)]);
+        say_pman(error);
     }
     let found = Found { warnings, errors };
     if let Some(message) = already_running(&config.socket) {
-        say(&[Str("pman: "), Str(&message)]);
+        say_pman(&message);
         return 1;
     }
     if foreground {
         return match start(config, &found, true, None) {
             Ok(mut daemon) => daemon.run(),
             Err(message) => {
-                say(&[Str("pman: "), Str(&message)]);
+                say_pman(&message);
                 1
             }
         };
@@ -112,7 +112,7 @@ fn detach(config: Config, found: &Found) -> i32 {
                 say(&[Str("pman: daemon exited before it was ready")]);
                 1
             } else {
-                say(&[Str("pman: "), Str(answer.strip_suffix('\n').unwrap_or(&answer))]);
+                say_pman(answer.strip_suffix('\n').unwrap_or(&answer));
                 1
             }
         }
@@ -264,6 +264,12 @@ fn startup_error(log: &mut Logger, foreground: bool, parts: &[Part]) {
 }
 
 /// Prints one line on stderr.
+/// `pman: TEXT` on stderr.
+#[inline(never)]
+fn say_pman(text: &str) {
+    say(&[Str("pman: "), Str(text)]);
+}
+
 fn say(parts: &[Part]) {
     let mut line = Text::new();
     line.parts(parts).newline();
