@@ -372,6 +372,17 @@ impl Control {
         }
     }
 
+    /// At the daemon's end: lingering connections are left for the process
+    /// exit to close, so that their clients see them end only once the
+    /// daemon is gone, not when the daemon's parts are dropped before it.
+    pub fn leave_lingering_to_exit(&mut self) {
+        for client in std::mem::take(&mut self.clients) {
+            if client.linger {
+                std::mem::forget(client.stream);
+            }
+        }
+    }
+
     /// Writes what can be written now to every client with a reply.
     pub fn flush(&mut self) -> bool {
         for client in &mut self.clients {

@@ -144,12 +144,14 @@ impl Daemon {
         }
     }
 
-    /// Removes the pidfile and says goodbye.
+    /// Removes the pidfile, says goodbye and leaves `kill`'s connection open
+    /// until the process exits.
     fn finish(&mut self) {
         if let Some(pidfile) = &self.config.pidfile {
             let _ = sys::remove_file(pidfile);
         }
         self.log.info(&[Str("pman stopped (pid "), Int(sys::getpid().into()), Str(")")]);
+        self.control.leave_lingering_to_exit();
     }
 
     /// Takes descriptors back into the reserve, as many as are free (up to
