@@ -2,11 +2,10 @@
 
 use crate::config;
 use crate::{fail, say};
-use std::path::Path;
 
 /// Prints warnings and notes, then `config OK: N programs` or every error.
 /// Returns the exit code: 0, or 2 on errors (with `strict`, on warnings too).
-pub fn run(path: &Path, strict: bool) -> i32 {
+pub fn run(path: &[u8], strict: bool) -> i32 {
     let report = config::load(path);
     for warning in &report.warnings {
         fail(&["warning: ", warning]);

@@ -5,10 +5,9 @@
 //! against its table entry (pman's own usage errors), then parsed by argh
 //! into one flat struct that every command shares (one derive, not ten).
 
+use crate::path::FilePath;
 use crate::protocol::Request;
 use argh::FromArgs;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 usage: pman [-c CONFIG] [COMMAND] [ARGS]
@@ -242,7 +241,7 @@ pub enum Command {
 
 #[derive(Debug)]
 pub struct Invocation {
-    pub config: PathBuf,
+    pub config: FilePath,
     pub command: Command,
 }
 
@@ -455,12 +454,12 @@ fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> 
     Ok(names)
 }
 
-fn default_config(given: Option<String>) -> PathBuf {
+fn default_config(given: Option<String>) -> FilePath {
     match given {
-        Some(path) => PathBuf::from(path),
+        Some(path) => FilePath::from(path),
         None => match crate::sys::getenv(c"PMAN_CONFIG") {
-            Some(path) if !path.is_empty() => PathBuf::from(std::ffi::OsStr::from_bytes(path)),
-            _ => PathBuf::from("/etc/pman.conf"),
+            Some(path) if !path.is_empty() => FilePath::from(path),
+            _ => FilePath::from("/etc/pman.conf"),
         },
     }
 }
@@ -482,11 +481,11 @@ mod tests {
     fn config_before_or_after_command() {
         let a = p(&["-c", "a.conf", "status"]).unwrap();
         let b = p(&["status", "-c", "a.conf"]).unwrap();
-        assert_eq!(a.config, PathBuf::from("a.conf"));
-        assert_eq!(b.config, PathBuf::from("a.conf"));
+        assert_eq!(a.config, FilePath::from("a.conf"));
+        assert_eq!(b.config, FilePath::from("a.conf"));
         assert_eq!(a.command, b.command);
         let last = p(&["-c", "a.conf", "status", "--config", "b.conf"]).unwrap();
-        assert_eq!(last.config, PathBuf::from("b.conf"));
+        assert_eq!(last.config, FilePath::from("b.conf"));
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::protocol::{Request, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::{config, fail, socket, sys};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::Duration;
 
 mod log;
@@ -20,7 +19,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// After `kill` answered, how long the client waits for the daemon to exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn run(config_path: &Path, command: Command) -> i32 {
+pub fn run(config_path: &[u8], command: Command) -> i32 {
     // No fallback to the default socket: that would steer another daemon.
     let socket = match config::socket_name(config_path) {
         Ok(socket) => socket,

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod json;
 pub mod logfile;
 pub mod number;
+pub mod path;
 pub mod protocol;
 pub mod signals;
 pub mod socket;

@@ -3,7 +3,6 @@
 //! looks in its config file. Both say it the same way.
 
 use crate::config::{LogTarget, ProgramConfig};
-use std::path::Path;
 
 /// The processes `name` selects: the one so named, or every process of the
 /// `[program:X]` section `X` (also `X:*`); `all` selects every one.
@@ -31,7 +30,7 @@ pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
 
 /// The file `log` reads for `program` (`stderr`: its stderr log, which
 /// with `redirect_stderr` is the stdout log), or why there is none.
-pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&Path, String> {
+pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&[u8], String> {
     let (which, target) = if stderr && !program.redirect_stderr {
         ("stderr", &program.stderr)
     } else {

@@ -21,7 +21,7 @@ pub fn connect_raw(socket: &str) -> Result<UnixStream, i32> {
 /// (a live one was ruled out) is removed first.
 pub fn listen(socket: &str) -> io::Result<UnixListener> {
     if !socket.starts_with('@') {
-        let _ = sys::remove_file(std::path::Path::new(socket));
+        let _ = sys::remove_file(socket.as_bytes());
     }
     sys::listen_unix(socket)
 }

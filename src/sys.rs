@@ -342,8 +342,7 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
 /// The working directory, as `std::env::current_dir` finds it (a raw
 /// getcwd: musl's pulls strdup in). Not found when it is unreachable
 /// (outside a chroot: the kernel's answer then does not start with `/`).
-pub fn current_dir() -> io::Result<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
+pub fn current_dir() -> io::Result<crate::path::FilePath> {
     // PATH_MAX: the longest directory getcwd(2) returns.
     let mut buf = vec![0u8; 4096];
     // SAFETY: buf is valid for buf.len() bytes.
@@ -356,7 +355,7 @@ pub fn current_dir() -> io::Result<std::path::PathBuf> {
     if buf.first() != Some(&b'/') {
         return Err(io::Error::from_raw_os_error(libc::ENOENT));
     }
-    Ok(std::ffi::OsString::from_vec(buf).into())
+    Ok(buf.into())
 }
 
 /// Opens `path` close-on-exec with `flags`; `mode` for a file O_CREAT makes.
@@ -813,8 +812,8 @@ fn file_stat(st: &libc::stat) -> FileStat {
 }
 
 /// [`stat`] of a path that may hold a NUL (EINVAL then).
-pub fn stat_path(path: &std::path::Path) -> Result<FileStat, i32> {
-    stat(&c_path(path).map_err(|_| libc::EINVAL)?)
+pub fn stat_path(path: &[u8]) -> Result<FileStat, i32> {
+    stat(&crate::path::c_path(path)?)
 }
 
 impl FileStat {
@@ -844,21 +843,20 @@ pub fn exists_nofollow(path: &CStr) -> bool {
     }
 }
 
-/// `path` for a syscall: EINVAL when it holds a NUL (no file has such a name).
-fn c_path(path: &std::path::Path) -> io::Result<std::ffi::CString> {
-    std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+/// `path` for a syscall, an io::Error when it holds a NUL.
+fn c_path(path: &[u8]) -> io::Result<std::ffi::CString> {
+    crate::path::c_path(path).map_err(io::Error::from_raw_os_error)
 }
 
 /// unlink(2), as `std::fs::remove_file` does it.
-pub fn remove_file(path: &std::path::Path) -> io::Result<()> {
+pub fn remove_file(path: &[u8]) -> io::Result<()> {
     let path = c_path(path)?;
     // SAFETY: path is NUL-terminated.
     check(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
 }
 
 /// rename(2), as `std::fs::rename` does it.
-pub fn rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+pub fn rename(from: &[u8], to: &[u8]) -> io::Result<()> {
     let (from, to) = (c_path(from)?, c_path(to)?);
     // SAFETY: both paths are NUL-terminated.
     check(unsafe { libc::rename(from.as_ptr(), to.as_ptr()) }).map(drop)
@@ -974,8 +972,8 @@ pub fn unix_datagram(nonblock: bool) -> io::Result<UnixDatagram> {
 
 /// Sends `bytes` as one datagram to the socket at `path`. `Err(errno)`;
 /// 0 when the path fits no socket address (no errno, as std has none).
-pub fn send_unix(socket: &UnixDatagram, bytes: &[u8], path: &std::path::Path) -> Result<(), i32> {
-    let (addr, len) = unix_address(path.as_os_str().as_encoded_bytes(), false).ok_or(0)?;
+pub fn send_unix(socket: &UnixDatagram, bytes: &[u8], path: &[u8]) -> Result<(), i32> {
+    let (addr, len) = unix_address(path, false).ok_or(0)?;
     // SAFETY: bytes and addr are valid for the lengths given.
     let sent = unsafe {
         libc::sendto(
@@ -1081,7 +1079,9 @@ mod tests {
 
     #[test]
     fn the_working_directory_and_errno_texts_read_as_std_reads_them() {
-        assert_eq!(current_dir().ok(), std::env::current_dir().ok());
+        use std::os::unix::ffi::OsStrExt;
+        let std_dir = std::env::current_dir().ok();
+        assert_eq!(current_dir().ok().as_deref(), std_dir.as_ref().map(|d| d.as_os_str().as_bytes()));
         for errno in [libc::ENOENT, libc::EACCES, libc::EADDRINUSE, 0, 4095] {
             let std_text = io::Error::from_raw_os_error(errno).to_string();
             assert_eq!(strerror(errno) + &format!(" (os error {errno})"), std_text);

@@ -7,14 +7,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
-use std::path::Path;
+
 
 const PATH: &str = "/fuzz/pman.conf";
 
 fuzz_target!(|data: &[u8]| {
     // The loader reads files with `from_utf8_lossy`, so any bytes are a file.
     let text = String::from_utf8_lossy(data);
-    let report = pman::config::parse_text(&text, Path::new(PATH));
+    let report = pman::config::parse_text(&text, PATH.as_bytes());
     let lines = text.lines().count();
     for message in report.warnings.iter().chain(report.result.as_ref().err().into_iter().flatten()) {
         check_located(message, lines);

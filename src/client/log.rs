@@ -9,8 +9,6 @@ use crate::protocol::{Request, TAG_OUT};
 use crate::{config, fail, logfile, say, sys};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 /// How often `log -f` looks for new output, in milliseconds.
 const FOLLOW_INTERVAL_MS: i32 = 200;
@@ -20,7 +18,7 @@ const BLOCK: usize = 8192;
 const MAX_BACKUPS: u32 = 1000;
 
 pub fn run(
-    config_path: &Path,
+    config_path: &[u8],
     socket: &str,
     source: LogSource,
     lines: usize,
@@ -53,7 +51,7 @@ fn c_path(bytes: &[u8]) -> CString {
 /// The log file of program `name`: the daemon's answer when one listens on
 /// `socket`, else what the config says. `Err` is the exit code (the
 /// message is printed).
-fn program_log(config_path: &Path, socket: &str, name: &str, stderr: bool) -> Result<CString, i32> {
+fn program_log(config_path: &[u8], socket: &str, name: &str, stderr: bool) -> Result<CString, i32> {
     let stream = match dial(socket) {
         Ok(Some(stream)) => stream,
         Ok(None) => return program_log_in_config(config_path, name, stderr),
@@ -82,7 +80,7 @@ fn program_log(config_path: &Path, socket: &str, name: &str, stderr: bool) -> Re
 }
 
 /// No daemon: the path the config file gives.
-fn program_log_in_config(config_path: &Path, name: &str, stderr: bool) -> Result<CString, i32> {
+fn program_log_in_config(config_path: &[u8], name: &str, stderr: bool) -> Result<CString, i32> {
     let config = load(config_path)?;
     let selected = logfile::select(config.programs.iter(), name);
     match selected[..] {
@@ -91,7 +89,7 @@ fn program_log_in_config(config_path: &Path, name: &str, stderr: bool) -> Result
             Err(2)
         }
         [program] => match logfile::path_of(program, stderr) {
-            Ok(path) => Ok(c_path(path.as_os_str().as_bytes())),
+            Ok(path) => Ok(c_path(path)),
             Err(message) => {
                 say(2, &[&message]);
                 Err(1)
@@ -105,9 +103,9 @@ fn program_log_in_config(config_path: &Path, name: &str, stderr: bool) -> Result
 }
 
 /// `log --daemon`: `[pman] logfile`.
-fn daemon_log(config_path: &Path) -> Result<CString, i32> {
+fn daemon_log(config_path: &[u8]) -> Result<CString, i32> {
     match load(config_path)?.logfile {
-        Some(path) => Ok(c_path(path.as_os_str().as_bytes())),
+        Some(path) => Ok(c_path(&path)),
         None => {
             fail(&["the daemon logs to syslog (see logread)"]);
             Err(1)
@@ -117,7 +115,7 @@ fn daemon_log(config_path: &Path) -> Result<CString, i32> {
 
 /// The config as the daemon would boot it: an error in another program's
 /// section does not keep `log` from reading this one's file.
-fn load(config_path: &Path) -> Result<config::Config, i32> {
+fn load(config_path: &[u8]) -> Result<config::Config, i32> {
     config::load(config_path).for_boot().map(|(config, _)| config).map_err(|errors| {
         for error in errors {
             fail(&[&error]);

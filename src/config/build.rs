@@ -7,9 +7,9 @@ use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
+use crate::path::FilePath;
 use crate::text::Part::{Str, Uint};
 use crate::text::{concat, path as shown};
-use std::path::{Path, PathBuf};
 
 /// More processes than this from one section is surely a typo (and RAM).
 const MAX_NUMPROCS: u32 = 1000;
@@ -26,13 +26,13 @@ const SUPERVISORD_NOTE: &str = "pman's defaults differ from Supervisor's: autore
 
 /// Settings every program inherits, from `[pman]` (or `[supervisord]`).
 struct Globals {
-    pidfile: Option<PathBuf>,
-    logfile: Option<PathBuf>,
+    pidfile: Option<FilePath>,
+    logfile: Option<FilePath>,
     logfile_maxbytes: u64,
     logfile_backups: u32,
     socket: String,
-    syslog_socket: PathBuf,
-    directory: Option<PathBuf>,
+    syslog_socket: FilePath,
+    directory: Option<FilePath>,
     umask: Option<u32>,
     env: Vec<(String, String)>,
 }
@@ -67,7 +67,7 @@ impl Scope<'_> {
     }
 
     fn text(&mut self, e: &Entry) -> Option<String> {
-        let here = self.diags.dir(e.file).to_string_lossy().into_owned();
+        let here = String::from_utf8_lossy(self.diags.dir(e.file)).into_owned();
         let vars = Vars {
             program: self.program,
             process_num: self.process_num,
@@ -106,7 +106,7 @@ impl Scope<'_> {
     }
 
     /// A path value, relative to the file's directory; `~` is `home`.
-    fn path(&mut self, e: &Entry, home: &str) -> Option<PathBuf> {
+    fn path(&mut self, e: &Entry, home: &str) -> Option<FilePath> {
         let text = self.text(e)?;
         if text.is_empty() {
             self.fail_as(e, "empty path");
@@ -117,7 +117,7 @@ impl Scope<'_> {
 
     /// `pidfile`/`logfile`: a path, or `none` or `auto` (the default: none;
     /// also `syslog` when `syslog_ok`).
-    fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<PathBuf> {
+    fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<FilePath> {
         let e = e?;
         let word = e.value.trim();
         if word.eq_ignore_ascii_case("none")
@@ -132,15 +132,15 @@ impl Scope<'_> {
 
 /// The `[pman] socket` value: `@name` (abstract) or a path relative to `dir`;
 /// `%(ENV_X)s` sees `env` (the `[pman]`/`[supervisord]` environment) first.
-pub fn socket(e: &Entry, dir: &Path, host: &str, env: &[(String, String)]) -> Result<String, String> {
-    let here = dir.to_string_lossy();
+pub fn socket(e: &Entry, dir: &[u8], host: &str, env: &[(String, String)]) -> Result<String, String> {
+    let here = String::from_utf8_lossy(dir);
     let vars = Vars { program: None, process_num: None, numprocs: None, here: &here, host, env };
     let text = expand::expand(&e.value, &vars)?;
     let name = match text.strip_prefix('@') {
         Some("") => return Err("'@' needs a name after it".to_string()),
         Some(_) => text,
         None if text.is_empty() => return Err("empty socket name".to_string()),
-        None => files::resolve(&text, dir, &host::own_home()).to_string_lossy().into_owned(),
+        None => String::from_utf8_lossy(&files::resolve(&text, dir, &host::own_home())).into_owned(),
     };
     if name.len() > MAX_SOCKET_NAME || name.contains('\0') {
         return Err(concat(&[
@@ -247,8 +247,8 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
         None => DEFAULT_SOCKET.to_string(),
     };
     let syslog_socket = match own("syslog_socket") {
-        Some(e) => sc.path(e, home).unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
-        None => PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+        Some(e) => sc.path(e, home).unwrap_or_else(|| FilePath::from(DEFAULT_SYSLOG_SOCKET)),
+        None => FilePath::from(DEFAULT_SYSLOG_SOCKET),
     };
     Globals {
         pidfile,
@@ -264,7 +264,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
 }
 
 /// Builds the config from the merged sections; errors go to `diags`.
-pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: PathBuf) -> Config {
+pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, path: FilePath) -> Config {
     let home = host::own_home();
     let g = globals(sections, diags, host, &home);
     let mut all = Programs {
@@ -530,7 +530,8 @@ fn program(
         return;
     };
     let name_entry = slot(&slots, "process_name");
-    let here = name_entry.map(|e| diags.dir(e.file).to_string_lossy().into_owned()).unwrap_or_default();
+    let here =
+        name_entry.map(|e| String::from_utf8_lossy(diags.dir(e.file)).into_owned()).unwrap_or_default();
     let vars = Vars {
         program: Some(group),
         process_num: None,
@@ -827,7 +828,7 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
     let files = [("pidfile", &g.pidfile, ""), ("logfile", &g.logfile, " (the daemon would log to syslog)")];
     for (key, path, consequence) in files {
         let Some(dir) = path.as_deref().and_then(files::parent) else { continue };
-        if dir.as_os_str().is_empty() || files::is_dir(dir) {
+        if dir.is_empty() || files::is_dir(dir) {
             continue;
         }
         // Where the value was written: [pman] wins over [supervisord].
@@ -869,7 +870,7 @@ fn check_user(text: &str) -> Result<(), String> {
 /// `stdout=`/`stderr=`: a path, `syslog`, `none`, or `AUTO` / absent for
 /// `/tmp/NAME_STREAM.log`.
 fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
-    let default = || LogTarget::File(PathBuf::from(["/tmp/", name, "_", stream, ".log"].concat()));
+    let default = || LogTarget::File(FilePath::from(["/tmp/", name, "_", stream, ".log"].concat()));
     let Some(e) = e else { return default() };
     let word = e.value.trim();
     if word.eq_ignore_ascii_case("none") {
@@ -929,7 +930,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     if let Some(cmd) = p.argv.first() {
         let missing = if cmd.contains('/') {
             let base = p.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
-            (!host::is_executable(&base.join(cmd)))
+            (!host::is_executable(&base.join(cmd.as_bytes())))
                 .then(|| ["command ", cmd, " is not an executable file"].concat())
         } else {
             let path_var = p
@@ -960,7 +961,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     }
     for (key, target) in targets {
         let LogTarget::File(path) = target else { continue };
-        if let Some(dir) = files::parent(path).filter(|d| !d.as_os_str().is_empty() && !files::is_dir(d)) {
+        if let Some(dir) = files::parent(path).filter(|d| !d.is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
             let text = concat(&[Str(&sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
             sc.diags.warn(file, line, text);
@@ -971,11 +972,11 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
 #[cfg(test)]
 mod boot_tests {
     use super::super::{load, parse_text, Config};
-    use std::path::{Path, PathBuf};
+    use crate::path::FilePath;
 
     /// The config `pman daemon` would run, and its errors.
     fn boot(text: &str) -> (Config, Vec<String>) {
-        let report = parse_text(text, Path::new("/etc/pman.conf"));
+        let report = parse_text(text, "/etc/pman.conf".as_bytes());
         assert!(report.result.is_err(), "expected errors in:\n{text}");
         report.for_boot().unwrap_or_else(|errors| panic!("boot refused: {errors:?}"))
     }
@@ -1028,18 +1029,18 @@ mod boot_tests {
             boot("[pman]\numask=999\nsyslog_socket=\nlogfile_maxbytes=lots\n[program:a]\ncommand=a\n");
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(config.programs[0].umask, None);
-        assert_eq!(config.syslog_socket, PathBuf::from("/dev/log"));
+        assert_eq!(config.syslog_socket, FilePath::from("/dev/log"));
         assert_eq!(config.logfile_maxbytes, 256 * 1024);
         assert!(config.unrun.is_empty());
     }
 
     #[test]
     fn only_the_main_file_or_the_socket_stops_a_boot() {
-        let report = parse_text("[pman]\nsocket=@\n[program:a]\ncommand=a\n", Path::new("/etc/pman.conf"));
+        let report = parse_text("[pman]\nsocket=@\n[program:a]\ncommand=a\n", "/etc/pman.conf".as_bytes());
         assert!(report.for_boot().is_err(), "an invalid socket");
-        let report = load(Path::new("/nonexistent-pman/pman.conf"));
+        let report = load("/nonexistent-pman/pman.conf".as_bytes());
         assert!(report.for_boot().is_err(), "a missing main file");
-        let report = parse_text("[program:a]\ncommand=a\n", Path::new("/etc/pman.conf"));
+        let report = parse_text("[program:a]\ncommand=a\n", "/etc/pman.conf".as_bytes());
         let (config, errors) = report.for_boot().expect("a valid config boots");
         assert!(errors.is_empty() && config.unrun.is_empty());
     }

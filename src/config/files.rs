@@ -1,34 +1,27 @@
 //! Files on disk: reading a config file (with the root ownership rule),
 //! `[include]` globbing, and turning relative or `~` paths into absolute ones.
 
+use crate::path::{c_path, is_absolute, join, FilePath};
 use crate::sys::{self, FileStat};
-use std::ffi::CString;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 /// An errno as users read it: `No such file or directory`.
 pub fn reason(errno: i32) -> String {
     sys::strerror(errno)
 }
 
-/// `path` for a syscall (a NUL inside cannot name a file).
-fn c_path(path: &Path) -> Result<CString, i32> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)
-}
-
 /// `stat(path)`, symlinks followed; `Err(errno)`.
-pub fn stat(path: &Path) -> Result<FileStat, i32> {
+pub fn stat(path: &[u8]) -> Result<FileStat, i32> {
     sys::stat(&c_path(path)?)
 }
 
 /// Whether `path` is a directory (symlinks followed).
-pub fn is_dir(path: &Path) -> bool {
+pub fn is_dir(path: &[u8]) -> bool {
     stat(path).is_ok_and(|st| st.mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
 /// The whole content of `path`; `Err(errno)`.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>, i32> {
+pub fn read_bytes(path: &[u8]) -> Result<Vec<u8>, i32> {
     let fd = sys::open_read(&c_path(path)?)?;
     let mut bytes = Vec::new();
     sys::read_to_end(fd.as_raw_fd(), &mut bytes)?;
@@ -40,7 +33,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, i32> {
 /// them run anything as root). Both are checked on the open descriptor the
 /// text is read from, so swapping files meanwhile cannot slip another one in.
 /// `before` is the file's `stat`, when it has one.
-pub fn read(path: &Path, euid: Option<u32>, before: Option<&FileStat>) -> Result<String, String> {
+pub fn read(path: &[u8], euid: Option<u32>, before: Option<&FileStat>) -> Result<String, String> {
     // A device is refused before it is opened: opening some (a watchdog, a
     // tape) acts. The descriptor's fstat below is what decides.
     if let Some(st) = before {
@@ -87,21 +80,20 @@ fn not_regular(st: &FileStat) -> Result<(), String> {
 
 /// `path` made absolute against the working directory (no symlink resolving,
 /// like Python's `os.path.abspath` without the normalisation).
-pub fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return path.to_path_buf();
+pub fn absolute(path: &[u8]) -> FilePath {
+    if !is_absolute(path) {
+        if let Ok(cwd) = sys::current_dir() {
+            return cwd.join(path);
+        }
     }
-    match sys::current_dir() {
-        Ok(cwd) => cwd.join(path),
-        Err(_) => path.to_path_buf(),
-    }
+    path.into()
 }
 
 /// `path` without what `Path` comparisons skip (repeated and trailing `/`,
 /// `.` past the start): two paths have one key exactly when they compare
 /// equal as `Path`s, with no `Components` code.
-pub fn path_key(path: &Path) -> Vec<u8> {
-    let bytes = path.as_os_str().as_bytes();
+pub fn path_key(path: &[u8]) -> Vec<u8> {
+    let bytes = path;
     let mut key = Vec::with_capacity(bytes.len());
     if bytes.first() == Some(&b'/') {
         key.push(b'/');
@@ -120,8 +112,8 @@ pub fn path_key(path: &Path) -> Vec<u8> {
 /// `Path::parent` by bytes (without `Components`): `path` less its last
 /// component and the separators and `.`s before and after it; `None` for a
 /// root or an empty path.
-pub fn parent(path: &Path) -> Option<&Path> {
-    let b = path.as_os_str().as_bytes();
+pub fn parent(path: &[u8]) -> Option<&[u8]> {
+    let b = path;
     // A root or a leading `.` is no component to take away.
     let start = usize::from(b.first() == Some(&b'/') || b == b"." || b.starts_with(b"./"));
     let (mut end, mut taken) = (b.len(), false);
@@ -146,23 +138,23 @@ pub fn parent(path: &Path) -> Option<&Path> {
     }
     if !taken {
         // Only a root (no parent) or a leading `.` (whose parent is empty).
-        return (start == 1 && b.first() == Some(&b'.')).then(|| Path::new(""));
+        return (start == 1 && b.first() == Some(&b'.')).then_some(&b""[..]);
     }
-    b.get(..end).map(|dir| Path::new(std::ffi::OsStr::from_bytes(dir)))
+    b.get(..end)
 }
 
 /// `~`, `~/x` → under `home`; `~name/x` → under that user's home; a relative
 /// path → under `base`; an absolute one stays.
-pub fn resolve(value: &str, base: &Path, home: &str) -> PathBuf {
+pub fn resolve(value: &str, base: &[u8], home: &str) -> FilePath {
     if let Some(rest) = value.strip_prefix('~') {
         let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let dir =
             if user.is_empty() { Some(home.to_string()) } else { super::host::user(user).map(|u| u.home) };
         if let Some(dir) = dir {
-            return if tail.is_empty() { PathBuf::from(dir) } else { Path::new(&dir).join(tail) };
+            return if tail.is_empty() { FilePath::from(dir) } else { join(dir.as_bytes(), tail.as_bytes()) };
         }
     }
-    base.join(value)
+    join(base, value.as_bytes())
 }
 
 /// Whether the pattern piece at `p[i]` (not `*`) takes `c`, and where the
@@ -259,22 +251,22 @@ fn has_magic(component: &[u8]) -> bool {
 /// Supervisor uses) finds it: `*`, `?` and `[...]` in any path component, a
 /// hidden name only for a component that starts with `.`; sorted as strings.
 /// Whatever matches is returned, files or not: reading says what is wrong.
-pub fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let bytes = pattern.as_os_str().as_encoded_bytes();
+pub fn glob(pattern: &[u8]) -> Vec<FilePath> {
+    let bytes = pattern;
     let parts: Vec<&[u8]> = bytes.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
-    let root = if bytes.first() == Some(&b'/') { PathBuf::from("/") } else { PathBuf::from(".") };
+    let root = if bytes.first() == Some(&b'/') { FilePath::from("/") } else { FilePath::from(".") };
     let mut found = Vec::new();
     walk(root, &parts, &mut found);
     // Unstable: paths of equal bytes are the same path.
-    found.sort_unstable_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+    found.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     found
 }
 
 /// Matches `parts` below `base`: directories for every part but the last.
-fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
+fn walk(base: FilePath, parts: &[&[u8]], found: &mut Vec<FilePath>) {
     let Some((&part, rest)) = parts.split_first() else { return };
     if !has_magic(part) {
-        let next = base.join(std::ffi::OsStr::from_bytes(part));
+        let next = base.join(part);
         if !rest.is_empty() {
             walk(next, rest, found);
         } else if c_path(&next).is_ok_and(|c| sys::exists_nofollow(&c)) {
@@ -284,11 +276,11 @@ fn walk(base: PathBuf, parts: &[&[u8]], found: &mut Vec<PathBuf>) {
     }
     let Ok(dir) = c_path(&base) else { return };
     let hidden_too = part.first() == Some(&b'.');
-    let mut matched: Vec<PathBuf> = Vec::new();
+    let mut matched: Vec<FilePath> = Vec::new();
     // An entry that cannot be read is left out, as std's `read_dir` would.
     sys::each_entry(&dir, &mut |name| {
         if (hidden_too || name.first() != Some(&b'.')) && matches(part, name) {
-            matched.push(base.join(std::ffi::OsStr::from_bytes(name)));
+            matched.push(base.join(name));
         }
     });
     for path in matched {
@@ -337,17 +329,19 @@ mod tests {
 
     #[test]
     fn paths() {
-        let base = Path::new("/etc/pman");
-        assert_eq!(resolve("log/x", base, "/root"), PathBuf::from("/etc/pman/log/x"));
-        assert_eq!(resolve("/var/x", base, "/root"), PathBuf::from("/var/x"));
-        assert_eq!(resolve("~", base, "/home/me"), PathBuf::from("/home/me"));
-        assert_eq!(resolve("~/a", base, "/home/me"), PathBuf::from("/home/me/a"));
-        assert!(resolve("~root/a", base, "/home/me").ends_with("a"));
+        let base = b"/etc/pman";
+        assert_eq!(resolve("log/x", base, "/root"), FilePath::from("/etc/pman/log/x"));
+        assert_eq!(resolve("/var/x", base, "/root"), FilePath::from("/var/x"));
+        assert_eq!(resolve("~", base, "/home/me"), FilePath::from("/home/me"));
+        assert_eq!(resolve("~/a", base, "/home/me"), FilePath::from("/home/me/a"));
+        assert!(resolve("~root/a", base, "/home/me").ends_with(b"/a"));
         assert_eq!(reason(libc::ENOENT), "No such file or directory");
     }
 
     #[test]
     fn path_keys_and_parents_are_as_paths_have_them() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::path::Path;
         let words = ["", "/", ".", "..", "a", "dev", "b.log", "./", "//", "/.", "a/", "/dev"];
         let mut paths = Vec::new();
         for a in words {
@@ -358,12 +352,13 @@ mod tests {
             }
         }
         for a in &paths {
-            let (pa, ka) = (Path::new(a), path_key(Path::new(a)));
-            assert_eq!(parent(pa), pa.parent(), "{a:?}");
+            let (pa, ka) = (Path::new(a), path_key(a.as_bytes()));
+            assert_eq!(parent(a.as_bytes()), pa.parent().map(|p| p.as_os_str().as_bytes()), "{a:?}");
             let dev = ka.starts_with(b"/dev") && matches!(ka.get(4), None | Some(b'/'));
             assert_eq!(dev, pa.starts_with("/dev"), "{a:?}");
             for b in &paths {
-                assert_eq!(ka == path_key(Path::new(b)), pa == Path::new(b), "{a:?} {b:?}");
+                assert_eq!(ka == path_key(b.as_bytes()), pa == Path::new(b), "{a:?} {b:?}");
+                assert_eq!(crate::path::same(a.as_bytes(), b.as_bytes()), pa == Path::new(b), "{a:?} {b:?}");
             }
         }
     }
@@ -398,9 +393,11 @@ mod tests {
         }
         let _ = std::fs::write(dir.join("common/.hidden.ini"), "");
         let names = |pattern: &str| -> Vec<String> {
-            glob(&dir.join(pattern))
+            use std::os::unix::ffi::OsStrExt;
+            let prefix = [dir.as_os_str().as_bytes(), b"/"].concat();
+            glob(dir.join(pattern).as_os_str().as_bytes())
                 .iter()
-                .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+                .map(|p| String::from_utf8_lossy(p.strip_prefix(&prefix[..]).unwrap_or(p)).into_owned())
                 .collect()
         };
         assert_eq!(

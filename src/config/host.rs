@@ -1,8 +1,8 @@
 //! What the config needs to know about the machine: effective uid, host
 //! name, `/etc/passwd` entries, home directories, executables on PATH.
 
+use crate::path::FilePath;
 use crate::users::{self, Account};
-use std::path::{Path, PathBuf};
 
 /// The effective uid (always known; `Option` keeps "unknown" expressible for tests).
 pub fn euid() -> Option<u32> {
@@ -11,7 +11,7 @@ pub fn euid() -> Option<u32> {
 
 /// `platform.node()` for `%(host_node_name)s`.
 pub fn host_name() -> String {
-    super::files::read_bytes(Path::new("/proc/sys/kernel/hostname"))
+    super::files::read_bytes(b"/proc/sys/kernel/hostname")
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .map(|s| s.trim().to_string())
@@ -35,21 +35,24 @@ pub fn own_home() -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
-pub fn is_executable(path: &Path) -> bool {
+pub fn is_executable(path: &[u8]) -> bool {
     super::files::stat(path).is_ok_and(|st| st.mode & libc::S_IFMT == libc::S_IFREG && st.mode & 0o111 != 0)
 }
 
 /// Finds a bare command name in `path_var` (a `PATH` value).
-pub fn which(name: &str, path_var: &str) -> Option<PathBuf> {
+pub fn which(name: &str, path_var: &str) -> Option<FilePath> {
     // One buffer for every candidate: a long PATH must not cost an
     // allocation per directory per program.
-    let mut candidate = PathBuf::new();
+    let mut candidate = Vec::new();
     for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {
         candidate.clear();
-        candidate.push(dir);
-        candidate.push(name);
+        candidate.extend_from_slice(dir.as_bytes());
+        if !dir.ends_with('/') {
+            candidate.push(b'/');
+        }
+        candidate.extend_from_slice(name.as_bytes());
         if is_executable(&candidate) {
-            return Some(candidate);
+            return Some(candidate.into());
         }
     }
     None

@@ -11,15 +11,15 @@ pub use keys::rlimit_name;
 pub mod shlex;
 mod values;
 
+use crate::path::FilePath;
 use crate::text::Part::{Bytes, Str, Uint};
 use crate::text::{concat, path as shown};
 pub use build::DEFAULT_PATH;
-use std::path::{Path, PathBuf};
 
 /// Where a program's stdout or stderr goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogTarget {
-    File(PathBuf),
+    File(FilePath),
     Syslog,
     None,
 }
@@ -45,7 +45,7 @@ pub struct ProgramConfig {
     pub argv: Vec<String>,
     /// Working directory; `None` = the directory `pman daemon` started in
     /// (also when that directory is written out).
-    pub directory: Option<PathBuf>,
+    pub directory: Option<FilePath>,
     /// Variables added to the daemon's environment: `[pman] environment`
     /// first, then the program's own (later wins). `PMAN_PROCESS_NAME` etc.
     /// are added at spawn time, not here.
@@ -137,7 +137,7 @@ pub enum Ready {
     /// A TCP connect to this address succeeds (boxed: a program slot stays small).
     Tcp(Box<std::net::SocketAddr>),
     /// This path exists and changed since the fork.
-    File(Box<std::path::PathBuf>),
+    File(Box<FilePath>),
     /// The first passing `healthcheck`, tried every second.
     Healthcheck,
 }
@@ -146,15 +146,15 @@ pub enum Ready {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Absolute path of the main file (kept for reloads).
-    pub path: PathBuf,
-    pub pidfile: Option<PathBuf>,
+    pub path: FilePath,
+    pub pidfile: Option<FilePath>,
     /// `None`: the daemon's messages go to syslog (and stderr with `-f`).
-    pub logfile: Option<PathBuf>,
+    pub logfile: Option<FilePath>,
     pub logfile_maxbytes: u64,
     pub logfile_backups: u32,
     /// `@name` (abstract) or a filesystem path.
     pub socket: String,
-    pub syslog_socket: PathBuf,
+    pub syslog_socket: FilePath,
     /// Config order: the main file's programs, then each included file's.
     pub programs: Vec<ProgramConfig>,
     /// Only in the config of [`Report::for_boot`]: each process of a
@@ -202,7 +202,7 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Reads, parses and validates the config at `path` and its includes.
 /// As root, refuses any file someone else could edit.
-pub fn load(path: &Path) -> Report {
+pub fn load(path: &[u8]) -> Report {
     let mut loader = Loader::new(true);
     loader.read(&files::absolute(path), None, 0);
     loader.finish(files::absolute(path))
@@ -211,7 +211,7 @@ pub fn load(path: &Path) -> Report {
 /// Parses `text` as the config file `path` without reading anything else:
 /// includes are not followed and nothing on disk is checked.
 /// The entry point of the config fuzz target.
-pub fn parse_text(text: &str, path: &Path) -> Report {
+pub fn parse_text(text: &str, path: &[u8]) -> Report {
     let mut loader = Loader::new(false);
     let path = files::absolute(path);
     let file = loader.diags.add_file(&path);
@@ -226,7 +226,7 @@ pub fn parse_text(text: &str, path: &Path) -> Report {
 /// `[supervisord]` and `[include]` sections are kept, and errors elsewhere
 /// never stop a client. Errors, as the daemon reports them: a main file that
 /// cannot be read (missing, not a regular file), or an invalid `socket`.
-pub fn socket_name(path: &Path) -> Result<String, String> {
+pub fn socket_name(path: &[u8]) -> Result<String, String> {
     let path = files::absolute(path);
     let mut loader = Loader::new(true);
     loader.only_globals = true;
@@ -242,7 +242,7 @@ pub fn socket_name(path: &Path) -> Result<String, String> {
     let Some(entry) = sections.iter().find(|s| s.name == "pman").and_then(|s| s.get("socket")) else {
         return Ok(DEFAULT_SOCKET.to_string());
     };
-    let dir = loader.diags.dir(entry.file).to_path_buf();
+    let dir = loader.diags.dir(entry.file).to_vec();
     match build::socket(entry, &dir, &loader.host_name, &env) {
         Ok(name) => Ok(name),
         Err(reason) => {
@@ -266,7 +266,7 @@ struct Diag {
 
 /// The files read so far and what was said about them.
 pub(crate) struct Diags {
-    files: Vec<PathBuf>,
+    files: Vec<FilePath>,
     warnings: Vec<Diag>,
     errors: Vec<Diag>,
     notes: Vec<String>,
@@ -275,14 +275,14 @@ pub(crate) struct Diags {
 }
 
 impl Diags {
-    fn add_file(&mut self, path: &Path) -> usize {
-        self.files.push(path.to_path_buf());
+    fn add_file(&mut self, path: &[u8]) -> usize {
+        self.files.push(path.into());
         self.files.len() - 1
     }
 
     /// The directory of file `file`, for relative paths and `%(here)s`.
-    fn dir(&self, file: usize) -> &Path {
-        self.files.get(file).and_then(|f| files::parent(f)).unwrap_or(Path::new("/"))
+    fn dir(&self, file: usize) -> &[u8] {
+        self.files.get(file).and_then(|f| files::parent(f)).unwrap_or(b"/")
     }
 
     fn warn(&mut self, file: usize, line: usize, text: String) {
@@ -310,7 +310,7 @@ impl Diags {
 
     /// `FILE:LINE: text`, or `FILE: text` for the whole file.
     fn line_of(&self, d: &Diag) -> String {
-        let file = self.files.get(d.file).map_or(&b""[..], |f| f.as_os_str().as_encoded_bytes());
+        let file = self.files.get(d.file).map_or(&b""[..], |f| f.as_bytes());
         let text = one_line(&d.text);
         // Line 0 is the file as a whole; `:0` is left out.
         let line = if d.line == 0 { Str("") } else { Uint(d.line as u64) };
@@ -368,7 +368,7 @@ struct Loader {
     /// The files already read, as (device, inode) from `stat`, so an include
     /// loop ends whatever path names a file; paths for what `stat` fails on.
     seen: Vec<(u64, u64)>,
-    seen_paths: Vec<PathBuf>,
+    seen_paths: Vec<FilePath>,
     /// Whether to read includes and look at the disk (`false` for `parse_text`).
     disk: bool,
     /// Keep only `[pman]`, `[supervisord]` and `[include]`: what a client needs.
@@ -399,13 +399,13 @@ impl Loader {
 
     /// Reads one file and, depth first, the files it includes. `site` is the
     /// `[include]` line that named it.
-    fn read(&mut self, path: &Path, site: Option<(usize, usize)>, depth: usize) {
+    fn read(&mut self, path: &[u8], site: Option<(usize, usize)>, depth: usize) {
         let before = files::stat(path).ok();
         let id = before.as_ref().map(|st| (st.dev, st.ino));
         if let Some((file, line)) = site {
             let seen = match id {
                 Some(id) => self.seen.contains(&id),
-                None => self.seen_paths.iter().any(|p| p == path),
+                None => self.seen_paths.iter().any(|p| crate::path::same(p, path)),
             };
             if seen {
                 self.diags.warn(
@@ -429,7 +429,7 @@ impl Loader {
         }
         match id {
             Some(id) => self.seen.push(id),
-            None => self.seen_paths.push(path.to_path_buf()),
+            None => self.seen_paths.push(path.into()),
         }
         let file = self.diags.add_file(path);
         // A client reads the main file even where the root rule would refuse
@@ -459,7 +459,7 @@ impl Loader {
 
     /// Parses one file's text into the merged sections; returns its include
     /// patterns (absolute) with their line.
-    fn parse(&mut self, text: &str, file: usize) -> Vec<(PathBuf, usize)> {
+    fn parse(&mut self, text: &str, file: usize) -> Vec<(FilePath, usize)> {
         let (sections, errors) = if self.only_globals {
             ini::parse_some(text, file, &|name| matches!(name, "pman" | "supervisord" | "include"))
         } else {
@@ -474,7 +474,7 @@ impl Loader {
         let mut patterns = Vec::new();
         let files_entry = sections.iter().rev().filter(|s| s.name == "include").find_map(|s| s.get("files"));
         if let Some(entry) = files_entry.filter(|_| self.disk) {
-            let here = self.diags.dir(file).to_string_lossy().into_owned();
+            let here = String::from_utf8_lossy(self.diags.dir(file)).into_owned();
             let vars = expand::Vars {
                 program: None,
                 process_num: None,
@@ -487,7 +487,7 @@ impl Loader {
                 Ok(value) => {
                     let home = host::own_home();
                     for word in value.split_whitespace() {
-                        patterns.push((files::resolve(word, Path::new(&here), &home), entry.line));
+                        patterns.push((files::resolve(word, here.as_bytes(), &home), entry.line));
                     }
                 }
                 Err(message) => self.diags.error(file, entry.line, ["[include] files: ", &message].concat()),
@@ -496,8 +496,7 @@ impl Loader {
         for repeat in ini::merge(&mut self.sections, sections) {
             if repeat.name.starts_with("program:") {
                 let (first_file, first_line) = repeat.first;
-                let first =
-                    self.diags.files.get(first_file).map_or(&b""[..], |f| f.as_os_str().as_encoded_bytes());
+                let first = self.diags.files.get(first_file).map_or(&b""[..], |f| f.as_bytes());
                 let text = concat(&[
                     Str("["),
                     Str(&repeat.name),
@@ -513,7 +512,7 @@ impl Loader {
         patterns
     }
 
-    fn finish(mut self, path: PathBuf) -> Report {
+    fn finish(mut self, path: FilePath) -> Report {
         let sections = std::mem::take(&mut self.sections);
         let config = build::build(&sections, &mut self.diags, &self.host_name, self.disk, path);
         let warnings = std::mem::take(&mut self.diags.warnings);

@@ -1,10 +1,22 @@
 //! Whole-config tests: text in, `Config` or `FILE:LINE` messages out.
 
 use super::*;
-use std::path::PathBuf;
+use crate::path::FilePath as PathBuf;
+use std::path::Path;
+
+/// [`super::load`] of a std path (the tests make their files with std).
+fn load(path: impl AsRef<Path>) -> Report {
+    use std::os::unix::ffi::OsStrExt;
+    super::load(path.as_ref().as_os_str().as_bytes())
+}
+
+fn socket_name(path: impl AsRef<Path>) -> Result<String, String> {
+    use std::os::unix::ffi::OsStrExt;
+    super::socket_name(path.as_ref().as_os_str().as_bytes())
+}
 
 fn parse(text: &str) -> Report {
-    parse_text(text, Path::new("/etc/pman/pman.conf"))
+    parse_text(text, "/etc/pman/pman.conf".as_bytes())
 }
 
 fn config(text: &str) -> Config {
@@ -329,7 +341,7 @@ fn socket_name_reads_only_pman_socket() {
     let err = socket_name(&path).err().unwrap_or_default();
     assert!(err.starts_with(&format!("{}:2: [pman] socket: ", path.display())), "{err}");
     assert_eq!(
-        socket_name(&dir.join("missing.conf")),
+        socket_name(dir.join("missing.conf")),
         Err(format!("{}: No such file or directory", dir.join("missing.conf").display()))
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -367,7 +379,7 @@ fn include_loops_and_missing_files() {
     write(&main, "[include]\nfiles=main.conf\n[program:a]\ncommand=x\n");
     let report = load(&main);
     assert_eq!(report.result.map(|c| c.programs.len()).ok(), Some(1));
-    let report = load(&dir.join("none.conf"));
+    let report = load(dir.join("none.conf"));
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         report.result.err(),

@@ -4,6 +4,7 @@
 
 use super::AutoRestart;
 use crate::number;
+use crate::path::FilePath;
 use crate::text::Part::{Int, Str};
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
@@ -227,7 +228,7 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
         if !path.starts_with('/') {
             return Err(not(text, "file: with an absolute path"));
         }
-        return Ok(super::Ready::File(Box::new(std::path::PathBuf::from(path))));
+        return Ok(super::Ready::File(Box::new(FilePath::from(path))));
     }
     if let Some(n) = t.strip_prefix("fd:") {
         return match number::i32(n) {

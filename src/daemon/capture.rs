@@ -9,13 +9,13 @@
 use super::log::Logger;
 use super::table::Slot;
 use crate::config::{LogTarget, ProgramConfig};
+use crate::path::FilePath;
 use crate::sys;
 use crate::text::Part::{Str, Uint};
 use crate::text::{self, Text};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
 
 /// One read from a pipe takes at most this much.
 pub const READ_CHUNK: usize = 32 * 1024;
@@ -26,7 +26,7 @@ pub const SYSLOG_LINE: usize = 1024;
 
 /// A log file shared by every stream that names its path: one cap, one rotation.
 pub struct Writer {
-    pub path: PathBuf,
+    pub path: FilePath,
     cpath: CString,
     fd: Option<OwnedFd>,
     /// Only regular files rotate (`/dev/null`, `/dev/full` never do).
@@ -48,10 +48,10 @@ pub enum Incident {
 }
 
 impl Writer {
-    pub fn new(path: &Path, maxbytes: u64, backups: u32) -> Writer {
-        let cpath = CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+    pub fn new(path: &[u8], maxbytes: u64, backups: u32) -> Writer {
+        let cpath = CString::new(path).unwrap_or_default();
         Writer {
-            path: path.to_path_buf(),
+            path: path.into(),
             cpath,
             fd: None,
             regular: true,
@@ -224,7 +224,7 @@ impl Capture {
         name: &str,
         pid: i32,
         socket: &UnixDatagram,
-        path: &Path,
+        path: &[u8],
         message: &mut Text,
     ) -> Option<(u64, i32)> {
         let Sink::Syslog(priority) = self.sink else { return None };
@@ -281,8 +281,8 @@ pub fn syslog_socket() -> Option<UnixDatagram> {
 
 /// The index of the writer for `path`, made when new (the first stream's
 /// cap and backups win).
-fn writer_for(writers: &mut Vec<Writer>, path: &Path, maxbytes: u64, backups: u32) -> usize {
-    match writers.iter().position(|w| w.path == path) {
+fn writer_for(writers: &mut Vec<Writer>, path: &[u8], maxbytes: u64, backups: u32) -> usize {
+    match writers.iter().position(|w| crate::path::same(&w.path, path)) {
         Some(i) => i,
         None => {
             writers.push(Writer::new(path, maxbytes, backups));
@@ -405,7 +405,7 @@ impl Output {
 
     /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
     /// and hands the bytes to its file or to syslog.
-    pub fn drain(&mut self, index: usize, k: usize, slot: &Slot, log: &mut Logger, syslog_path: &Path) {
+    pub fn drain(&mut self, index: usize, k: usize, slot: &Slot, log: &mut Logger, syslog_path: &[u8]) {
         let Output { pipes, writers, syslog, iobuf, datagram, .. } = self;
         if iobuf.is_empty() {
             // Only a daemon with captured streams pays for the buffer.

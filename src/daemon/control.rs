@@ -517,7 +517,7 @@ pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i
     match indices[..] {
         [i] => match logfile::path_of(&table.slot(i).cfg, stderr) {
             Ok(path) => {
-                reply.out(&path.to_string_lossy());
+                reply.out(&String::from_utf8_lossy(path));
                 0
             }
             Err(message) => {

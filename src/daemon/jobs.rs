@@ -148,7 +148,7 @@ impl Job {
                 }
             }
         }
-        log.info(&[Str("reloading "), Bytes(config.path.as_os_str().as_encoded_bytes())]);
+        log.info(&[Str("reloading "), Bytes(&config.path)]);
         reload_lines(&lines, &mut reply);
         for line in &lines {
             log.info(&[Str("reload: "), Str(line)]);

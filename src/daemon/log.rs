@@ -3,13 +3,13 @@
 //! logging a restart allocates nothing.
 
 use super::rotate::rotate;
+use crate::path::FilePath;
 use crate::sys;
 use crate::text::{self, Part, Text};
 use crate::tz::{self, Zone};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Level {
@@ -38,7 +38,7 @@ impl Level {
 }
 
 struct LogFile {
-    path: PathBuf,
+    path: FilePath,
     cpath: CString,
     fd: OwnedFd,
     size: u64,
@@ -56,7 +56,7 @@ pub struct Logger {
     /// only when poll says it can take a line at once.
     stderr_pipe: Option<OwnedFd>,
     syslog: Option<UnixDatagram>,
-    syslog_path: PathBuf,
+    syslog_path: FilePath,
     /// Lines that could not be written since the last one that could.
     dropped: u64,
     /// The line for stderr and the file (timestamp, level, message).
@@ -82,7 +82,7 @@ impl Logger {
                 None
             },
             syslog: None,
-            syslog_path: PathBuf::new(),
+            syslog_path: FilePath::default(),
             dropped: 0,
             line: Text::limited(LINE_MAX),
             datagram: Text::limited(LINE_MAX),
@@ -94,20 +94,20 @@ impl Logger {
     /// the log on syslog; the error says which file and why.
     pub fn configure(
         &mut self,
-        logfile: Option<&Path>,
+        logfile: Option<&[u8]>,
         maxbytes: u64,
         backups: u32,
-        syslog_path: &Path,
+        syslog_path: &[u8],
     ) -> Result<(), String> {
         self.maxbytes = maxbytes;
         self.backups = backups;
-        self.syslog_path = syslog_path.to_path_buf();
+        self.syslog_path = syslog_path.into();
         match logfile {
             Some(path) => {
-                if self.file.as_ref().is_some_and(|f| f.path == path) {
+                if self.file.as_ref().is_some_and(|f| crate::path::same(&f.path, path)) {
                     return Ok(());
                 }
-                let opened = CString::new(path.as_os_str().as_encoded_bytes())
+                let opened = CString::new(path)
                     .map_err(|e| {
                         let at = e.nul_position() as u64;
                         text::concat(&[
@@ -126,7 +126,7 @@ impl Logger {
                         self.syslog = sys::unix_datagram(false).ok();
                         return Err(text::concat(&[
                             Part::Str("logfile "),
-                            Part::Bytes(path.as_os_str().as_encoded_bytes()),
+                            Part::Bytes(path),
                             Part::Str(": "),
                             Part::Str(&reason),
                         ]));
@@ -134,7 +134,7 @@ impl Logger {
                 };
                 let meta = sys::fstat(fd.as_raw_fd()).ok();
                 let (size, regular) = meta.map_or((0, true), |m| (m.size, m.is_regular()));
-                self.file = Some(LogFile { path: path.to_path_buf(), cpath, fd, size, regular });
+                self.file = Some(LogFile { path: path.into(), cpath, fd, size, regular });
                 self.syslog = None;
             }
             None => {

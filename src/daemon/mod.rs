@@ -28,13 +28,12 @@ use r#loop::Daemon;
 use spawn::Context;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use table::{Slot, Table};
 
 /// `pman daemon [-f]`. Boot runs what it can: errors in the config are
 /// printed and logged, and only those that leave nothing to run or no
 /// socket to find the daemon by stop it (exit 2).
-pub fn run(config_path: &Path, foreground: bool) -> i32 {
+pub fn run(config_path: &[u8], foreground: bool) -> i32 {
     let mut report = config::load(config_path);
     for warning in &report.warnings {
         say(&[Str("pman: warning: "), Str(warning)]);
@@ -277,11 +276,11 @@ fn say(parts: &[Part]) {
 }
 
 /// Writes our pid, mode 0644 whatever the umask (a stale file is replaced).
-pub(super) fn write_pidfile(path: &Path) -> Result<(), String> {
+pub(super) fn write_pidfile(path: &[u8]) -> Result<(), String> {
     let _ = sys::remove_file(path);
     let mut pid = Text::new();
     pid.int(sys::getpid().into()).newline();
-    let bytes = path.as_os_str().as_encoded_bytes();
+    let bytes = path;
     let failed = |reason: &str| concat(&[Str("pidfile "), Bytes(bytes), Str(": "), Str(reason)]);
     // std's words for a path no syscall can take.
     let cpath = CString::new(bytes).map_err(|_| failed("file name contained an unexpected NUL byte"))?;

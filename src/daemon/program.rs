@@ -599,7 +599,7 @@ mod tests {
     /// infinite retries, autorestart true, TERM then KILL after 10 s).
     fn cfg() -> ProgramConfig {
         let text = "[program:p]\ncommand=/bin/true\nstdout=none\nstderr=none\n";
-        let report = crate::config::parse_text(text, std::path::Path::new("/etc/pman.conf"));
+        let report = crate::config::parse_text(text, b"/etc/pman.conf");
         match report.result {
             Ok(mut config) => config.programs.remove(0),
             Err(errors) => panic!("{errors:?}"),

@@ -3,13 +3,11 @@
 //! with no backups the file is emptied in place. The caller reopens.
 
 use crate::sys;
-use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::ffi::CString;
 
-pub fn rotate(path: &Path, backups: u32) {
+pub fn rotate(path: &[u8], backups: u32) {
     if backups == 0 {
-        if let Ok(path) = CString::new(path.as_os_str().as_bytes()) {
+        if let Ok(path) = CString::new(path) {
             let _ = sys::open(&path, libc::O_WRONLY | libc::O_TRUNC, 0);
         }
         return;
@@ -19,22 +17,23 @@ pub fn rotate(path: &Path, backups: u32) {
     for n in (1..backups).rev() {
         numbered(&mut from, path, n);
         numbered(&mut to, path, n + 1);
-        let _ = sys::rename(Path::new(OsStr::from_bytes(&from)), Path::new(OsStr::from_bytes(&to)));
+        let _ = sys::rename(&from, &to);
     }
     numbered(&mut to, path, 1);
-    let _ = sys::rename(path, Path::new(OsStr::from_bytes(&to)));
+    let _ = sys::rename(path, &to);
 }
 
 /// `path.n` into `out`.
-fn numbered(out: &mut Vec<u8>, path: &Path, n: u32) {
+fn numbered(out: &mut Vec<u8>, path: &[u8], n: u32) {
     let mut text = crate::text::Text::reuse(std::mem::take(out));
-    text.bytes(path.as_os_str().as_bytes()).byte(b'.').uint(u64::from(n));
+    text.bytes(path).byte(b'.').uint(u64::from(n));
     *out = text.into_bytes();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn backups_shift_and_none_empties_in_place() {
@@ -42,18 +41,19 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("out.log");
+        let log = log.as_os_str().as_bytes().to_vec();
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-        std::fs::write(&log, "first").unwrap();
+        std::fs::write(std::ffi::OsStr::from_bytes(&log), "first").unwrap();
         rotate(&log, 2);
-        std::fs::write(&log, "second").unwrap();
+        std::fs::write(std::ffi::OsStr::from_bytes(&log), "second").unwrap();
         rotate(&log, 2);
-        std::fs::write(&log, "third").unwrap();
+        std::fs::write(std::ffi::OsStr::from_bytes(&log), "third").unwrap();
         rotate(&log, 2);
         assert_eq!(
             (read("out.log"), read("out.log.1"), read("out.log.2")),
             (None, Some("third".into()), Some("second".into()))
         );
-        std::fs::write(&log, "kept name").unwrap();
+        std::fs::write(std::ffi::OsStr::from_bytes(&log), "kept name").unwrap();
         rotate(&log, 0);
         assert_eq!(read("out.log"), Some(String::new()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -52,7 +52,7 @@ pub struct Context {
 enum Output<'a> {
     DevNull,
     /// Uncapped: the child appends to the file itself.
-    File(&'a std::path::Path),
+    File(&'a [u8]),
     /// Through the daemon's pipe (capped file or syslog).
     Captured(Option<RawFd>),
 }
@@ -205,7 +205,7 @@ impl Context {
     fn open(&mut self, kind: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
         let Output::File(path) = kind else { return Ok(None) };
         self.scratch.clear();
-        self.scratch.extend_from_slice(path.as_os_str().as_encoded_bytes());
+        self.scratch.extend_from_slice(path);
         self.scratch.push(0);
         let cpath = CStr::from_bytes_until_nul(&self.scratch).unwrap_or(c"");
         match sys::open_append(cpath, 0o644) {
@@ -220,7 +220,7 @@ impl Context {
             Err(e) => Err(SpawnError::Failed(one_line(concat(&[
                 Str(which),
                 Str(" "),
-                Bytes(path.as_os_str().as_encoded_bytes()),
+                Bytes(path),
                 Str(": "),
                 Str(&sys::describe(&e)),
             ])))),
@@ -262,7 +262,7 @@ impl Context {
             push(&[b"LOGNAME=", user.name.as_bytes()]);
         }
         if let Some(dir) = &cfg.directory {
-            push(&[dir.as_os_str().as_encoded_bytes()]);
+            push(&[dir]);
         }
         let directory = cfg.directory.is_some().then(|| offsets.len() - 1);
 
@@ -326,8 +326,7 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, path: &CStr) -> Option<(String, b
             what.str("exec ").bytes(path.to_bytes());
         }
         Stage::Directory => {
-            what.str("directory ")
-                .bytes(cfg.directory.as_deref().map_or(b"", |d| d.as_os_str().as_encoded_bytes()));
+            what.str("directory ").bytes(cfg.directory.as_deref().map_or(b"", |d| d));
         }
         Stage::User => {
             what.str("user ").str(cfg.user.as_deref().unwrap_or(""));

@@ -39,7 +39,7 @@ impl Drop for Slot {
 /// What tells a file changed: inode, size, modification time.
 type FileMark = (u64, u64, i64, i64);
 
-fn file_mark(path: &std::path::Path) -> Option<FileMark> {
+fn file_mark(path: &[u8]) -> Option<FileMark> {
     let m = sys::stat_path(path).ok()?;
     Some((m.ino, m.size, m.mtime.0, m.mtime.1))
 }
@@ -1112,7 +1112,7 @@ mod tests {
     use super::*;
 
     fn programs(text: &str) -> Vec<ProgramConfig> {
-        let report = crate::config::parse_text(text, std::path::Path::new("/etc/pman.conf"));
+        let report = crate::config::parse_text(text, b"/etc/pman.conf");
         match report.result {
             Ok(config) => config.programs,
             Err(errors) => panic!("{errors:?}"),
