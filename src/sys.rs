@@ -10,7 +10,9 @@ use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 pub type Pid = libc::pid_t;
 
 mod alloc;
+mod clock;
 pub use alloc::Allocator;
+pub use clock::{unix_time, Instant};
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
@@ -659,12 +661,6 @@ pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> io::Result<()> {
         unsafe { signal_hook::low_level::register(signal, action) }?;
     }
     Ok(())
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_time() -> i64 {
-    // SAFETY: time(NULL) only returns the clock.
-    unsafe { libc::time(std::ptr::null_mut()) as i64 }
 }
 
 mod c {

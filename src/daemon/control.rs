@@ -11,12 +11,13 @@ use super::table::Table;
 use crate::logfile;
 use crate::protocol::{MAX_REQUEST, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::sys;
+use crate::sys::Instant;
 use crate::text::Part::{Int, Str, Uint};
 use crate::text::{Part, Text};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most clients connected at once; more are told `daemon busy`.
 pub const MAX_CLIENTS: usize = 32;

@@ -2,10 +2,11 @@
 //! output read through the loop down to its last line, and the reason a
 //! failed check gives (`healthcheck: exit 1: Connection refused`).
 
+use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Text;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest last line a reason keeps.
 const LINE_MAX: usize = 200;

@@ -11,10 +11,10 @@ use super::table::Table;
 use crate::config::Config;
 use crate::protocol::{TAG_ERR, TAG_OUT};
 use crate::sys;
+use crate::sys::Instant;
 use crate::text::concat;
 use crate::text::Part::{Bytes, Int, Str};
 use std::os::unix::net::UnixListener;
-use std::time::Instant;
 
 /// What a job does once its stops are done.
 enum Then {

@@ -14,10 +14,11 @@ use super::table::Table;
 use crate::config::Config;
 use crate::protocol::{Request, TAG_ERR};
 use crate::sys;
+use crate::sys::Instant;
 use crate::text::Part::{Int, Str};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Descriptors held in reserve (on /dev/null) and let go just before
 /// `accept`: when the table is full, starts and log opens fail first while

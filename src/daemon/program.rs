@@ -3,8 +3,9 @@
 //! into [`Event`]s and [`Action`]s into syscalls; nothing here touches the OS.
 
 use crate::config::{AutoRestart, ProgramConfig, Ready};
+use crate::sys::Instant;
 use crate::sys::{Exit, Pid};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A restart after an exit from RUNNING never comes sooner than this after
 /// the previous start, so a program that dies at once cannot spin.

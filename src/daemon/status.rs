@@ -3,8 +3,8 @@
 use super::program::{Program, State};
 use crate::signals;
 use crate::sys::Exit;
+use crate::sys::Instant;
 use crate::text::Text;
-use std::time::Instant;
 
 /// `[NAME] STATE details…` without a newline.
 /// `waiting`: the unmet dependencies of a WAITING program.

@@ -11,9 +11,10 @@ use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
 use crate::config::{ProgramConfig, Ready};
+use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One configured program and its runtime state.
 pub struct Slot {
