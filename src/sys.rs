@@ -503,14 +503,15 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
 
 /// A kernel signal set in the kernel's words (128 signals: MIPS has them;
 /// the others read 64).
-type KernelSigset = [libc::c_ulong; 128 / libc::c_ulong::BITS as usize];
+type KernelSigset = [libc::c_ulong; SIGSET_WORDS];
+const SIGSET_WORDS: usize = 128 / libc::c_ulong::BITS as usize;
 
 /// fork(2) as a plain clone(SIGCHLD) with every signal blocked across it:
 /// libc's fork takes locks that only threads need, and links its lock and
 /// clock code (about 3.5 KiB on mipsel). Returns the pid (0 in the child,
 /// -1 with errno set) and the mask to restore.
 unsafe fn fork_blocked() -> (Pid, KernelSigset) {
-    let (all, mut old): (KernelSigset, KernelSigset) = ([!0; _], [0; _]);
+    let (all, mut old): (KernelSigset, KernelSigset) = ([!0; SIGSET_WORDS], [0; SIGSET_WORDS]);
     libc::syscall(
         libc::SYS_rt_sigprocmask,
         libc::SIG_SETMASK,
@@ -679,7 +680,7 @@ pub fn fork() -> io::Result<Pid> {
 #[no_mangle]
 extern "C" fn abort() -> ! {
     let default = [0u64; 8];
-    let mut abrt: KernelSigset = [0; _];
+    let mut abrt: KernelSigset = [0; SIGSET_WORDS];
     abrt[0] = 1 << (libc::SIGABRT - 1);
     // SAFETY: raw syscalls on valid arguments; _exit ends the process.
     unsafe {
