@@ -128,11 +128,17 @@ fn name(args: &Json) -> Result<&str, String> {
 /// The daemon's error lines as one message, without `pman: ` prefixes.
 fn message(err: &[u8]) -> String {
     let text = String::from_utf8_lossy(err);
-    let lines: Vec<&str> = text.lines().map(|l| l.strip_prefix("pman: ").unwrap_or(l)).collect();
-    match lines.join("; ") {
-        joined if joined.is_empty() => "the daemon refused".into(),
-        joined => joined,
+    let mut joined = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 {
+            joined.push_str("; ");
+        }
+        joined.push_str(line.strip_prefix("pman: ").unwrap_or(line));
     }
+    if joined.is_empty() {
+        joined.push_str("the daemon refused");
+    }
+    joined
 }
 
 /// `{"lines":[...]}`: each line of `text` (invalid UTF-8 replaced).
@@ -153,5 +159,12 @@ mod tests {
     #[test]
     fn the_method_list_is_json() {
         assert!(crate::json::Json::parse(super::METHODS.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_daemon_error_lines_join_into_one_message() {
+        assert_eq!(super::message(b"pman: a\r\n\npman: b"), "a; ; b");
+        assert_eq!(super::message(b"x\n"), "x");
+        assert_eq!(super::message(b""), "the daemon refused");
     }
 }
