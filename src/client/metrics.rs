@@ -90,17 +90,17 @@ const FAMILIES: &[Family] = &[
 
 pub fn run(socket: &str) -> i32 {
     let mut out = Text::with_capacity(4096);
-    let programs = match programs(socket) {
+    let answer = programs(socket);
+    header(&mut out, "pman_up", "gauge", "1 if the pman daemon answered, else 0.");
+    let programs = match answer {
         Ok(programs) => programs,
         Err(message) => {
-            header(&mut out, "pman_up", "gauge", "1 if the pman daemon answered, else 0.");
             out.str("pman_up 0\n");
             let _ = sys::write_all(1, out.as_bytes());
             fail(&[&message]);
             return 1;
         }
     };
-    header(&mut out, "pman_up", "gauge", "1 if the pman daemon answered, else 0.");
     out.str("pman_up 1\n");
     header(&mut out, "pman_programs", "gauge", "Programs the daemon supervises.");
     out.str("pman_programs ").uint(programs.len() as u64).byte(b'\n');
