@@ -157,50 +157,46 @@ impl Parser<'_> {
             b't' => self.word(b"true", Json::Bool(true)),
             b'f' => self.word(b"false", Json::Bool(false)),
             b'"' => self.string().map(Json::Str),
-            b'[' => {
+            // Arrays and objects share one loop: an object's items have keys.
+            open @ (b'[' | b'{') => {
                 self.at += 1;
-                let mut items = Vec::new();
+                let object = open == b'{';
+                let close = open + 2; // `]` and `}` follow `[` and `{` by two.
+                let (mut items, mut fields) = (Vec::new(), Vec::new());
                 self.ws();
-                if self.eat(b']') {
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    if self.eat(b']') {
-                        return Ok(Json::Arr(items));
-                    }
-                    if !self.eat(b',') {
-                        return Err("expected ',' or ']' in JSON array");
-                    }
-                }
-            }
-            b'{' => {
-                self.at += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.eat(b'}') {
-                    return Ok(Json::Obj(fields));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err("expected a string key in JSON object");
-                    }
-                    let key = self.string()?;
-                    self.ws();
-                    if !self.eat(b':') {
-                        return Err("expected ':' in JSON object");
-                    }
-                    fields.push((key, self.value(depth + 1)?));
-                    self.ws();
-                    if self.eat(b'}') {
-                        return Ok(Json::Obj(fields));
-                    }
-                    if !self.eat(b',') {
-                        return Err("expected ',' or '}' in JSON object");
+                if !self.eat(close) {
+                    loop {
+                        let mut key = None;
+                        if object {
+                            self.ws();
+                            if self.peek() != Some(b'"') {
+                                return Err("expected a string key in JSON object");
+                            }
+                            key = Some(self.string()?);
+                            self.ws();
+                            if !self.eat(b':') {
+                                return Err("expected ':' in JSON object");
+                            }
+                        }
+                        let value = self.value(depth + 1)?;
+                        match key {
+                            Some(key) => fields.push((key, value)),
+                            None => items.push(value),
+                        }
+                        self.ws();
+                        if self.eat(close) {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return Err(if object {
+                                "expected ',' or '}' in JSON object"
+                            } else {
+                                "expected ',' or ']' in JSON array"
+                            });
+                        }
                     }
                 }
+                Ok(if object { Json::Obj(fields) } else { Json::Arr(items) })
             }
             b'-' | b'0'..=b'9' => self.number(),
             _ => Err("unexpected character in JSON"),
@@ -322,6 +318,20 @@ mod tests {
         for bad in ["", "{", "[1,]", "01", "1.", "\"\\x\"", "{\"a\" 1}", "nul", "[] x", "\"\u{1}\""] {
             assert!(Json::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
+        let cases = [
+            ("[1 2]", "expected ',' or ']' in JSON array"),
+            ("{\"a\":1 2}", "expected ',' or '}' in JSON object"),
+            ("{\"a\" 1}", "expected ':' in JSON object"),
+            ("{1:2}", "expected a string key in JSON object"),
+            ("{\"a\":1,}", "expected a string key in JSON object"),
+            ("[1,", "unexpected end of JSON"),
+        ];
+        for (bad, message) in cases {
+            assert_eq!(Json::parse(bad.as_bytes()).err(), Some(message), "{bad:?}");
+        }
+        assert_eq!(round_trip(" [ ] "), "[]");
+        assert_eq!(round_trip("{ }"), "{}");
+        assert_eq!(round_trip("[{},[],{\"a\":[{}]}]"), "[{},[],{\"a\":[{}]}]");
         let deep = "[".repeat(10_000);
         assert!(Json::parse(deep.as_bytes()).is_err());
     }
