@@ -92,28 +92,22 @@ impl Json {
     }
 }
 
-/// `s` as a JSON string.
+/// `s` as a JSON string. Read as bytes: only ASCII ones are escaped, and
+/// no byte of a multi-byte character is ASCII.
 pub fn string(out: &mut Text, s: &str) {
     out.byte(b'"');
-    let mut shown = 0;
-    for (at, c) in s.char_indices() {
-        let escape = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
-            _ => continue,
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.str("\\\""),
+            b'\\' => out.str("\\\\"),
+            b'\n' => out.str("\\n"),
+            b'\r' => out.str("\\r"),
+            b'\t' => out.str("\\t"),
+            0..=0x1f => out.str("\\u").hex4(b.into()),
+            b => out.byte(b),
         };
-        out.str(&s[shown..at]);
-        match escape {
-            "" => out.str("\\u").hex4(c as u16),
-            escape => out.str(escape),
-        };
-        shown = at + c.len_utf8();
     }
-    out.str(&s[shown..]).byte(b'"');
+    out.byte(b'"');
 }
 
 struct Parser<'a> {
@@ -311,6 +305,7 @@ mod tests {
             "{\"a\":[1,-2.5e3,true,null],\"b\":\"x\\\"\u{e9}\\n\"}"
         );
         assert_eq!(round_trip(r#""\ud83d\ude00""#), "\"\u{1f600}\"");
+        assert_eq!(round_trip(r#""\u0001\t\r\\é\u001f""#), r#""\u0001\t\r\\é\u001f""#);
     }
 
     #[test]
