@@ -110,17 +110,22 @@ fn exchange(
             Ok(0) if !buf.is_empty() => buf.push(b'\n'),
             Ok(0) => {
                 return Err(match &sent {
-                    Err(e) => [socket, ": ", &sys::describe(e)].concat(),
+                    Err(e) => at(socket, e),
                     Ok(()) => "the daemon closed the connection without an answer".into(),
                 })
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EINTR) => {}
-                _ => return Err([socket, ": ", &sys::describe(&e)].concat()),
+                _ => return Err(at(socket, &e)),
             },
         }
     }
+}
+
+/// `SOCKET: ERROR`.
+fn at(socket: &str, e: &std::io::Error) -> String {
+    [socket, ": ", &sys::describe(e)].concat()
 }
 
 /// What the daemon answered `request`: its exit code, its stdout lines
@@ -165,7 +170,7 @@ fn dial(socket: &str) -> Result<Option<UnixStream>, String> {
             return Err(["cannot reach the daemon at ", socket, ": ", &sys::strerror(errno)].concat())
         }
     };
-    let peer = socket::untrusted_peer(&stream).map_err(|e| [socket, ": ", &sys::describe(&e)].concat())?;
+    let peer = socket::untrusted_peer(&stream).map_err(|e| at(socket, &e))?;
     if let Some((pid, uid)) = peer {
         return Err(socket::held_by(socket, pid, uid));
     }
