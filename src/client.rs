@@ -84,12 +84,36 @@ fn exchange(
     // A daemon that refuses us (permission, busy) answers and closes without
     // reading: the write may fail, but its answer is there to read.
     let sent = sys::write_all(fd, text.as_bytes());
-    let mut buf = Vec::new();
+    let mut pending = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
-        let mut start = 0;
-        while let Some(end) = buf[start..].iter().position(|&b| b == b'\n') {
-            let (tag, text) = (buf[start], &buf[start + 1..=start + end]);
+        if !waits && !sys::readable_within(fd, ANSWER_TIMEOUT) {
+            return Err("daemon not responding".into());
+        }
+        let n = match sys::read(fd, &mut chunk) {
+            // The last line lacks its newline: it counts all the same.
+            Ok(0) if !pending.is_empty() => {
+                chunk[0] = b'\n';
+                1
+            }
+            Ok(0) => {
+                return Err(match &sent {
+                    Err(e) => at(socket, e),
+                    Ok(()) => "the daemon closed the connection without an answer".into(),
+                })
+            }
+            Ok(n) => n,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                _ => return Err(at(socket, &e)),
+            },
+        };
+        for &byte in &chunk[..n] {
+            pending.push(byte);
+            if byte != b'\n' {
+                continue;
+            }
+            let (tag, text) = (pending[0], &pending[1..]);
             match tag {
                 TAG_OUT | TAG_ERR => line(tag, text),
                 TAG_EXIT => {
@@ -99,26 +123,7 @@ fn exchange(
                 }
                 _ => {}
             }
-            start += end + 1;
-        }
-        buf.drain(..start);
-        if !waits && !sys::readable_within(fd, ANSWER_TIMEOUT) {
-            return Err("daemon not responding".into());
-        }
-        match sys::read(fd, &mut chunk) {
-            // The last line lacks its newline: it counts all the same.
-            Ok(0) if !buf.is_empty() => buf.push(b'\n'),
-            Ok(0) => {
-                return Err(match &sent {
-                    Err(e) => at(socket, e),
-                    Ok(()) => "the daemon closed the connection without an answer".into(),
-                })
-            }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => match e.raw_os_error() {
-                Some(libc::EINTR) => {}
-                _ => return Err(at(socket, &e)),
-            },
+            pending.clear();
         }
     }
 }
