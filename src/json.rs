@@ -95,17 +95,19 @@ impl Json {
 /// `s` as a JSON string. Read as bytes: only ASCII ones are escaped, and
 /// no byte of a multi-byte character is ASCII.
 pub fn string(out: &mut Text, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.byte(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.str("\\\""),
-            b'\\' => out.str("\\\\"),
-            b'\n' => out.str("\\n"),
-            b'\r' => out.str("\\r"),
-            b'\t' => out.str("\\t"),
-            0..=0x1f => out.str("\\u").hex4(b.into()),
-            b => out.byte(b),
-        };
+    for b in s.as_bytes() {
+        let control = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+        out.bytes(match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => &control,
+            _ => std::slice::from_ref(b),
+        });
     }
     out.byte(b'"');
 }
