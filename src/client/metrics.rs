@@ -139,13 +139,13 @@ fn header(out: &mut Text, name: &str, kind: &str, help: &str) {
 /// `name{program="...",state="..."} ` (the value comes next).
 fn sample(out: &mut Text, name: &str, program: &Json, state: Option<&str>) {
     out.str(name).str("{program=\"");
-    for &b in program.get("name").and_then(Json::as_str).unwrap_or("").as_bytes() {
-        match b {
-            b'\\' => out.str("\\\\"),
-            b'"' => out.str("\\\""),
-            b'\n' => out.str("\\n"),
-            b => out.byte(b),
-        };
+    for b in program.get("name").and_then(Json::as_str).unwrap_or("").as_bytes() {
+        out.bytes(match b {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            b'\n' => b"\\n",
+            _ => std::slice::from_ref(b),
+        });
     }
     out.byte(b'"');
     if let Some(state) = state {
