@@ -194,6 +194,9 @@ const COMMANDS: &[Spec] = &[
     },
 ];
 
+/// Command names and aliases are shorter than this.
+const NAME_MAX: usize = 16;
+
 /// supervisorctl's words for pman's commands.
 const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shutdown", "kill")];
 
@@ -343,7 +346,11 @@ fn command(word: &str) -> Result<&'static Spec, String> {
     }
     // The nearest name (the first of equals) if it is near enough.
     let mut nearest: Option<(usize, &str)> = None;
-    for near in COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)) {
+    for i in 0..COMMANDS.len() + ALIASES.len() {
+        let near = match COMMANDS.get(i) {
+            Some(spec) => spec.name,
+            None => ALIASES[i - COMMANDS.len()].0,
+        };
         let d = distance(word, near);
         match nearest {
             Some((best, _)) if best <= d => {}
@@ -358,9 +365,13 @@ fn command(word: &str) -> Result<&'static Spec, String> {
     }
 }
 
-/// Levenshtein distance over bytes (for "did you mean").
+/// Levenshtein distance over bytes (for "did you mean"); `b` is one of
+/// ours, shorter than [`NAME_MAX`] (a test checks), so a row fits on the stack.
 fn distance(a: &str, b: &str) -> usize {
-    let mut row: Vec<usize> = (0..=b.len()).collect();
+    let mut row = [0; NAME_MAX];
+    for (j, cell) in row.iter_mut().enumerate() {
+        *cell = j;
+    }
     for (i, ca) in a.bytes().enumerate() {
         let mut diagonal = row[0];
         row[0] = i + 1;
@@ -647,5 +658,9 @@ mod tests {
         assert_eq!(distance("kitten", "sitting"), 3);
         assert_eq!(distance("", "abc"), 3);
         assert_eq!(distance("stauts", "status"), 2);
+        assert_eq!(distance("a-very-long-word-indeed", "kill"), 22);
+        for name in COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)) {
+            assert!(name.len() < NAME_MAX, "{name}");
+        }
     }
 }
