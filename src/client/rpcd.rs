@@ -19,13 +19,12 @@ const DEFAULT_LINES: u64 = 32;
 const MAX_INPUT: usize = 64 * 1024;
 
 pub fn run(socket: &str, words: &[String]) -> i32 {
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    match words[..] {
-        ["list"] => {
+    match words {
+        [list] if list == "list" => {
             let _ = sys::write_all(1, METHODS.as_bytes());
             0
         }
-        ["call", method] => {
+        [verb, method] if verb == "call" => {
             if let Err(message) = call(socket, method, &read_stdin()) {
                 let mut out = Text::with_capacity(128);
                 out.str("{\"error\":");
