@@ -34,8 +34,7 @@ pub fn main_args(args: &[&[u8]]) -> i32 {
         match std::str::from_utf8(arg) {
             Ok(word) => words.push(word.to_string()),
             Err(_) => {
-                fail(&["argument is not UTF-8: ", &String::from_utf8_lossy(arg), "\n", cli::TRY_HELP]);
-                return 2;
+                return usage_error(&["argument is not UTF-8: ", &String::from_utf8_lossy(arg)].concat())
             }
         }
     }
@@ -46,10 +45,7 @@ pub fn main_args(args: &[&[u8]]) -> i32 {
 pub fn main_with(args: &[String]) -> i32 {
     let invocation = match cli::parse(args) {
         Ok(invocation) => invocation,
-        Err(message) => {
-            fail(&[&message, "\n", cli::TRY_HELP]);
-            return 2;
-        }
+        Err(message) => return usage_error(&message),
     };
     match invocation.command {
         Command::Help(command) => {
@@ -75,6 +71,12 @@ pub(crate) fn say(fd: std::os::fd::RawFd, parts: &[&str]) {
 /// `pman: ` + `parts` + newline on stderr: how a client's messages read.
 pub(crate) fn fail(parts: &[&str]) {
     write_line(2, "pman: ", parts);
+}
+
+/// A usage error: `pman: ` + `message`, then how to get help; exit code 2.
+pub(crate) fn usage_error(message: &str) -> i32 {
+    fail(&[message, "\n", cli::TRY_HELP]);
+    2
 }
 
 fn write_line(fd: std::os::fd::RawFd, prefix: &str, parts: &[&str]) {

@@ -7,8 +7,8 @@
 use super::{ask, log, programs};
 use crate::json::{self, Json};
 use crate::protocol::{valid_name, Request};
+use crate::sys;
 use crate::text::Text;
-use crate::{fail, sys};
 
 const METHODS: &str = "{\"status\":{},\"start\":{\"name\":\"str\"},\"stop\":{\"name\":\"str\"},\
 \"restart\":{\"name\":\"str\"},\"reload\":{},\"log\":{\"name\":\"str\",\"lines\":32}}\n";
@@ -34,10 +34,7 @@ pub fn run(socket: &str, words: &[String]) -> i32 {
             }
             0
         }
-        _ => {
-            fail(&["rpcd: usage: pman rpcd list | pman rpcd call METHOD\n", crate::cli::TRY_HELP]);
-            2
-        }
+        _ => crate::usage_error("rpcd: usage: pman rpcd list | pman rpcd call METHOD"),
     }
 }
 
