@@ -256,29 +256,22 @@ impl Parser<'_> {
                 b'\\' => {
                     let e = self.peek().ok_or("unterminated JSON string")?;
                     self.at += 1;
-                    let c = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let mut n = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&n) && self.s[self.at..].starts_with(b"\\u") {
-                                self.at += 2;
-                                let low = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&low) {
-                                    return Err("bad JSON surrogate pair");
-                                }
-                                n = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
-                            }
-                            char::from_u32(n).ok_or("bad JSON \\u escape")?
+                    if e != b'u' {
+                        // `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`: one byte each.
+                        let at = b"\"\\/bfnrt".iter().position(|&x| x == e).ok_or("bad JSON escape")?;
+                        out.push(b"\"\\/\x08\x0c\n\r\t"[at]);
+                        continue;
+                    }
+                    let mut n = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&n) && self.s[self.at..].starts_with(b"\\u") {
+                        self.at += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err("bad JSON surrogate pair");
                         }
-                        _ => return Err("bad JSON escape"),
-                    };
+                        n = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    let c = char::from_u32(n).ok_or("bad JSON \\u escape")?;
                     let mut utf8 = [0u8; 4];
                     out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
                 }
@@ -307,6 +300,8 @@ mod tests {
             "{\"a\":[1,-2.5e3,true,null],\"b\":\"x\\\"\u{e9}\\n\"}"
         );
         assert_eq!(round_trip(r#""\ud83d\ude00""#), "\"\u{1f600}\"");
+        let escapes = Json::parse(br#""\"\\\/\b\f\n\r\t\u0041""#).unwrap();
+        assert_eq!(escapes.as_str(), Some("\"\\/\u{8}\u{c}\n\r\tA"));
         assert_eq!(round_trip(r#""\u0001\t\r\\é\u001f""#), r#""\u0001\t\r\\é\u001f""#);
     }
 
