@@ -213,20 +213,8 @@ fn last_lines(fd: RawFd, len: u64, n: usize, buf: &mut [u8]) -> Option<(u64, usi
 
 /// Prints bytes `start..end` of `fd`, leaving its offset after them.
 fn copy(fd: RawFd, start: u64, end: u64, buf: &mut [u8]) {
-    if sys::seek(fd, Some(start)).is_none() {
-        return;
-    }
-    let mut left = end.saturating_sub(start);
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = match sys::read(fd, &mut buf[..want]) {
-            Ok(n) if n > 0 => n,
-            _ => return,
-        };
-        if sys::write_all(1, &buf[..n]).is_err() {
-            return;
-        }
-        left -= n as u64;
+    if sys::seek(fd, Some(start)).is_some() {
+        pump(fd, end.saturating_sub(start), buf);
     }
 }
 
@@ -287,19 +275,28 @@ fn successor(path: &CStr, held: (u64, u64)) -> Option<OwnedFd> {
 
 /// Prints the rest of `fd`; false once the output is gone.
 fn drain(fd: RawFd, buf: &mut [u8]) -> bool {
-    loop {
-        match sys::read(fd, buf) {
-            Ok(0) => return true,
+    pump(fd, u64::MAX, buf)
+}
+
+/// Prints up to `left` bytes of `fd` from its offset, fewer when it ends or
+/// a read fails; false once the output is gone.
+fn pump(fd: RawFd, mut left: u64, buf: &mut [u8]) -> bool {
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match sys::read(fd, &mut buf[..want]) {
+            Ok(0) => break,
             Ok(n) => {
                 if sys::write_all(1, &buf[..n]).is_err() {
                     return false;
                 }
+                left -= n as u64;
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             // A read error is not the output's: try again later.
-            Err(_) => return true,
+            Err(_) => break,
         }
     }
+    true
 }
 
 #[cfg(test)]
