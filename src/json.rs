@@ -67,26 +67,24 @@ impl Json {
             }
             Json::Str(s) => string(out, s),
             Json::Arr(items) => {
-                out.byte(b'[');
-                for (n, item) in items.iter().enumerate() {
-                    if n > 0 {
-                        out.byte(b',');
-                    }
+                let mut sep = b'[';
+                for item in items {
+                    out.byte(sep);
+                    sep = b',';
                     item.write(out);
                 }
-                out.byte(b']');
+                out.str(if items.is_empty() { "[]" } else { "]" });
             }
             Json::Obj(fields) => {
-                out.byte(b'{');
-                for (n, (key, value)) in fields.iter().enumerate() {
-                    if n > 0 {
-                        out.byte(b',');
-                    }
+                let mut sep = b'{';
+                for (key, value) in fields {
+                    out.byte(sep);
+                    sep = b',';
                     string(out, key);
                     out.byte(b':');
                     value.write(out);
                 }
-                out.byte(b'}');
+                out.str(if fields.is_empty() { "{}" } else { "}" });
             }
         }
     }
