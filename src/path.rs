@@ -49,17 +49,38 @@ pub fn c_path(path: &[u8]) -> Result<CString, i32> {
 /// same start (`/`, a leading `.`, or neither) and the same components,
 /// less empty ones and `.`s.
 pub fn same(a: &[u8], b: &[u8]) -> bool {
-    fn start(p: &[u8]) -> u8 {
-        match p {
-            [b'/', ..] => b'/',
-            [b'.'] | [b'.', b'/', ..] => b'.',
-            _ => 0,
-        }
-    }
-    fn parts(p: &[u8]) -> impl Iterator<Item = &[u8]> {
-        p.split(|&c| c == b'/').filter(|part| !part.is_empty() && *part != b".")
-    }
     a == b || (start(a) == start(b) && parts(a).eq(parts(b)))
+}
+
+/// `path` less what [`same`] skips: two paths have one key exactly when
+/// they are the same (for lists sorted by path).
+pub fn key(path: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(path.len());
+    match start(path) {
+        0 => {}
+        c => key.push(c),
+    }
+    for part in parts(path) {
+        if !key.is_empty() && key != b"/" {
+            key.push(b'/');
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// How a path starts: `/`, a leading `.` component, or neither (0).
+fn start(p: &[u8]) -> u8 {
+    match p {
+        [b'/', ..] => b'/',
+        [b'.'] | [b'.', b'/', ..] => b'.',
+        _ => 0,
+    }
+}
+
+/// Its components less empty ones and `.`s.
+fn parts(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+    p.split(|&c| c == b'/').filter(|part| !part.is_empty() && *part != b".")
 }
 
 impl PartialEq for FilePath {

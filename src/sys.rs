@@ -488,6 +488,7 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
     // SAFETY: fork in a single-threaded process; the child only makes
     // async-signal-safe calls on prepared data and then execs or _exits.
     let (pid, old) = unsafe { fork_blocked() };
+    let failed = (pid < 0).then(io::Error::last_os_error);
     if pid == 0 {
         // SAFETY: see above; child_main never returns. Its signals stay
         // blocked until it has set every disposition back to the default,
@@ -495,10 +496,7 @@ pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
         unsafe { child_main(plan) }
     }
     set_signal_mask(&old);
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(pid)
+    failed.map_or(Ok(pid), Err)
 }
 
 /// A kernel signal set in the kernel's words (128 signals: MIPS has them;
@@ -508,7 +506,7 @@ const SIGSET_WORDS: usize = 128 / libc::c_ulong::BITS as usize;
 
 /// fork(2) as a plain clone(SIGCHLD) with every signal blocked across it:
 /// libc's fork takes locks that only threads need, and links its lock and
-/// clock code (about 3.5 KiB on mipsel). Returns the pid (0 in the child,
+/// clock code (about 5 KiB on mipsel). Returns the pid (0 in the child,
 /// -1 with errno set) and the mask to restore.
 unsafe fn fork_blocked() -> (Pid, KernelSigset) {
     let (all, mut old): (KernelSigset, KernelSigset) = ([!0; SIGSET_WORDS], [0; SIGSET_WORDS]);
@@ -665,12 +663,9 @@ pub fn executable(path: &CStr) -> bool {
 pub fn fork() -> io::Result<Pid> {
     // SAFETY: the process is single-threaded here.
     let (pid, old) = unsafe { fork_blocked() };
+    let failed = (pid < 0).then(io::Error::last_os_error);
     set_signal_mask(&old);
-    if pid < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid)
-    }
+    failed.map_or(Ok(pid), Err)
 }
 
 /// libc's `abort` for the static musl build. musl's raises SIGABRT at the

@@ -346,7 +346,7 @@ struct Programs {
     /// Indices into `list` sorted by process name (binary search: thousands
     /// of programs stay fast).
     by_name: Vec<usize>,
-    /// Each log file's first stream: path (as [`files::path_key`]), maxbytes, backups, who.
+    /// Each log file's first stream: path (as [`crate::path::key`]), maxbytes, backups, who.
     logs: Vec<(Vec<u8>, u64, u32, String)>,
     /// Indices into `logs` sorted by path.
     logs_by_path: Vec<usize>,
@@ -893,7 +893,7 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
     for (stream, target, maxbytes, backups) in streams {
         let LogTarget::File(path) = target else { continue };
         // Compared as paths compare (`/tmp//x` is `/tmp/x`), by their bytes.
-        let key = files::path_key(path);
+        let key = crate::path::key(path);
         if key.starts_with(b"/dev") && matches!(key.get(4), None | Some(b'/')) {
             continue;
         }

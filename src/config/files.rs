@@ -89,26 +89,6 @@ pub fn absolute(path: &[u8]) -> FilePath {
     path.into()
 }
 
-/// `path` without what `Path` comparisons skip (repeated and trailing `/`,
-/// `.` past the start): two paths have one key exactly when they compare
-/// equal as `Path`s, with no `Components` code.
-pub fn path_key(path: &[u8]) -> Vec<u8> {
-    let bytes = path;
-    let mut key = Vec::with_capacity(bytes.len());
-    if bytes.first() == Some(&b'/') {
-        key.push(b'/');
-    } else if bytes == b"." || bytes.starts_with(b"./") {
-        key.push(b'.');
-    }
-    for part in bytes.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".") {
-        if !key.is_empty() && key != b"/" {
-            key.push(b'/');
-        }
-        key.extend_from_slice(part);
-    }
-    key
-}
-
 /// `Path::parent` by bytes (without `Components`): `path` less its last
 /// component and the separators and `.`s before and after it; `None` for a
 /// root or an empty path.
@@ -352,12 +332,12 @@ mod tests {
             }
         }
         for a in &paths {
-            let (pa, ka) = (Path::new(a), path_key(a.as_bytes()));
+            let (pa, ka) = (Path::new(a), crate::path::key(a.as_bytes()));
             assert_eq!(parent(a.as_bytes()), pa.parent().map(|p| p.as_os_str().as_bytes()), "{a:?}");
             let dev = ka.starts_with(b"/dev") && matches!(ka.get(4), None | Some(b'/'));
             assert_eq!(dev, pa.starts_with("/dev"), "{a:?}");
             for b in &paths {
-                assert_eq!(ka == path_key(b.as_bytes()), pa == Path::new(b), "{a:?} {b:?}");
+                assert_eq!(ka == crate::path::key(b.as_bytes()), pa == Path::new(b), "{a:?} {b:?}");
                 assert_eq!(crate::path::same(a.as_bytes(), b.as_bytes()), pa == Path::new(b), "{a:?} {b:?}");
             }
         }
