@@ -241,7 +241,9 @@ fn civil_from_days(days: i32) -> (i32, i32, i32) {
 
 /// The day number (since 1970-01-01) of an instant.
 fn day_of(seconds: i64) -> i32 {
-    seconds.div_euclid(i64::from(DAY)) as i32
+    // 86400 = 128 * 675, and floor division by each in turn is floor
+    // division by both: no 64-bit division (a compiler-rt call on 32-bit CPUs).
+    ((seconds >> 7) as i32).div_euclid(DAY / 128)
 }
 
 /// A wall-clock time split as (year, month, day, hour, minute, second).
@@ -266,6 +268,17 @@ mod tests {
         let zone = Zone::parse(zone.as_bytes()).unwrap_or_else(|| panic!("{zone:?} does not parse"));
         let (y, mo, d, h, mi, s) = civil(t + i64::from(zone.offset_at(t)));
         format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    }
+
+    #[test]
+    fn day_numbers_are_floor_division_by_a_day() {
+        let mut seconds = -70_000_000_000i64;
+        while seconds < 70_000_000_000 {
+            for s in [seconds - 1, seconds, seconds + 1, seconds + 86_399] {
+                assert_eq!(i64::from(day_of(s)), s.div_euclid(86400), "{s}");
+            }
+            seconds += 86_400 * 97 + 12_345;
+        }
     }
 
     #[test]

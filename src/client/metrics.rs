@@ -4,7 +4,7 @@
 
 use super::programs;
 use crate::json::Json;
-use crate::text::Text;
+use crate::text::{self, Text};
 use crate::{fail, sys};
 
 /// The states a program can be in: `pman_program_state` has one sample
@@ -167,7 +167,14 @@ fn value(out: &mut Text, field: Option<&Json>, how: Value) -> bool {
         };
         match how {
             Value::Count { scale, .. } => out.uint(n.saturating_mul(scale)),
-            _ => out.uint(n / 1000).byte(b'.').padded(n % 1000, 3),
+            _ => {
+                // n / 1000 with three decimals, split from n's digits (at
+                // least four): no 64-bit division.
+                let mut digits = [b'0'; 20];
+                let len = text::decimal(n, &mut digits).len().max(4);
+                let n = &digits[digits.len() - len..];
+                out.bytes(&n[..len - 3]).byte(b'.').bytes(&n[len - 3..])
+            }
         };
         return true;
     };
@@ -205,6 +212,12 @@ mod tests {
         assert_eq!(read(Some(&num("12")), Value::Count { scale: 1, zero: true }).as_deref(), Some("12"));
         assert_eq!(read(Some(&num("1234")), Value::Millis).as_deref(), Some("1.234"));
         assert_eq!(read(Some(&num("5")), Value::Millis).as_deref(), Some("0.005"));
+        assert_eq!(read(Some(&num("0")), Value::Millis).as_deref(), Some("0.000"));
+        assert_eq!(read(Some(&num("1000")), Value::Millis).as_deref(), Some("1.000"));
+        assert_eq!(
+            read(Some(&num("18446744073709551615")), Value::Millis).as_deref(),
+            Some("18446744073709551.615")
+        );
         assert_eq!(read(None, Value::Millis), None);
     }
 }
