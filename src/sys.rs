@@ -76,8 +76,14 @@ pub unsafe fn start(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<
             }
         }
     }
-    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // A kernel sigaction of SIG_IGN: the handler comes after the flags on
+    // MIPS, first elsewhere; ignoring needs no restorer and no mask.
+    let mut ignore = [0usize; 8];
+    ignore[usize::from(cfg!(any(target_arch = "mips", target_arch = "mips64")))] = libc::SIG_IGN;
+    // SAFETY: a raw rt_sigaction with a valid kernel sigaction.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigaction, libc::SIGPIPE, ignore.as_ptr(), 0usize, KERNEL_SIGSET_BYTES)
+    };
     let count = usize::try_from(argc).unwrap_or(0);
     // SAFETY: the caller's promise: `count` valid C strings in `argv`.
     (1..count).map(|i| unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes()).collect()
@@ -702,6 +708,36 @@ extern "C" fn abort() -> ! {
 extern "C" fn exit(code: libc::c_int) -> ! {
     // SAFETY: _exit ends the process.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(all(target_env = "musl", target_feature = "crt-static"))]
+extern "C" {
+    /// musl's sigaction proper, which its `sigaction` wraps.
+    fn __libc_sigaction(
+        signal: libc::c_int,
+        action: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> libc::c_int;
+}
+
+/// libc's `sigaction` for the static musl build (signal-hook's handlers).
+/// musl's takes a lock around changes to SIGABRT's disposition, for its
+/// `abort`; pman's own [`abort`] needs none, and the lock code goes.
+/// Signals 32 to 34 stay musl's own, as in musl's.
+#[cfg(all(target_env = "musl", target_feature = "crt-static"))]
+#[no_mangle]
+unsafe extern "C" fn sigaction(
+    signal: libc::c_int,
+    action: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    if (32..35).contains(&signal) {
+        // SAFETY: errno is this thread's.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        return -1;
+    }
+    // SAFETY: the caller's arguments, as musl's sigaction takes them.
+    unsafe { __libc_sigaction(signal, action, old) }
 }
 
 /// Points stdin, stdout and stderr at /dev/null.
