@@ -6,7 +6,7 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
+use super::{AutoRestart, Config, Diags, Extra, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
 use crate::path::FilePath;
 use crate::text::Part::{Str, Uint};
 use crate::text::{concat, path as shown};
@@ -664,7 +664,7 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         stderr_maxbytes: 0,
         stdout_backups: 0,
         stderr_backups: 0,
-        limits: Box::default(),
+        limits: Extra::default(),
     }
 }
 
@@ -801,7 +801,7 @@ fn process(
     if let Some(e) = get("healthcheck") {
         match sc.text(e).map(|t| shlex::split(&t)) {
             Some(Ok(argv)) if argv.is_empty() => sc.fail_as(e, "empty healthcheck"),
-            Some(Ok(argv)) => p.limits.healthcheck = argv.into(),
+            Some(Ok(argv)) => p.limits.healthcheck = argv,
             Some(Err(reason)) => sc.fail(e, reason),
             None => {}
         }
@@ -809,6 +809,7 @@ fn process(
     if let (Some(e), Ready::Healthcheck, true) = (get("ready"), &p.ready, p.limits.healthcheck.is_empty()) {
         sc.fail_as(e, "ready = healthcheck needs a healthcheck key");
     }
+    p.limits.settle();
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
         let text = [&sc.label, " ", e.written(), " is ignored with redirect_stderr=true"].concat();
         sc.diags.warn(e.file, e.line, text);

@@ -3,7 +3,7 @@
 //! keys with what pman says about them), the `[pman]` keys, and the nearest
 //! known name for a typo.
 
-use super::{AutoRestart, ProgramConfig};
+use super::{AutoRestart, Limits, ProgramConfig};
 
 /// How a program key is read and where its value goes; defaults inline.
 pub enum Kind {
@@ -68,9 +68,21 @@ pub const PROGRAM: &[Key] = &[
     key("watchdog", &[], Kind::Count(|p| &mut p.limits.watchdog, 0)),
     key("memory_max", &[], Kind::Size(|p| &mut p.limits.memory_max, 0)),
     key("healthcheck", &[], Kind::Special),
-    key("healthcheck_interval", &[], Kind::Positive(|p| &mut p.limits.healthcheck_interval, 30)),
-    key("healthcheck_timeout", &[], Kind::Positive(|p| &mut p.limits.healthcheck_timeout, 10)),
-    key("healthcheck_retries", &[], Kind::Positive(|p| &mut p.limits.healthcheck_retries, 3)),
+    key(
+        "healthcheck_interval",
+        &[],
+        Kind::Positive(|p| &mut p.limits.healthcheck_interval, Limits::CHECK_INTERVAL),
+    ),
+    key(
+        "healthcheck_timeout",
+        &[],
+        Kind::Positive(|p| &mut p.limits.healthcheck_timeout, Limits::CHECK_TIMEOUT),
+    ),
+    key(
+        "healthcheck_retries",
+        &[],
+        Kind::Positive(|p| &mut p.limits.healthcheck_retries, Limits::CHECK_RETRIES),
+    ),
     key("stopsignal", &[], Kind::Signal(|p| &mut p.stopsignal, libc::SIGTERM)),
     key("stopwaitsecs", &[], Kind::Count(|p| &mut p.stopwaitsecs, 10)),
     key("killasgroup", &["stopasgroup"], Kind::Flag(|p| &mut p.killasgroup, true)),

@@ -81,13 +81,13 @@ pub struct ProgramConfig {
     pub stderr_maxbytes: u64,
     pub stdout_backups: u32,
     pub stderr_backups: u32,
-    /// Boxed: most programs set none, and a program slot stays small.
-    pub limits: Box<Limits>,
+    /// Held only when they differ from the defaults: most programs set none.
+    pub limits: Extra,
 }
 
 /// Settings most programs leave unset: what the child sets on itself
 /// before exec (`None`/empty: inherited), and what the daemon watches.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub nice: Option<i32>,
     pub oom_score_adj: Option<i32>,
@@ -104,11 +104,76 @@ pub struct Limits {
     /// `healthcheck`: the check's argv (empty: none), run every
     /// `interval` s while RUNNING, failed past `timeout` s; `retries`
     /// failures in a row restart the program.
-    pub healthcheck: Box<[String]>,
+    pub healthcheck: Vec<String>,
     pub healthcheck_interval: u32,
     pub healthcheck_timeout: u32,
     pub healthcheck_retries: u32,
 }
+
+/// What [`Extra`] reads while a program holds no limits of its own.
+static DEFAULT_LIMITS: Limits = Limits::DEFAULT;
+
+impl Limits {
+    pub const CHECK_INTERVAL: u32 = 30;
+    pub const CHECK_TIMEOUT: u32 = 10;
+    pub const CHECK_RETRIES: u32 = 3;
+
+    /// What a program without any of these keys has.
+    pub const DEFAULT: Limits = Limits {
+        nice: None,
+        oom_score_adj: None,
+        rlimits: Vec::new(),
+        no_new_privs: false,
+        watchdog: 0,
+        memory_max: 0,
+        healthcheck: Vec::new(),
+        healthcheck_interval: Limits::CHECK_INTERVAL,
+        healthcheck_timeout: Limits::CHECK_TIMEOUT,
+        healthcheck_retries: Limits::CHECK_RETRIES,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
+}
+
+/// A program's [`Limits`]: no block at all while they are the defaults
+/// (at 200 programs, a block each is 20 KB). Reads see the defaults;
+/// a write makes the block, and [`Extra::settle`] drops it again if it
+/// holds only defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Extra(Option<Box<Limits>>);
+
+impl Extra {
+    pub fn settle(&mut self) {
+        if self.0.as_deref() == Some(&DEFAULT_LIMITS) {
+            self.0 = None;
+        }
+    }
+}
+
+impl std::ops::Deref for Extra {
+    type Target = Limits;
+    fn deref(&self) -> &Limits {
+        self.0.as_deref().unwrap_or(&DEFAULT_LIMITS)
+    }
+}
+
+impl std::ops::DerefMut for Extra {
+    fn deref_mut(&mut self) -> &mut Limits {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Extra) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Extra {}
 
 /// One `rlimit_*` key: `u64::MAX` is unlimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

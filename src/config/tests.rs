@@ -105,14 +105,23 @@ fn defaults() {
         stderr_maxbytes: 256 * 1024,
         stdout_backups: 1,
         stderr_backups: 1,
-        limits: Box::new(crate::config::Limits {
-            healthcheck_interval: 30,
-            healthcheck_timeout: 10,
-            healthcheck_retries: 3,
-            ..Default::default()
-        }),
+        limits: Default::default(),
     };
     assert_eq!(p, &expected);
+}
+
+#[test]
+fn limits_hold_a_block_only_when_they_differ_from_the_defaults() {
+    let c = config(
+        "[program:a]\ncommand=x\n[program:b]\ncommand=x\nnice=5\n\
+         [program:c]\ncommand=x\nhealthcheck_interval=30\nno_new_privs=false\n",
+    );
+    let [a, b, c] = &c.programs[..] else { panic!("three programs") };
+    assert!(a.limits.0.is_none() && c.limits.0.is_none());
+    assert_eq!(b.limits.0.as_deref().map(|l| l.nice), Some(Some(5)));
+    assert_eq!((a.limits.healthcheck_interval, b.limits.healthcheck_interval), (30, 30));
+    assert_eq!(a.limits, c.limits);
+    assert_ne!(a.limits, b.limits);
 }
 
 #[test]

@@ -1401,7 +1401,7 @@ mod tests {
     #[test]
     fn failed_checks_in_a_row_restart_and_a_pass_resets_them() {
         let mut c = cfg();
-        c.limits.healthcheck = vec!["check".to_string()].into();
+        c.limits.healthcheck = vec!["check".to_string()];
         c.limits.healthcheck_retries = 2;
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
@@ -1432,7 +1432,7 @@ mod tests {
     #[test]
     fn ready_healthcheck_is_the_first_passing_check() {
         let mut c = cfg();
-        c.limits.healthcheck = vec!["check".to_string()].into();
+        c.limits.healthcheck = vec!["check".to_string()];
         c.ready = Ready::Healthcheck;
         c.ready_timeout = 10;
         let t0 = Instant::now();
