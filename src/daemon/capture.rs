@@ -9,7 +9,6 @@
 use super::log::Logger;
 use super::table::Slot;
 use crate::config::{LogTarget, ProgramConfig};
-use crate::path::FilePath;
 use crate::sys;
 use crate::text::Part::{Str, Uint};
 use crate::text::{self, Text};
@@ -26,7 +25,7 @@ pub const SYSLOG_LINE: usize = 1024;
 
 /// A log file shared by every stream that names its path: one cap, one rotation.
 pub struct Writer {
-    pub path: FilePath,
+    /// The path, NUL-terminated for open(2) (`path` gives it without).
     cpath: CString,
     fd: Option<OwnedFd>,
     /// Only regular files rotate (`/dev/null`, `/dev/full` never do).
@@ -50,17 +49,7 @@ pub enum Incident {
 impl Writer {
     pub fn new(path: &[u8], maxbytes: u64, backups: u32) -> Writer {
         let cpath = CString::new(path).unwrap_or_default();
-        Writer {
-            path: path.into(),
-            cpath,
-            fd: None,
-            regular: true,
-            size: 0,
-            maxbytes,
-            backups,
-            dropped: 0,
-            error: 0,
-        }
+        Writer { cpath, fd: None, regular: true, size: 0, maxbytes, backups, dropped: 0, error: 0 }
     }
 
     /// Creates the file now (so `pman log` finds it before any output);
@@ -86,6 +75,10 @@ impl Writer {
         if self.regular && self.maxbytes > 0 && self.size >= self.maxbytes {
             self.rotate();
         }
+    }
+
+    pub fn path(&self) -> &[u8] {
+        self.cpath.to_bytes()
     }
 
     fn open(&mut self) -> Result<RawFd, i32> {
@@ -165,7 +158,7 @@ impl Writer {
     /// Rotates (see `rotate`), then a fresh `log`.
     fn rotate(&mut self) {
         self.fd = None;
-        super::rotate::rotate(&self.path, self.backups);
+        super::rotate::rotate(self.path(), self.backups);
         self.size = 0;
         // The current file exists again at once (for `pman log`, `tail -F`).
         let _ = self.open();
@@ -282,7 +275,7 @@ pub fn syslog_socket() -> Option<UnixDatagram> {
 /// The index of the writer for `path`, made when new (the first stream's
 /// cap and backups win).
 fn writer_for(writers: &mut Vec<Writer>, path: &[u8], maxbytes: u64, backups: u32) -> usize {
-    match writers.iter().position(|w| crate::path::same(&w.path, path)) {
+    match writers.iter().position(|w| crate::path::same(w.path(), path)) {
         Some(i) => i,
         None => {
             writers.push(Writer::new(path, maxbytes, backups));
@@ -499,7 +492,7 @@ impl Output {
                     continue;
                 }
                 let LogTarget::File(path) = target else { continue };
-                if let Some(w) = writers.iter().position(|w| w.path == *path) {
+                if let Some(w) = writers.iter().position(|w| w.path() == &path[..]) {
                     if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
                         writers[w].set_limits(maxbytes, backups);
                     }
