@@ -638,10 +638,6 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         name,
         group: group.to_string(),
         argv: Vec::new(),
-        directory: None,
-        environment: Vec::new(),
-        umask: None,
-        user: None,
         autostart: false,
         autorestart: AutoRestart::Never,
         exitcodes: vec![0],
@@ -757,10 +753,10 @@ fn process(
     p.argv = argv;
     // Spelled-out defaults (the start directory, the own umask) are the
     // defaults, so that `reload` sees no change in them.
-    p.directory = directory.filter(|d| crate::sys::current_dir().ok().as_ref() != Some(d));
-    p.environment = environment;
-    p.umask = umask.filter(|&m| m != crate::sys::own_umask());
-    p.user = user.map(|(u, _)| u);
+    p.limits.directory = directory.filter(|d| crate::sys::current_dir().ok().as_ref() != Some(d));
+    p.limits.environment = environment;
+    p.limits.umask = umask.filter(|&m| m != crate::sys::own_umask());
+    p.limits.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;
     p.ready = ready;
@@ -930,11 +926,13 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
     let at = |key: &str| slot(slots, key).map_or((s.file, s.line), |e| (e.file, e.line));
     if let Some(cmd) = p.argv.first() {
         let missing = if cmd.contains('/') {
-            let base = p.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
+            let base =
+                p.limits.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
             (!host::is_executable(&base.join(cmd.as_bytes())))
                 .then(|| ["command ", cmd, " is not an executable file"].concat())
         } else {
             let path_var = p
+                .limits
                 .environment
                 .iter()
                 .rev()
@@ -951,7 +949,7 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
             sc.diags.warn(file, line, [&sc.label, " ", &text].concat());
         }
     }
-    if let Some(dir) = p.directory.as_ref().filter(|d| !files::is_dir(d)) {
+    if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at("directory");
         let text = concat(&[Str(&sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
         sc.diags.warn(file, line, text);
@@ -1029,7 +1027,7 @@ mod boot_tests {
         let (config, errors) =
             boot("[pman]\numask=999\nsyslog_socket=\nlogfile_maxbytes=lots\n[program:a]\ncommand=a\n");
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert_eq!(config.programs[0].umask, None);
+        assert_eq!(config.programs[0].limits.umask, None);
         assert_eq!(config.syslog_socket, FilePath::from("/dev/log"));
         assert_eq!(config.logfile_maxbytes, 256 * 1024);
         assert!(config.unrun.is_empty());

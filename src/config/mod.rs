@@ -43,17 +43,6 @@ pub struct ProgramConfig {
     pub group: String,
     /// argv, split like Python's `shlex.split`; never empty.
     pub argv: Vec<String>,
-    /// Working directory; `None` = the directory `pman daemon` started in
-    /// (also when that directory is written out).
-    pub directory: Option<FilePath>,
-    /// Variables added to the daemon's environment: `[pman] environment`
-    /// first, then the program's own (later wins). `PMAN_PROCESS_NAME` etc.
-    /// are added at spawn time, not here.
-    pub environment: Vec<(String, String)>,
-    /// `None` = the daemon's own umask (also when that one is written out).
-    pub umask: Option<u32>,
-    /// `name`, `uid` or `uid:gid`, as written.
-    pub user: Option<String>,
     pub autostart: bool,
     pub autorestart: AutoRestart,
     pub exitcodes: Vec<i32>,
@@ -89,6 +78,17 @@ pub struct ProgramConfig {
 /// before exec (`None`/empty: inherited), and what the daemon watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Working directory; `None` = the directory `pman daemon` started in
+    /// (also when that directory is written out).
+    pub directory: Option<FilePath>,
+    /// Variables added to the daemon's environment: `[pman] environment`
+    /// first, then the program's own (later wins). `PMAN_PROCESS_NAME` etc.
+    /// are added at spawn time, not here.
+    pub environment: Vec<(String, String)>,
+    /// `None` = the daemon's own umask (also when that one is written out).
+    pub umask: Option<u32>,
+    /// `name`, `uid` or `uid:gid`, as written.
+    pub user: Option<String>,
     pub nice: Option<i32>,
     pub oom_score_adj: Option<i32>,
     /// In the order the keys are listed; each resource once.
@@ -120,6 +120,10 @@ impl Limits {
 
     /// What a program without any of these keys has.
     pub const DEFAULT: Limits = Limits {
+        directory: None,
+        environment: Vec::new(),
+        umask: None,
+        user: None,
         nice: None,
         oom_score_adj: None,
         rlimits: Vec::new(),

@@ -60,7 +60,7 @@ fn seed_example_loads_with_port_warning() {
     assert_eq!(c.logfile, Some(PathBuf::from("/tmp/pman.log")));
     let p = &c.programs[0];
     assert_eq!((p.name.as_str(), p.argv.clone()), ("ls", vec!["/bin/ls".to_string()]));
-    assert_eq!(p.directory, Some(PathBuf::from("/tmp")));
+    assert_eq!(p.limits.directory, Some(PathBuf::from("/tmp")));
     assert_eq!(
         (p.stdout.clone(), p.stderr.clone()),
         (file("/tmp/sample_stdout.log"), file("/tmp/sample_stderr.log"))
@@ -79,10 +79,6 @@ fn defaults() {
         name: "web".into(),
         group: "web".into(),
         argv: vec!["httpd".into(), "-f".into()],
-        directory: None,
-        environment: Vec::new(),
-        umask: None,
-        user: None,
         autostart: true,
         autorestart: AutoRestart::Always,
         exitcodes: vec![0],
@@ -133,7 +129,10 @@ fn every_key() {
          stderr_logfile_maxbytes=0\nstdout_backups=3\nstderr_logfile_backups=0\n",
     );
     let p = &c.programs[0];
-    assert_eq!((p.umask, p.user.as_deref(), p.autostart), (Some(0o27), Some("1000:1000"), false));
+    assert_eq!(
+        (p.limits.umask, p.limits.user.as_deref(), p.autostart),
+        (Some(0o27), Some("1000:1000"), false)
+    );
     assert_eq!((p.autorestart, p.exitcodes.clone()), (AutoRestart::Unexpected, vec![0, 2]));
     assert_eq!((p.startsecs, p.startretries, p.backoff, p.backoff_max), (0, Some(3), 0, 0));
     assert_eq!((p.stopsignal, p.stopwaitsecs, p.killasgroup, p.priority), (libc::SIGHUP, 2, false, -5));
@@ -166,7 +165,7 @@ fn log_targets_and_paths() {
     assert_eq!(c.socket, "/etc/pman/ctl.sock");
     let (x, y) = (&c.programs[0], &c.programs[1]);
     assert_eq!((x.stdout.clone(), x.stderr.clone()), (LogTarget::Syslog, LogTarget::None));
-    assert_eq!(x.directory, Some(PathBuf::from(host::own_home())));
+    assert_eq!(x.limits.directory, Some(PathBuf::from(host::own_home())));
     assert_eq!(
         (y.stdout.clone(), y.stderr.clone()),
         (file("/tmp/y_stdout.log"), file("/etc/pman/log/y.err"))
@@ -182,10 +181,10 @@ fn pman_inheritance_and_environment() {
     );
     let (x, y) = (&c.programs[0], &c.programs[1]);
     assert_eq!(x.argv, ["echo", "1", "2"]);
-    let env: Vec<(&str, &str)> = x.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env: Vec<(&str, &str)> = x.limits.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("A", "4"), ("B", "2"), ("C", "3")]);
-    assert_eq!((x.directory.clone(), x.umask), (Some(PathBuf::from("/srv")), Some(0o27)));
-    assert_eq!((y.directory.clone(), y.umask), (Some(PathBuf::from("/opt")), Some(0o77)));
+    assert_eq!((x.limits.directory.clone(), x.limits.umask), (Some(PathBuf::from("/srv")), Some(0o27)));
+    assert_eq!((y.limits.directory.clone(), y.limits.umask), (Some(PathBuf::from("/opt")), Some(0o77)));
 }
 
 #[test]
@@ -673,13 +672,13 @@ fn repeated_program_section_warns_naming_both_places() {
 fn supervisord_directory_and_umask_pman_winning() {
     let c = config("[supervisord]\ndirectory=/srv\numask=077\n[program:a]\ncommand=x\n");
     assert_eq!(
-        (c.programs[0].directory.clone(), c.programs[0].umask),
+        (c.programs[0].limits.directory.clone(), c.programs[0].limits.umask),
         (Some(PathBuf::from("/srv")), Some(0o77))
     );
     let c =
         config("[supervisord]\ndirectory=/srv\numask=077\n[pman]\ndirectory=/opt\n[program:a]\ncommand=x\n");
     assert_eq!(
-        (c.programs[0].directory.clone(), c.programs[0].umask),
+        (c.programs[0].limits.directory.clone(), c.programs[0].limits.umask),
         (Some(PathBuf::from("/opt")), Some(0o77))
     );
     let e = errors("[supervisord]\numask=9\n");

@@ -89,7 +89,7 @@ impl Context {
         captured: [Option<RawFd>; 2],
         ready: Option<RawFd>,
     ) -> Result<(Pid, Option<String>), SpawnError> {
-        if let (Some(spec), None) = (&cfg.user, &found.user) {
+        if let (Some(spec), None) = (&cfg.limits.user, &found.user) {
             found.user = Some(Box::new(self.lookup_user(spec)?));
         }
         if found.path.is_none() {
@@ -157,7 +157,7 @@ impl Context {
             argv: &self.pointers[..=argc],
             envp: &self.pointers[argc + 1..],
             directory: directory.map(|at| cstr_at(&self.scratch, at)),
-            umask: cfg.umask,
+            umask: cfg.limits.umask,
             // Switching to oneself needs no privilege (and may not have it).
             user: user.filter(|_| self.daemon_uid == 0),
             limits: &cfg.limits,
@@ -245,7 +245,7 @@ impl Context {
         for arg in argv {
             push(&[arg.as_bytes()]);
         }
-        for (key, value) in &cfg.environment {
+        for (key, value) in &cfg.limits.environment {
             push(&[key.as_bytes(), b"=", value.as_bytes()]);
         }
         push(&[b"SUPERVISOR_ENABLED=1"]);
@@ -261,10 +261,10 @@ impl Context {
             push(&[b"USER=", user.name.as_bytes()]);
             push(&[b"LOGNAME=", user.name.as_bytes()]);
         }
-        if let Some(dir) = &cfg.directory {
+        if let Some(dir) = &cfg.limits.directory {
             push(&[dir]);
         }
-        let directory = cfg.directory.is_some().then(|| offsets.len() - 1);
+        let directory = cfg.limits.directory.is_some().then(|| offsets.len() - 1);
 
         // The scratch buffer is complete: pointers into it stay valid.
         let argc = argv.len();
@@ -326,10 +326,10 @@ fn read_report(fd: RawFd, cfg: &ProgramConfig, path: &CStr) -> Option<(String, b
             what.str("exec ").bytes(path.to_bytes());
         }
         Stage::Directory => {
-            what.str("directory ").bytes(cfg.directory.as_deref().map_or(b"", |d| d));
+            what.str("directory ").bytes(cfg.limits.directory.as_deref().map_or(b"", |d| d));
         }
         Stage::User => {
-            what.str("user ").str(cfg.user.as_deref().unwrap_or(""));
+            what.str("user ").str(cfg.limits.user.as_deref().unwrap_or(""));
         }
         Stage::Stdio => {
             what.str("stdio");
@@ -395,7 +395,7 @@ fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
     if program.contains('/') || program.is_empty() {
         return CString::new(program).ok();
     }
-    let own_path = cfg.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    let own_path = cfg.limits.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
         .or_else(|| sys::getenv(c"PATH").and_then(|p| std::str::from_utf8(p).ok()).map(str::to_string))
         .unwrap_or_else(|| crate::config::DEFAULT_PATH.to_string());
