@@ -168,8 +168,8 @@ impl Writer {
 /// Where a captured stream goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Sink {
-    /// Index into the daemon's writers.
-    File(usize),
+    /// Index into the daemon's writers (32 bits: a capture fits 64 bytes).
+    File(u32),
     /// syslog with this priority (daemon.info 30 for stdout, daemon.err 27 for stderr).
     Syslog(u8),
 }
@@ -179,8 +179,6 @@ pub struct Capture {
     pub read: OwnedFd,
     pub write: OwnedFd,
     pub sink: Sink,
-    /// "stdout" or "stderr", for messages.
-    pub stream: &'static str,
     /// A syslog line not yet ended (at most [`SYSLOG_LINE`] bytes).
     partial: Vec<u8>,
     /// Failed writes (shown as `log_errors`).
@@ -192,20 +190,11 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new(sink: Sink, stream: &'static str) -> std::io::Result<Capture> {
+    pub fn new(sink: Sink) -> std::io::Result<Capture> {
         let (read, write) = sys::pipe(true)?;
         // The child gets a blocking pipe: a full pipe slows it, never errors.
         sys::set_blocking(write.as_raw_fd());
-        Ok(Capture {
-            read,
-            write,
-            sink,
-            stream,
-            partial: Vec::new(),
-            errors: 0,
-            syslog_dropped: 0,
-            syslog_errno: 0,
-        })
+        Ok(Capture { read, write, sink, partial: Vec::new(), errors: 0, syslog_dropped: 0, syslog_errno: 0 })
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
@@ -320,11 +309,11 @@ impl Output {
         }
         let had_pipes = self.pipes[index].iter().any(Option::is_some);
         let streams = [
-            (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8, "stdout"),
-            (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8, "stderr"),
+            (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups, 30u8),
+            (&cfg.stderr, cfg.stderr_maxbytes, cfg.stderr_backups, 27u8),
         ];
         let mut result = Ok(());
-        for (k, (target, maxbytes, backups, priority, stream)) in streams.into_iter().enumerate() {
+        for (k, (target, maxbytes, backups, priority)) in streams.into_iter().enumerate() {
             if self.pipes[index][k].is_some() || (k == 1 && cfg.redirect_stderr) {
                 continue;
             }
@@ -332,12 +321,12 @@ impl Output {
                 LogTarget::File(path) if maxbytes > 0 => {
                     let w = writer_for(&mut self.writers, path, maxbytes, backups);
                     self.writers[w].create();
-                    Sink::File(w)
+                    Sink::File(w as u32)
                 }
                 LogTarget::Syslog => Sink::Syslog(priority),
                 LogTarget::File(_) | LogTarget::None => continue,
             };
-            match Capture::new(sink, stream) {
+            match Capture::new(sink) {
                 Ok(capture) => self.pipes[index][k] = Some(Box::new(capture)),
                 Err(e) => {
                     result = Err(text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]));
@@ -406,7 +395,8 @@ impl Output {
         }
         let name = &slot.cfg.name;
         let pid = slot.prog.pid.unwrap_or(0);
-        let Some(capture) = pipes.get_mut(index).and_then(|p| p[k].as_mut()) else { return };
+        let Some(capture) = pipes.get_mut(index).and_then(|p| p.get_mut(k)?.as_mut()) else { return };
+        let stream = if k == 0 { "stdout" } else { "stderr" };
         for _ in 0..4 {
             let n = match sys::read(capture.read.as_raw_fd(), iobuf) {
                 Ok(0) | Err(_) => return,
@@ -414,20 +404,22 @@ impl Output {
             };
             let data = &iobuf[..n];
             match capture.sink {
-                Sink::File(w) => match writers.get_mut(w).and_then(|w| w.write(data, &mut capture.errors)) {
-                    Some(Incident::Failing(errno)) => log.error(&[
-                        Str(name),
-                        Str(" "),
-                        Str(capture.stream),
-                        Str(": "),
-                        Str(&sys::strerror(errno)),
-                        Str("; dropping output"),
-                    ]),
-                    Some(Incident::Recovered { dropped, errno }) => {
-                        dropped_warning(log, name, capture.stream, dropped, errno)
+                Sink::File(w) => {
+                    match writers.get_mut(w as usize).and_then(|w| w.write(data, &mut capture.errors)) {
+                        Some(Incident::Failing(errno)) => log.error(&[
+                            Str(name),
+                            Str(" "),
+                            Str(stream),
+                            Str(": "),
+                            Str(&sys::strerror(errno)),
+                            Str("; dropping output"),
+                        ]),
+                        Some(Incident::Recovered { dropped, errno }) => {
+                            dropped_warning(log, name, stream, dropped, errno)
+                        }
+                        None => {}
                     }
-                    None => {}
-                },
+                }
                 Sink::Syslog(_) => {
                     if syslog.is_none() {
                         *syslog = syslog_socket();
@@ -436,7 +428,7 @@ impl Output {
                         if let Some((dropped, errno)) =
                             capture.send_syslog(data, name, pid, socket, syslog_path, datagram)
                         {
-                            dropped_warning(log, name, capture.stream, dropped, errno);
+                            dropped_warning(log, name, stream, dropped, errno);
                         }
                     }
                 }
@@ -456,7 +448,7 @@ impl Output {
         for streams in &self.pipes {
             for capture in streams.iter().flatten() {
                 if let Sink::File(w) = capture.sink {
-                    if let Some(used) = used.get_mut(w) {
+                    if let Some(used) = used.get_mut(w as usize) {
                         *used = true;
                     }
                 }
@@ -476,7 +468,7 @@ impl Output {
         for streams in &mut self.pipes {
             for capture in streams.iter_mut().flatten() {
                 if let Sink::File(w) = &mut capture.sink {
-                    *w = moved.get(*w).copied().unwrap_or(0);
+                    *w = moved.get(*w as usize).map_or(0, |&m| m as u32);
                 }
             }
         }
@@ -499,5 +491,15 @@ impl Output {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two boxed captures per program: each fits the heap's 64-byte class.
+    #[test]
+    fn a_capture_fits_a_64_byte_block() {
+        let size = std::mem::size_of::<super::Capture>();
+        assert!(size <= 64, "Capture grew to {size} bytes");
     }
 }
