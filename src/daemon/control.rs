@@ -17,19 +17,18 @@ use crate::text::{Part, Text};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::Duration;
 
 /// Most clients connected at once; more are told `daemon busy`.
 pub const MAX_CLIENTS: usize = 32;
-/// A client must send its request line within this time; a reply that
-/// makes no progress for this long is abandoned.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send its request line within this many seconds; a reply
+/// that makes no progress for this long is abandoned.
+pub const CLIENT_TIMEOUT_SECS: u32 = 10;
 /// A reply this big is worth returning its memory for once it is sent.
 const BIG_REPLY: usize = 64 * 1024;
 /// Buffers of closed clients kept for the next ones: a `status` allocates nothing.
 const SPARE_BUFFERS: usize = 8;
-/// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this long.
-const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+/// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this many seconds.
+const ACCEPT_PAUSE_SECS: u32 = 1;
 
 #[derive(PartialEq, Eq, Debug)]
 enum Phase {
@@ -198,7 +197,7 @@ impl Control {
                     ) {
                         let reason = sys::describe(&e);
                         log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
-                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        self.accept_paused_until = Some(Instant::now().after_secs(ACCEPT_PAUSE_SECS));
                     }
                     break;
                 }
@@ -234,7 +233,7 @@ impl Control {
             input,
             output: Vec::new(),
             written: 0,
-            deadline: Some(Instant::now() + CLIENT_TIMEOUT),
+            deadline: Some(Instant::now().after_secs(CLIENT_TIMEOUT_SECS)),
             closed: false,
             linger: false,
         });
@@ -359,7 +358,7 @@ impl Control {
         let old = std::mem::replace(&mut client.output, reply.finish(code));
         client.written = 0;
         client.phase = Phase::Writing;
-        client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
+        client.deadline = Some(Instant::now().after_secs(CLIENT_TIMEOUT_SECS));
         write_some(client);
         if old.capacity() > 0 && old.capacity() <= BIG_REPLY {
             self.recycle(old);
@@ -559,7 +558,7 @@ fn write_some(client: &mut Client) {
             Ok(0) => break,
             Ok(n) => {
                 client.written += n;
-                client.deadline = Some(Instant::now() + CLIENT_TIMEOUT);
+                client.deadline = Some(Instant::now().after_secs(CLIENT_TIMEOUT_SECS));
             }
             Err(e) if sys::interrupted(&e) => {}
             Err(e) if sys::would_block(&e) => return,

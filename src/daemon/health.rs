@@ -6,13 +6,12 @@ use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Text;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
 
 /// The longest last line a reason keeps.
 const LINE_MAX: usize = 200;
 
-/// How often `ready = healthcheck` tries while STARTING.
-pub const READY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often (in seconds) `ready = healthcheck` tries while STARTING.
+pub const READY_INTERVAL_SECS: u32 = 1;
 
 /// The checks of a program that sets `healthcheck`.
 #[derive(Default)]

@@ -18,19 +18,18 @@ use crate::sys::Instant;
 use crate::text::Part::{Int, Str};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::time::Duration;
 
 /// Descriptors held in reserve (on /dev/null) and let go just before
 /// `accept`: when the table is full, starts and log opens fail first while
 /// the control socket still takes clients.
 const FD_RESERVE: usize = 4;
 
-/// Spawns made per turn at most, and the time after which a turn makes no
+/// Spawns made per turn at most, and the time (ms) after which a turn makes no
 /// more: with hundreds of programs starting at once, the socket is still
 /// served between batches (a spawn waits for the child's exec, about a
 /// millisecond, more on a busy machine).
 const SPAWNS_PER_TURN: usize = 8;
-const SPAWN_BUDGET: Duration = Duration::from_millis(10);
+const SPAWN_BUDGET_MS: u64 = 10;
 
 /// What one entry of the poll set was polled for.
 #[derive(Clone, Copy)]
@@ -121,7 +120,7 @@ impl Daemon {
             }
             self.table.spawn_some(
                 SPAWNS_PER_TURN,
-                SPAWN_BUDGET,
+                SPAWN_BUDGET_MS,
                 &mut self.ctx,
                 &mut self.output,
                 &mut self.log,
@@ -179,10 +178,9 @@ impl Daemon {
         match nearest {
             None => -1,
             Some(t) => {
-                let left = t.saturating_duration_since(now);
-                // Round up so we never wake just before the deadline.
-                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 > 0);
-                ms.min(i32::MAX as u128) as libc::c_int
+                // Whole ms on both sides: poll sleeps at least this long, so
+                // the clock reads the deadline or later when it returns.
+                t.ms_since(now).min(i32::MAX as u64) as libc::c_int
             }
         }
     }

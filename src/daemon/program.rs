@@ -5,13 +5,14 @@
 use crate::config::{AutoRestart, ProgramConfig, Ready};
 use crate::sys::Instant;
 use crate::sys::{Exit, Pid};
-use std::time::Duration;
 
-/// A restart after an exit from RUNNING never comes sooner than this after
-/// the previous start, so a program that dies at once cannot spin.
-pub const MIN_RESTART_INTERVAL: Duration = Duration::from_secs(1);
-/// After SIGKILL, how often the kill is repeated while the process lingers.
-pub const KILL_REPEAT: Duration = Duration::from_secs(1);
+/// A restart after an exit from RUNNING never comes sooner than this
+/// many seconds after the previous start, so a program that dies at once
+/// cannot spin.
+pub const MIN_RESTART_SECS: u32 = 1;
+/// After SIGKILL, how often (in seconds) the kill is repeated while the
+/// process lingers.
+pub const KILL_REPEAT_SECS: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -277,7 +278,7 @@ impl Program {
                 self.restart_for(cfg, reason, now)
             }
             (Running, Event::Ready) => {
-                self.deadline = (cfg.limits.watchdog > 0).then(|| now + secs(cfg.limits.watchdog));
+                self.deadline = (cfg.limits.watchdog > 0).then(|| now.after_secs(cfg.limits.watchdog));
                 Action::None
             }
             (Running, Event::Unhealthy { reason }) => self.restart_for(cfg, reason, now),
@@ -317,7 +318,7 @@ impl Program {
             }
             (Stopping | ClearingGroup, Event::Deadline) => {
                 self.killed = true;
-                self.deadline = Some(now + KILL_REPEAT);
+                self.deadline = Some(now.after_secs(KILL_REPEAT_SECS));
                 Action::Signal(libc::SIGKILL)
             }
             // No deadline is armed in these states.
@@ -417,7 +418,7 @@ impl Program {
     fn running(&mut self, cfg: &ProgramConfig, now: Instant) {
         self.state = State::Running;
         self.failures = 0;
-        self.deadline = (cfg.limits.watchdog > 0).then(|| now + secs(cfg.limits.watchdog));
+        self.deadline = (cfg.limits.watchdog > 0).then(|| now.after_secs(cfg.limits.watchdog));
         self.attempts_ended += 1;
         self.runs += 1;
         self.health = None;
@@ -434,13 +435,13 @@ impl Program {
     /// A run ended and the program restarts: at once for the first exit in
     /// a row (never sooner than 1 s after its start), else after a backoff.
     fn restart_after_run(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
-        let run = self.started_at.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
-        self.crashes = if run >= secs(cfg.backoff_reset) { 1 } else { self.crashes + 1 };
-        let earliest = self.started_at.map_or(now, |t| t + MIN_RESTART_INTERVAL);
+        let long_run = self.started_at.map_or(true, |t| now >= t.after_secs(cfg.backoff_reset));
+        self.crashes = if long_run { 1 } else { self.crashes + 1 };
+        let earliest = self.started_at.map_or(now, |t| t.after_secs(MIN_RESTART_SECS));
         // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
         let earliest = match self.crashes {
             0 | 1 => earliest,
-            n => earliest.max(now + backoff_delay(cfg, n - 1)),
+            n => earliest.max(now.after_secs(backoff_delay(cfg, n - 1))),
         };
         if earliest <= now {
             self.restarts += 1;
@@ -463,12 +464,12 @@ impl Program {
         self.unready = false;
         if cfg.ready != Ready::Startsecs && exec_failed.is_none() {
             self.state = State::Starting;
-            self.deadline = (cfg.ready_timeout > 0).then(|| now + secs(cfg.ready_timeout));
+            self.deadline = (cfg.ready_timeout > 0).then(|| now.after_secs(cfg.ready_timeout));
         } else if cfg.startsecs == 0 && exec_failed.is_none() {
             self.running(cfg, now);
         } else {
             self.state = State::Starting;
-            self.deadline = Some(now + secs(cfg.startsecs));
+            self.deadline = Some(now.after_secs(cfg.startsecs));
         }
         self.reason = exec_failed;
     }
@@ -504,7 +505,7 @@ impl Program {
         self.state = state;
         self.killed = false;
         self.sent_signal = Some(cfg.stopsignal);
-        self.deadline = Some(now + secs(cfg.stopwaitsecs));
+        self.deadline = Some(now.after_secs(cfg.stopwaitsecs));
         Action::Signal(cfg.stopsignal)
     }
 
@@ -546,7 +547,7 @@ impl Program {
             return Action::None;
         }
         self.state = State::Backoff;
-        self.deadline = Some(now + backoff_delay(cfg, self.failures));
+        self.deadline = Some(now.after_secs(backoff_delay(cfg, self.failures)));
         Action::None
     }
 
@@ -574,9 +575,9 @@ fn exit_reason(exit: Exit) -> String {
     }
 }
 
-/// Delay before retry `n` (1-based) of a failed start: `backoff * 2^(n-1)`
+/// Seconds before retry `n` (1-based) of a failed start: `backoff * 2^(n-1)`
 /// capped at `backoff_max`; `backoff=0` retries at once, then 1 s, doubling.
-pub fn backoff_delay(cfg: &ProgramConfig, n: u32) -> Duration {
+pub fn backoff_delay(cfg: &ProgramConfig, n: u32) -> u32 {
     let seconds = if cfg.backoff == 0 {
         if n <= 1 {
             0
@@ -586,11 +587,7 @@ pub fn backoff_delay(cfg: &ProgramConfig, n: u32) -> Duration {
     } else {
         (cfg.backoff as u64).saturating_mul(1u64 << (n - 1).min(32))
     };
-    secs(seconds.min(cfg.backoff_max as u64) as u32)
-}
-
-fn secs(n: u32) -> Duration {
-    Duration::from_secs(n as u64)
+    seconds.min(cfg.backoff_max as u64) as u32
 }
 
 #[cfg(test)]
@@ -659,8 +656,8 @@ mod tests {
         let mut p = Program::new();
         p.step(&cfg(), spawned(7), now);
         assert_eq!((p.state, p.pid), (State::Starting, Some(7)));
-        assert_eq!(p.deadline, Some(now + Duration::from_secs(1)));
-        p.step(&cfg(), Event::Deadline, now + Duration::from_secs(1));
+        assert_eq!(p.deadline, Some(now.after_secs(1)));
+        p.step(&cfg(), Event::Deadline, now.after_secs(1));
         assert_eq!(p.state, State::Running);
         assert_eq!(p.deadline, None);
     }
@@ -701,9 +698,9 @@ mod tests {
             p.step(&c, spawned(7), now);
             p.step(&c, exited(1), now);
             if p.state == State::Backoff {
-                let d = p.deadline.unwrap() - now;
-                delays.push(d.as_secs());
-                now += d;
+                let d = p.deadline.unwrap();
+                delays.push(d.ms_since(now) / 1000);
+                now = d;
                 assert_eq!(p.step(&c, Event::Deadline, now), Action::Spawn);
             }
         }
@@ -725,7 +722,7 @@ mod tests {
         assert_eq!(p.attempts_ended, 1);
         assert_eq!(p.step(&c, Event::Deadline, now), Action::Spawn);
         p.step(&c, spawned(8), now);
-        p.step(&c, Event::Deadline, now + Duration::from_secs(1));
+        p.step(&c, Event::Deadline, now.after_secs(1));
         assert_eq!((p.state, p.attempts_ended), (State::Running, 2));
     }
 
@@ -744,13 +741,13 @@ mod tests {
     fn backoff_zero_retries_at_once_then_doubles_from_one() {
         let mut c = cfg();
         c.backoff = 0;
-        let d: Vec<u64> = (1..=5).map(|n| backoff_delay(&c, n).as_secs()).collect();
+        let d: Vec<u32> = (1..=5).map(|n| backoff_delay(&c, n)).collect();
         assert_eq!(d, vec![0, 1, 2, 4, 8]);
         c.backoff_max = 0;
-        assert_eq!(backoff_delay(&c, 9).as_secs(), 0);
+        assert_eq!(backoff_delay(&c, 9), 0);
         c.backoff = 1;
         c.backoff_max = 60;
-        assert_eq!(backoff_delay(&c, 40).as_secs(), 60);
+        assert_eq!(backoff_delay(&c, 40), 60);
     }
 
     #[test]
@@ -759,7 +756,7 @@ mod tests {
         let mut p = Program::new();
         p.failures = 5;
         p.step(&cfg(), spawned(7), now);
-        p.step(&cfg(), Event::Deadline, now + Duration::from_secs(1));
+        p.step(&cfg(), Event::Deadline, now.after_secs(1));
         assert_eq!(p.failures, 0);
     }
 
@@ -767,7 +764,7 @@ mod tests {
     fn exit_from_running_restarts_at_once_after_one_second() {
         let t0 = Instant::now();
         let mut p = in_state(State::Running, t0);
-        let action = p.step(&cfg(), exited(0), t0 + Duration::from_secs(5));
+        let action = p.step(&cfg(), exited(0), t0.after_secs(5));
         assert_eq!(action, Action::Spawn);
         assert_eq!(p.restarts, 1);
     }
@@ -778,33 +775,33 @@ mod tests {
         let mut c = cfg();
         c.startsecs = 0;
         let mut p = in_state(State::Running, t0);
-        let action = p.step(&c, exited(0), t0 + Duration::from_millis(100));
+        let action = p.step(&c, exited(0), t0.after_ms(100));
         assert_eq!(action, Action::None);
         assert_eq!(p.state, State::Backoff);
-        assert_eq!(p.deadline, Some(t0 + MIN_RESTART_INTERVAL));
-        assert_eq!(p.step(&c, Event::Deadline, t0 + MIN_RESTART_INTERVAL), Action::Spawn);
+        assert_eq!(p.deadline, Some(t0.after_secs(MIN_RESTART_SECS)));
+        assert_eq!(p.step(&c, Event::Deadline, t0.after_secs(MIN_RESTART_SECS)), Action::Spawn);
         assert_eq!(p.restarts, 1);
     }
 
     /// Runs of `run` seconds that each end in an exit from RUNNING: the
     /// waits before each restart, in whole seconds.
-    fn crash_waits(c: &ProgramConfig, run: u64, n: usize) -> Vec<u64> {
+    fn crash_waits(c: &ProgramConfig, run: u32, n: usize) -> Vec<u32> {
         let mut now = Instant::now();
         let mut p = in_state(State::Running, now);
         let mut waits = vec![];
         for pid in 0..n {
-            now += Duration::from_secs(run);
+            now = now.after_secs(run);
             let action = p.step(c, exited(1), now);
-            let wait = p.deadline.map_or(0, |d| (d - now).as_secs());
+            let wait = p.deadline.map_or(0, |d| now.secs_until(d));
             assert!((action == Action::Spawn) == (wait == 0) && p.state != State::Fatal, "{p:?}");
             waits.push(wait);
-            now += Duration::from_secs(wait);
+            now = now.after_secs(wait);
             if action != Action::Spawn {
                 assert_eq!(p.step(c, Event::Deadline, now), Action::Spawn);
             }
             p.step(c, spawned(100 + pid as Pid), now);
-            p.step(c, Event::Deadline, now + Duration::from_secs(1));
-            now += Duration::from_secs(1);
+            p.step(c, Event::Deadline, now.after_secs(1));
+            now = now.after_secs(1);
         }
         waits
     }
@@ -839,7 +836,7 @@ mod tests {
     #[test]
     fn autorestart_false_and_unexpected() {
         let t0 = Instant::now();
-        let later = t0 + Duration::from_secs(5);
+        let later = t0.after_secs(5);
         let mut c = cfg();
         c.autorestart = AutoRestart::Never;
         let mut p = in_state(State::Running, t0);
@@ -872,8 +869,8 @@ mod tests {
             let mut p = in_state(state, t0);
             assert_eq!(p.step(&c, Event::Stop, t0), Action::Signal(libc::SIGTERM));
             assert_eq!(p.state, State::Stopping);
-            assert_eq!(p.deadline, Some(t0 + Duration::from_secs(10)));
-            let t1 = t0 + Duration::from_secs(10);
+            assert_eq!(p.deadline, Some(t0.after_secs(10)));
+            let t1 = t0.after_secs(10);
             assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
             assert!(p.killed);
             p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGKILL), group_alive: false }, t1);
@@ -971,11 +968,11 @@ mod tests {
     fn an_automatic_restart_first_stops_what_is_left_of_the_group() {
         let t0 = Instant::now();
         let c = cfg();
-        let later = t0 + Duration::from_secs(5);
+        let later = t0.after_secs(5);
         let mut p = in_state(State::Running, t0);
         assert_eq!(p.step(&c, exited_leaving_group(0), later), Action::Signal(libc::SIGTERM));
         assert_eq!((p.state, p.state.name()), (State::ClearingGroup, "BACKOFF"));
-        assert_eq!(p.deadline, Some(later + Duration::from_secs(10)));
+        assert_eq!(p.deadline, Some(later.after_secs(10)));
         assert_eq!(p.restarts, 1);
         assert_eq!(p.step(&c, Event::GroupGone, later), Action::Spawn);
         assert!(!p.group_left);
@@ -991,7 +988,7 @@ mod tests {
         let mut p = in_state(State::Running, t0);
         assert_eq!(p.step(&c, exited_leaving_group(0), t0), Action::None);
         assert_eq!((p.state, p.group_left), (State::Backoff, true));
-        let due = t0 + MIN_RESTART_INTERVAL;
+        let due = t0.after_secs(MIN_RESTART_SECS);
         assert_eq!(p.step(&c, Event::Deadline, due), Action::Signal(libc::SIGTERM));
         assert_eq!(p.state, State::ClearingGroup);
     }
@@ -1014,7 +1011,7 @@ mod tests {
         let c = cfg();
         let clearing = || {
             let mut p = with_leftovers(State::ClearingGroup, t0);
-            p.deadline = Some(t0 + Duration::from_secs(10));
+            p.deadline = Some(t0.after_secs(10));
             p
         };
         let mut p = clearing();
@@ -1022,9 +1019,12 @@ mod tests {
         assert_eq!(p.state, State::ClearingGroup);
 
         let mut p = clearing();
-        let t1 = t0 + Duration::from_secs(10);
+        let t1 = t0.after_secs(10);
         assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
-        assert_eq!((p.state, p.killed, p.deadline), (State::ClearingGroup, true, Some(t1 + KILL_REPEAT)));
+        assert_eq!(
+            (p.state, p.killed, p.deadline),
+            (State::ClearingGroup, true, Some(t1.after_secs(KILL_REPEAT_SECS)))
+        );
 
         let mut p = clearing();
         assert_eq!(p.step(&c, Event::GroupGone, t0), Action::Spawn);
@@ -1033,7 +1033,7 @@ mod tests {
         // A stop takes over the clearing: signalled already, same deadline.
         let mut p = clearing();
         assert_eq!(p.step(&c, Event::Stop, t0), Action::None);
-        assert_eq!((p.state, p.deadline), (State::Stopping, Some(t0 + Duration::from_secs(10))));
+        assert_eq!((p.state, p.deadline), (State::Stopping, Some(t0.after_secs(10))));
         assert_eq!(p.step(&c, Event::GroupGone, t0), Action::None);
         assert_eq!(p.state, State::Stopped);
 
@@ -1065,7 +1065,7 @@ mod tests {
         for state in [State::Exited, State::Fatal] {
             // Left alone: time passing does nothing.
             let mut p = with_leftovers(state, t0);
-            assert_eq!(p.step(&c, Event::Deadline, t0 + Duration::from_secs(60)), Action::None);
+            assert_eq!(p.step(&c, Event::Deadline, t0.after_secs(60)), Action::None);
             assert_eq!((p.state, p.group_left), (state, true));
 
             // Started: the group is stopped first, then the spawn.
@@ -1078,7 +1078,7 @@ mod tests {
             let mut p = with_leftovers(state, t0);
             assert_eq!(p.step(&c, Event::Stop, t0), Action::Signal(libc::SIGTERM), "{state:?}");
             assert_eq!(p.state, State::Stopping);
-            let t1 = t0 + Duration::from_secs(10);
+            let t1 = t0.after_secs(10);
             assert_eq!(p.step(&c, Event::Deadline, t1), Action::Signal(libc::SIGKILL));
             assert_eq!(p.step(&c, Event::GroupGone, t1), Action::None);
             assert_eq!((p.state, p.group_left), (State::Stopped, false));
@@ -1306,7 +1306,7 @@ mod tests {
                 let rows: Vec<_> = TABLE.iter().filter(|r| (r.0, r.1) == (state, kind)).collect();
                 assert_eq!(rows.len(), 1, "{state:?} × {kind:?} must be in the table once");
                 let mut p = in_state(state, t0);
-                let action = p.step(&cfg(), event(kind), t0 + Duration::from_secs(5));
+                let action = p.step(&cfg(), event(kind), t0.after_secs(5));
                 assert_eq!((p.state, action), (rows[0].2, rows[0].3), "{state:?} × {kind:?}");
             }
         }
@@ -1322,16 +1322,16 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
-        assert_eq!((p.state, p.deadline), (State::Starting, Some(t0 + Duration::from_secs(3))));
-        p.step(&c, Event::Ready, t0 + Duration::from_secs(1));
+        assert_eq!((p.state, p.deadline), (State::Starting, Some(t0.after_secs(3))));
+        p.step(&c, Event::Ready, t0.after_secs(1));
         assert_eq!((p.state, p.attempts_ended), (State::Running, 1));
 
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
-        let action = p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
+        let action = p.step(&c, Event::Deadline, t0.after_secs(3));
         assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
         assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
-        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        p.step(&c, exited(0), t0.after_secs(4));
         assert_eq!((p.state, p.failures), (State::Backoff, 1));
         assert_eq!(p.reason.as_deref(), Some("not ready after 3s"));
 
@@ -1343,9 +1343,9 @@ mod tests {
         c.ready_timeout = 3;
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
-        p.step(&c, Event::Deadline, t0 + Duration::from_secs(3));
-        p.step(&c, Event::Stop, t0 + Duration::from_secs(3));
-        p.step(&c, exited(0), t0 + Duration::from_secs(4));
+        p.step(&c, Event::Deadline, t0.after_secs(3));
+        p.step(&c, Event::Stop, t0.after_secs(3));
+        p.step(&c, exited(0), t0.after_secs(4));
         assert_eq!(p.state, State::Stopped);
     }
 
@@ -1370,7 +1370,7 @@ mod tests {
         c.ready = Ready::Fd(3);
         c.limits.watchdog = 2;
         let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let at = |s: u32| t0.after_secs(s);
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
         p.step(&c, Event::Ready, at(1));
@@ -1404,7 +1404,7 @@ mod tests {
         c.limits.healthcheck = vec!["check".to_string()];
         c.limits.healthcheck_retries = 2;
         let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let at = |s: u32| t0.after_secs(s);
         let failed = || Event::Checked(Some("healthcheck: exit 1: refused".into()));
         let mut p = in_state(State::Running, t0);
         p.step(&c, failed(), at(30));
@@ -1436,7 +1436,7 @@ mod tests {
         c.ready = Ready::Healthcheck;
         c.ready_timeout = 10;
         let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let at = |s: u32| t0.after_secs(s);
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
         assert_eq!((p.state, p.deadline), (State::Starting, Some(at(10))));

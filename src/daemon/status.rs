@@ -22,7 +22,7 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&s
     }
     if p.state == State::Running {
         out.str(" uptime: ");
-        uptime(out, p.started_at.map_or(0, |t| now.saturating_duration_since(t).as_secs()));
+        uptime(out, p.started_at.map_or(0, |t| now.secs_since(t)));
     }
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Exited | State::Fatal) {
         match p.last_exit {
@@ -37,7 +37,7 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&s
         }
     }
     if let Some(secs) = retry_in(p, now) {
-        out.str(" retry in: ").uint(secs).byte(b's');
+        out.str(" retry in: ").uint(secs.into()).byte(b's');
     }
     // RUNNING: a failing health check's reason.
     if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal | State::Running) {
@@ -77,13 +77,17 @@ pub fn one_line(text: String) -> String {
     String::from_utf8(out.into_bytes()).unwrap_or_default()
 }
 
-/// `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
-pub fn uptime(out: &mut Text, secs: u64) {
+/// `HH:MM:SS`, or `D-HH:MM:SS` from one day on (u32: 136 years).
+pub fn uptime(out: &mut Text, secs: u32) {
     let (days, rest) = (secs / 86400, secs % 86400);
     if days > 0 {
-        out.uint(days).byte(b'-');
+        out.uint(days.into()).byte(b'-');
     }
-    out.pad2(rest / 3600).byte(b':').pad2(rest % 3600 / 60).byte(b':').pad2(rest % 60);
+    out.pad2((rest / 3600).into())
+        .byte(b':')
+        .pad2((rest % 3600 / 60).into())
+        .byte(b':')
+        .pad2((rest % 60).into());
 }
 
 fn signal_name(out: &mut Text, signal: i32) {
@@ -114,7 +118,7 @@ pub fn json(
     };
     out.str(",\"uptime\":");
     match (p.state, p.started_at) {
-        (State::Running, Some(t)) => out.uint(now.saturating_duration_since(t).as_secs()),
+        (State::Running, Some(t)) => out.uint(now.secs_since(t).into()),
         _ => out.str("null"),
     };
     match p.last_exit {
@@ -139,7 +143,7 @@ pub fn json(
     }
     out.str(",\"log_errors\":").uint(log_errors).str(",\"retry_in\":");
     match retry_in(p, now) {
-        Some(secs) => out.uint(secs),
+        Some(secs) => out.uint(secs.into()),
         None => out.str("null"),
     };
     out.str(",\"last_restart_reason\":");
@@ -166,10 +170,9 @@ pub fn json(
 }
 
 /// Whole seconds until a BACKOFF retry, rounded up.
-fn retry_in(p: &Program, now: Instant) -> Option<u64> {
+fn retry_in(p: &Program, now: Instant) -> Option<u32> {
     let deadline = p.deadline.filter(|_| p.state == State::Backoff)?;
-    let left = deadline.saturating_duration_since(now);
-    Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    Some(now.secs_until(deadline))
 }
 
 /// A JSON string of `text` shown as one line (see [`push_one_line`]).
@@ -200,7 +203,6 @@ pub fn json_string(out: &mut Text, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn uptime_formats() {
@@ -210,11 +212,15 @@ mod tests {
         s.clear();
         uptime(&mut s, 2 * 86400 + 3 * 3600 + 4 * 60 + 5);
         assert_eq!(s.to_str_lossy(), "2-03:04:05");
+        s.clear();
+        uptime(&mut s, u32::MAX);
+        assert_eq!(s.to_str_lossy(), "49710-06:28:15");
     }
 
     #[test]
     fn lines() {
-        let now = Instant::now();
+        let started = Instant::now();
+        let now = started.after_secs(4);
         let mut p = Program::new();
         let mut s = Text::new();
         line(&mut s, "sleep", &p, now, &[]);
@@ -222,7 +228,7 @@ mod tests {
 
         p.state = State::Running;
         p.pid = Some(15283);
-        p.started_at = Some(now - Duration::from_secs(4));
+        p.started_at = Some(started);
         s.clear();
         line(&mut s, "sleep", &p, now, &[]);
         assert_eq!(s.to_str_lossy(), "[sleep] RUNNING pid: 15283 uptime: 00:00:04");
@@ -230,7 +236,7 @@ mod tests {
         let mut p = Program::new();
         p.state = State::Backoff;
         p.last_exit = Some(Exit::Code(127));
-        p.deadline = Some(now + Duration::from_millis(3500));
+        p.deadline = Some(now.after_ms(3500));
         p.reason = Some("exec /nope: No such file or directory".into());
         s.clear();
         line(&mut s, "bad", &p, now, &[]);

@@ -14,7 +14,6 @@ use crate::config::{ProgramConfig, Ready};
 use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
-use std::time::Duration;
 
 /// One configured program and its runtime state.
 pub struct Slot {
@@ -73,8 +72,8 @@ impl Probe {
     }
 }
 
-/// How often `ready = tcp:`/`file:` is tried while STARTING.
-const PROBE_INTERVAL: Duration = Duration::from_millis(200);
+/// How often (in ms) `ready = tcp:`/`file:` is tried while STARTING.
+const PROBE_INTERVAL_MS: u32 = 200;
 
 impl Slot {
     pub fn new(cfg: ProgramConfig) -> Slot {
@@ -418,7 +417,7 @@ impl Table {
                 self.group_watch.push(index);
             }
         }
-        self.next_probe = (!self.probing.is_empty()).then(|| Instant::now() + PROBE_INTERVAL);
+        self.next_probe = (!self.probing.is_empty()).then(|| Instant::now().after_ms(PROBE_INTERVAL_MS));
         self.next_memory = None;
         self.arm_memory(Instant::now());
         // Only at start and on reloads: an insertion sort keeps the code small.
@@ -523,7 +522,7 @@ impl Table {
         self.schedule_check(index, before.0, pid_before, now);
         let slot = &self.slots[index];
         if slot.memory_watched() {
-            self.next_memory.get_or_insert(now + MEMORY_INTERVAL);
+            self.next_memory.get_or_insert(now.after_secs(MEMORY_INTERVAL_SECS));
         }
         if pid != pid_before {
             if let Some(old) = pid_before {
@@ -562,7 +561,7 @@ impl Table {
                 if self.slots[index].probed() {
                     self.probing.retain(|p| p.index != index);
                     self.probing.push(Probe::new(index, &self.slots[index].cfg.ready));
-                    self.next_probe.get_or_insert(now + PROBE_INTERVAL);
+                    self.next_probe.get_or_insert(now.after_ms(PROBE_INTERVAL_MS));
                 }
                 self.spawns.push(index);
             }
@@ -618,7 +617,7 @@ impl Table {
     /// Arms the `memory_max` check when a program needs it.
     fn arm_memory(&mut self, now: Instant) {
         if self.slots.iter().any(Slot::memory_watched) {
-            self.next_memory.get_or_insert(now + MEMORY_INTERVAL);
+            self.next_memory.get_or_insert(now.after_secs(MEMORY_INTERVAL_SECS));
         }
     }
 
@@ -658,7 +657,7 @@ impl Table {
         let slot = &mut self.slots[index];
         let checked = slot.checked();
         let (state, pid) = (slot.prog.state, slot.prog.pid);
-        let interval = secs(slot.cfg.limits.healthcheck_interval);
+        let interval = slot.cfg.limits.healthcheck_interval;
         let Some(h) = slot.health.as_deref_mut() else { return };
         if !checked {
             h.due = None;
@@ -670,7 +669,8 @@ impl Table {
         }
         // Newly RUNNING, or a STARTING that just got its process.
         if (state != before || pid != pid_before) && h.pid.is_none() {
-            let t = now + if state == State::Running { interval } else { health::READY_INTERVAL };
+            let t =
+                now.after_secs(if state == State::Running { interval } else { health::READY_INTERVAL_SECS });
             h.due = Some(t);
             self.checks_due.push(t, index);
         }
@@ -711,7 +711,7 @@ impl Table {
             match spawned {
                 Ok((pid, exec_failed, read_end)) => {
                     h.began(pid, read_end, exec_failed, now);
-                    let t = now + secs(slot.cfg.limits.healthcheck_timeout);
+                    let t = now.after_secs(slot.cfg.limits.healthcheck_timeout);
                     h.due = Some(t);
                     self.checks_due.push(t, index);
                     self.checking.push(index);
@@ -719,12 +719,11 @@ impl Table {
                 // Not the program's failure: tried again at the next interval.
                 Err(SpawnError::Failed(reason) | SpawnError::Refused(reason)) => {
                     let running = slot.prog.state == State::Running;
-                    let t = now
-                        + if running {
-                            secs(slot.cfg.limits.healthcheck_interval)
-                        } else {
-                            health::READY_INTERVAL
-                        };
+                    let t = now.after_secs(if running {
+                        slot.cfg.limits.healthcheck_interval
+                    } else {
+                        health::READY_INTERVAL_SECS
+                    });
                     h.due = Some(t);
                     self.checks_due.push(t, index);
                     let name = &slot.cfg.name;
@@ -772,9 +771,9 @@ impl Table {
         // The next check: on the interval from the last start (at once
         // when it ran longer), or in a second while STARTING.
         let next = if slot.prog.state == State::Running {
-            h.started.map_or(now, |t| t + secs(limits.healthcheck_interval)).max(now)
+            h.started.map_or(now, |t| t.after_secs(limits.healthcheck_interval)).max(now)
         } else {
-            now + health::READY_INTERVAL
+            now.after_secs(health::READY_INTERVAL_SECS)
         };
         if std::mem::take(&mut h.discard) || !checked {
             if checked {
@@ -828,7 +827,7 @@ impl Table {
                 at += 1;
             }
         }
-        self.next_probe = (!self.probing.is_empty()).then(|| now + PROBE_INTERVAL);
+        self.next_probe = (!self.probing.is_empty()).then(|| now.after_ms(PROBE_INTERVAL_MS));
     }
 
     /// The open ready pipes, to poll: (read end, slot index).
@@ -878,18 +877,18 @@ impl Table {
     }
 
     /// Makes queued spawns, oldest first: at least one, at most `max`, and
-    /// no more once `budget` has passed.
+    /// no more once `budget_ms` milliseconds have passed.
     pub fn spawn_some(
         &mut self,
         max: usize,
-        budget: Duration,
+        budget_ms: u64,
         ctx: &mut Context,
         output: &mut Output,
         log: &mut Logger,
     ) {
         let started = Instant::now();
         for _ in 0..max {
-            if started.elapsed() > budget {
+            if Instant::now().ms_since(started) > budget_ms {
                 return;
             }
             let Some(&index) = self.spawns.get(self.spawns_taken) else {
@@ -1038,12 +1037,8 @@ fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
     }
 }
 
-fn secs(n: u32) -> Duration {
-    Duration::from_secs(n.into())
-}
-
-/// How often `memory_max` is checked while RUNNING.
-const MEMORY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often (in seconds) `memory_max` is checked while RUNNING.
+const MEMORY_INTERVAL_SECS: u32 = 10;
 
 /// `17.2MB` or `16MB`: kB as MB with one decimal (cut), none when it is 0.
 fn megabytes(out: &mut crate::text::Text, kb: u64) {
@@ -1063,10 +1058,7 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
     }
     match prog.state {
         State::Backoff => {
-            let delay = prog.deadline.map_or(0, |t| {
-                let left = t.saturating_duration_since(now);
-                left.as_secs() + u64::from(left.subsec_nanos() > 0)
-            });
+            let delay = u64::from(prog.deadline.map_or(0, |t| now.secs_until(t)));
             match &prog.reason {
                 Some(reason) => {
                     log.warn(&[Str(name), Str(": "), Str(reason), Str("; retry in "), Uint(delay), Str("s")])
@@ -1172,7 +1164,7 @@ mod tests {
     fn stale_deadlines_are_skipped() {
         let mut table = Table::new(programs(&section("a", 1)).into_iter().map(Slot::new).collect());
         let t0 = Instant::now();
-        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        let (t1, t2) = (t0.after_secs(1), t0.after_secs(2));
         table.deadlines.push(t1, 0);
         table.slots[0].prog.deadline = Some(t2);
         table.deadlines.push(t2, 0);

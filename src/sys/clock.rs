@@ -2,56 +2,57 @@
 //! `time` go through musl's vDSO lookup (about 1.6 KiB on mipsel), and a
 //! syscall a few times per loop turn costs nothing the daemon would notice.
 
-use std::ops::{Add, AddAssign, Sub};
-use std::time::Duration;
-
-/// A point on the monotonic clock (`CLOCK_MONOTONIC`), as std's `Instant`
-/// (the methods pman uses, with the same meaning; the
-/// arithmetic panics on overflow as std's does).
+/// A point on the monotonic clock (`CLOCK_MONOTONIC`) in milliseconds
+/// since boot: a plain integer, where std's `Duration` would normalise
+/// nanoseconds and check for overflow at each step, inlined everywhere
+/// on 32-bit CPUs. u64 milliseconds last 584 million years; no time the
+/// daemon shows needs finer steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant(Duration);
+pub struct Instant(u64);
 
 impl Instant {
     pub fn now() -> Instant {
         let (secs, nanos) = clock(libc::CLOCK_MONOTONIC);
-        Instant(Duration::new(secs as u64, nanos as u32))
+        Instant(secs as u64 * 1000 + u64::from(nanos as u32 / 1_000_000))
     }
 
-    /// How long after `earlier` this is; zero when it is not after.
-    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+    /// `ms` milliseconds later.
+    pub fn after_ms(self, ms: u32) -> Instant {
+        Instant(self.0 + u64::from(ms))
+    }
+
+    /// `secs` seconds later.
+    pub fn after_secs(self, secs: u32) -> Instant {
+        Instant(self.0 + u64::from(secs) * 1000)
+    }
+
+    /// Milliseconds since `earlier`; 0 when it is not before.
+    pub fn ms_since(self, earlier: Instant) -> u64 {
         self.0.saturating_sub(earlier.0)
     }
 
-    pub fn elapsed(self) -> Duration {
-        Instant::now().saturating_duration_since(self)
+    /// Whole seconds since `earlier` (cut); 0 when it is not before.
+    pub fn secs_since(self, earlier: Instant) -> u32 {
+        secs(self.ms_since(earlier))
+    }
+
+    /// Seconds until `later`, rounded up; 0 when it is not after.
+    pub fn secs_until(self, later: Instant) -> u32 {
+        secs(later.ms_since(self).saturating_add(999))
     }
 }
 
-impl Add<Duration> for Instant {
-    type Output = Instant;
-    fn add(self, d: Duration) -> Instant {
-        Instant(self.0 + d)
+/// `ms / 1000` by 32-bit steps (a 64-bit division is a call into
+/// compiler-rt on 32-bit CPUs); `u32::MAX` from 136 years on. With
+/// `ms = hi * 2^32 + lo` and `2^32 = 1000 * 4294967 + 296`, the quotient is
+/// `hi * 4294967 + (hi * 296 + lo) / 1000`, the last sum taken apart so
+/// that it fits.
+fn secs(ms: u64) -> u32 {
+    if ms >= 1000 << 32 {
+        return u32::MAX;
     }
-}
-
-impl AddAssign<Duration> for Instant {
-    fn add_assign(&mut self, d: Duration) {
-        self.0 += d;
-    }
-}
-
-impl Sub<Duration> for Instant {
-    type Output = Instant;
-    fn sub(self, d: Duration) -> Instant {
-        Instant(self.0 - d)
-    }
-}
-
-impl Sub<Instant> for Instant {
-    type Output = Duration;
-    fn sub(self, earlier: Instant) -> Duration {
-        self.saturating_duration_since(earlier)
-    }
+    let (hi, lo) = ((ms >> 32) as u32, ms as u32);
+    hi * 4_294_967 + lo / 1000 + (hi * 296 + lo % 1000) / 1000
 }
 
 /// Seconds since the Unix epoch.
@@ -94,15 +95,44 @@ mod tests {
     fn the_clocks_read_as_std_reads_them() {
         // Ours is read first and last: its span holds std's.
         let (ours_before, std_before) = (Instant::now(), std::time::Instant::now());
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(std::time::Duration::from_millis(30));
         let (std_after, ours_after) = (std::time::Instant::now(), Instant::now());
-        let (ours, std) = (ours_after - ours_before, std_after - std_before);
-        assert!(ours >= std && std >= Duration::from_millis(30), "{ours:?} {std:?}");
-        assert!(ours - std < Duration::from_secs(1), "{ours:?} {std:?}");
-        assert_eq!(ours_before.saturating_duration_since(ours_after), Duration::ZERO);
-        assert_eq!(ours_before + ours, ours_after);
+        let (ours, std) = (ours_after.ms_since(ours_before), (std_after - std_before).as_millis() as u64);
+        assert!(ours >= std && std >= 30, "{ours} {std}");
+        assert!(ours - std < 1000, "{ours} {std}");
+        assert_eq!(ours_before.ms_since(ours_after), 0);
+        assert_eq!(ours_before.after_ms(ours as u32), ours_after);
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs());
         let unix = unix_time();
         assert!(wall.as_ref().is_ok_and(|&w| (w as i64 - unix).abs() <= 1), "{wall:?} {unix}");
+    }
+
+    #[test]
+    fn seconds_are_cut_or_rounded_up_as_divisions_are() {
+        let top = 1000u64 << 32;
+        let mut samples = vec![0, 1, 999, 1000, 1001, 1999, (1 << 32) - 1, 1 << 32, (1 << 32) + 999];
+        samples.extend([top - 1001, top - 1000, top - 999, top - 1]);
+        for hi in [1, 2, 3, 500, 998, 999] {
+            samples.extend([(hi << 32) - 1, hi << 32, (hi << 32) + 703, (hi << 32) + 704]);
+        }
+        let mut ms = 7u64;
+        while ms < top {
+            samples.extend([ms - 1, ms, ms + 1]);
+            ms = ms * 3 + 1;
+        }
+        let t0 = Instant(5);
+        for ms in samples {
+            let later = Instant(t0.0 + ms);
+            assert_eq!(u64::from(later.secs_since(t0)), ms / 1000, "{ms}");
+            assert_eq!(u64::from(t0.secs_until(later)), ms.div_ceil(1000).min(u32::MAX.into()), "{ms}");
+            assert_eq!((later.secs_until(t0), t0.secs_since(later)), (0, 0), "{ms}");
+        }
+        assert_eq!(Instant(0).secs_since(Instant(0).after_secs(0)), 0);
+        assert_eq!(Instant(top + 5).secs_since(t0), u32::MAX);
+        assert_eq!(Instant(u64::MAX).secs_since(Instant(0)), u32::MAX);
+        assert_eq!(t0.after_secs(u32::MAX).secs_since(t0), u32::MAX);
+        assert_eq!(t0.secs_until(t0.after_secs(u32::MAX)), u32::MAX);
+        assert_eq!(t0.after_secs(3).after_ms(500).ms_since(t0), 3500);
+        assert_eq!(t0.secs_until(t0.after_ms(3500)), 4);
     }
 }
