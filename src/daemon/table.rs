@@ -1041,11 +1041,13 @@ fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
 const MEMORY_INTERVAL_SECS: u32 = 10;
 
 /// `17.2MB` or `16MB`: kB as MB with one decimal (cut), none when it is 0.
+/// The tenths `kb * 10 / 1024` taken apart by shifts (no 64-bit division):
+/// whole MB are `kb >> 10`, the tenth comes from the kB left over.
 fn megabytes(out: &mut crate::text::Text, kb: u64) {
-    let tenths = kb * 10 / 1024;
-    out.uint(tenths / 10);
-    if tenths % 10 != 0 {
-        out.byte(b'.').uint(tenths % 10);
+    out.uint(kb >> 10);
+    let tenth = ((kb as u32 & 1023) * 10) >> 10;
+    if tenth != 0 {
+        out.byte(b'.').uint(tenth.into());
     }
     out.str("MB");
 }
@@ -1158,6 +1160,21 @@ mod tests {
         let names: Vec<&str> = table.slots().iter().map(|s| s.cfg.name.as_str()).collect();
         assert_eq!(names, ["c", "a", "d"]);
         assert_eq!((table.slot(0).prog.restarts, table.slot(1).prog.restarts), (9, 0));
+    }
+
+    #[test]
+    fn megabytes_show_one_decimal_cut() {
+        for kb in [0u64, 1, 102, 103, 1023, 1024, 1126, 17612, 16384, 16486, (1 << 40) + 1023, u64::MAX / 10]
+        {
+            let mut out = crate::text::Text::new();
+            megabytes(&mut out, kb);
+            let tenths = kb * 10 / 1024;
+            let dot = if tenths % 10 == 0 { String::new() } else { format!(".{}", tenths % 10) };
+            assert_eq!(out.to_str_lossy(), format!("{}{dot}MB", tenths / 10), "{kb}");
+        }
+        let mut out = crate::text::Text::new();
+        megabytes(&mut out, 17612);
+        assert_eq!(out.to_str_lossy(), "17.1MB");
     }
 
     #[test]
