@@ -1,6 +1,7 @@
 //! Integers read from text the way `str::parse` reads them, by one routine
 //! for every integer type: each `parse::<T>` is a copy of core's parser of
-//! its own (about half a KiB each on a router).
+//! its own (about half a KiB each on a router). And [`divide`], a 64-bit
+//! division by a small number without compiler-rt's 64-bit division.
 
 /// Digits in `radix` (at most 36) after an optional `+`, as
 /// `str::parse::<u64>` (or `u64::from_str_radix`) takes them; `None` when
@@ -37,6 +38,17 @@ pub fn i32(text: &str) -> Option<i32> {
     };
     let n = i64::from(u32(digits)?);
     i32::try_from(if negative { -n } else { n }).ok()
+}
+
+/// `n / d` for `1 <= d <= 2^16` by 32-bit divisions (a 64-bit one is a
+/// call into compiler-rt on 32-bit CPUs): the high half, then the low half
+/// 16 bits at a time (a rest below `d`, shifted by 16, still fits).
+#[inline(never)]
+pub fn divide(n: u64, d: u32) -> u64 {
+    let (high, low) = ((n >> 32) as u32, n as u32);
+    let upper = ((high % d) << 16) | (low >> 16);
+    let lower = ((upper % d) << 16) | (low & 0xffff);
+    (u64::from(high / d) << 32) | u64::from(((upper / d) << 16) | (lower / d))
 }
 
 #[cfg(test)]
@@ -91,6 +103,16 @@ mod tests {
             assert_eq!(i32(w), w.parse::<i32>().ok(), "i32 {w:?}");
             assert_eq!(unsigned(w, 16), u64::from_str_radix(w, 16).ok(), "hex {w:?}");
             assert_eq!(unsigned(w, 8), u64::from_str_radix(w, 8).ok(), "octal {w:?}");
+        }
+    }
+
+    #[test]
+    fn divides_as_u64_does() {
+        let ns = [0, 1, 99, 100, 12_345_000, (1 << 32) - 1, 1 << 32, (1 << 48) + 7, u64::MAX - 1, u64::MAX];
+        for d in [1, 3, 100, 1000, 1024, 65535, 1 << 16] {
+            for n in ns {
+                assert_eq!(divide(n, d), n / u64::from(d), "{n} / {d}");
+            }
         }
     }
 }

@@ -875,11 +875,13 @@ pub fn each_entry(path: &CStr, each: &mut dyn FnMut(&[u8])) -> bool {
     done
 }
 
-/// Clock ticks per second, the unit of CPU times in /proc.
-pub fn clock_ticks() -> u64 {
+/// Clock ticks per second, the unit of CPU times in /proc: the kernel's
+/// USER_HZ, 100 on every CPU but alpha's 1024 (bounded to 1..=2^16 all the
+/// same, for [`crate::daemon`]'s 32-bit division by it).
+pub fn clock_ticks() -> u32 {
     // The kernel's AT_CLKTCK (musl's sysconf would bring its whole table).
     // SAFETY: getauxval has no preconditions.
-    u64::from(unsafe { libc::getauxval(libc::AT_CLKTCK) } as u32).max(1)
+    (unsafe { libc::getauxval(libc::AT_CLKTCK) } as u32).clamp(1, 1 << 16)
 }
 
 /// What `stat`/`fstat` tell about a file: which one it is, its type and

@@ -17,7 +17,8 @@ pub fn json_fields(out: &mut Text, pid: Option<Pid>) {
             rss_kb = vm_rss(&file[..n]);
         }
         if let Some(n) = read(proc_path(&mut path, pid, b"/stat"), &mut file) {
-            cpu_ms = cpu_ticks(&file[..n]).map(|ticks| ticks * 1000 / sys::clock_ticks());
+            cpu_ms =
+                cpu_ticks(&file[..n]).map(|ticks| crate::number::divide(ticks * 1000, sys::clock_ticks()));
         }
         fds = sys::count_entries(proc_path(&mut path, pid, b"/fd"));
     }

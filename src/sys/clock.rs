@@ -42,17 +42,9 @@ impl Instant {
     }
 }
 
-/// `ms / 1000` by 32-bit steps (a 64-bit division is a call into
-/// compiler-rt on 32-bit CPUs); `u32::MAX` from 136 years on. With
-/// `ms = hi * 2^32 + lo` and `2^32 = 1000 * 4294967 + 296`, the quotient is
-/// `hi * 4294967 + (hi * 296 + lo) / 1000`, the last sum taken apart so
-/// that it fits.
+/// `ms / 1000` as u32, `u32::MAX` from 136 years on.
 fn secs(ms: u64) -> u32 {
-    if ms >= 1000 << 32 {
-        return u32::MAX;
-    }
-    let (hi, lo) = ((ms >> 32) as u32, ms as u32);
-    hi * 4_294_967 + lo / 1000 + (hi * 296 + lo % 1000) / 1000
+    u32::try_from(crate::number::divide(ms, 1000)).unwrap_or(u32::MAX)
 }
 
 /// Seconds since the Unix epoch.
