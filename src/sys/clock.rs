@@ -2,33 +2,46 @@
 //! `time` go through musl's vDSO lookup (about 1.6 KiB on mipsel), and a
 //! syscall a few times per loop turn costs nothing the daemon would notice.
 
+use std::num::NonZeroU64;
+
 /// A point on the monotonic clock (`CLOCK_MONOTONIC`) in milliseconds
 /// since boot: a plain integer, where std's `Duration` would normalise
 /// nanoseconds and check for overflow at each step, inlined everywhere
 /// on 32-bit CPUs. u64 milliseconds last 584 million years; no time the
-/// daemon shows needs finer steps.
+/// daemon shows needs finer steps. Never 0, so that an `Option<Instant>`
+/// is a plain integer too: the first millisecond after boot reads as 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant(u64);
+pub struct Instant(NonZeroU64);
 
 impl Instant {
+    fn from_ms(ms: u64) -> Instant {
+        Instant(NonZeroU64::new(ms).unwrap_or(NonZeroU64::MIN))
+    }
+
     pub fn now() -> Instant {
         let (secs, nanos) = clock(libc::CLOCK_MONOTONIC);
-        Instant(secs as u64 * 1000 + u64::from(nanos as u32 / 1_000_000))
+        Instant::from_ms(secs as u64 * 1000 + u64::from(nanos as u32 / 1_000_000))
     }
 
     /// `ms` milliseconds later.
     pub fn after_ms(self, ms: u32) -> Instant {
-        Instant(self.0 + u64::from(ms))
+        self.later(ms.into())
     }
 
     /// `secs` seconds later.
     pub fn after_secs(self, secs: u32) -> Instant {
-        Instant(self.0 + u64::from(secs) * 1000)
+        self.later(u64::from(secs) * 1000)
+    }
+
+    /// The sum is never 0 (it would have to wrap round, in 584 million
+    /// years); the fallback only keeps the type's promise, cheaply.
+    fn later(self, ms: u64) -> Instant {
+        Instant(NonZeroU64::new(self.0.get() + ms).unwrap_or(self.0))
     }
 
     /// Milliseconds since `earlier`; 0 when it is not before.
     pub fn ms_since(self, earlier: Instant) -> u64 {
-        self.0.saturating_sub(earlier.0)
+        self.0.get().saturating_sub(earlier.0.get())
     }
 
     /// Whole seconds since `earlier` (cut); 0 when it is not before.
@@ -112,19 +125,20 @@ mod tests {
             samples.extend([ms - 1, ms, ms + 1]);
             ms = ms * 3 + 1;
         }
-        let t0 = Instant(5);
+        let t0 = Instant::from_ms(5);
         for ms in samples {
-            let later = Instant(t0.0 + ms);
+            let later = Instant::from_ms(5 + ms);
             assert_eq!(u64::from(later.secs_since(t0)), ms / 1000, "{ms}");
             assert_eq!(u64::from(t0.secs_until(later)), ms.div_ceil(1000).min(u32::MAX.into()), "{ms}");
             assert_eq!((later.secs_until(t0), t0.secs_since(later)), (0, 0), "{ms}");
         }
-        assert_eq!(Instant(0).secs_since(Instant(0).after_secs(0)), 0);
-        assert_eq!(Instant(top + 5).secs_since(t0), u32::MAX);
-        assert_eq!(Instant(u64::MAX).secs_since(Instant(0)), u32::MAX);
+        assert_eq!(Instant::from_ms(0).secs_since(Instant::from_ms(0).after_secs(0)), 0);
+        assert_eq!(Instant::from_ms(top + 5).secs_since(t0), u32::MAX);
+        assert_eq!(Instant::from_ms(u64::MAX).secs_since(Instant::from_ms(0)), u32::MAX);
         assert_eq!(t0.after_secs(u32::MAX).secs_since(t0), u32::MAX);
         assert_eq!(t0.secs_until(t0.after_secs(u32::MAX)), u32::MAX);
         assert_eq!(t0.after_secs(3).after_ms(500).ms_since(t0), 3500);
         assert_eq!(t0.secs_until(t0.after_ms(3500)), 4);
+        assert_eq!(std::mem::size_of::<Option<Instant>>(), 8);
     }
 }
