@@ -8,27 +8,35 @@ use std::num::NonZeroU64;
 /// since boot: a plain integer, where std's `Duration` would normalise
 /// nanoseconds and check for overflow at each step, inlined everywhere
 /// on 32-bit CPUs. u64 milliseconds last 584 million years; no time the
-/// daemon shows needs finer steps. Never 0, so that an `Option<Instant>`
-/// is a plain integer too: the first millisecond after boot reads as 1.
+/// daemon shows needs finer steps. Counted from 1 at boot, so that an
+/// `Option<Instant>` is a plain integer too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Instant(NonZeroU64);
 
 impl Instant {
-    fn from_ms(ms: u64) -> Instant {
-        Instant(NonZeroU64::new(ms).unwrap_or(NonZeroU64::MIN))
-    }
-
     pub fn now() -> Instant {
         let (secs, nanos) = clock(libc::CLOCK_MONOTONIC);
-        Instant::from_ms(secs as u64 * 1000 + u64::from(nanos as u32 / 1_000_000))
+        // Seconds since boot fit u32 for 136 years.
+        Instant(NonZeroU64::MIN).after_ms(nanos as u32 / 1_000_000).after_secs(secs as u32)
     }
 
+    /// A point `ms` milliseconds after boot, as [`Instant::now`] counts.
+    #[cfg(test)]
+    fn from_ms(ms: u64) -> Instant {
+        Instant(NonZeroU64::MIN.saturating_add(ms))
+    }
+
+    // Out of line: the 64-bit sum (and multiply by 1000) is some twenty
+    // instructions on a 32-bit CPU, and deadlines are armed in many places.
+
     /// `ms` milliseconds later.
+    #[inline(never)]
     pub fn after_ms(self, ms: u32) -> Instant {
         self.later(ms.into())
     }
 
     /// `secs` seconds later.
+    #[inline(never)]
     pub fn after_secs(self, secs: u32) -> Instant {
         self.later(u64::from(secs) * 1000)
     }
@@ -106,6 +114,10 @@ mod tests {
         assert!(ours >= std && std >= 30, "{ours} {std}");
         assert!(ours - std < 1000, "{ours} {std}");
         assert_eq!(ours_before.ms_since(ours_after), 0);
+        let (secs, nanos) = clock(libc::CLOCK_MONOTONIC);
+        let raw = Instant::from_ms(secs as u64 * 1000 + nanos as u64 / 1_000_000);
+        let now = Instant::now();
+        assert!(now >= raw && now.ms_since(raw) < 1000, "{now:?} {raw:?}");
         assert_eq!(ours_before.after_ms(ours as u32), ours_after);
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs());
         let unix = unix_time();
