@@ -20,13 +20,7 @@ impl Instant {
         Instant(NonZeroU64::MIN).after_ms(nanos as u32 / 1_000_000).after_secs(secs as u32)
     }
 
-    /// A point `ms` milliseconds after boot, as [`Instant::now`] counts.
-    #[cfg(test)]
-    fn from_ms(ms: u64) -> Instant {
-        Instant(NonZeroU64::MIN.saturating_add(ms))
-    }
-
-    // Out of line: the 64-bit sum (and multiply by 1000) is some twenty
+    // Out of line: 64-bit sums, differences and products are some twenty
     // instructions on a 32-bit CPU, and deadlines are armed in many places.
 
     /// `ms` milliseconds later.
@@ -48,6 +42,7 @@ impl Instant {
     }
 
     /// Milliseconds since `earlier`; 0 when it is not before.
+    #[inline(never)]
     pub fn ms_since(self, earlier: Instant) -> u64 {
         self.0.get().saturating_sub(earlier.0.get())
     }
@@ -60,6 +55,12 @@ impl Instant {
     /// Seconds until `later`, rounded up; 0 when it is not after.
     pub fn secs_until(self, later: Instant) -> u32 {
         secs(later.ms_since(self).saturating_add(999))
+    }
+
+    /// A point `ms` milliseconds after boot, as [`Instant::now`] counts.
+    #[cfg(test)]
+    fn from_ms(ms: u64) -> Instant {
+        Instant(NonZeroU64::MIN.saturating_add(ms))
     }
 }
 
