@@ -578,16 +578,19 @@ fn exit_reason(exit: Exit) -> String {
 /// Seconds before retry `n` (1-based) of a failed start: `backoff * 2^(n-1)`
 /// capped at `backoff_max`; `backoff=0` retries at once, then 1 s, doubling.
 pub fn backoff_delay(cfg: &ProgramConfig, n: u32) -> u32 {
-    let seconds = if cfg.backoff == 0 {
-        if n <= 1 {
-            0
-        } else {
-            1u64 << (n - 2).min(32)
-        }
-    } else {
-        (cfg.backoff as u64).saturating_mul(1u64 << (n - 1).min(32))
+    let (base, doublings) = match cfg.backoff {
+        0 if n <= 1 => return 0,
+        0 => (1, n - 2),
+        backoff => (backoff, n - 1),
     };
-    seconds.min(cfg.backoff_max as u64) as u32
+    // In 32 bits: `base << doublings` is past the cap exactly when `base`
+    // is past the cap shifted back.
+    let max = cfg.backoff_max;
+    if doublings >= 32 || base > max >> doublings {
+        max
+    } else {
+        base << doublings
+    }
 }
 
 #[cfg(test)]
@@ -735,6 +738,24 @@ mod tests {
         p.step(&c, spawned(7), now);
         p.step(&c, exited(1), now);
         assert_eq!(p.state, State::Fatal);
+    }
+
+    #[test]
+    fn backoff_is_the_64_bit_formula_in_32_bits() {
+        let mut c = cfg();
+        for (backoff, max) in
+            [(0, 0), (0, 60), (1, 60), (3, 100), (5, u32::MAX), (u32::MAX, u32::MAX), (7, 6)]
+        {
+            (c.backoff, c.backoff_max) = (backoff, max);
+            for n in 1..=40 {
+                let wide = match (backoff, n) {
+                    (0, 0 | 1) => 0,
+                    (0, n) => 1u64 << (n - 2).min(32),
+                    (b, n) => u64::from(b).saturating_mul(1u64 << (n - 1).min(32)),
+                };
+                assert_eq!(u64::from(backoff_delay(&c, n)), wide.min(max.into()), "{backoff} {max} {n}");
+            }
+        }
     }
 
     #[test]
