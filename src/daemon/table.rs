@@ -137,13 +137,14 @@ pub struct Renumbered {
 }
 
 /// Timers as (time, slot index), latest first: the soonest is at the end,
-/// where `pop` takes it (an insert moves the later ones, a memmove).
+/// where `pop` takes it. An insert scans from the end to its place: no
+/// further than the memmove of the sooner ones behind it reaches anyway.
 #[derive(Default)]
 struct Timers(Vec<(Instant, usize)>);
 
 impl Timers {
     fn push(&mut self, t: Instant, index: usize) {
-        let at = self.0.partition_point(|&e| e > (t, index));
+        let at = self.0.iter().rposition(|&e| e > (t, index)).map_or(0, |i| i + 1);
         self.0.insert(at, (t, index));
     }
 
@@ -1175,6 +1176,20 @@ mod tests {
         let mut out = crate::text::Text::new();
         megabytes(&mut out, 17612);
         assert_eq!(out.to_str_lossy(), "17.1MB");
+    }
+
+    #[test]
+    fn timers_pop_soonest_first() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for (secs, index) in [(3, 0), (1, 5), (2, 1), (1, 2), (3, 0), (0, 9), (2, 0)] {
+            timers.push(t0.after_secs(secs), index);
+        }
+        let mut popped = vec![];
+        while let Some((t, index)) = timers.pop() {
+            popped.push((t.secs_since(t0), index));
+        }
+        assert_eq!(popped, [(0, 9), (1, 2), (1, 5), (2, 0), (2, 1), (3, 0), (3, 0)]);
     }
 
     #[test]
