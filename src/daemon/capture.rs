@@ -439,36 +439,17 @@ impl Output {
         }
     }
 
-    /// After a reload: closes the log files no captured stream writes to
-    /// any more, and gives the others the cap and backups of the first
-    /// stream (in config order) that names them.
+    /// After a reload: gives each log file the cap and backups of the
+    /// first stream (in config order) that names it, at once (a file over
+    /// a smaller cap rotates now, not at its program's next start), and
+    /// closes the files no stream writes to or names any more.
     pub fn retire(&mut self, slots: &[Slot]) {
         let writers = &mut self.writers;
         let mut used = vec![false; writers.len()];
-        for streams in &self.pipes {
-            for capture in streams.iter().flatten() {
-                if let Sink::File(w) = capture.sink {
-                    if let Some(used) = used.get_mut(w as usize) {
-                        *used = true;
-                    }
-                }
-            }
-        }
-        let mut kept = 0;
-        let mut moved = Vec::with_capacity(used.len());
-        for &u in &used {
-            kept += usize::from(u);
-            moved.push(kept.saturating_sub(1));
-        }
-        let mut at = 0;
-        writers.retain(|_| {
-            at += 1;
-            used[at - 1]
-        });
-        for streams in &mut self.pipes {
-            for capture in streams.iter_mut().flatten() {
-                if let Sink::File(w) = &mut capture.sink {
-                    *w = moved.get(*w as usize).map_or(0, |&m| m as u32);
+        for capture in self.pipes.iter().flatten().flatten() {
+            if let Sink::File(w) = capture.sink {
+                if let Some(used) = used.get_mut(w as usize) {
+                    *used = true;
                 }
             }
         }
@@ -486,9 +467,26 @@ impl Output {
                 let LogTarget::File(path) = target else { continue };
                 if let Some(w) = writers.iter().position(|w| w.path() == &path[..]) {
                     if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
+                        used[w] = true;
                         writers[w].set_limits(maxbytes, backups);
                     }
                 }
+            }
+        }
+        let mut kept = 0;
+        let mut moved = Vec::with_capacity(used.len());
+        for &u in &used {
+            kept += usize::from(u);
+            moved.push(kept.saturating_sub(1));
+        }
+        let mut at = 0;
+        writers.retain(|_| {
+            at += 1;
+            used[at - 1]
+        });
+        for capture in self.pipes.iter_mut().flatten().flatten() {
+            if let Sink::File(w) = &mut capture.sink {
+                *w = moved.get(*w as usize).map_or(0, |&m| m as u32);
             }
         }
     }
