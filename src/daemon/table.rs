@@ -889,14 +889,16 @@ impl Table {
     ) {
         let started = Instant::now();
         for _ in 0..max {
-            if Instant::now().ms_since(started) > budget_ms {
-                return;
-            }
+            // An emptied queue is cleared even past the budget: a crash
+            // loop of slow spawns would otherwise only ever append to it.
             let Some(&index) = self.spawns.get(self.spawns_taken) else {
                 self.spawns.clear();
                 self.spawns_taken = 0;
                 return;
             };
+            if Instant::now().ms_since(started) > budget_ms {
+                return;
+            }
             self.spawns_taken += 1;
             let prog = &self.slots[index].prog;
             // A stop (or another event) since the spawn was asked for cancels it.
