@@ -665,6 +665,8 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
 }
 
 /// One process of a section; `None` after an error (already reported).
+// Out of line: inlined into the numprocs loop, its constants are hoisted and spilled.
+#[inline(never)]
 fn process(
     sc: &mut Scope,
     slots: &[(&str, &Entry)],
