@@ -276,51 +276,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         depends_at: Vec::new(),
     };
     for s in sections {
-        let name = s.name.as_str();
-        if name == "pman" {
-            continue;
-        } else if name == "supervisord" {
-            let used = keys::supervisord_keys().collect::<Vec<_>>().join(", ");
-            diags.warn(
-                s.file,
-                s.line,
-                ["[supervisord] is Supervisor's: pman reads only ", &used, " from it"].concat(),
-            );
-            diags.notes.push(SUPERVISORD_NOTE.to_string());
-        } else if name == "include" {
-            for e in s.entries.iter().filter(|e| e.key != "files") {
-                let near = keys::nearest(&e.key, ["files"].into_iter());
-                diags.warn(e.file, e.line, unknown_key("[include]", e, near));
-            }
-        } else if let Some(group) = name.strip_prefix("program:") {
-            program(s, group, &g, diags, host, &home, disk, &mut all);
-        } else if name.starts_with("fcgi-program:") {
-            let text =
-                ["[", name, "] is Supervisor's FastCGI section: pman does not run its processes; ignored"]
-                    .concat();
-            diags.warn(s.file, s.line, text);
-        } else if keys::is_supervisor_section(name) {
-            diags.warn(
-                s.file,
-                s.line,
-                ["[", name, "] is a Supervisor section pman does not use; ignored"].concat(),
-            );
-        } else if name == "program-default" {
-            let text = [
-                "[",
-                name,
-                "] is ochinchina/supervisord's; pman has no such section (settings every program \
-                 shares go in [pman]); ignored",
-            ]
-            .concat();
-            diags.warn(s.file, s.line, text);
-        } else {
-            let text = match keys::nearest_section(name) {
-                Some(near) => ["unknown section [", name, "] ignored (nearest: [", &near, "])"].concat(),
-                None => ["unknown section [", name, "] ignored"].concat(),
-            };
-            diags.warn(s.file, s.line, text);
-        }
+        section(s, &g, diags, host, &home, disk, &mut all);
     }
     dependencies(&mut all, diags);
     if disk {
@@ -336,6 +292,64 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         syslog_socket: g.syslog_socket,
         programs: all.list,
         unrun: all.unrun,
+    }
+}
+
+/// One section of the config: a program, or a warning about it.
+// Out of line: inlined into the loop over sections, its constants are hoisted and spilled.
+#[inline(never)]
+fn section(
+    s: &Section,
+    g: &Globals,
+    diags: &mut Diags,
+    host: &str,
+    home: &str,
+    disk: bool,
+    all: &mut Programs,
+) {
+    let name = s.name.as_str();
+    if name == "pman" {
+        // Read by `globals`.
+    } else if name == "supervisord" {
+        let used = keys::supervisord_keys().collect::<Vec<_>>().join(", ");
+        diags.warn(
+            s.file,
+            s.line,
+            ["[supervisord] is Supervisor's: pman reads only ", &used, " from it"].concat(),
+        );
+        diags.notes.push(SUPERVISORD_NOTE.to_string());
+    } else if name == "include" {
+        for e in s.entries.iter().filter(|e| e.key != "files") {
+            let near = keys::nearest(&e.key, ["files"].into_iter());
+            diags.warn(e.file, e.line, unknown_key("[include]", e, near));
+        }
+    } else if let Some(group) = name.strip_prefix("program:") {
+        program(s, group, g, diags, host, home, disk, all);
+    } else if name.starts_with("fcgi-program:") {
+        let text = ["[", name, "] is Supervisor's FastCGI section: pman does not run its processes; ignored"]
+            .concat();
+        diags.warn(s.file, s.line, text);
+    } else if keys::is_supervisor_section(name) {
+        diags.warn(
+            s.file,
+            s.line,
+            ["[", name, "] is a Supervisor section pman does not use; ignored"].concat(),
+        );
+    } else if name == "program-default" {
+        let text = [
+            "[",
+            name,
+            "] is ochinchina/supervisord's; pman has no such section (settings every program \
+             shares go in [pman]); ignored",
+        ]
+        .concat();
+        diags.warn(s.file, s.line, text);
+    } else {
+        let text = match keys::nearest_section(name) {
+            Some(near) => ["unknown section [", name, "] ignored (nearest: [", &near, "])"].concat(),
+            None => ["unknown section [", name, "] ignored"].concat(),
+        };
+        diags.warn(s.file, s.line, text);
     }
 }
 
@@ -765,25 +779,7 @@ fn process(
     p.depends_on = depends_on;
     // Every other key as the table says.
     for key in keys::PROGRAM {
-        let e = get(key.name);
-        match key.kind {
-            Kind::Flag(field, default) => *field(&mut p) = sc.parse(e, default, values::boolean),
-            Kind::Count(field, default) => *field(&mut p) = sc.parse(e, default, values::count),
-            Kind::Positive(field, default) => *field(&mut p) = sc.parse(e, default, values::positive),
-            Kind::Size(field, default) => *field(&mut p) = sc.parse(e, default, values::size),
-            Kind::Integer(field, default) => *field(&mut p) = sc.parse(e, default, values::integer),
-            Kind::Signal(field, default) => *field(&mut p) = sc.parse(e, default, values::signal),
-            Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
-            Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
-            Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
-            Kind::Ranged(field, min, max) => *field(&mut p) = sc.value(e, &|t| values::ranged(t, min, max)),
-            Kind::Rlimit(resource, bytes) => {
-                if let Some((soft, hard)) = sc.value(e, &|t| values::rlimit(t, bytes)) {
-                    p.limits.rlimits.push(Rlimit { resource, soft, hard });
-                }
-            }
-            Kind::Special | Kind::Foreign(..) => {}
-        }
+        table_key(sc, key, get(key.name), &mut p);
     }
     // Only a stderr log that would have been written is worth a word:
     // `none` or `AUTO` next to redirect_stderr says the same thing.
@@ -819,6 +815,30 @@ fn process(
         disk_warnings(sc, slots, s, &p);
     }
     Some(p)
+}
+
+/// Reads a key [`keys::PROGRAM`] says how to read into `p`.
+// Out of line: inlined into the loop over the table, its constants are hoisted and spilled.
+#[inline(never)]
+fn table_key(sc: &mut Scope, key: &keys::Key, e: Option<&Entry>, p: &mut ProgramConfig) {
+    match key.kind {
+        Kind::Flag(field, default) => *field(p) = sc.parse(e, default, values::boolean),
+        Kind::Count(field, default) => *field(p) = sc.parse(e, default, values::count),
+        Kind::Positive(field, default) => *field(p) = sc.parse(e, default, values::positive),
+        Kind::Size(field, default) => *field(p) = sc.parse(e, default, values::size),
+        Kind::Integer(field, default) => *field(p) = sc.parse(e, default, values::integer),
+        Kind::Signal(field, default) => *field(p) = sc.parse(e, default, values::signal),
+        Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
+        Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
+        Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
+        Kind::Ranged(field, min, max) => *field(p) = sc.value(e, &|t| values::ranged(t, min, max)),
+        Kind::Rlimit(resource, bytes) => {
+            if let Some((soft, hard)) = sc.value(e, &|t| values::rlimit(t, bytes)) {
+                p.limits.rlimits.push(Rlimit { resource, soft, hard });
+            }
+        }
+        Kind::Special | Kind::Foreign(..) => {}
+    }
 }
 
 /// `check` looks at the disk: the daemon's own pidfile or logfile in a
