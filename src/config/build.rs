@@ -415,8 +415,18 @@ fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
     [label, " unknown key '", e.written(), "' ignored", near_says, near, close].concat()
 }
 
-fn slot<'a>(slots: &[(&str, &'a Entry)], key: &str) -> Option<&'a Entry> {
-    slots.iter().find(|(k, _)| *k == key).map(|(_, e)| *e)
+/// The last line of each program key, by its row in [`keys::PROGRAM`].
+type Slots<'a> = [Option<&'a Entry>];
+
+fn slot<'a>(slots: &Slots<'a>, row: usize) -> Option<&'a Entry> {
+    slots.get(row).copied().flatten()
+}
+
+/// The entry of program key `$key` in `$slots` (its row found at compile time).
+macro_rules! get {
+    ($slots:expr, $key:literal) => {
+        slot($slots, const { keys::index($key) })
+    };
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -443,13 +453,14 @@ fn program(
         diags.error(s.file, s.line, text);
     }
     // The last line of each key wins, aliases included.
-    let mut slots: Vec<(&str, &Entry)> = Vec::new();
+    let mut slots = [None; keys::PROGRAM.len()];
     let mut warned: Vec<&str> = Vec::new();
     for e in &s.entries {
         match keys::program_key(&e.key) {
-            Some(k) => {
-                slots.retain(|(n, _)| *n != k.name);
-                slots.push((k.name, e));
+            Some(row) => {
+                if let Some(slot) = slots.get_mut(row) {
+                    *slot = Some(e);
+                }
             }
             None => {
                 let foreign = keys::foreign_program_key(&e.key);
@@ -478,7 +489,7 @@ fn program(
         numprocs: None,
         failed: false,
     };
-    let numprocs_entry = slot(&slots, "numprocs");
+    let numprocs_entry = get!(&slots, "numprocs");
     let numprocs = sc.parse(numprocs_entry, 1, values::count);
     if let Some(e) = numprocs_entry.filter(|_| !(1..=MAX_NUMPROCS).contains(&numprocs)) {
         sc.fail(
@@ -487,8 +498,8 @@ fn program(
         );
     }
     let numprocs = numprocs.clamp(1, MAX_NUMPROCS);
-    let start = sc.parse(slot(&slots, "numprocs_start"), 0, values::count);
-    let name_entry = slot(&slots, "process_name");
+    let start = sc.parse(get!(&slots, "numprocs_start"), 0, values::count);
+    let name_entry = get!(&slots, "process_name");
     // A window search: core's substring searcher is more code than this needs.
     let numbered = |e: &Entry| e.value.as_bytes().windows(14).any(|w| w == b"%(process_num)");
     if numprocs > 1 && !name_entry.is_some_and(numbered) {
@@ -509,7 +520,7 @@ fn program(
     sc.numprocs = Some(numprocs);
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
-            let (file, line) = slot(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
+            let (file, line) = get!(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
             sc.fail_at(file, line, [&sc.label, " numprocs_start + numprocs is too large"].concat());
             break;
         };
@@ -538,12 +549,12 @@ fn program(
         all.push(p);
     }
     let Some(error) = diags.first_error_of(&s.name, errors_before) else {
-        if let Some(e) = slot(&slots, "depends_on").filter(|_| all.list.len() > listed) {
+        if let Some(e) = get!(&slots, "depends_on").filter(|_| all.list.len() > listed) {
             all.depends_at.push((listed, e.file, e.line));
         }
         return;
     };
-    let name_entry = slot(&slots, "process_name");
+    let name_entry = get!(&slots, "process_name");
     let here =
         name_entry.map(|e| String::from_utf8_lossy(diags.dir(e.file)).into_owned()).unwrap_or_default();
     let vars = Vars {
@@ -683,15 +694,14 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
 #[inline(never)]
 fn process(
     sc: &mut Scope,
-    slots: &[(&str, &Entry)],
+    slots: &Slots,
     s: &Section,
     g: &Globals,
     own_home: &str,
     disk: bool,
 ) -> Option<ProgramConfig> {
-    let get = |key: &str| slot(slots, key);
     let group = sc.program.unwrap_or("");
-    let name = match get("process_name") {
+    let name = match get!(slots, "process_name") {
         Some(e) => {
             let name = sc.text(e).unwrap_or_default();
             if !sc.failed && !valid_name(&name) {
@@ -705,7 +715,7 @@ fn process(
         }
         None => group.to_string(),
     };
-    let user = get("user").and_then(|e| {
+    let user = get!(slots, "user").and_then(|e| {
         let text = sc.text(e)?;
         match check_user(&text) {
             Ok(()) => Some((text, e)),
@@ -723,7 +733,7 @@ fn process(
             sc.diags.warn(e.file, e.line, text);
         }
     }
-    let argv = match get("command") {
+    let argv = match get!(slots, "command") {
         None => {
             sc.fail_at(s.file, s.line, [&sc.label, " command is required"].concat());
             Vec::new()
@@ -741,12 +751,12 @@ fn process(
             None => Vec::new(),
         },
     };
-    let directory = match get("directory") {
+    let directory = match get!(slots, "directory") {
         Some(e) => sc.path(e, home),
         None => g.directory.clone(),
     };
     let mut environment = g.env.clone();
-    if let Some(e) = get("environment") {
+    if let Some(e) = get!(slots, "environment") {
         if let Some(text) = sc.text(e) {
             match values::environment(&text) {
                 Ok(pairs) => pairs.iter().for_each(|(k, v)| values::set(&mut environment, k, v)),
@@ -754,17 +764,17 @@ fn process(
             }
         }
     }
-    let umask = match get("umask") {
+    let umask = match get!(slots, "umask") {
         Some(e) => Some(sc.parse(Some(e), 0, values::umask)),
         None => g.umask,
     };
-    let ready = sc.parse(get("ready"), Ready::Startsecs, values::ready);
-    let depends_on = get("depends_on").and_then(|e| sc.text(e)).unwrap_or_default();
+    let ready = sc.parse(get!(slots, "ready"), Ready::Startsecs, values::ready);
+    let depends_on = get!(slots, "depends_on").and_then(|e| sc.text(e)).unwrap_or_default();
     // Split as bytes (the separators are ASCII, so every piece stays UTF-8).
     let names = depends_on.as_bytes().split(|b| matches!(b, b',' | b' ' | b'\t')).filter(|n| !n.is_empty());
     let depends_on = names.map(|n| String::from_utf8_lossy(n).into_owned()).collect();
-    let stdout = log_target(sc, get("stdout"), &name, "stdout", home);
-    let stderr = log_target(sc, get("stderr"), &name, "stderr", home);
+    let stdout = log_target(sc, get!(slots, "stdout"), &name, "stdout", home);
+    let stderr = log_target(sc, get!(slots, "stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
     p.argv = argv;
     // Spelled-out defaults (the start directory, the own umask) are the
@@ -778,21 +788,21 @@ fn process(
     p.ready = ready;
     p.depends_on = depends_on;
     // Every other key as the table says.
-    for key in keys::PROGRAM {
-        table_key(sc, key, get(key.name), &mut p);
+    for (row, key) in keys::PROGRAM.iter().enumerate() {
+        table_key(sc, key, slot(slots, row), &mut p);
     }
     // Only a stderr log that would have been written is worth a word:
     // `none` or `AUTO` next to redirect_stderr says the same thing.
-    let stderr_named = get("stderr").filter(|e| {
+    let stderr_named = get!(slots, "stderr").filter(|e| {
         let word = e.value.trim();
         !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
     });
     if let (Some(e), false) =
-        (get("watchdog").filter(|_| p.limits.watchdog > 0), matches!(p.ready, Ready::Fd(_)))
+        (get!(slots, "watchdog").filter(|_| p.limits.watchdog > 0), matches!(p.ready, Ready::Fd(_)))
     {
         sc.fail_as(e, "needs ready = fd:N");
     }
-    if let Some(e) = get("healthcheck") {
+    if let Some(e) = get!(slots, "healthcheck") {
         match sc.text(e).map(|t| shlex::split(&t)) {
             Some(Ok(argv)) if argv.is_empty() => sc.fail_as(e, "empty healthcheck"),
             Some(Ok(argv)) => p.limits.healthcheck = argv,
@@ -800,7 +810,9 @@ fn process(
             None => {}
         }
     }
-    if let (Some(e), Ready::Healthcheck, true) = (get("ready"), &p.ready, p.limits.healthcheck.is_empty()) {
+    if let (Some(e), Ready::Healthcheck, true) =
+        (get!(slots, "ready"), &p.ready, p.limits.healthcheck.is_empty())
+    {
         sc.fail_as(e, "ready = healthcheck needs a healthcheck key");
     }
     p.limits.settle();
@@ -904,12 +916,19 @@ fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home:
 }
 
 /// Two streams writing one file share the first one's cap and backups.
-fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &ProgramConfig, all: &mut Programs) {
-    let mut streams = vec![("stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups)];
+fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, all: &mut Programs) {
+    let stdout = (const { keys::index("stdout") }, "stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups);
+    let mut streams = vec![stdout];
     if !p.redirect_stderr {
-        streams.push(("stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups));
+        streams.push((
+            const { keys::index("stderr") },
+            "stderr",
+            &p.stderr,
+            p.stderr_maxbytes,
+            p.stderr_backups,
+        ));
     }
-    for (stream, target, maxbytes, backups) in streams {
+    for (row, stream, target, maxbytes, backups) in streams {
         let LogTarget::File(path) = target else { continue };
         // Compared as paths compare (`/tmp//x` is `/tmp/x`), by their bytes.
         let key = crate::path::key(path);
@@ -927,7 +946,7 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
             }
             (None, Ok(_)) => {}
             (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
-                let (file, line) = slot(slots, stream).map_or((s.file, s.line), |e| (e.file, e.line));
+                let (file, line) = slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = concat(&[
                     Str(&sc.label),
                     Str(" "),
@@ -944,8 +963,8 @@ fn shared_logs(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Progra
 }
 
 /// `check` looks at the disk: command, directory and log directories.
-fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &ProgramConfig) {
-    let at = |key: &str| slot(slots, key).map_or((s.file, s.line), |e| (e.file, e.line));
+fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) {
+    let at = |row: usize| slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
     if let Some(cmd) = p.argv.first() {
         let missing = if cmd.contains('/') {
             let base =
@@ -967,18 +986,18 @@ fn disk_warnings(sc: &mut Scope, slots: &[(&str, &Entry)], s: &Section, p: &Prog
             host::which(cmd, &path_var).is_none().then(|| ["command ", cmd, " is not found in PATH"].concat())
         };
         if let Some(text) = missing {
-            let (file, line) = at("command");
+            let (file, line) = at(const { keys::index("command") });
             sc.diags.warn(file, line, [&sc.label, " ", &text].concat());
         }
     }
     if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {
-        let (file, line) = at("directory");
+        let (file, line) = at(const { keys::index("directory") });
         let text = concat(&[Str(&sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
         sc.diags.warn(file, line, text);
     }
-    let mut targets = vec![("stdout", &p.stdout)];
+    let mut targets = vec![(const { keys::index("stdout") }, &p.stdout)];
     if !p.redirect_stderr {
-        targets.push(("stderr", &p.stderr));
+        targets.push((const { keys::index("stderr") }, &p.stderr));
     }
     for (key, target) in targets {
         let LogTarget::File(path) = target else { continue };

@@ -179,9 +179,30 @@ fn row(key: &str) -> Option<&'static Key> {
     PROGRAM.iter().find(|k| k.name == key || k.aliases.contains(&key))
 }
 
-/// The program key pman implements under the name `key`, or `None`.
-pub fn program_key(key: &str) -> Option<&'static Key> {
-    row(key).filter(|k| !matches!(k.kind, Kind::Foreign(..)))
+/// The row (an index into [`PROGRAM`]) of the program key pman implements
+/// under the name `key`, or `None`.
+pub fn program_key(key: &str) -> Option<usize> {
+    PROGRAM
+        .iter()
+        .position(|k| (k.name == key || k.aliases.contains(&key)) && !matches!(k.kind, Kind::Foreign(..)))
+}
+
+/// The row of the program key named `name`, at compile time (a name not
+/// in the table does not compile).
+pub const fn index(name: &str) -> usize {
+    let mut i = 0;
+    while i < PROGRAM.len() {
+        let (a, b) = (PROGRAM[i].name.as_bytes(), name.as_bytes());
+        let mut j = 0;
+        while j < a.len() && j < b.len() && a[j] == b[j] {
+            j += 1;
+        }
+        if j == a.len() && j == b.len() {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a program key")
 }
 
 pub fn foreign_program_key(key: &str) -> Option<Foreign> {
@@ -329,8 +350,8 @@ mod tests {
 
     #[test]
     fn aliases_and_sections() {
-        assert_eq!(program_key("stopasgroup").map(|k| k.name), Some("killasgroup"));
-        assert_eq!(program_key("stdout_logfile_maxbytes").map(|k| k.name), Some("stdout_maxbytes"));
+        assert_eq!(program_key("stopasgroup").map(|i| PROGRAM[i].name), Some("killasgroup"));
+        assert_eq!(program_key("stdout_logfile_maxbytes").map(|i| PROGRAM[i].name), Some("stdout_maxbytes"));
         assert!(program_key("serverurl").is_none());
         assert!(program_key("cron").is_none());
         assert!(is_supervisor_section("rpcinterface:supervisor"));
