@@ -917,18 +917,14 @@ fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home:
 
 /// Two streams writing one file share the first one's cap and backups.
 fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, all: &mut Programs) {
-    let stdout = (const { keys::index("stdout") }, "stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups);
-    let mut streams = vec![stdout];
-    if !p.redirect_stderr {
-        streams.push((
-            const { keys::index("stderr") },
-            "stderr",
-            &p.stderr,
-            p.stderr_maxbytes,
-            p.stderr_backups,
-        ));
-    }
-    for (row, stream, target, maxbytes, backups) in streams {
+    let streams = [
+        (const { keys::index("stdout") }, "stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups),
+        (const { keys::index("stderr") }, "stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups),
+    ];
+    // With redirect_stderr, stderr is no stream of its own.
+    for (row, stream, target, maxbytes, backups) in
+        streams.into_iter().take(2 - usize::from(p.redirect_stderr))
+    {
         let LogTarget::File(path) = target else { continue };
         // Compared as paths compare (`/tmp//x` is `/tmp/x`), by their bytes.
         let key = crate::path::key(path);
@@ -995,11 +991,9 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
         let text = concat(&[Str(&sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
         sc.diags.warn(file, line, text);
     }
-    let mut targets = vec![(const { keys::index("stdout") }, &p.stdout)];
-    if !p.redirect_stderr {
-        targets.push((const { keys::index("stderr") }, &p.stderr));
-    }
-    for (key, target) in targets {
+    let targets =
+        [(const { keys::index("stdout") }, &p.stdout), (const { keys::index("stderr") }, &p.stderr)];
+    for (key, target) in targets.into_iter().take(2 - usize::from(p.redirect_stderr)) {
         let LogTarget::File(path) = target else { continue };
         if let Some(dir) = files::parent(path).filter(|d| !d.is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
