@@ -76,6 +76,98 @@ fn bare_percent(text: &str) -> String {
     ["'%' in '", &super::ini::clip(text), "' starts no expansion: write '%%' for a literal %"].concat()
 }
 
+/// One `%…` of `text` (`after`: what follows the `%`) into `out`; the text after it.
+// Out of line: inlined into expand's loop, its constants are hoisted and spilled.
+#[inline(never)]
+fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> Result<&'t str, String> {
+    if let Some(r) = after.strip_prefix('%') {
+        out.push('%');
+        return Ok(r);
+    }
+    let Some(inner) = after.strip_prefix('(') else {
+        return Err(bare_percent(text));
+    };
+    let Some(close) = inner.find(')') else {
+        return Err(bare_percent(text));
+    };
+    let name = inner.get(..close).unwrap_or("");
+    let mut spec = inner.get(close + 1..).unwrap_or("");
+    let (mut left, mut zero, mut plus, mut space) = (false, false, false, false);
+    // Bytes: the flags are ASCII.
+    while let Some(&c) = spec.as_bytes().first() {
+        match c {
+            b'-' => left = true,
+            b'0' => zero = true,
+            b'+' => plus = true,
+            b' ' => space = true,
+            b'#' => {}
+            _ => break,
+        }
+        spec = spec.get(1..).unwrap_or("");
+    }
+    let (width, s) = digits(spec);
+    spec = s;
+    let mut precision = None;
+    if let Some(s) = spec.strip_prefix('.') {
+        let (p, s) = digits(s);
+        precision = Some(p.unwrap_or(0));
+        spec = s;
+    }
+    let width = width.unwrap_or(0);
+    if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
+        return Err(["%(", name, "): width too large"].concat());
+    }
+    // Length modifiers, ignored as Python does.
+    spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
+    let Some(conv) = spec.chars().next() else {
+        return Err(["%(", name, ") has no conversion: write %(", name, ")s"].concat());
+    };
+    let value = lookup(name, vars)?;
+    match (conv, value) {
+        ('s', Value::Text(t)) => {
+            let mut t = t;
+            // The first `p` characters.
+            if let Some((at, _)) = precision.and_then(|p| t.char_indices().nth(p)) {
+                t.truncate(at);
+            }
+            pad(out, &t, width, left, ' ');
+        }
+        ('s', Value::Number(n)) => {
+            pad(out, &crate::text::concat(&[crate::text::Part::Uint(n.into())]), width, left, ' ')
+        }
+        ('d' | 'i' | 'u', Value::Number(n)) => {
+            let mut num = crate::text::concat(&[crate::text::Part::Uint(n.into())]);
+            if let Some(p) = precision {
+                let zeros = p.saturating_sub(num.len());
+                num.insert_str(0, &"0".repeat(zeros));
+            }
+            let sign = if plus {
+                "+"
+            } else if space {
+                " "
+            } else {
+                ""
+            };
+            if zero && !left && precision.is_none() {
+                let zeros = width.saturating_sub(num.len() + sign.len());
+                out.push_str(sign);
+                out.extend(std::iter::repeat('0').take(zeros));
+                out.push_str(&num);
+            } else {
+                pad(out, &[sign, &num].concat(), width, left, ' ');
+            }
+        }
+        ('d' | 'i' | 'u', Value::Text(_)) => {
+            return Err(["%(", name, ")d: ", name, " is text, not a number: write %(", name, ")s"].concat());
+        }
+        (c, _) => {
+            let c = String::from(c);
+            return Err(["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat());
+        }
+    }
+    Ok(spec.get(conv.len_utf8()..).unwrap_or(""))
+}
+
 /// Expands every `%(name)…` and `%%` in `text`.
 pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
     if !text.contains('%') {
@@ -85,98 +177,7 @@ pub fn expand(text: &str, vars: &Vars) -> Result<String, String> {
     let mut rest = text;
     while let Some(pos) = rest.find('%') {
         out.push_str(rest.get(..pos).unwrap_or(""));
-        let after = rest.get(pos + 1..).unwrap_or("");
-        if let Some(r) = after.strip_prefix('%') {
-            out.push('%');
-            rest = r;
-            continue;
-        }
-        let Some(inner) = after.strip_prefix('(') else {
-            return Err(bare_percent(text));
-        };
-        let Some(close) = inner.find(')') else {
-            return Err(bare_percent(text));
-        };
-        let name = inner.get(..close).unwrap_or("");
-        let mut spec = inner.get(close + 1..).unwrap_or("");
-        let (mut left, mut zero, mut plus, mut space) = (false, false, false, false);
-        // Bytes: the flags are ASCII.
-        while let Some(&c) = spec.as_bytes().first() {
-            match c {
-                b'-' => left = true,
-                b'0' => zero = true,
-                b'+' => plus = true,
-                b' ' => space = true,
-                b'#' => {}
-                _ => break,
-            }
-            spec = spec.get(1..).unwrap_or("");
-        }
-        let (width, s) = digits(spec);
-        spec = s;
-        let mut precision = None;
-        if let Some(s) = spec.strip_prefix('.') {
-            let (p, s) = digits(s);
-            precision = Some(p.unwrap_or(0));
-            spec = s;
-        }
-        let width = width.unwrap_or(0);
-        if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
-            return Err(["%(", name, "): width too large"].concat());
-        }
-        // Length modifiers, ignored as Python does.
-        spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
-        let Some(conv) = spec.chars().next() else {
-            return Err(["%(", name, ") has no conversion: write %(", name, ")s"].concat());
-        };
-        let value = lookup(name, vars)?;
-        match (conv, value) {
-            ('s', Value::Text(t)) => {
-                let mut t = t;
-                // The first `p` characters.
-                if let Some((at, _)) = precision.and_then(|p| t.char_indices().nth(p)) {
-                    t.truncate(at);
-                }
-                pad(&mut out, &t, width, left, ' ');
-            }
-            ('s', Value::Number(n)) => {
-                pad(&mut out, &crate::text::concat(&[crate::text::Part::Uint(n.into())]), width, left, ' ')
-            }
-            ('d' | 'i' | 'u', Value::Number(n)) => {
-                let mut num = crate::text::concat(&[crate::text::Part::Uint(n.into())]);
-                if let Some(p) = precision {
-                    let zeros = p.saturating_sub(num.len());
-                    num.insert_str(0, &"0".repeat(zeros));
-                }
-                let sign = if plus {
-                    "+"
-                } else if space {
-                    " "
-                } else {
-                    ""
-                };
-                if zero && !left && precision.is_none() {
-                    let zeros = width.saturating_sub(num.len() + sign.len());
-                    out.push_str(sign);
-                    out.extend(std::iter::repeat('0').take(zeros));
-                    out.push_str(&num);
-                } else {
-                    pad(&mut out, &[sign, &num].concat(), width, left, ' ');
-                }
-            }
-            ('d' | 'i' | 'u', Value::Text(_)) => {
-                return Err(
-                    ["%(", name, ")d: ", name, " is text, not a number: write %(", name, ")s"].concat()
-                );
-            }
-            (c, _) => {
-                let c = String::from(c);
-                return Err(
-                    ["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat()
-                );
-            }
-        }
-        rest = spec.get(conv.len_utf8()..).unwrap_or("");
+        rest = conversion(rest.get(pos + 1..).unwrap_or(""), text, vars, &mut out)?;
     }
     out.push_str(rest);
     Ok(out)
