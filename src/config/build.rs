@@ -67,7 +67,7 @@ impl Scope<'_> {
     }
 
     fn text(&mut self, e: &Entry) -> Option<String> {
-        let here = String::from_utf8_lossy(self.diags.dir(e.file)).into_owned();
+        let here = String::from_utf8_lossy(self.diags.dir(e.file));
         let vars = Vars {
             program: self.program,
             process_num: self.process_num,
@@ -555,8 +555,7 @@ fn program(
         return;
     };
     let name_entry = get!(&slots, "process_name");
-    let here =
-        name_entry.map(|e| String::from_utf8_lossy(diags.dir(e.file)).into_owned()).unwrap_or_default();
+    let here = name_entry.map(|e| String::from_utf8_lossy(diags.dir(e.file))).unwrap_or_default();
     let vars = Vars {
         program: Some(group),
         process_num: None,
@@ -779,10 +778,11 @@ fn process(
     p.argv = argv;
     // Spelled-out defaults (the start directory, the own umask) are the
     // defaults, so that `reload` sees no change in them.
-    p.limits.directory = directory.filter(|d| crate::sys::current_dir().ok().as_ref() != Some(d));
-    p.limits.environment = environment;
-    p.limits.umask = umask.filter(|&m| m != crate::sys::own_umask());
-    p.limits.user = user.map(|(u, _)| u);
+    let limits = &mut *p.limits;
+    limits.directory = directory.filter(|d| crate::sys::current_dir().ok().as_ref() != Some(d));
+    limits.environment = environment;
+    limits.umask = umask.filter(|&m| m != crate::sys::own_umask());
+    limits.user = user.map(|(u, _)| u);
     p.stdout = stdout;
     p.stderr = stderr;
     p.ready = ready;
