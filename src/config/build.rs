@@ -320,7 +320,7 @@ fn section(
         diags.notes.push(SUPERVISORD_NOTE.to_string());
     } else if name == "include" {
         for e in s.entries.iter().filter(|e| e.key != "files") {
-            let near = keys::nearest(&e.key, ["files"].into_iter());
+            let near = keys::nearest(&e.key, ["files"].iter().copied());
             diags.warn(e.file, e.line, unknown_key("[include]", e, near));
         }
     } else if let Some(group) = name.strip_prefix("program:") {

@@ -267,14 +267,14 @@ pub fn nearest_section(name: &str) -> Option<String> {
         Some((kind, rest)) => (kind, Some(rest)),
         None => (name, None),
     };
-    let kinds = ["program", "group", "eventlistener", "fcgi-program", "rpcinterface", "ctlplugin"];
+    // Static tables: an array built on the stack is an instruction pair per name.
+    const KINDS: &[&str] =
+        &["program", "group", "eventlistener", "fcgi-program", "rpcinterface", "ctlplugin"];
+    const PLAIN: &[&str] =
+        &["pman", "include", "supervisord", "supervisorctl", "unix_http_server", "inet_http_server"];
     match rest {
-        Some(rest) => nearest(kind, kinds.iter().copied()).map(|k| [k, ":", rest].concat()),
-        None => {
-            let plain =
-                ["pman", "include", "supervisord", "supervisorctl", "unix_http_server", "inet_http_server"];
-            nearest(name, plain.iter().copied()).map(str::to_string)
-        }
+        Some(rest) => nearest(kind, KINDS.iter().copied()).map(|k| [k, ":", rest].concat()),
+        None => nearest(name, PLAIN.iter().copied()).map(str::to_string),
     }
 }
 
