@@ -311,11 +311,10 @@ fn section(
     if name == "pman" {
         // Read by `globals`.
     } else if name == "supervisord" {
-        let used = keys::supervisord_keys().collect::<Vec<_>>().join(", ");
         diags.warn(
             s.file,
             s.line,
-            ["[supervisord] is Supervisor's: pman reads only ", &used, " from it"].concat(),
+            ["[supervisord] is Supervisor's: pman reads only ", keys::SUPERVISORD_KEYS, " from it"].concat(),
         );
         diags.notes.push(SUPERVISORD_NOTE.to_string());
     } else if name == "include" {

@@ -240,10 +240,10 @@ pub fn pman_keys() -> impl Iterator<Item = &'static str> {
     PMAN.iter().map(|(name, _)| *name)
 }
 
-/// The `[supervisord]` keys pman reads; the others are ignored.
-pub fn supervisord_keys() -> impl Iterator<Item = &'static str> {
-    PMAN.iter().filter(|(_, both)| *both).map(|(name, _)| *name)
-}
+/// The `[supervisord]` keys pman reads (the others are ignored), as its
+/// warning lists them: the rows of [`PMAN`] marked `true` (a test holds them equal).
+pub const SUPERVISORD_KEYS: &str =
+    "pidfile, logfile, logfile_maxbytes, logfile_backups, directory, umask, environment";
 
 /// Supervisor sections accepted whole, with one warning each.
 const SUPERVISOR_SECTIONS: &[&str] = &["supervisorctl", "unix_http_server", "inet_http_server"];
@@ -346,6 +346,12 @@ mod tests {
         assert_eq!(nearest_section("programs:web").as_deref(), Some("program:web"));
         assert_eq!(nearest_section("pmna").as_deref(), Some("pman"));
         assert_eq!(nearest_section("services"), None);
+    }
+
+    #[test]
+    fn supervisord_keys_are_the_pman_rows_read_from_both() {
+        let both: Vec<&str> = PMAN.iter().filter(|(_, both)| *both).map(|(name, _)| *name).collect();
+        assert_eq!(SUPERVISORD_KEYS, both.join(", "));
     }
 
     #[test]
