@@ -43,7 +43,7 @@ struct Scope<'a> {
     diags: &'a mut Diags,
     host: &'a str,
     env: &'a [(String, String)],
-    label: String,
+    label: &'a str,
     program: Option<&'a str>,
     process_num: Option<u32>,
     numprocs: Option<u32>,
@@ -57,7 +57,7 @@ impl Scope<'_> {
 
     /// [`Scope::fail`] with a reason that needs no `String` of its own.
     fn fail_as(&mut self, e: &Entry, reason: &str) {
-        self.diags.error(e.file, e.line, [&self.label, " ", e.written(), ": ", reason].concat());
+        self.diags.error(e.file, e.line, [self.label, " ", e.written(), ": ", reason].concat());
         self.failed = true;
     }
 
@@ -165,15 +165,15 @@ pub fn global_environment(sections: &[Section], diags: &mut Diags, host: &str) -
             diags: &mut *diags,
             host,
             env: &[],
-            label: String::new(),
+            label: "",
             program: None,
             process_num: None,
             numprocs: None,
             failed: false,
         };
-        for s in [sup, pman].into_iter().flatten() {
-            let Some(e) = s.get("environment") else { continue };
-            sc.label = ["[", &s.name, "]"].concat();
+        for (s, label) in [(sup, "[supervisord]"), (pman, "[pman]")] {
+            let Some(e) = s.and_then(|s| s.get("environment")) else { continue };
+            sc.label = label;
             let Some(text) = sc.text(e) else { continue };
             match values::environment(&text) {
                 Ok(pairs) => pairs.iter().for_each(|(k, v)| values::set(&mut env, k, v)),
@@ -207,7 +207,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
         diags,
         host,
         env: &env,
-        label: "[pman]".into(),
+        label: "[pman]",
         program: None,
         process_num: None,
         numprocs: None,
@@ -216,7 +216,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
     // [pman] wins over [supervisord]; both are read for these keys.
     let pick = |sc: &mut Scope, key: &str| {
         let from_pman = pman.and_then(|s| s.get(key));
-        sc.label = if from_pman.is_some() { "[pman]" } else { "[supervisord]" }.to_string();
+        sc.label = if from_pman.is_some() { "[pman]" } else { "[supervisord]" };
         from_pman.or_else(|| sup.and_then(|s| s.get(key)))
     };
     let e = pick(&mut sc, "pidfile");
@@ -232,7 +232,7 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
     let e = pick(&mut sc, "umask");
     // A bad umask keeps the default (the daemon's), not 000.
     let umask = e.and_then(|e| sc.parse(Some(e), None, |t| values::umask(t).map(Some)));
-    sc.label = "[pman]".into();
+    sc.label = "[pman]";
     let own = |key: &str| pman.and_then(|s| s.get(key));
     let socket_name = match own("socket") {
         Some(e) => match socket(e, sc.diags.dir(e.file), host, &env) {
@@ -482,7 +482,7 @@ fn program(
         diags,
         host,
         env: &g.env,
-        label,
+        label: &label,
         program: Some(group),
         process_num: None,
         numprocs: None,
@@ -504,7 +504,7 @@ fn program(
     if numprocs > 1 && !name_entry.is_some_and(numbered) {
         let (file, line) = name_entry.or(numprocs_entry).map_or((s.file, s.line), |e| (e.file, e.line));
         let text = concat(&[
-            Str(&sc.label),
+            Str(sc.label),
             Str(" numprocs = "),
             Uint(numprocs.into()),
             Str(" needs %(process_num)d in process_name"),
@@ -520,7 +520,7 @@ fn program(
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
             let (file, line) = get!(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
-            sc.fail_at(file, line, [&sc.label, " numprocs_start + numprocs is too large"].concat());
+            sc.fail_at(file, line, [sc.label, " numprocs_start + numprocs is too large"].concat());
             break;
         };
         if all.list.len() >= MAX_PROCESSES {
@@ -528,7 +528,7 @@ fn program(
                 s.file,
                 s.line,
                 concat(&[
-                    Str(&sc.label),
+                    Str(sc.label),
                     Str(" more than "),
                     Uint(MAX_PROCESSES as u64),
                     Str(" processes in all"),
@@ -539,8 +539,8 @@ fn program(
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.owner(&p.name) {
-            let text = [&sc.label, " process name '", &p.name, "' is already used by [program:", other, "]"]
-                .concat();
+            let text =
+                [sc.label, " process name '", &p.name, "' is already used by [program:", other, "]"].concat();
             sc.fail_at(s.file, s.line, text);
             break;
         }
@@ -727,13 +727,13 @@ fn process(
     let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
     if let (Some((u, e)), None, true) = (&user, &account, disk) {
         if crate::number::u32(u).is_none() && !u.contains(':') {
-            let text = [&sc.label, " user '", u, "' is unknown (its start fails until it exists)"].concat();
+            let text = [sc.label, " user '", u, "' is unknown (its start fails until it exists)"].concat();
             sc.diags.warn(e.file, e.line, text);
         }
     }
     let argv = match get!(slots, "command") {
         None => {
-            sc.fail_at(s.file, s.line, [&sc.label, " command is required"].concat());
+            sc.fail_at(s.file, s.line, [sc.label, " command is required"].concat());
             Vec::new()
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
@@ -816,7 +816,7 @@ fn process(
     }
     p.limits.settle();
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
-        let text = [&sc.label, " ", e.written(), " is ignored with redirect_stderr=true"].concat();
+        let text = [sc.label, " ", e.written(), " is ignored with redirect_stderr=true"].concat();
         sc.diags.warn(e.file, e.line, text);
     }
     if sc.failed {
@@ -943,7 +943,7 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
             (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
                 let (file, line) = slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = concat(&[
-                    Str(&sc.label),
+                    Str(sc.label),
                     Str(" "),
                     shown(path),
                     Str(" is also "),
@@ -982,12 +982,12 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
         };
         if let Some(text) = missing {
             let (file, line) = at(const { keys::index("command") });
-            sc.diags.warn(file, line, [&sc.label, " ", &text].concat());
+            sc.diags.warn(file, line, [sc.label, " ", &text].concat());
         }
     }
     if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at(const { keys::index("directory") });
-        let text = concat(&[Str(&sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
+        let text = concat(&[Str(sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
         sc.diags.warn(file, line, text);
     }
     let targets =
@@ -996,7 +996,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
         let LogTarget::File(path) = target else { continue };
         if let Some(dir) = files::parent(path).filter(|d| !d.is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
-            let text = concat(&[Str(&sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
+            let text = concat(&[Str(sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
             sc.diags.warn(file, line, text);
         }
     }
