@@ -973,12 +973,10 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
                 .iter()
                 .rev()
                 .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone())
-                .or_else(|| {
-                    crate::sys::env_var("PATH").and_then(|p| std::str::from_utf8(p).ok()).map(str::to_string)
-                })
-                .unwrap_or_else(|| DEFAULT_PATH.to_string());
-            host::which(cmd, &path_var).is_none().then(|| ["command ", cmd, " is not found in PATH"].concat())
+                .map(|(_, v)| v.as_str())
+                .or_else(|| crate::sys::env_var("PATH").and_then(|p| std::str::from_utf8(p).ok()))
+                .unwrap_or(DEFAULT_PATH);
+            host::which(cmd, path_var).is_none().then(|| ["command ", cmd, " is not found in PATH"].concat())
         };
         if let Some(text) = missing {
             let (file, line) = at(const { keys::index("command") });
