@@ -71,7 +71,10 @@ pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
     };
     let (soft, hard) = match text.split_once(':') {
         Some((soft, hard)) => (one(soft)?, one(hard)?),
-        None => (one(text)?, one(text)?),
+        None => {
+            let both = one(text)?;
+            (both, both)
+        }
     };
     if soft > hard {
         return Err(["soft limit '", text.trim(), "' is above its hard limit"].concat());
