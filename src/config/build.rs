@@ -769,8 +769,13 @@ fn process(
     let ready = sc.parse(get!(slots, "ready"), Ready::Startsecs, values::ready);
     let depends_on = get!(slots, "depends_on").and_then(|e| sc.text(e)).unwrap_or_default();
     // Split as bytes (the separators are ASCII, so every piece stays UTF-8).
-    let names = depends_on.as_bytes().split(|b| matches!(b, b',' | b' ' | b'\t')).filter(|n| !n.is_empty());
-    let depends_on = names.map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+    let mut names = Vec::new();
+    for n in depends_on.as_bytes().split(|b| matches!(b, b',' | b' ' | b'\t')) {
+        if !n.is_empty() {
+            names.push(String::from_utf8_lossy(n).into_owned());
+        }
+    }
+    let depends_on = names.into_boxed_slice();
     let stdout = log_target(sc, get!(slots, "stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get!(slots, "stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
