@@ -284,6 +284,11 @@ const MAX_SUGGESTION_DISTANCE: usize = 2;
 /// The candidate closest to `word` (the first on ties), if it is at most
 /// [`MAX_SUGGESTION_DISTANCE`] edits away: farther ones would mislead.
 pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    closest(word, &mut { candidates })
+}
+
+/// [`nearest`], one body for every kind of candidate list.
+fn closest<'a>(word: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut best = None;
     let mut best_distance = MAX_SUGGESTION_DISTANCE + 1;
     for c in candidates {
