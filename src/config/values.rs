@@ -366,18 +366,18 @@ impl Addr<'_> {
         let start = self.at;
         let mut head = [0u16; 8];
         let (head_size, head_ipv4) = self.groups(&mut head);
-        if head_size == 8 {
-            return Some(head.into());
+        if head_size < 8 {
+            // An IPv4 part only ends an address; `::` stands for at least one zero group.
+            if head_ipv4 || !(self.eat(b':') && self.eat(b':')) {
+                self.at = start;
+                return None;
+            }
+            let mut tail = [0u16; 7];
+            let limit = 7 - head_size;
+            let (tail_size, _) = self.groups(&mut tail[..limit]);
+            head[8 - tail_size..].copy_from_slice(&tail[..tail_size]);
         }
-        // An IPv4 part only ends an address; `::` stands for at least one zero group.
-        if head_ipv4 || !(self.eat(b':') && self.eat(b':')) {
-            self.at = start;
-            return None;
-        }
-        let mut tail = [0u16; 7];
-        let limit = 7 - head_size;
-        let (tail_size, _) = self.groups(&mut tail[..limit]);
-        head[8 - tail_size..].copy_from_slice(&tail[..tail_size]);
+        // One exit: each conversion to an address is a byte swap per group.
         Some(head.into())
     }
 }
