@@ -246,9 +246,9 @@ pub fn ready(text: &str) -> Result<super::Ready, String> {
     // The last `:` (a byte search: core's reverse char search is big).
     let last_colon = addr.bytes().rposition(|b| b == b':');
     let at = match last_colon.map(|at| (&addr[..at], &addr[at + 1..])) {
-        None => port(addr).map(|port| SocketAddr::new(local, port)),
-        Some(("localhost", text)) => port(text).map(|port| SocketAddr::new(local, port)),
-        Some(_) => socket_addr(addr),
+        Some((host, _)) if host != "localhost" => socket_addr(addr),
+        // `PORT` or `localhost:PORT`.
+        split => port(split.map_or(addr, |(_, text)| text)).map(|port| SocketAddr::new(local, port)),
     };
     at.filter(|a| a.port() != 0).map(|a| super::Ready::Tcp(Box::new(a))).ok_or_else(bad)
 }
