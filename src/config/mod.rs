@@ -537,7 +537,7 @@ impl Loader {
         for (line, message) in errors {
             // A bad line inside a [program:X] section costs that program only.
             let inside = sections.iter().rev().find(|s| s.line <= line);
-            let section = inside.map(|s| s.name.clone()).filter(|n| n.starts_with("program:"));
+            let section = inside.filter(|s| s.name.starts_with("program:")).map(|s| s.name.clone());
             self.diags.errors.push(Diag { file, line, text: message, section });
         }
         let mut patterns = Vec::new();
