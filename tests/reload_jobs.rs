@@ -248,6 +248,37 @@ fn a_smaller_cap_applies_at_the_reload() {
     assert!(!env.path("chatty.out.2").exists(), "more backups than stdout_backups=1");
 }
 
+/// A reload that lowers a cap and stops the program (autostart off): the
+/// file is rotated at the reload itself, not at a start that never comes.
+#[test]
+fn a_smaller_cap_applies_even_to_a_program_the_reload_leaves_stopped() {
+    let env = Env::new();
+    let _cleanup = Cleanup(&env);
+    let line = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    let section = |cap: &str, autostart: bool| {
+        prog(
+            "chatty",
+            &format!("/bin/sh -c 'while :; do echo {line}; sleep 0.01; done'"),
+            &format!(
+                "startsecs=0\nautostart={autostart}\nstdout_maxbytes={cap}\nstdout_backups=1\n{}",
+                tag_line(&env)
+            ),
+        )
+    };
+    env.write_config(&section("100KB", true));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("chatty");
+    let size = |name: &str| std::fs::metadata(env.path(name)).map(|m| m.len()).unwrap_or(0);
+    wait_until(secs(10.0), "the log passes 8KB", || size("chatty.out") > 8 * 1024);
+    env.write_config(&section("2KB", false));
+    let out = env.pman(&["reload"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "[chatty] changed\n"), "{out}");
+    let status = env.pman(&["status", "chatty"]);
+    assert_eq!(status.stdout, "[chatty] STOPPED\n", "{status}");
+    assert!(size("chatty.out") <= 2048, "{} bytes left under a 2KB cap", size("chatty.out"));
+    assert!(size("chatty.out.1") > 8 * 1024, "the old file was not rotated to chatty.out.1");
+}
+
 #[test]
 fn reload_says_no_changes_and_logs_its_lines() {
     let env = Env::new();
