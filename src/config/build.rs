@@ -275,8 +275,9 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         unrun: Vec::new(),
         depends_at: Vec::new(),
     };
+    let site = Site { g: &g, host, home: &home, disk };
     for s in sections {
-        section(s, &g, diags, host, &home, disk, &mut all);
+        section(s, &site, diags, &mut all);
     }
     dependencies(&mut all, diags);
     if disk {
@@ -295,18 +296,19 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
     }
 }
 
+/// What every section is built with: the globals, the host name, the
+/// daemon user's home, and whether the disk is looked at.
+struct Site<'a> {
+    g: &'a Globals,
+    host: &'a str,
+    home: &'a str,
+    disk: bool,
+}
+
 /// One section of the config: a program, or a warning about it.
 // Out of line: inlined into the loop over sections, its constants are hoisted and spilled.
 #[inline(never)]
-fn section(
-    s: &Section,
-    g: &Globals,
-    diags: &mut Diags,
-    host: &str,
-    home: &str,
-    disk: bool,
-    all: &mut Programs,
-) {
+fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
     let name = s.name.as_str();
     if name == "pman" {
         // Read by `globals`.
@@ -323,7 +325,7 @@ fn section(
             diags.warn(e.file, e.line, unknown_key("[include]", e, near));
         }
     } else if let Some(group) = name.strip_prefix("program:") {
-        program(s, group, g, diags, host, home, disk, all);
+        program(s, group, site, diags, all);
     } else if name.starts_with("fcgi-program:") {
         let text = ["[", name, "] is Supervisor's FastCGI section: pman does not run its processes; ignored"]
             .concat();
@@ -428,17 +430,8 @@ macro_rules! get {
     };
 }
 
-#[allow(clippy::too_many_arguments)]
-fn program(
-    s: &Section,
-    group: &str,
-    g: &Globals,
-    diags: &mut Diags,
-    host: &str,
-    home: &str,
-    disk: bool,
-    all: &mut Programs,
-) {
+fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut Programs) {
+    let Site { g, host, home, disk } = *site;
     let label = ["[", &s.name, "]"].concat();
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
