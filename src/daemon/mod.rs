@@ -59,7 +59,7 @@ pub fn run(config_path: &[u8], foreground: bool) -> i32 {
     }
     if foreground {
         return match start(config, &found, true, None) {
-            Ok(mut daemon) => daemon.run(),
+            Ok(daemon) => serve(daemon),
             Err(message) => {
                 say_pman(&message);
                 1
@@ -67,6 +67,15 @@ pub fn run(config_path: &[u8], foreground: bool) -> i32 {
         };
     }
     detach(config, &found)
+}
+
+/// Runs the loop to its end. The process exits next, which frees the
+/// memory and closes the descriptors: dropping the daemon would only
+/// repeat that (and its drop code is about 700 bytes).
+fn serve(mut daemon: Daemon) -> i32 {
+    let code = daemon.run();
+    std::mem::forget(daemon);
+    code
 }
 
 /// What loading the config said, for the daemon log (`run` printed it on stderr).
@@ -96,7 +105,7 @@ fn detach(config: Config, found: &Found) -> i32 {
             sys::setsid();
             sys::close_inherited(ready_write.as_raw_fd());
             match start(config, found, false, Some(ready_write)) {
-                Ok(mut daemon) => daemon.run(),
+                Ok(daemon) => serve(daemon),
                 Err(_) => 1,
             }
         }
