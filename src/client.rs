@@ -145,11 +145,12 @@ fn ask(socket: &str, request: &Request) -> Result<(i32, Vec<u8>, Vec<u8>), Strin
     Ok((code, out, err))
 }
 
-/// Every program's `status --json` object.
-fn programs(socket: &str) -> Result<Vec<crate::json::Json>, String> {
+/// Every program's `status --json` object: the daemon's answer, a JSON
+/// array (checked), as [`crate::json::parse`] reads it.
+fn programs(socket: &str) -> Result<Vec<u8>, String> {
     let (_, out, err) = ask(socket, &Request::Status { names: Vec::new(), json: true })?;
-    match crate::json::Json::parse(&out) {
-        Ok(crate::json::Json::Arr(items)) => Ok(items),
+    match crate::json::parse(&out) {
+        Ok(list) if list.is_array() => Ok(out),
         _ => Err(String::from_utf8_lossy(err.trim_ascii()).into_owned()),
     }
 }

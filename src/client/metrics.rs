@@ -3,7 +3,7 @@
 //! collector or any scraper that runs a command.
 
 use super::programs;
-use crate::json::Json;
+use crate::json::{self, Value as Json};
 use crate::text::{self, Text};
 use crate::{fail, sys};
 
@@ -92,8 +92,8 @@ pub fn run(socket: &str) -> i32 {
     let mut out = Text::with_capacity(4096);
     let answer = programs(socket);
     header(&mut out, "pman_up", "gauge", "1 if the pman daemon answered, else 0.");
-    let programs = match answer {
-        Ok(programs) => programs,
+    let text = match answer {
+        Ok(text) => text,
         Err(message) => {
             out.str("pman_up 0\n");
             let _ = sys::write_all(1, out.as_bytes());
@@ -101,6 +101,7 @@ pub fn run(socket: &str) -> i32 {
             return 1;
         }
     };
+    let programs: Vec<Json> = json::parse(&text).map_or(Vec::new(), |list| list.items().collect());
     out.str("pman_up 1\n");
     header(&mut out, "pman_programs", "gauge", "Programs the daemon supervises.");
     out.str("pman_programs ").uint(programs.len() as u64).byte(b'\n');
@@ -108,7 +109,7 @@ pub fn run(socket: &str) -> i32 {
         header(&mut out, family.name, family.kind, family.help);
         for program in &programs {
             let mark = out.len();
-            sample(&mut out, family.name, program, None);
+            sample(&mut out, family.name, *program, None);
             if !value(&mut out, program.get(family.key), family.value) {
                 out.truncate(mark);
                 continue;
@@ -120,8 +121,8 @@ pub fn run(socket: &str) -> i32 {
     for program in &programs {
         let state = program.get("state").and_then(Json::as_str);
         for &name in STATES {
-            sample(&mut out, "pman_program_state", program, Some(name));
-            flag(&mut out, state == Some(name));
+            sample(&mut out, "pman_program_state", *program, Some(name));
+            flag(&mut out, state.as_deref() == Some(name));
             out.byte(b'\n');
         }
     }
@@ -137,9 +138,9 @@ fn header(out: &mut Text, name: &str, kind: &str, help: &str) {
 }
 
 /// `name{program="...",state="..."} ` (the value comes next).
-fn sample(out: &mut Text, name: &str, program: &Json, state: Option<&str>) {
+fn sample(out: &mut Text, name: &str, program: Json, state: Option<&str>) {
     out.str(name).str("{program=\"");
-    for b in program.get("name").and_then(Json::as_str).unwrap_or("").as_bytes() {
+    for b in program.get("name").and_then(Json::as_str).unwrap_or_default().as_bytes() {
         out.bytes(match b {
             b'\\' => b"\\\\",
             b'"' => b"\\\"",
@@ -160,7 +161,7 @@ fn flag(out: &mut Text, on: bool) -> bool {
 }
 
 /// Writes the value of `field` as `how` reads it; false when it has none.
-fn value(out: &mut Text, field: Option<&Json>, how: Value) -> bool {
+fn value(out: &mut Text, field: Option<Json>, how: Value) -> bool {
     let Value::Is(word) = how else {
         let Some(n) = field.and_then(Json::as_u64) else {
             return matches!(how, Value::Count { zero: true, .. }) && flag(out, false);
@@ -178,46 +179,53 @@ fn value(out: &mut Text, field: Option<&Json>, how: Value) -> bool {
         };
         return true;
     };
-    flag(out, field.and_then(Json::as_str) == Some(word))
+    flag(out, field.and_then(Json::as_str).as_deref() == Some(word))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read(field: Option<&Json>, how: Value) -> Option<String> {
+    fn doc(text: &str) -> Json<'_> {
+        json::parse(text.as_bytes()).unwrap()
+    }
+
+    fn read(field: Option<Json>, how: Value) -> Option<String> {
         let mut out = Text::new();
         value(&mut out, field, how).then(|| String::from_utf8(out.into_bytes()).unwrap())
     }
 
     #[test]
     fn health_fails_only_when_it_says_so() {
-        let word = |w: &str| Json::Str(w.into());
-        fn failing(field: Option<&Json>) -> bool {
-            read(field, Value::Is("failing")).unwrap() == "1"
+        fn failing(field: Option<&str>) -> bool {
+            read(field.map(doc), Value::Is("failing")).unwrap() == "1"
         }
         assert!(!failing(None));
-        assert!(!failing(Some(&Json::Null)));
-        assert!(!failing(Some(&word("ok"))));
-        assert!(!failing(Some(&word("pending"))));
-        assert!(failing(Some(&word("failing"))));
+        assert!(!failing(Some("null")));
+        assert!(!failing(Some("\"ok\"")));
+        assert!(!failing(Some("\"pending\"")));
+        assert!(!failing(Some("1")));
+        assert!(failing(Some("\"failing\"")));
+        assert!(failing(Some("\"fail\\u0069ng\"")));
     }
 
     #[test]
     fn values_as_each_family_reads_them() {
-        let num = |n: &str| Json::Num(n.into());
-        assert_eq!(read(Some(&num("7")), Value::Count { scale: 1024, zero: false }).as_deref(), Some("7168"));
-        assert_eq!(read(Some(&Json::Null), Value::Count { scale: 1, zero: false }), None);
+        let num = doc;
+        assert_eq!(read(Some(num("7")), Value::Count { scale: 1024, zero: false }).as_deref(), Some("7168"));
+        assert_eq!(read(Some(doc("null")), Value::Count { scale: 1, zero: false }), None);
         assert_eq!(read(None, Value::Count { scale: 1, zero: true }).as_deref(), Some("0"));
-        assert_eq!(read(Some(&num("12")), Value::Count { scale: 1, zero: true }).as_deref(), Some("12"));
-        assert_eq!(read(Some(&num("1234")), Value::Millis).as_deref(), Some("1.234"));
-        assert_eq!(read(Some(&num("5")), Value::Millis).as_deref(), Some("0.005"));
-        assert_eq!(read(Some(&num("0")), Value::Millis).as_deref(), Some("0.000"));
-        assert_eq!(read(Some(&num("1000")), Value::Millis).as_deref(), Some("1.000"));
+        assert_eq!(read(Some(num("12")), Value::Count { scale: 1, zero: true }).as_deref(), Some("12"));
+        assert_eq!(read(Some(num("1234")), Value::Millis).as_deref(), Some("1.234"));
+        assert_eq!(read(Some(num("5")), Value::Millis).as_deref(), Some("0.005"));
+        assert_eq!(read(Some(num("0")), Value::Millis).as_deref(), Some("0.000"));
+        assert_eq!(read(Some(num("1000")), Value::Millis).as_deref(), Some("1.000"));
         assert_eq!(
-            read(Some(&num("18446744073709551615")), Value::Millis).as_deref(),
+            read(Some(num("18446744073709551615")), Value::Millis).as_deref(),
             Some("18446744073709551.615")
         );
         assert_eq!(read(None, Value::Millis), None);
+        assert_eq!(read(Some(doc("\"12\"")), Value::Count { scale: 1, zero: false }), None);
+        assert_eq!(read(Some(doc("1.5")), Value::Millis), None);
     }
 }

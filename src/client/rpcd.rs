@@ -5,7 +5,7 @@
 //! `{"error":"..."}` object with exit 0, which rpcd passes on as the reply.
 
 use super::{ask, log, programs};
-use crate::json::{self, Json};
+use crate::json::{self, Value};
 use crate::protocol::{valid_name, Request};
 use crate::sys;
 use crate::text::Text;
@@ -55,35 +55,31 @@ fn read_stdin() -> Vec<u8> {
 /// Runs `method` with `input` as its arguments; its answer goes to stdout.
 fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
     // rpcd passes nothing for a method without arguments.
-    let args = if input.iter().all(u8::is_ascii_whitespace) {
-        Json::Obj(Vec::new())
-    } else {
-        Json::parse(input).map_err(String::from)?
-    };
-    if !matches!(args, Json::Obj(_)) {
+    let input = if input.iter().all(u8::is_ascii_whitespace) { b"{}" } else { input };
+    let args = json::parse(input)?;
+    if !args.is_object() {
         return Err("arguments must be a JSON object".into());
     }
     let mut out = Text::with_capacity(1024);
     match method {
         "status" => {
-            out.str("{\"programs\":");
-            Json::Arr(programs(socket)?).write(&mut out);
-            out.byte(b'}');
+            out.str("{\"programs\":").bytes(json::parse(&programs(socket)?)?.raw()).byte(b'}');
         }
         "start" | "stop" | "restart" => {
-            let name = name(&args)?;
-            let names = vec![name.to_string()];
+            let name = name(args)?;
+            let names = vec![name.clone()];
             let request = match method {
                 "start" => Request::Start(names),
                 "stop" => Request::Stop(names),
                 _ => Request::Restart(names),
             };
             let (_, _, err) = ask(socket, &request)?;
-            let (_, status, _) = ask(socket, &Request::Status { names: vec![name.to_string()], json: true })?;
-            match Json::parse(&status) {
-                Ok(Json::Arr(items)) if items.len() == 1 => items[0].write(&mut out),
+            let (_, status, _) = ask(socket, &Request::Status { names: vec![name], json: true })?;
+            let mut items = json::parse(&status).map(Value::items).map_err(|_| message(&err))?;
+            match (items.next(), items.next()) {
+                (Some(one), None) => out.bytes(one.raw()),
                 _ => return Err(message(&err)),
-            }
+            };
         }
         "reload" => {
             let (code, lines, err) = ask(socket, &Request::Reload { dry_run: false })?;
@@ -93,12 +89,12 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
             write_lines(&mut out, &lines);
         }
         "log" => {
-            let name = name(&args)?;
-            let lines = match args.get("lines") {
-                None | Some(Json::Null) => DEFAULT_LINES,
+            let name = name(args)?;
+            let lines = match args.get("lines").filter(|n| !n.is_null()) {
+                None => DEFAULT_LINES,
                 Some(n) => n.as_u64().ok_or("lines: not a whole number")?,
             };
-            let request = Request::LogPath { name: name.to_string(), stderr: false };
+            let request = Request::LogPath { name, stderr: false };
             let (code, path, err) = ask(socket, &request)?;
             if code != 0 {
                 return Err(message(&err));
@@ -113,10 +109,10 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
 }
 
 /// The `name` argument: one program's name.
-fn name(args: &Json) -> Result<&str, String> {
-    match args.get("name").and_then(Json::as_str) {
-        Some(name) if valid_name(name) && name != "all" => Ok(name),
-        Some(name) => Err(["no such program: ", name].concat()),
+fn name(args: Value) -> Result<String, String> {
+    match args.get("name").and_then(Value::as_str) {
+        Some(name) if valid_name(&name) && name != "all" => Ok(name),
+        Some(name) => Err(["no such program: ", &name].concat()),
         None => Err("missing argument: name (a string)".into()),
     }
 }
@@ -154,7 +150,7 @@ fn write_lines(out: &mut Text, text: &[u8]) {
 mod tests {
     #[test]
     fn the_method_list_is_json() {
-        assert!(crate::json::Json::parse(super::METHODS.as_bytes()).is_ok());
+        assert!(crate::json::parse(super::METHODS.as_bytes()).is_ok_and(|v| v.is_object()));
     }
 
     #[test]
