@@ -387,10 +387,8 @@ pub fn release_free_memory() {
 /// True when `fd` is a pipe, FIFO or character device (a terminal): what a
 /// write can block on.
 pub fn is_pipe_or_device(fd: RawFd) -> bool {
-    // SAFETY: st is a valid stat buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let kind = unsafe { libc::fstat(fd, &mut st) == 0 }.then_some(st.st_mode & libc::S_IFMT);
-    kind == Some(libc::S_IFIFO) || kind == Some(libc::S_IFCHR)
+    let kind = fstat(fd).map(|st| st.mode & libc::S_IFMT);
+    kind == Ok(libc::S_IFIFO) || kind == Ok(libc::S_IFCHR)
 }
 
 /// A private, non-blocking file description of the pipe or terminal behind
@@ -904,17 +902,34 @@ impl FileStat {
     }
 }
 
-// The field types differ between targets (and libcs).
-#[allow(clippy::unnecessary_cast)]
-fn file_stat(st: &libc::stat) -> FileStat {
-    FileStat {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        mode: st.st_mode as u32,
-        uid: st.st_uid,
-        size: st.st_size as u64,
-        mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+/// statx(2) of `path` (relative to `dir`), read into a [`FileStat`]. One
+/// raw call for stat, lstat and fstat: the C library's versions convert
+/// between its struct layouts and the kernel's on 32-bit CPUs (1.2 KiB
+/// on mipsel). Linux 4.11 and later have it.
+fn statx(dir: RawFd, path: &CStr, flags: libc::c_int) -> Result<FileStat, i32> {
+    // struct statx: 256 bytes, the same layout on every CPU.
+    let mut buf = [0u8; 256];
+    // SAFETY: path is NUL-terminated; buf is as large as struct statx.
+    let r = unsafe {
+        libc::syscall(libc::SYS_statx, dir, path.as_ptr(), flags, libc::STATX_BASIC_STATS, buf.as_mut_ptr())
+    };
+    if r < 0 {
+        return Err(errno());
     }
+    let field = |at: usize, len: usize| {
+        buf[at..at + len].iter().enumerate().fold(0u64, |n, (i, &b)| {
+            n | u64::from(b) << (if cfg!(target_endian = "little") { i } else { len - 1 - i } * 8)
+        })
+    };
+    Ok(FileStat {
+        // (major, minor): compared only with each other.
+        dev: field(136, 4) << 32 | field(140, 4),
+        ino: field(32, 8),
+        mode: field(28, 2) as u32,
+        uid: field(20, 4) as u32,
+        size: field(40, 8),
+        mtime: (field(112, 8) as i64, field(120, 4) as i64),
+    })
 }
 
 /// [`stat`] of a path that may hold a NUL (EINVAL then).
@@ -930,23 +945,12 @@ impl FileStat {
 
 /// `stat(2)` (symlinks followed); `Err(errno)`.
 pub fn stat(path: &CStr) -> Result<FileStat, i32> {
-    // SAFETY: path is NUL-terminated; st is written by stat before it is read.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::stat(path.as_ptr(), &mut st) < 0 {
-            return Err(errno());
-        }
-        Ok(file_stat(&st))
-    }
+    statx(libc::AT_FDCWD, path, 0)
 }
 
 /// Whether `path` names anything, a dangling symlink included (lstat(2)).
 pub fn exists_nofollow(path: &CStr) -> bool {
-    // SAFETY: path is NUL-terminated; st is only written.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::lstat(path.as_ptr(), &mut st) == 0
-    }
+    statx(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW).is_ok()
 }
 
 /// `path` for a syscall, an io::Error when it holds a NUL.
@@ -970,14 +974,7 @@ pub fn rename(from: &[u8], to: &[u8]) -> io::Result<()> {
 
 /// `fstat(2)`; `Err(errno)`.
 pub fn fstat(fd: RawFd) -> Result<FileStat, i32> {
-    // SAFETY: st is written by fstat before it is read.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) < 0 {
-            return Err(errno());
-        }
-        Ok(file_stat(&st))
-    }
+    statx(fd, c"", libc::AT_EMPTY_PATH)
 }
 
 /// Opens `path` read-only, close-on-exec; O_NONBLOCK so that a FIFO does not
