@@ -468,7 +468,7 @@ fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> 
 fn default_config(given: Option<String>) -> FilePath {
     match given {
         Some(path) => FilePath::from(path),
-        None => match crate::sys::getenv(c"PMAN_CONFIG") {
+        None => match crate::sys::getenv(b"PMAN_CONFIG") {
             Some(path) if !path.is_empty() => FilePath::from(path),
             _ => FilePath::from("/etc/pman.conf"),
         },

@@ -792,32 +792,32 @@ pub fn environ() -> Vec<&'static CStr> {
 }
 
 /// The value of environment variable `name`, if set (see [`environ`]).
-pub fn getenv(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv returns null or a C string of the environment, which
-    // pman never changes.
+/// Allocates nothing.
+pub fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+    // SAFETY: as in `environ`.
     unsafe {
-        let p = libc::getenv(name.as_ptr());
-        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes())
+        let mut at = c::environ;
+        while !at.is_null() && !(*at).is_null() {
+            let entry = CStr::from_ptr(*at).to_bytes();
+            if let Some(value) = entry.strip_prefix(name).and_then(|rest| rest.strip_prefix(b"=")) {
+                return Some(value);
+            }
+            at = at.add(1);
+        }
     }
+    None
 }
 
-/// [`getenv`] by a name that may hold a NUL (then no variable has it).
+/// [`getenv`] by any name: one holding `=` or a NUL names no variable.
 pub fn env_var(name: &str) -> Option<&'static [u8]> {
-    getenv(&std::ffi::CString::new(name).ok()?)
+    // `A=B` would match the variable A with a value `B=…`.
+    getenv(name.as_bytes()).filter(|_| !name.contains('='))
 }
 
 /// Copies the environment variable `name` into `buf` (cut to its size):
 /// its length, or `None` when unset. Allocates nothing, unlike `std::env`.
-pub fn getenv_into(name: &CStr, buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: getenv returns null or a NUL-terminated string in the
-    // environment, which pman never changes.
-    let value = unsafe {
-        let p = libc::getenv(name.as_ptr());
-        if p.is_null() {
-            return None;
-        }
-        CStr::from_ptr(p).to_bytes()
-    };
+pub fn getenv_into(name: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let value = getenv(name)?;
     let n = value.len().min(buf.len());
     buf[..n].copy_from_slice(&value[..n]);
     Some(n)
@@ -1179,6 +1179,21 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_are_found_by_their_whole_name() {
+        let (name, value) = environ()
+            .iter()
+            .find_map(|e| e.to_str().ok()?.split_once('=').filter(|(n, _)| !n.is_empty()))
+            .expect("the test runs with an environment");
+        assert_eq!(env_var(name), Some(value.as_bytes()));
+        assert_eq!(getenv(name.as_bytes()), Some(value.as_bytes()));
+        let mut buf = [0u8; 2];
+        assert_eq!(getenv_into(name.as_bytes(), &mut buf), Some(value.len().min(2)));
+        assert_eq!(env_var(&[name, "=", value].concat()), None);
+        assert_eq!(env_var(&[name, "\0"].concat()), None);
+        assert_eq!(env_var("PMAN_NO_SUCH_VARIABLE_SET"), None);
+    }
 
     #[test]
     fn the_working_directory_and_errno_texts_read_as_std_reads_them() {

@@ -236,7 +236,7 @@ impl Logger {
 fn timestamp(line: &mut Text) {
     let now = sys::unix_time();
     let mut rules = [0u8; 128];
-    let zone = match sys::getenv_into(c"TZ", &mut rules) {
+    let zone = match sys::getenv_into(b"TZ", &mut rules) {
         Some(n) if n > 0 => Zone::parse(&rules[..n]),
         _ => {
             let n = sys::read_start(c"/etc/TZ", &mut rules).unwrap_or(0);
