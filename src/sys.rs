@@ -70,7 +70,7 @@ pub unsafe fn start(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<
         for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
             // The lowest free number: this one, as the lower ones are open.
             // SAFETY: a NUL-terminated path; the descriptor is kept for good.
-            if unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != p.fd {
+            if unsafe { raw_open(c"/dev/null".as_ptr(), libc::O_RDWR, 0) } != p.fd {
                 // SAFETY: abort(3) ends the process.
                 unsafe { libc::abort() };
             }
@@ -234,8 +234,7 @@ pub fn setsid() {
 
 /// Asks to be a child subreaper, so orphans of programs are reaped by us.
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: plain prctl.
-    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
+    check(prctl(libc::PR_SET_CHILD_SUBREAPER, 1)).map(|_| ())
 }
 
 /// fcntl(2) as a raw call: musl's wrapper carries fallbacks for old kernels.
@@ -342,9 +341,27 @@ pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
     let flags =
         libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: path is NUL-terminated.
-    let fd = check(unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })?;
+    let fd = check(unsafe { raw_open(path.as_ptr(), flags, mode) })?;
     // SAFETY: open returned a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// open(2) as one raw `openat` call: `-1` with errno set on failure. The
+/// C library's `open` adds a second call for kernels older than 2.6.23.
+/// Async-signal-safe: the child calls it between fork and exec.
+///
+/// # Safety
+/// `path` must be NUL-terminated (a `CStr` pointer).
+unsafe fn raw_open(path: *const libc::c_char, flags: libc::c_int, mode: libc::mode_t) -> RawFd {
+    // O_LARGEFILE: without it, 32-bit CPUs could not write a log past 2 GiB.
+    let flags = flags | libc::O_LARGEFILE;
+    libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path, flags, mode as libc::c_long) as RawFd
+}
+
+/// prctl(2) with one argument, as a raw call (async-signal-safe).
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> libc::c_int {
+    // SAFETY: these prctl options take one integer and touch no memory.
+    unsafe { libc::syscall(libc::SYS_prctl, option, arg, 0, 0, 0) as libc::c_int }
 }
 
 /// The working directory, as `std::env::current_dir` finds it (a raw
@@ -369,7 +386,7 @@ pub fn current_dir() -> io::Result<crate::path::FilePath> {
 /// Opens `path` close-on-exec with `flags`; `mode` for a file O_CREAT makes.
 pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
     // SAFETY: path is NUL-terminated.
-    let fd = check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    let fd = check(unsafe { raw_open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
     // SAFETY: open returned a fresh descriptor we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -621,13 +638,13 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
         }
     }
     if !plan.oom_score_adj.is_empty() {
-        let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let fd = raw_open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC, 0);
         if fd < 0 || libc::write(fd, plan.oom_score_adj.as_ptr().cast(), plan.oom_score_adj.len()) < 0 {
             child_fail(report, Stage::OomScoreAdj);
         }
         libc::close(fd);
     }
-    if plan.limits.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+    if plan.limits.no_new_privs && prctl(libc::PR_SET_NO_NEW_PRIVS, 1) < 0 {
         child_fail(report, Stage::NoNewPrivs);
     }
     if let Some(user) = plan.user {
@@ -640,7 +657,7 @@ unsafe fn child_main(plan: &ChildPlan) -> ! {
         }
     }
     // After dropping privileges: changing credentials clears PDEATHSIG.
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
     if libc::getppid() != plan.parent {
         libc::_exit(127);
     }
@@ -742,7 +759,7 @@ unsafe extern "C" fn sigaction(
 pub fn stdio_to_devnull() {
     // SAFETY: plain syscalls on a fresh descriptor.
     unsafe {
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        let fd = raw_open(c"/dev/null".as_ptr(), libc::O_RDWR, 0);
         if fd >= 0 {
             libc::dup2(fd, 0);
             libc::dup2(fd, 1);
@@ -827,7 +844,7 @@ pub fn getenv_into(name: &[u8], buf: &mut [u8]) -> Option<usize> {
 /// Allocates nothing.
 pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
-    let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    let fd = check(unsafe { raw_open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0) })?;
     let n = read(fd, buf);
     // SAFETY: closes the descriptor opened above.
     unsafe { libc::close(fd) };
@@ -846,7 +863,7 @@ pub fn count_entries(path: &CStr) -> Option<u64> {
 pub fn each_entry(path: &CStr, each: &mut dyn FnMut(&[u8])) -> bool {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
     // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
-    let Ok(fd) = check(unsafe { libc::open(path.as_ptr(), flags) }) else { return false };
+    let Ok(fd) = check(unsafe { raw_open(path.as_ptr(), flags, 0) }) else { return false };
     let mut buf = [0u64; 256];
     let done = loop {
         // SAFETY: the buffer is ours and as long as said.
@@ -982,7 +999,7 @@ pub fn fstat(fd: RawFd) -> Result<FileStat, i32> {
 pub fn open_read(path: &CStr) -> Result<OwnedFd, i32> {
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: path is NUL-terminated.
-    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    let fd = unsafe { raw_open(path.as_ptr(), flags, 0) };
     if fd < 0 {
         return Err(errno());
     }
@@ -1043,9 +1060,16 @@ fn unix_address(name: &[u8], abstract_name: bool) -> Option<(libc::sockaddr_un, 
 
 /// A close-on-exec Unix socket of `kind` (SOCK_STREAM, SOCK_DGRAM, with
 /// SOCK_NONBLOCK or not).
+/// socket(2) as one raw call: the C library's retries without the
+/// SOCK_CLOEXEC/SOCK_NONBLOCK flags for kernels older than 2.6.27.
+fn raw_socket(family: libc::c_int, kind: libc::c_int) -> RawFd {
+    // SAFETY: socket takes no pointers.
+    unsafe { libc::syscall(libc::SYS_socket, family, kind, 0) as RawFd }
+}
+
 fn unix_socket(kind: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall.
-    let fd = check(unsafe { libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0) })?;
+    let fd = check(raw_socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC))?;
     // SAFETY: socket returned a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -1161,7 +1185,7 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
     let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain syscalls; the fd is owned at once; storage outlives connect.
     unsafe {
-        let raw = libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
+        let raw = raw_socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         if raw < 0 {
             return false;
         }
