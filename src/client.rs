@@ -103,10 +103,8 @@ fn exchange(
                 })
             }
             Ok(n) => n,
-            Err(e) => match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                _ => return Err(at(socket, &e)),
-            },
+            Err(e) if sys::interrupted(&e) => continue,
+            Err(e) => return Err(at(socket, &e)),
         };
         for &byte in &chunk[..n] {
             pending.push(byte);
@@ -129,7 +127,7 @@ fn exchange(
 }
 
 /// `SOCKET: ERROR`.
-fn at(socket: &str, e: &std::io::Error) -> String {
+fn at(socket: &str, e: &sys::Errno) -> String {
     [socket, ": ", &sys::describe(e)].concat()
 }
 

@@ -5,11 +5,10 @@
 use crate::sys::{self, Pid};
 use crate::text::concat;
 use crate::text::Part::{Int, Str, Uint};
-use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 
-pub fn connect(socket: &str) -> io::Result<UnixStream> {
-    connect_raw(socket).map_err(io::Error::from_raw_os_error)
+pub fn connect(socket: &str) -> Result<UnixStream, sys::Errno> {
+    connect_raw(socket).map_err(sys::Errno)
 }
 
 /// Connects to `socket`; `Err(errno)` (ECONNREFUSED or ENOENT: nobody listens).
@@ -19,7 +18,7 @@ pub fn connect_raw(socket: &str) -> Result<UnixStream, i32> {
 
 /// Binds `socket`, non-blocking; a path's stale file from a dead daemon
 /// (a live one was ruled out) is removed first.
-pub fn listen(socket: &str) -> io::Result<UnixListener> {
+pub fn listen(socket: &str) -> Result<UnixListener, sys::Errno> {
     if !socket.starts_with('@') {
         let _ = sys::remove_file(socket.as_bytes());
     }
@@ -33,7 +32,7 @@ pub fn trusted(uid: u32) -> bool {
 
 /// The peer of `stream` as (pid, uid) when it is someone this process must
 /// not trust, else `None`.
-pub fn untrusted_peer(stream: &UnixStream) -> io::Result<Option<(Pid, u32)>> {
+pub fn untrusted_peer(stream: &UnixStream) -> Result<Option<(Pid, u32)>, sys::Errno> {
     let (pid, uid) = sys::peer_cred(stream)?;
     Ok((!trusted(uid)).then_some((pid, uid)))
 }

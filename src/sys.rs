@@ -3,7 +3,6 @@
 use crate::config::Limits;
 use crate::users::User;
 use std::ffi::CStr;
-use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 
@@ -14,26 +13,38 @@ mod clock;
 pub use alloc::Allocator;
 pub use clock::{unix_time, Instant};
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+/// What a failed call left in errno. Its text is [`strerror`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The errno of the call that just failed.
+    pub fn last() -> Errno {
+        Errno(errno())
+    }
+}
+
+fn check(ret: libc::c_int) -> Result<libc::c_int, Errno> {
     if ret < 0 {
-        Err(io::Error::last_os_error())
+        Err(Errno::last())
     } else {
         Ok(ret)
     }
 }
 
 pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() }
 }
 
 /// EINTR: the call is to be made again.
-pub fn interrupted(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EINTR)
+pub fn interrupted(e: &Errno) -> bool {
+    e.0 == libc::EINTR
 }
 
 /// EAGAIN (EWOULDBLOCK): a non-blocking call that would have waited.
-pub fn would_block(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EAGAIN)
+pub fn would_block(e: &Errno) -> bool {
+    e.0 == libc::EAGAIN
 }
 
 /// `strerror` text (std's `io::Error` text without its " (os error N)").
@@ -45,13 +56,9 @@ pub fn strerror(errno: i32) -> String {
     unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
-/// Like [`strerror`] for an `io::Error`.
-pub fn describe(err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(errno) => strerror(errno),
-        // pman makes its io::Errors from errno only.
-        None => "I/O error".to_string(),
-    }
+/// [`strerror`] of an [`Errno`].
+pub fn describe(err: &Errno) -> String {
+    strerror(err.0)
 }
 
 /// What std's runtime does before `main`, which pman's binary does without
@@ -90,43 +97,43 @@ pub unsafe fn start(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<
 }
 
 /// A pipe with both ends close-on-exec; `nonblock` applies to both ends.
-pub fn pipe(nonblock: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+pub fn pipe(nonblock: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [0 as libc::c_int; 2];
     let flags = libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 };
     // A raw call: musl's pipe2 carries a fallback for kernels before 2.6.27.
     // SAFETY: fds is a valid array of two ints.
     if unsafe { libc::syscall(libc::SYS_pipe2, fds.as_mut_ptr(), libc::c_long::from(flags)) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Errno::last());
     }
     // SAFETY: pipe2 returned two fresh descriptors we now own.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: buf is valid for buf.len() bytes.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
-        Err(io::Error::last_os_error())
+        Err(Errno::last())
     } else {
         Ok(n as usize)
     }
 }
 
-pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
     // SAFETY: buf is valid for buf.len() bytes.
     let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
     if n < 0 {
-        Err(io::Error::last_os_error())
+        Err(Errno::last())
     } else {
         Ok(n as usize)
     }
 }
 
 /// Writes all of `buf`, retrying on EINTR; for blocking descriptors.
-pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
     while !buf.is_empty() {
         match write(fd, buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(Errno(libc::EIO)),
             Ok(n) => buf = &buf[n..],
             Err(e) if interrupted(&e) => {}
             Err(e) => return Err(e),
@@ -136,11 +143,11 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// `poll(2)`; EINTR counts as "nothing ready".
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> Result<usize, Errno> {
     // SAFETY: fds is a valid slice of pollfd.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
-        let err = io::Error::last_os_error();
+        let err = Errno::last();
         if interrupted(&err) {
             return Ok(0);
         }
@@ -197,7 +204,7 @@ pub fn reap_any() -> Option<(Pid, Exit)> {
 }
 
 /// `kill(2)`; a negative pid signals a process group.
-pub fn kill(pid: Pid, signal: libc::c_int) -> io::Result<()> {
+pub fn kill(pid: Pid, signal: libc::c_int) -> Result<(), Errno> {
     // SAFETY: plain syscall.
     check(unsafe { libc::kill(pid, signal) }).map(|_| ())
 }
@@ -233,7 +240,7 @@ pub fn setsid() {
 }
 
 /// Asks to be a child subreaper, so orphans of programs are reaped by us.
-pub fn set_child_subreaper() -> io::Result<()> {
+pub fn set_child_subreaper() -> Result<(), Errno> {
     check(prctl(libc::PR_SET_CHILD_SUBREAPER, 1)).map(|_| ())
 }
 
@@ -289,7 +296,7 @@ pub fn close_inherited(keep: RawFd) {
 }
 
 /// Peer credentials (pid, uid) of a connected Unix socket.
-pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
+pub fn peer_cred(stream: &UnixStream) -> Result<(Pid, u32), Errno> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // A raw call: musl's getsockopt carries time64 conversions of other
@@ -306,14 +313,14 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<(Pid, u32)> {
         )
     };
     if ret < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Errno::last());
     }
     Ok((cred.pid, cred.uid))
 }
 
 /// Takes a connection from `listener`, close-on-exec (a raw accept4: musl's
 /// carries a fallback for kernels without it).
-pub fn accept(listener: RawFd) -> io::Result<UnixStream> {
+pub fn accept(listener: RawFd) -> Result<UnixStream, Errno> {
     let null = std::ptr::null_mut::<libc::c_void>();
     // SAFETY: no address is asked for; a fresh descriptor comes back.
     let fd = unsafe {
@@ -326,7 +333,7 @@ pub fn accept(listener: RawFd) -> io::Result<UnixStream> {
         )
     };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Errno::last());
     }
     // SAFETY: accept4 returned a fresh descriptor we now own.
     Ok(unsafe { UnixStream::from_raw_fd(fd as RawFd) })
@@ -337,7 +344,7 @@ pub fn accept(listener: RawFd) -> io::Result<UnixStream> {
 /// with EAGAIN instead of stopping the loop. `/dev/stdout` and other
 /// `/proc/self/fd/N` paths of a pipe get a file description of their own,
 /// so the flag never reaches whoever shares the original one.
-pub fn open_append(path: &CStr, mode: libc::mode_t) -> io::Result<OwnedFd> {
+pub fn open_append(path: &CStr, mode: libc::mode_t) -> Result<OwnedFd, Errno> {
     let flags =
         libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: path is NUL-terminated.
@@ -367,24 +374,24 @@ fn prctl(option: libc::c_int, arg: libc::c_ulong) -> libc::c_int {
 /// The working directory, as `std::env::current_dir` finds it (a raw
 /// getcwd: musl's pulls strdup in). Not found when it is unreachable
 /// (outside a chroot: the kernel's answer then does not start with `/`).
-pub fn current_dir() -> io::Result<crate::path::FilePath> {
+pub fn current_dir() -> Result<crate::path::FilePath, Errno> {
     // PATH_MAX: the longest directory getcwd(2) returns.
     let mut buf = vec![0u8; 4096];
     // SAFETY: buf is valid for buf.len() bytes.
     let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     if n < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Errno::last());
     }
     // The length counts the terminating NUL.
     buf.truncate((n as usize).saturating_sub(1));
     if buf.first() != Some(&b'/') {
-        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        return Err(Errno(libc::ENOENT));
     }
     Ok(buf.into())
 }
 
 /// Opens `path` close-on-exec with `flags`; `mode` for a file O_CREAT makes.
-pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<OwnedFd, Errno> {
     // SAFETY: path is NUL-terminated.
     let fd = check(unsafe { raw_open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
     // SAFETY: open returned a fresh descriptor we now own.
@@ -411,7 +418,7 @@ pub fn is_pipe_or_device(fd: RawFd) -> bool {
 /// A private, non-blocking file description of the pipe or terminal behind
 /// `fd` (reopened through `/proc/self/fd`), so O_NONBLOCK leaves `fd`'s
 /// own, shared with other processes, as it is.
-pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
+pub fn reopen_nonblocking(fd: RawFd) -> Result<OwnedFd, Errno> {
     let mut path = *b"/proc/self/fd/0000000000\0";
     let mut digits = [0u8; 10];
     let mut n = fd.unsigned_abs();
@@ -428,7 +435,7 @@ pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
         path[14 + i] = *d;
     }
     path[14 + len] = 0;
-    let cpath = CStr::from_bytes_until_nul(&path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let cpath = CStr::from_bytes_until_nul(&path).map_err(|_| Errno(libc::EINVAL))?;
     open_append(cpath, 0)
 }
 
@@ -440,7 +447,7 @@ pub fn writable_now(fd: RawFd) -> bool {
 
 /// Sets O_NONBLOCK on `fd` (fcntl: std's `set_nonblocking` goes through
 /// ioctl, which pulls musl's ioctl compat tables in).
-pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+pub fn set_nonblocking(fd: RawFd) -> Result<(), Errno> {
     let flags = check(fcntl(fd, libc::F_GETFL, 0))?;
     check(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK)).map(drop)
 }
@@ -505,11 +512,11 @@ pub struct ChildPlan<'a> {
 }
 
 /// Forks a child that runs `plan`. Returns the child's pid.
-pub fn spawn(plan: &ChildPlan) -> io::Result<Pid> {
+pub fn spawn(plan: &ChildPlan) -> Result<Pid, Errno> {
     // SAFETY: fork in a single-threaded process; the child only makes
     // async-signal-safe calls on prepared data and then execs or _exits.
     let (pid, old) = unsafe { fork_blocked() };
-    let failed = (pid < 0).then(io::Error::last_os_error);
+    let failed = (pid < 0).then(Errno::last);
     if pid == 0 {
         // SAFETY: see above; child_main never returns. Its signals stay
         // blocked until it has set every disposition back to the default,
@@ -681,10 +688,10 @@ pub fn executable(path: &CStr) -> bool {
 
 /// The child's half of a detaching fork: returns the child's pid in the
 /// parent, 0 in the child.
-pub fn fork() -> io::Result<Pid> {
+pub fn fork() -> Result<Pid, Errno> {
     // SAFETY: the process is single-threaded here.
     let (pid, old) = unsafe { fork_blocked() };
-    let failed = (pid < 0).then(io::Error::last_os_error);
+    let failed = (pid < 0).then(Errno::last);
     set_signal_mask(&old);
     failed.map_or(Ok(pid), Err)
 }
@@ -773,7 +780,7 @@ pub fn stdio_to_devnull() {
 
 /// Registers `signals` so each delivery writes its number as one byte to
 /// `pipe` (non-blocking write end of a self-pipe).
-pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> io::Result<()> {
+pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> Result<(), Errno> {
     for &signal in signals {
         let action = move || {
             let byte = signal as u8;
@@ -781,7 +788,8 @@ pub fn signals_to_pipe(signals: &[libc::c_int], pipe: RawFd) -> io::Result<()> {
             unsafe { libc::write(pipe, (&byte as *const u8).cast(), 1) };
         };
         // SAFETY: the action only calls write(2).
-        unsafe { signal_hook::low_level::register(signal, action) }?;
+        unsafe { signal_hook::low_level::register(signal, action) }
+            .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
     }
     Ok(())
 }
@@ -842,7 +850,7 @@ pub fn getenv_into(name: &[u8], buf: &mut [u8]) -> Option<usize> {
 
 /// Reads the start of the file at `path` into `buf`: the bytes read.
 /// Allocates nothing.
-pub fn read_start(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_start(path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: path is NUL-terminated; the descriptor is ours until closed.
     let fd = check(unsafe { raw_open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC, 0) })?;
     let n = read(fd, buf);
@@ -970,20 +978,20 @@ pub fn exists_nofollow(path: &CStr) -> bool {
     statx(libc::AT_FDCWD, path, libc::AT_SYMLINK_NOFOLLOW).is_ok()
 }
 
-/// `path` for a syscall, an io::Error when it holds a NUL.
-fn c_path(path: &[u8]) -> io::Result<std::ffi::CString> {
-    crate::path::c_path(path).map_err(io::Error::from_raw_os_error)
+/// `path` for a syscall; EINVAL when it holds a NUL.
+fn c_path(path: &[u8]) -> Result<std::ffi::CString, Errno> {
+    crate::path::c_path(path).map_err(Errno)
 }
 
 /// unlink(2), as `std::fs::remove_file` does it.
-pub fn remove_file(path: &[u8]) -> io::Result<()> {
+pub fn remove_file(path: &[u8]) -> Result<(), Errno> {
     let path = c_path(path)?;
     // SAFETY: path is NUL-terminated.
     check(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
 }
 
 /// rename(2), as `std::fs::rename` does it.
-pub fn rename(from: &[u8], to: &[u8]) -> io::Result<()> {
+pub fn rename(from: &[u8], to: &[u8]) -> Result<(), Errno> {
     let (from, to) = (c_path(from)?, c_path(to)?);
     // SAFETY: both paths are NUL-terminated.
     check(unsafe { libc::rename(from.as_ptr(), to.as_ptr()) }).map(drop)
@@ -1031,7 +1039,7 @@ pub fn connect_unix(name: &str) -> Result<UnixStream, i32> {
         None => (name.as_bytes(), false),
     };
     let (addr, len) = unix_address(bytes, abstract_name).ok_or(libc::EINVAL)?;
-    let stream = UnixStream::from(unix_socket(libc::SOCK_STREAM).map_err(|e| e.raw_os_error().unwrap_or(0))?);
+    let stream = UnixStream::from(unix_socket(libc::SOCK_STREAM).map_err(|e| e.0)?);
     // SAFETY: addr is a valid sockaddr_un of at least len bytes.
     let ret = unsafe { libc::connect(stream.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
     if ret < 0 {
@@ -1067,7 +1075,7 @@ fn raw_socket(family: libc::c_int, kind: libc::c_int) -> RawFd {
     unsafe { libc::syscall(libc::SYS_socket, family, kind, 0) as RawFd }
 }
 
-fn unix_socket(kind: libc::c_int) -> io::Result<OwnedFd> {
+fn unix_socket(kind: libc::c_int) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall.
     let fd = check(raw_socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC))?;
     // SAFETY: socket returned a fresh descriptor.
@@ -1076,12 +1084,12 @@ fn unix_socket(kind: libc::c_int) -> io::Result<OwnedFd> {
 
 /// Binds and listens on `name` (`@name`: abstract), non-blocking. EINVAL
 /// for a name no socket address holds (the config refuses those first).
-pub fn listen_unix(name: &str) -> io::Result<UnixListener> {
+pub fn listen_unix(name: &str) -> Result<UnixListener, Errno> {
     let (bytes, abstract_name) = match name.strip_prefix('@') {
         Some(rest) => (rest.as_bytes(), true),
         None => (name.as_bytes(), false),
     };
-    let (addr, len) = unix_address(bytes, abstract_name).ok_or(io::Error::from_raw_os_error(libc::EINVAL))?;
+    let (addr, len) = unix_address(bytes, abstract_name).ok_or(Errno(libc::EINVAL))?;
     let fd = unix_socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK)?;
     // SAFETY: addr is a valid sockaddr_un of len bytes.
     check(unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) })?;
@@ -1092,7 +1100,7 @@ pub fn listen_unix(name: &str) -> io::Result<UnixListener> {
 }
 
 /// An unbound datagram socket (for syslog), non-blocking with `nonblock`.
-pub fn unix_datagram(nonblock: bool) -> io::Result<UnixDatagram> {
+pub fn unix_datagram(nonblock: bool) -> Result<UnixDatagram, Errno> {
     let kind = libc::SOCK_DGRAM | if nonblock { libc::SOCK_NONBLOCK } else { 0 };
     Ok(UnixDatagram::from(unix_socket(kind)?))
 }
@@ -1225,7 +1233,7 @@ mod tests {
         let std_dir = std::env::current_dir().ok();
         assert_eq!(current_dir().ok().as_deref(), std_dir.as_ref().map(|d| d.as_os_str().as_bytes()));
         for errno in [libc::ENOENT, libc::EACCES, libc::EADDRINUSE, 0, 4095] {
-            let std_text = io::Error::from_raw_os_error(errno).to_string();
+            let std_text = std::io::Error::from_raw_os_error(errno).to_string();
             assert_eq!(strerror(errno) + &format!(" (os error {errno})"), std_text);
         }
     }

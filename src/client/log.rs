@@ -291,7 +291,7 @@ fn pump(fd: RawFd, mut left: u64, buf: &mut [u8]) -> bool {
                 }
                 left -= n as u64;
             }
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if sys::interrupted(&e) => {}
             // A read error is not the output's: try again later.
             Err(_) => break,
         }

@@ -45,7 +45,7 @@ fn read_stdin() -> Vec<u8> {
         match sys::read(0, &mut chunk) {
             Ok(0) => break,
             Ok(n) => input.extend_from_slice(&chunk[..n]),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if sys::interrupted(&e) => {}
             Err(_) => break,
         }
     }

@@ -85,7 +85,7 @@ impl Writer {
         if let Some(fd) = &self.fd {
             return Ok(fd.as_raw_fd());
         }
-        let fd = sys::open_append(&self.cpath, 0o644).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        let fd = sys::open_append(&self.cpath, 0o644).map_err(|e| e.0)?;
         let meta = sys::fstat(fd.as_raw_fd()).ok();
         self.regular = meta.is_some_and(|m| m.is_regular());
         self.size = meta.map_or(0, |m| m.size);
@@ -139,7 +139,7 @@ impl Writer {
                 }
                 Err(e) if sys::interrupted(&e) => {}
                 Err(e) => {
-                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    let errno = e.0;
                     return self.fail(data.len() as u64, errno, errors).or(incident);
                 }
             }
@@ -190,7 +190,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new(sink: Sink) -> std::io::Result<Capture> {
+    pub fn new(sink: Sink) -> Result<Capture, sys::Errno> {
         let (read, write) = sys::pipe(true)?;
         // The child gets a blocking pipe: a full pipe slows it, never errors.
         sys::set_blocking(write.as_raw_fd());

@@ -14,7 +14,6 @@ use crate::sys;
 use crate::sys::Instant;
 use crate::text::Part::{Int, Str, Uint};
 use crate::text::{Part, Text};
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
@@ -191,10 +190,7 @@ impl Control {
                 Err(e) if sys::would_block(&e) => break,
                 Err(e) if sys::interrupted(&e) => {}
                 Err(e) => {
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
-                    ) {
+                    if matches!(e.0, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) {
                         let reason = sys::describe(&e);
                         log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
                         self.accept_paused_until = Some(Instant::now().after_secs(ACCEPT_PAUSE_SECS));
@@ -288,7 +284,7 @@ impl Control {
             Phase::Reading => {
                 let mut buf = [0u8; 1024];
                 loop {
-                    match (&client.stream).read(&mut buf) {
+                    match sys::read(client.stream.as_raw_fd(), &mut buf) {
                         Ok(0) => {
                             client.closed = true;
                             return None;
@@ -554,7 +550,7 @@ fn not_running(table: &Table, i: usize, reply: &mut Reply) {
 /// Writes as much of the reply as the socket takes; closes when done.
 fn write_some(client: &mut Client) {
     while client.written < client.output.len() {
-        match (&client.stream).write(&client.output[client.written..]) {
+        match sys::write(client.stream.as_raw_fd(), &client.output[client.written..]) {
             Ok(0) => break,
             Ok(n) => {
                 client.written += n;

@@ -166,7 +166,7 @@ fn answers(stream: &std::os::unix::net::UnixStream) -> bool {
         }
         match sys::read(stream.as_raw_fd(), &mut byte) {
             Ok(n) => return n > 0,
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if sys::interrupted(&e) => {}
             Err(_) => return false,
         }
     }

@@ -216,7 +216,7 @@ impl Context {
                 Ok(Some(fd))
             }
             // A FIFO with no reader: the output is dropped (/dev/null).
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) if e.0 == libc::ENXIO => Ok(None),
             Err(e) => Err(SpawnError::Failed(one_line(concat(&[
                 Str(which),
                 Str(" "),

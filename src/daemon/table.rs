@@ -1001,7 +1001,7 @@ impl Table {
         };
         if let Some(target) = target {
             if let Err(e) = sys::kill(target, signal) {
-                if e.raw_os_error() != Some(libc::ESRCH) {
+                if e.0 != libc::ESRCH {
                     let name = &slot.cfg.name;
                     let reason = sys::describe(&e);
                     log.warn(&[Str(name), Str(": kill "), Int(target.into()), Str(": "), Str(&reason)]);
