@@ -203,7 +203,7 @@ const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shut
 /// The help of `command` (`None`: the whole usage).
 pub fn help(command: Option<&str>) -> String {
     match COMMANDS.iter().find(|c| Some(c.name) == command) {
-        Some(spec) => ["usage: pman ", spec.usage, "\n\n", spec.help].concat(),
+        Some(spec) => crate::text::cat(&["usage: pman ", spec.usage, "\n\n", spec.help]),
         None => USAGE.to_string(),
     }
 }
@@ -257,7 +257,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     while i < args.len() {
         let arg = args[i].as_str();
         if arg == "-c" || arg == "--config" {
-            let value = args.get(i + 1).ok_or_else(|| [arg, ": missing config file"].concat())?;
+            let value = args.get(i + 1).ok_or_else(|| crate::text::cat(&[arg, ": missing config file"]))?;
             config = Some(value.clone());
             i += 2;
             continue;
@@ -283,10 +283,10 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             return match args {
                 [] | ["help"] => Ok(Command::Help(None)),
                 [word] => Ok(Command::Help(Some(command(word)?.name))),
-                [_, extra, ..] => Err(["help: unexpected argument '", extra, "'"].concat()),
+                [_, extra, ..] => Err(crate::text::cat(&["help: unexpected argument '", extra, "'"])),
             }
         }
-        _ if word.starts_with('-') => return Err(["unknown option '", word, "'"].concat()),
+        _ if word.starts_with('-') => return Err(crate::text::cat(&["unknown option '", word, "'"])),
         _ => {}
     }
     let spec = command(word)?;
@@ -299,7 +299,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         Args::from_args(&[name], args)
     else {
         // Not reached: `validate` let through only what argh parses.
-        return Err([name, ": bad arguments"].concat());
+        return Err(crate::text::cat(&[name, ": bad arguments"]));
     };
     let request = match spec.kind {
         Kind::Daemon => return Ok(Command::Daemon { foreground: f }),
@@ -313,7 +313,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
                 (None, true) if !stderr => LogSource::Daemon,
                 (None, true) => return Err("log --daemon: the daemon has no --stderr log".into()),
                 (Some(program), true) => {
-                    return Err(["log --daemon: unexpected argument '", &program, "'"].concat())
+                    return Err(crate::text::cat(&["log --daemon: unexpected argument '", &program, "'"]))
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
@@ -359,9 +359,9 @@ fn command(word: &str) -> Result<&'static Spec, String> {
     }
     match nearest {
         Some((d, near)) if d <= 2 && d < word.len() => {
-            Err(["unknown command '", word, "' (did you mean '", near, "'?)"].concat())
+            Err(crate::text::cat(&["unknown command '", word, "' (did you mean '", near, "'?)"]))
         }
-        _ => Err(["unknown command '", word, "'"].concat()),
+        _ => Err(crate::text::cat(&["unknown command '", word, "'"])),
     }
 }
 
@@ -434,7 +434,7 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
     while let Some(&arg) = rest.next() {
         if options_ended || !arg.starts_with('-') {
             if words == spec.most {
-                return Err([command, ": unexpected argument '", arg, "'"].concat());
+                return Err(crate::text::cat(&[command, ": unexpected argument '", arg, "'"]));
             }
             words += 1;
         } else if arg == "--" {
@@ -442,17 +442,17 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
         } else if spec.flags.contains(&arg) {
         } else if spec.kind == Kind::Log && (arg == "-n" || arg == "--lines") {
             let Some(value) = rest.next() else {
-                return Err([command, " ", arg, ": missing value"].concat());
+                return Err(crate::text::cat(&[command, " ", arg, ": missing value"]));
             };
             if lines {
-                return Err([command, " ", arg, ": given twice"].concat());
+                return Err(crate::text::cat(&[command, " ", arg, ": given twice"]));
             }
             if crate::number::usize(value).is_none() {
-                return Err([command, " ", arg, ": not a number: ", value].concat());
+                return Err(crate::text::cat(&[command, " ", arg, ": not a number: ", value]));
             }
             lines = true;
         } else {
-            return Err([command, ": unknown option '", arg, "'"].concat());
+            return Err(crate::text::cat(&[command, ": unknown option '", arg, "'"]));
         }
     }
     Ok(())
@@ -460,7 +460,7 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
 
 fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> {
     if names.is_empty() {
-        return Err([command, ": missing program name"].concat());
+        return Err(crate::text::cat(&[command, ": missing program name"]));
     }
     Ok(names)
 }

@@ -128,7 +128,7 @@ fn exchange(
 
 /// `SOCKET: ERROR`.
 fn at(socket: &str, e: &sys::Errno) -> String {
-    [socket, ": ", &sys::describe(e)].concat()
+    crate::text::cat(&[socket, ": ", &sys::describe(e)])
 }
 
 /// What the daemon answered `request`: its exit code, its stdout lines
@@ -162,7 +162,7 @@ fn wait_closed(stream: &UnixStream) {
 
 /// Connects to the daemon and makes sure it is root or ourselves.
 fn connect(socket: &str) -> Result<UnixStream, String> {
-    dial(socket)?.ok_or_else(|| ["daemon not running (", socket, ")"].concat())
+    dial(socket)?.ok_or_else(|| crate::text::cat(&["daemon not running (", socket, ")"]))
 }
 
 /// [`connect`], with `Ok(None)` when no daemon listens on `socket`.
@@ -171,7 +171,12 @@ fn dial(socket: &str) -> Result<Option<UnixStream>, String> {
         Ok(stream) => stream,
         Err(libc::ECONNREFUSED | libc::ENOENT) => return Ok(None),
         Err(errno) => {
-            return Err(["cannot reach the daemon at ", socket, ": ", &sys::strerror(errno)].concat())
+            return Err(crate::text::cat(&[
+                "cannot reach the daemon at ",
+                socket,
+                ": ",
+                &sys::strerror(errno),
+            ]))
         }
     };
     let peer = socket::untrusted_peer(&stream).map_err(|e| at(socket, &e))?;

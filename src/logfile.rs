@@ -20,7 +20,7 @@ pub fn select<'a>(programs: impl Iterator<Item = &'a ProgramConfig>, name: &str)
 pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
     let mut digits = [0; 20];
     let count = crate::text::decimal_str(processes.len() as u64, &mut digits);
-    let mut text = ["pman: log: ", name, " has ", count, " processes:"].concat();
+    let mut text = crate::text::cat(&["pman: log: ", name, " has ", count, " processes:"]);
     for p in processes {
         text.push(' ');
         text.push_str(&p.name);
@@ -39,8 +39,10 @@ pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&[u8], String> {
     match target {
         LogTarget::File(path) => Ok(path),
         LogTarget::Syslog => {
-            Err(["pman: ", &program.name, ": ", which, " goes to syslog (see logread)"].concat())
+            Err(crate::text::cat(&["pman: ", &program.name, ": ", which, " goes to syslog (see logread)"]))
         }
-        LogTarget::None => Err(["pman: ", &program.name, ": ", which, " is not logged (none)"].concat()),
+        LogTarget::None => {
+            Err(crate::text::cat(&["pman: ", &program.name, ": ", which, " is not logged (none)"]))
+        }
     }
 }

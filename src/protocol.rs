@@ -139,7 +139,7 @@ impl Request {
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
         let mut json = false;
-        let bad = || ["bad request: ", truncate(line, 64)].concat();
+        let bad = || crate::text::cat(&["bad request: ", truncate(line, 64)]);
         let mut rest = Vec::new();
         for (i, word) in words.enumerate() {
             if i == 0 && verb == "status" && word == "--json" {
@@ -150,7 +150,7 @@ impl Request {
         }
         let names = |rest: Vec<String>| -> Result<Vec<String>, String> {
             if rest.is_empty() {
-                Err([verb, ": missing program name"].concat())
+                Err(crate::text::cat(&[verb, ": missing program name"]))
             } else {
                 Ok(rest)
             }

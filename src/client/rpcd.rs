@@ -102,7 +102,7 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
             let path = path.strip_suffix(b"\n").unwrap_or(&path);
             write_lines(&mut out, &log::tail(path, usize::try_from(lines).unwrap_or(usize::MAX)));
         }
-        _ => return Err(["unknown method: ", method].concat()),
+        _ => return Err(crate::text::cat(&["unknown method: ", method])),
     }
     out.byte(b'\n');
     sys::write_all(1, out.as_bytes()).map_err(|e| sys::describe(&e))
@@ -112,7 +112,7 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
 fn name(args: Value) -> Result<String, String> {
     match args.get("name").and_then(Value::as_str) {
         Some(name) if valid_name(&name) && name != "all" => Ok(name),
-        Some(name) => Err(["no such program: ", &name].concat()),
+        Some(name) => Err(crate::text::cat(&["no such program: ", &name])),
         None => Err("missing argument: name (a string)".into()),
     }
 }

@@ -57,7 +57,7 @@ impl Scope<'_> {
 
     /// [`Scope::fail`] with a reason that needs no `String` of its own.
     fn fail_as(&mut self, e: &Entry, reason: &str) {
-        self.diags.error(e.file, e.line, [self.label, " ", e.written(), ": ", reason].concat());
+        self.diags.error(e.file, e.line, crate::text::cat(&[self.label, " ", e.written(), ": ", reason]));
         self.failed = true;
     }
 
@@ -316,7 +316,11 @@ fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
         diags.warn(
             s.file,
             s.line,
-            ["[supervisord] is Supervisor's: pman reads only ", keys::SUPERVISORD_KEYS, " from it"].concat(),
+            crate::text::cat(&[
+                "[supervisord] is Supervisor's: pman reads only ",
+                keys::SUPERVISORD_KEYS,
+                " from it",
+            ]),
         );
         diags.notes.push(SUPERVISORD_NOTE.to_string());
     } else if name == "include" {
@@ -327,28 +331,32 @@ fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
     } else if let Some(group) = name.strip_prefix("program:") {
         program(s, group, site, diags, all);
     } else if name.starts_with("fcgi-program:") {
-        let text = ["[", name, "] is Supervisor's FastCGI section: pman does not run its processes; ignored"]
-            .concat();
+        let text = crate::text::cat(&[
+            "[",
+            name,
+            "] is Supervisor's FastCGI section: pman does not run its processes; ignored",
+        ]);
         diags.warn(s.file, s.line, text);
     } else if keys::is_supervisor_section(name) {
         diags.warn(
             s.file,
             s.line,
-            ["[", name, "] is a Supervisor section pman does not use; ignored"].concat(),
+            crate::text::cat(&["[", name, "] is a Supervisor section pman does not use; ignored"]),
         );
     } else if name == "program-default" {
-        let text = [
+        let text = crate::text::cat(&[
             "[",
             name,
             "] is ochinchina/supervisord's; pman has no such section (settings every program \
              shares go in [pman]); ignored",
-        ]
-        .concat();
+        ]);
         diags.warn(s.file, s.line, text);
     } else {
         let text = match keys::nearest_section(name) {
-            Some(near) => ["unknown section [", name, "] ignored (nearest: [", &near, "])"].concat(),
-            None => ["unknown section [", name, "] ignored"].concat(),
+            Some(near) => {
+                crate::text::cat(&["unknown section [", name, "] ignored (nearest: [", &near, "])"])
+            }
+            None => crate::text::cat(&["unknown section [", name, "] ignored"]),
         };
         diags.warn(s.file, s.line, text);
     }
@@ -413,7 +421,7 @@ fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
         Some(near) => (" (nearest known key: ", near, ")"),
         None => ("", "", ""),
     };
-    [label, " unknown key '", e.written(), "' ignored", near_says, near, close].concat()
+    crate::text::cat(&[label, " unknown key '", e.written(), "' ignored", near_says, near, close])
 }
 
 /// The last line of each program key, by its row in [`keys::PROGRAM`].
@@ -432,16 +440,15 @@ macro_rules! get {
 
 fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut Programs) {
     let Site { g, host, home, disk } = *site;
-    let label = ["[", &s.name, "]"].concat();
+    let label = crate::text::cat(&["[", &s.name, "]"]);
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
-        let text = [
+        let text = crate::text::cat(&[
             &label,
             ": program name '",
             group,
             "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
-        ]
-        .concat();
+        ]);
         diags.error(s.file, s.line, text);
     }
     // The last line of each key wins, aliases included.
@@ -464,7 +471,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
                     warned.push(&e.key);
                 }
                 let text = match foreign {
-                    Some(foreign) => [&label, " ", e.written(), " ", foreign.says()].concat(),
+                    Some(foreign) => crate::text::cat(&[&label, " ", e.written(), " ", foreign.says()]),
                     None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
                 };
                 diags.warn(e.file, e.line, text);
@@ -513,7 +520,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
             let (file, line) = get!(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
-            sc.fail_at(file, line, [sc.label, " numprocs_start + numprocs is too large"].concat());
+            sc.fail_at(file, line, crate::text::cat(&[sc.label, " numprocs_start + numprocs is too large"]));
             break;
         };
         if all.list.len() >= MAX_PROCESSES {
@@ -532,8 +539,14 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
         sc.process_num = Some(num);
         let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.owner(&p.name) {
-            let text =
-                [sc.label, " process name '", &p.name, "' is already used by [program:", other, "]"].concat();
+            let text = crate::text::cat(&[
+                sc.label,
+                " process name '",
+                &p.name,
+                "' is already used by [program:",
+                other,
+                "]",
+            ]);
             sc.fail_at(s.file, s.line, text);
             break;
         }
@@ -580,9 +593,9 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
         let Some(first) = list.get(first) else { continue };
         let (group, names) = (&first.group, &first.depends_on);
         let text = match names.iter().find(|n| !list.iter().any(|p| p.group == **n || p.name == **n)) {
-            Some(name) => ["[program:", group, "] depends_on: '", name, "' is no program"].concat(),
+            Some(name) => crate::text::cat(&["[program:", group, "] depends_on: '", name, "' is no program"]),
             None => match cycle(list, group) {
-                Some(path) => ["[program:", group, "] depends_on: cycle ", &path].concat(),
+                Some(path) => crate::text::cat(&["[program:", group, "] depends_on: cycle ", &path]),
                 None => continue,
             },
         };
@@ -618,7 +631,12 @@ fn cycle(list: &[ProgramConfig], group: &str) -> Option<String> {
                         }
                         path[1..].reverse();
                         path.push(group);
-                        return Some(path.join(" -> "));
+                        let mut cycle = String::new();
+                        for (n, section) in path.iter().enumerate() {
+                            cycle.push_str(if n == 0 { "" } else { " -> " });
+                            cycle.push_str(section);
+                        }
+                        return Some(cycle);
                     }
                     if !seen.iter().any(|(g, _)| *g == next) {
                         seen.push((next, at));
@@ -698,8 +716,11 @@ fn process(
             if !sc.failed && !valid_name(&name) {
                 sc.fail(
                     e,
-                    ["'", &name, "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes"]
-                        .concat(),
+                    crate::text::cat(&[
+                        "'",
+                        &name,
+                        "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
+                    ]),
                 );
             }
             name
@@ -720,13 +741,14 @@ fn process(
     let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
     if let (Some((u, e)), None, true) = (&user, &account, disk) {
         if crate::number::u32(u).is_none() && !u.contains(':') {
-            let text = [sc.label, " user '", u, "' is unknown (its start fails until it exists)"].concat();
+            let text =
+                crate::text::cat(&[sc.label, " user '", u, "' is unknown (its start fails until it exists)"]);
             sc.diags.warn(e.file, e.line, text);
         }
     }
     let argv = match get!(slots, "command") {
         None => {
-            sc.fail_at(s.file, s.line, [sc.label, " command is required"].concat());
+            sc.fail_at(s.file, s.line, crate::text::cat(&[sc.label, " command is required"]));
             Vec::new()
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
@@ -814,7 +836,7 @@ fn process(
     }
     p.limits.settle();
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
-        let text = [sc.label, " ", e.written(), " is ignored with redirect_stderr=true"].concat();
+        let text = crate::text::cat(&[sc.label, " ", e.written(), " is ignored with redirect_stderr=true"]);
         sc.diags.warn(e.file, e.line, text);
     }
     if sc.failed {
@@ -890,7 +912,7 @@ fn check_user(text: &str) -> Result<(), String> {
         None => t.contains(char::is_whitespace),
     };
     if bad {
-        return Err(["'", t, "' is not a name, a uid or uid:gid"].concat());
+        return Err(crate::text::cat(&["'", t, "' is not a name, a uid or uid:gid"]));
     }
     Ok(())
 }
@@ -898,7 +920,7 @@ fn check_user(text: &str) -> Result<(), String> {
 /// `stdout=`/`stderr=`: a path, `syslog`, `none`, or `AUTO` / absent for
 /// `/tmp/NAME_STREAM.log`.
 fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
-    let default = || LogTarget::File(FilePath::from(["/tmp/", name, "_", stream, ".log"].concat()));
+    let default = || LogTarget::File(FilePath::from(crate::text::cat(&["/tmp/", name, "_", stream, ".log"])));
     let Some(e) = e else { return default() };
     let word = e.value.trim();
     if word.eq_ignore_ascii_case("none") {
@@ -933,7 +955,7 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
         let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
         match (first, found) {
             (None, Err(at)) => {
-                let who = ["the ", stream, " of ", &p.name].concat();
+                let who = crate::text::cat(&["the ", stream, " of ", &p.name]);
                 all.logs_by_path.insert(at, all.logs.len());
                 all.logs.push((key, maxbytes, backups, who));
             }
@@ -963,7 +985,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
             let base =
                 p.limits.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
             (!host::is_executable(&base.join(cmd.as_bytes())))
-                .then(|| ["command ", cmd, " is not an executable file"].concat())
+                .then(|| crate::text::cat(&["command ", cmd, " is not an executable file"]))
         } else {
             let path_var = p
                 .limits
@@ -974,11 +996,13 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
                 .map(|(_, v)| v.as_str())
                 .or_else(|| crate::sys::env_var("PATH").and_then(|p| std::str::from_utf8(p).ok()))
                 .unwrap_or(DEFAULT_PATH);
-            host::which(cmd, path_var).is_none().then(|| ["command ", cmd, " is not found in PATH"].concat())
+            host::which(cmd, path_var)
+                .is_none()
+                .then(|| crate::text::cat(&["command ", cmd, " is not found in PATH"]))
         };
         if let Some(text) = missing {
             let (file, line) = at(const { keys::index("command") });
-            sc.diags.warn(file, line, [sc.label, " ", &text].concat());
+            sc.diags.warn(file, line, crate::text::cat(&[sc.label, " ", &text]));
         }
     }
     if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {

@@ -28,7 +28,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         }
         return match crate::sys::env_var(var) {
             Some(v) => Ok(Value::Text(String::from_utf8_lossy(v).into_owned())),
-            None => Err(["%(", name, ")s: environment variable ", var, " is not set"].concat()),
+            None => Err(crate::text::cat(&["%(", name, ")s: environment variable ", var, " is not set"])),
         };
     }
     let found = match name {
@@ -45,7 +45,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         } else {
             "host_node_name, here, ENV_NAME"
         };
-        ["unknown name %(", name, ") (known here: ", known, ")"].concat()
+        crate::text::cat(&["unknown name %(", name, ") (known here: ", known, ")"])
     })
 }
 
@@ -73,7 +73,11 @@ fn digits(s: &str) -> (Option<usize>, &str) {
 }
 
 fn bare_percent(text: &str) -> String {
-    ["'%' in '", &super::ini::clip(text), "' starts no expansion: write '%%' for a literal %"].concat()
+    crate::text::cat(&[
+        "'%' in '",
+        &super::ini::clip(text),
+        "' starts no expansion: write '%%' for a literal %",
+    ])
 }
 
 /// One `%…` of `text` (`after`: what follows the `%`) into `out`; the text after it.
@@ -115,12 +119,12 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
     }
     let width = width.unwrap_or(0);
     if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
-        return Err(["%(", name, "): width too large"].concat());
+        return Err(crate::text::cat(&["%(", name, "): width too large"]));
     }
     // Length modifiers, ignored as Python does.
     spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
     let Some(conv) = spec.chars().next() else {
-        return Err(["%(", name, ") has no conversion: write %(", name, ")s"].concat());
+        return Err(crate::text::cat(&["%(", name, ") has no conversion: write %(", name, ")s"]));
     };
     let value = lookup(name, vars)?;
     match (conv, value) {
@@ -154,15 +158,31 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
                 out.extend(std::iter::repeat('0').take(zeros));
                 out.push_str(&num);
             } else {
-                pad(out, &[sign, &num].concat(), width, left, ' ');
+                pad(out, &crate::text::cat(&[sign, &num]), width, left, ' ');
             }
         }
         ('d' | 'i' | 'u', Value::Text(_)) => {
-            return Err(["%(", name, ")d: ", name, " is text, not a number: write %(", name, ")s"].concat());
+            return Err(crate::text::cat(&[
+                "%(",
+                name,
+                ")d: ",
+                name,
+                " is text, not a number: write %(",
+                name,
+                ")s",
+            ]));
         }
         (c, _) => {
             let c = String::from(c);
-            return Err(["%(", name, ")", &c, ": unsupported conversion '", &c, "' (use s or d)"].concat());
+            return Err(crate::text::cat(&[
+                "%(",
+                name,
+                ")",
+                &c,
+                ": unsupported conversion '",
+                &c,
+                "' (use s or d)",
+            ]));
         }
     }
     Ok(spec.get(conv.len_utf8()..).unwrap_or(""))

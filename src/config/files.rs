@@ -53,7 +53,13 @@ pub fn read(path: &[u8], euid: Option<u32>, before: Option<&FileStat>) -> Result
         if st.mode & 0o022 != 0 {
             let who = if st.mode & 0o002 != 0 { "everyone" } else { "its group" };
             let mode = octal(st.mode & 0o7777);
-            return Err(["writable by ", who, " (mode ", &mode, "): refusing to run it as root"].concat());
+            return Err(crate::text::cat(&[
+                "writable by ",
+                who,
+                " (mode ",
+                &mode,
+                "): refusing to run it as root",
+            ]));
         }
     }
     let mut bytes = Vec::new();

@@ -234,13 +234,13 @@ fn lower_key(key: &str) -> String {
 /// (One call per kind of bad line, not one inlined push each.)
 #[inline(never)]
 fn quoting(errors: &mut Vec<(usize, String)>, line: usize, before: &str, text: &str, after: &str) {
-    errors.push((line, [before, &clip(text), after].concat()));
+    errors.push((line, crate::text::cat(&[before, &clip(text), after])));
 }
 
 /// A line quoted in an error, cut to a readable length.
 pub fn clip(text: &str) -> String {
     match text.char_indices().nth(60) {
-        Some((at, _)) => [text.get(..at).unwrap_or(""), "…"].concat(),
+        Some((at, _)) => crate::text::cat(&[text.get(..at).unwrap_or(""), "…"]),
         None => text.to_string(),
     }
 }

@@ -273,7 +273,7 @@ pub fn nearest_section(name: &str) -> Option<String> {
     const PLAIN: &[&str] =
         &["pman", "include", "supervisord", "supervisorctl", "unix_http_server", "inet_http_server"];
     match rest {
-        Some(rest) => nearest(kind, KINDS.iter().copied()).map(|k| [k, ":", rest].concat()),
+        Some(rest) => nearest(kind, KINDS.iter().copied()).map(|k| crate::text::cat(&[k, ":", rest])),
         None => nearest(name, PLAIN.iter().copied()).map(str::to_string),
     }
 }

@@ -317,7 +317,7 @@ pub fn socket_name(path: &[u8]) -> Result<String, String> {
         Err(reason) => {
             // Only this error counts (an `environment` one is the daemon's to report).
             loader.diags.errors.clear();
-            loader.diags.error(entry.file, entry.line, ["[pman] socket: ", &reason].concat());
+            loader.diags.error(entry.file, entry.line, crate::text::cat(&["[pman] socket: ", &reason]));
             let errors = std::mem::take(&mut loader.diags.errors);
             Err(loader.diags.format(errors).into_iter().next().unwrap_or_default())
         }
@@ -559,7 +559,9 @@ impl Loader {
                         patterns.push((files::resolve(word, here.as_bytes(), &home), entry.line));
                     }
                 }
-                Err(message) => self.diags.error(file, entry.line, ["[include] files: ", &message].concat()),
+                Err(message) => {
+                    self.diags.error(file, entry.line, crate::text::cat(&["[include] files: ", &message]))
+                }
             }
         }
         for repeat in ini::merge(&mut self.sections, sections) {

@@ -9,7 +9,7 @@ use crate::text::Part::{Int, Str};
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
 fn not(text: &str, what: &str) -> String {
-    ["'", text.trim(), "' is not ", what].concat()
+    crate::text::cat(&["'", text.trim(), "' is not ", what])
 }
 
 pub fn boolean(text: &str) -> Result<bool, String> {
@@ -77,7 +77,7 @@ pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
         }
     };
     if soft > hard {
-        return Err(["soft limit '", text.trim(), "' is above its hard limit"].concat());
+        return Err(crate::text::cat(&["soft limit '", text.trim(), "' is above its hard limit"]));
     }
     Ok((soft, hard))
 }
@@ -122,7 +122,15 @@ pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
         let p = part.trim();
         match number::i32(p) {
             Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
-            _ => return Err(["'", p, "' in '", text.trim(), "' is not an exit status 0-255"].concat()),
+            _ => {
+                return Err(crate::text::cat(&[
+                    "'",
+                    p,
+                    "' in '",
+                    text.trim(),
+                    "' is not an exit status 0-255",
+                ]))
+            }
         }
     }
     Ok(codes)
@@ -163,7 +171,11 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
         };
         let key = rest.get(..eq).unwrap_or("").trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(["bad variable name '", key, "' (want KEY=value, comma-separated)"].concat());
+            return Err(crate::text::cat(&[
+                "bad variable name '",
+                key,
+                "' (want KEY=value, comma-separated)",
+            ]));
         }
         rest = rest.get(eq + 1..).unwrap_or("").trim_start();
         let mut value = String::new();
@@ -190,11 +202,14 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
                     value.push(c);
                 }
                 let Some(end) = end else {
-                    return Err([key, ": no closing quotation"].concat());
+                    return Err(crate::text::cat(&[key, ": no closing quotation"]));
                 };
                 rest = rest.get(end..).unwrap_or("").trim_start();
                 if !rest.is_empty() && !rest.starts_with(',') {
-                    return Err([key, ": text after the closing quote (separate pairs with ',')"].concat());
+                    return Err(crate::text::cat(&[
+                        key,
+                        ": text after the closing quote (separate pairs with ',')",
+                    ]));
                 }
             }
             _ => {

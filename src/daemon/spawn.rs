@@ -194,9 +194,13 @@ impl Context {
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match users::lookup(spec) {
-            None => Err(SpawnError::Failed(one_line(["user ", spec, ": unknown user"].concat()))),
+            None => Err(SpawnError::Failed(one_line(crate::text::cat(&["user ", spec, ": unknown user"])))),
             Some(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
-                Err(SpawnError::Refused(one_line(["user ", spec, ": Operation not permitted"].concat())))
+                Err(SpawnError::Refused(one_line(crate::text::cat(&[
+                    "user ",
+                    spec,
+                    ": Operation not permitted",
+                ]))))
             }
             Some(user) => Ok(user),
         }
