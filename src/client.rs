@@ -149,7 +149,7 @@ fn programs(socket: &str) -> Result<Vec<u8>, String> {
     let (_, out, err) = ask(socket, &Request::Status { names: Vec::new(), json: true })?;
     match crate::json::parse(&out) {
         Ok(list) if list.is_array() => Ok(out),
-        _ => Err(String::from_utf8_lossy(err.trim_ascii()).into_owned()),
+        _ => Err(crate::text::lossy(err.trim_ascii()).into_owned()),
     }
 }
 

@@ -34,10 +34,7 @@ pub fn main_args(args: &[&[u8]]) -> i32 {
         match std::str::from_utf8(arg) {
             Ok(word) => words.push(word.to_string()),
             Err(_) => {
-                return usage_error(&crate::text::cat(&[
-                    "argument is not UTF-8: ",
-                    &String::from_utf8_lossy(arg),
-                ]))
+                return usage_error(&crate::text::cat(&["argument is not UTF-8: ", &crate::text::lossy(arg)]))
             }
         }
     }

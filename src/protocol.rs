@@ -100,7 +100,7 @@ fn decode_word(word: &str) -> Option<String> {
             rest = tail;
         }
     }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    Some(crate::text::lossy(&bytes).into_owned())
 }
 
 impl Request {

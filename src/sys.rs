@@ -53,7 +53,7 @@ pub fn strerror(errno: i32) -> String {
     // SAFETY: buf is valid for its length; strerror_r NUL-terminates within it.
     unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) };
     // SAFETY: buf holds a NUL-terminated string (zeroed, and strerror_r ends it).
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+    crate::text::lossy(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_bytes()).into_owned()
 }
 
 /// [`strerror`] of an [`Errno`].

@@ -130,7 +130,7 @@ pub fn groups(group: &[u8], name: &[u8], gid: u32) -> Vec<libc::gid_t> {
 }
 
 fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    crate::text::lossy(bytes).into_owned()
 }
 
 impl Entry<'_> {

@@ -119,7 +119,7 @@ fn name(args: Value) -> Result<String, String> {
 
 /// The daemon's error lines as one message, without `pman: ` prefixes.
 fn message(err: &[u8]) -> String {
-    let text = String::from_utf8_lossy(err);
+    let text = crate::text::lossy(err);
     let mut joined = String::new();
     for (n, line) in text.lines().enumerate() {
         if n > 0 {
@@ -135,7 +135,7 @@ fn message(err: &[u8]) -> String {
 
 /// `{"lines":[...]}`: each line of `text` (invalid UTF-8 replaced).
 fn write_lines(out: &mut Text, text: &[u8]) {
-    let text = String::from_utf8_lossy(text);
+    let text = crate::text::lossy(text);
     out.str("{\"lines\":[");
     for (n, line) in text.lines().enumerate() {
         if n > 0 {

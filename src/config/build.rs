@@ -67,7 +67,7 @@ impl Scope<'_> {
     }
 
     fn text(&mut self, e: &Entry) -> Option<String> {
-        let here = String::from_utf8_lossy(self.diags.dir(e.file));
+        let here = crate::text::lossy(self.diags.dir(e.file));
         let vars = Vars {
             program: self.program,
             process_num: self.process_num,
@@ -133,14 +133,14 @@ impl Scope<'_> {
 /// The `[pman] socket` value: `@name` (abstract) or a path relative to `dir`;
 /// `%(ENV_X)s` sees `env` (the `[pman]`/`[supervisord]` environment) first.
 pub fn socket(e: &Entry, dir: &[u8], host: &str, env: &[(String, String)]) -> Result<String, String> {
-    let here = String::from_utf8_lossy(dir);
+    let here = crate::text::lossy(dir);
     let vars = Vars { program: None, process_num: None, numprocs: None, here: &here, host, env };
     let text = expand::expand(&e.value, &vars)?;
     let name = match text.strip_prefix('@') {
         Some("") => return Err("'@' needs a name after it".to_string()),
         Some(_) => text,
         None if text.is_empty() => return Err("empty socket name".to_string()),
-        None => String::from_utf8_lossy(&files::resolve(&text, dir, &host::own_home())).into_owned(),
+        None => crate::text::lossy(&files::resolve(&text, dir, &host::own_home())).into_owned(),
     };
     if name.len() > MAX_SOCKET_NAME || name.contains('\0') {
         return Err(concat(&[
@@ -560,7 +560,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
         return;
     };
     let name_entry = get!(&slots, "process_name");
-    let here = name_entry.map(|e| String::from_utf8_lossy(diags.dir(e.file))).unwrap_or_default();
+    let here = name_entry.map(|e| crate::text::lossy(diags.dir(e.file))).unwrap_or_default();
     let vars = Vars {
         program: Some(group),
         process_num: None,
@@ -787,7 +787,7 @@ fn process(
     let mut names = Vec::new();
     for n in depends_on.as_bytes().split(|b| matches!(b, b',' | b' ' | b'\t')) {
         if !n.is_empty() {
-            names.push(String::from_utf8_lossy(n).into_owned());
+            names.push(crate::text::lossy(n).into_owned());
         }
     }
     let depends_on = names.into_boxed_slice();

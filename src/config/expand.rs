@@ -27,7 +27,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
             return Ok(Value::Text(v.clone()));
         }
         return match crate::sys::env_var(var) {
-            Some(v) => Ok(Value::Text(String::from_utf8_lossy(v).into_owned())),
+            Some(v) => Ok(Value::Text(crate::text::lossy(v).into_owned())),
             None => Err(crate::text::cat(&["%(", name, ")s: environment variable ", var, " is not set"])),
         };
     }

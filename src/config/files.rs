@@ -64,7 +64,7 @@ pub fn read(path: &[u8], euid: Option<u32>, before: Option<&FileStat>) -> Result
     }
     let mut bytes = Vec::new();
     sys::read_to_end(fd.as_raw_fd(), &mut bytes).map_err(reason)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(crate::text::lossy(&bytes).into_owned())
 }
 
 /// Config files are regular files; anything else is named in the error.
@@ -192,7 +192,7 @@ fn piece(p: &[char], i: usize, c: char) -> (bool, usize) {
 /// the pattern and the name alike.
 fn chars(bytes: &[u8]) -> Vec<char> {
     let mut out = Vec::with_capacity(bytes.len());
-    out.extend(String::from_utf8_lossy(bytes).chars());
+    out.extend(crate::text::lossy(bytes).chars());
     out
 }
 

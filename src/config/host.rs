@@ -27,7 +27,7 @@ pub fn user(name_or_uid: &str) -> Option<Account> {
 /// The daemon's home: `$HOME`, else its passwd entry, else `/`.
 pub fn own_home() -> String {
     if let Some(home) = crate::sys::env_var("HOME").filter(|h| !h.is_empty()) {
-        return String::from_utf8_lossy(home).into_owned();
+        return crate::text::lossy(home).into_owned();
     }
     euid()
         .and_then(|uid| user(&crate::text::concat(&[crate::text::Part::Uint(uid.into())])))

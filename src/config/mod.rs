@@ -543,7 +543,7 @@ impl Loader {
         let mut patterns = Vec::new();
         let files_entry = sections.iter().rev().filter(|s| s.name == "include").find_map(|s| s.get("files"));
         if let Some(entry) = files_entry.filter(|_| self.disk) {
-            let here = String::from_utf8_lossy(self.diags.dir(file));
+            let here = crate::text::lossy(self.diags.dir(file));
             let vars = expand::Vars {
                 program: None,
                 process_num: None,

@@ -513,7 +513,7 @@ pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i
     match indices[..] {
         [i] => match logfile::path_of(&table.slot(i).cfg, stderr) {
             Ok(path) => {
-                reply.out(&String::from_utf8_lossy(path));
+                reply.out(&crate::text::lossy(path));
                 0
             }
             Err(message) => {

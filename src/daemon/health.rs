@@ -112,7 +112,7 @@ impl Health {
             }
         };
         let last = if self.line.iter().any(|c| !c.is_ascii_whitespace()) { &self.line } else { &self.last };
-        let text = String::from_utf8_lossy(last);
+        let text = crate::text::lossy(last);
         let text = text.trim_ascii();
         if !text.is_empty() {
             reason.str(": ").str(text);

@@ -283,7 +283,7 @@ impl Daemon {
 
     fn serve_client(&mut self, id: u64, revents: libc::c_short) {
         let Some(request) = self.control.service(id, revents) else { return };
-        let line = String::from_utf8_lossy(&request);
+        let line = crate::text::lossy(&request);
         self.handle_request(id, &line);
         drop(line);
         self.control.recycle(request);
