@@ -170,6 +170,39 @@ pub fn concat(parts: &[Part]) -> String {
     String::from_utf8(text.buf).unwrap_or_else(|e| crate::text::lossy(e.as_bytes()).into_owned())
 }
 
+/// Unicode White_Space, as `char::is_whitespace` has it, without core's
+/// lookup table and generic trimming code (1.5 KiB on mipsel).
+pub fn is_space(c: char) -> bool {
+    matches!(c, '\t'..='\r' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}')
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+}
+
+/// `str::trim`, `trim_start` and `trim_end` by [`is_space`].
+pub trait TrimSpace {
+    fn trim_space(&self) -> &str;
+    fn trim_space_start(&self) -> &str;
+    fn trim_space_end(&self) -> &str;
+}
+
+impl TrimSpace for str {
+    fn trim_space(&self) -> &str {
+        self.trim_space_start().trim_space_end()
+    }
+
+    fn trim_space_start(&self) -> &str {
+        let start = self.char_indices().find(|&(_, c)| !is_space(c)).map_or(self.len(), |(i, _)| i);
+        self.get(start..).unwrap_or("")
+    }
+
+    fn trim_space_end(&self) -> &str {
+        let mut end = self.len();
+        for c in self.chars().rev().take_while(|&c| is_space(c)) {
+            end -= c.len_utf8();
+        }
+        self.get(..end).unwrap_or("")
+    }
+}
+
 /// `bytes` as text, each run of bytes that is not UTF-8 replaced by one
 /// U+FFFD, as `String::from_utf8_lossy` does (whose chunk iterator is
 /// 1 KiB on mipsel); borrowed when `bytes` is UTF-8 already.
@@ -228,6 +261,19 @@ pub fn decimal_str(n: u64, buf: &mut [u8; 20]) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spaces_are_unicode_white_space() {
+        use super::TrimSpace;
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            assert_eq!(super::is_space(c), c.is_whitespace(), "{c:?}");
+        }
+        for s in ["", " ", " a ", "\u{a0}x\u{3000}", "a b", "\t\r\n", "é ", " é", "\u{85}\u{2029}"] {
+            assert_eq!(s.trim_space(), s.trim(), "{s:?}");
+            assert_eq!(s.trim_space_start(), s.trim_start(), "{s:?}");
+            assert_eq!(s.trim_space_end(), s.trim_end(), "{s:?}");
+        }
+    }
+
     #[test]
     fn lossy_text_is_what_std_makes_of_it() {
         let cases: [&[u8]; 9] = [

@@ -9,6 +9,7 @@ use super::{files, host, shlex, values};
 use super::{AutoRestart, Config, Diags, Extra, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
 use crate::path::FilePath;
 use crate::text::Part::{Str, Uint};
+use crate::text::TrimSpace;
 use crate::text::{concat, path as shown};
 
 /// More processes than this from one section is surely a typo (and RAM).
@@ -119,7 +120,7 @@ impl Scope<'_> {
     /// also `syslog` when `syslog_ok`).
     fn optional_path(&mut self, e: Option<&Entry>, home: &str, syslog_ok: bool) -> Option<FilePath> {
         let e = e?;
-        let word = e.value.trim();
+        let word = e.value.trim_space();
         if word.eq_ignore_ascii_case("none")
             || word.eq_ignore_ascii_case("auto")
             || (syslog_ok && word.eq_ignore_ascii_case("syslog"))
@@ -813,7 +814,7 @@ fn process(
     // Only a stderr log that would have been written is worth a word:
     // `none` or `AUTO` next to redirect_stderr says the same thing.
     let stderr_named = get!(slots, "stderr").filter(|e| {
-        let word = e.value.trim();
+        let word = e.value.trim_space();
         !word.eq_ignore_ascii_case("none") && !word.eq_ignore_ascii_case("auto")
     });
     if let (Some(e), false) =
@@ -903,13 +904,13 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
 
 /// `name`, `uid` or `uid:gid`.
 fn check_user(text: &str) -> Result<(), String> {
-    let t = text.trim();
+    let t = text.trim_space();
     if t.is_empty() {
         return Err("empty user".into());
     }
     let bad = match t.split_once(':') {
         Some((uid, gid)) => crate::number::u32(uid).is_none() || crate::number::u32(gid).is_none(),
-        None => t.contains(char::is_whitespace),
+        None => t.chars().any(crate::text::is_space),
     };
     if bad {
         return Err(crate::text::cat(&["'", t, "' is not a name, a uid or uid:gid"]));
@@ -922,7 +923,7 @@ fn check_user(text: &str) -> Result<(), String> {
 fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
     let default = || LogTarget::File(FilePath::from(crate::text::cat(&["/tmp/", name, "_", stream, ".log"])));
     let Some(e) = e else { return default() };
-    let word = e.value.trim();
+    let word = e.value.trim_space();
     if word.eq_ignore_ascii_case("none") {
         LogTarget::None
     } else if word.eq_ignore_ascii_case("syslog") {

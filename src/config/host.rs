@@ -2,6 +2,7 @@
 //! name, `/etc/passwd` entries, home directories, executables on PATH.
 
 use crate::path::FilePath;
+use crate::text::TrimSpace;
 use crate::users::{self, Account};
 
 /// The effective uid (always known; `Option` keeps "unknown" expressible for tests).
@@ -14,7 +15,7 @@ pub fn host_name() -> String {
     super::files::read_bytes(b"/proc/sys/kernel/hostname")
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(|s| s.trim().to_string())
+        .map(|s| s.trim_space().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
 }

@@ -2,6 +2,8 @@
 //! read the way Supervisor's configparser reads them (inline comments after
 //! whitespace, `:` or `=`, indented continuation lines, lower-case keys).
 
+use crate::text::TrimSpace;
+
 /// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -46,7 +48,7 @@ fn strip_comment(line: &str) -> (&str, bool) {
         if (c == ';' || c == '#') && prev_space {
             return (line.get(..i).unwrap_or(""), true);
         }
-        prev_space = c.is_whitespace();
+        prev_space = crate::text::is_space(c);
     }
     (line, false)
 }
@@ -92,8 +94,8 @@ pub fn parse_some(
     for (index, raw) in lines(text).enumerate() {
         let line_no = index + 1;
         let (before, had_comment) = strip_comment(raw);
-        let is_comment_line = raw.trim_start().starts_with([';', '#']);
-        let value = before.trim();
+        let is_comment_line = raw.trim_space_start().starts_with([';', '#']);
+        let value = before.trim_space();
         if value.is_empty() {
             // A blank line inside a multi-line value is kept (configparser's
             // empty_lines_in_values); trailing ones are trimmed at the end.
@@ -104,7 +106,7 @@ pub fn parse_some(
             }
             continue;
         }
-        let indent = raw.len() - raw.trim_start().len();
+        let indent = raw.len() - raw.trim_space_start().len();
         if open_key && indent > indent_level {
             if let Some(entry) =
                 sections.last_mut().and_then(|s| s.entries.last_mut()).filter(|_| kept == Some(true))
@@ -120,7 +122,7 @@ pub fn parse_some(
             // A byte search: `]` is ASCII, and core's reverse char search is big.
             match rest.bytes().rposition(|b| b == b']') {
                 Some(end) => {
-                    let name = rest.get(..end).unwrap_or("").trim();
+                    let name = rest.get(..end).unwrap_or("").trim_space();
                     if name.is_empty() {
                         quoting(&mut errors, line_no, "empty section name []", "", "");
                     }
@@ -147,21 +149,21 @@ pub fn parse_some(
             quoting(&mut errors, line_no, "expected 'key = value' or '[section]', found '", value, "'");
             continue;
         };
-        let key = value.get(..sep).unwrap_or("").trim();
+        let key = value.get(..sep).unwrap_or("").trim_space();
         if key.is_empty() {
             quoting(&mut errors, line_no, "missing key before '=' in '", value, "'");
             continue;
         }
         open_key = true;
         let Some(section) = sections.last_mut().filter(|_| kept == Some(true)) else { continue };
-        let val = value.get(sep + 1..).unwrap_or("").trim();
+        let val = value.get(sep + 1..).unwrap_or("").trim_space();
         let lower = lower_key(key);
         let spelled = (lower != key).then(|| key.to_string());
         section.entries.push(Entry { key: lower, spelled, value: val.to_string(), file, line: line_no });
     }
     for section in &mut sections {
         for entry in &mut section.entries {
-            let trimmed = entry.value.trim_end().len();
+            let trimmed = entry.value.trim_space_end().len();
             entry.value.truncate(trimmed);
         }
     }

@@ -555,7 +555,7 @@ impl Loader {
             match expand::expand(&entry.value, &vars) {
                 Ok(value) => {
                     let home = host::own_home();
-                    for word in value.split_whitespace() {
+                    for word in value.split(crate::text::is_space).filter(|w| !w.is_empty()) {
                         patterns.push((files::resolve(word, here.as_bytes(), &home), entry.line));
                     }
                 }

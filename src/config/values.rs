@@ -6,14 +6,15 @@ use super::AutoRestart;
 use crate::number;
 use crate::path::FilePath;
 use crate::text::Part::{Int, Str};
+use crate::text::TrimSpace;
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
 fn not(text: &str, what: &str) -> String {
-    crate::text::cat(&["'", text.trim(), "' is not ", what])
+    crate::text::cat(&["'", text.trim_space(), "' is not ", what])
 }
 
 pub fn boolean(text: &str) -> Result<bool, String> {
-    let t = text.trim();
+    let t = text.trim_space();
     // Compared in place: a lower-cased copy is more code (and an allocation).
     let one_of = |words: &[&str]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
     if one_of(&["true", "yes", "on", "1"]) {
@@ -26,7 +27,7 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 }
 
 pub fn count(text: &str) -> Result<u32, String> {
-    number::u32(text.trim()).ok_or_else(|| not(text, "a whole number"))
+    number::u32(text.trim_space()).ok_or_else(|| not(text, "a whole number"))
 }
 
 /// A whole number of at least 1.
@@ -38,7 +39,7 @@ pub fn positive(text: &str) -> Result<u32, String> {
 }
 
 pub fn integer(text: &str) -> Result<i32, String> {
-    number::i32(text.trim()).ok_or_else(|| not(text, "an integer"))
+    number::i32(text.trim_space()).ok_or_else(|| not(text, "an integer"))
 }
 
 /// An integer from `min` to `max`.
@@ -47,7 +48,7 @@ pub fn ranged(text: &str, min: i32, max: i32) -> Result<i32, String> {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(crate::text::concat(&[
             Str("'"),
-            Str(text.trim()),
+            Str(text.trim_space()),
             Str("' is not an integer from "),
             Int(min.into()),
             Str(" to "),
@@ -60,7 +61,7 @@ pub fn ranged(text: &str, min: i32, max: i32) -> Result<i32, String> {
 /// or `unlimited` (`u64::MAX`).
 pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
     let one = |t: &str| {
-        let t = t.trim();
+        let t = t.trim_space();
         if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinity") {
             Ok(u64::MAX)
         } else if bytes {
@@ -77,14 +78,14 @@ pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
         }
     };
     if soft > hard {
-        return Err(crate::text::cat(&["soft limit '", text.trim(), "' is above its hard limit"]));
+        return Err(crate::text::cat(&["soft limit '", text.trim_space(), "' is above its hard limit"]));
     }
     Ok((soft, hard))
 }
 
 /// A count, or `infinite` (`None`).
 pub fn retries(text: &str) -> Result<Option<u32>, String> {
-    if text.trim().eq_ignore_ascii_case("infinite") {
+    if text.trim_space().eq_ignore_ascii_case("infinite") {
         return Ok(None);
     }
     count(text).map(Some).map_err(|_| not(text, "a whole number or 'infinite'"))
@@ -93,7 +94,7 @@ pub fn retries(text: &str) -> Result<Option<u32>, String> {
 /// `1500`, `256KB`, `1500 KB`, `50mb`, `1GB` (powers of 1024).
 pub fn size(text: &str) -> Result<u64, String> {
     let bad = || not(text, "a size (a number, optionally followed by KB, MB or GB)");
-    let t = text.trim();
+    let t = text.trim_space();
     let split = t.len().checked_sub(2).and_then(|at| Some((t.get(..at)?, t.get(at..)?)));
     let (num, unit) = match split {
         Some((num, unit)) if unit.eq_ignore_ascii_case("kb") => (num, 1u64 << 10),
@@ -101,13 +102,13 @@ pub fn size(text: &str) -> Result<u64, String> {
         Some((num, unit)) if unit.eq_ignore_ascii_case("gb") => (num, 1 << 30),
         _ => (t, 1),
     };
-    let n = number::unsigned(num.trim(), 10).ok_or_else(bad)?;
+    let n = number::unsigned(num.trim_space(), 10).ok_or_else(bad)?;
     n.checked_mul(unit).ok_or_else(bad)
 }
 
 /// `022`, `0o022`, `77`: octal, at most 0777.
 pub fn umask(text: &str) -> Result<u32, String> {
-    let t = text.trim();
+    let t = text.trim_space();
     let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
     match number::unsigned(digits, 8) {
         Some(n) if n <= 0o777 && !digits.starts_with('+') => Ok(n as u32),
@@ -119,7 +120,7 @@ pub fn umask(text: &str) -> Result<u32, String> {
 pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
     let mut codes = Vec::new();
     for part in text.split(',') {
-        let p = part.trim();
+        let p = part.trim_space();
         match number::i32(p) {
             Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
             _ => {
@@ -127,7 +128,7 @@ pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
                     "'",
                     p,
                     "' in '",
-                    text.trim(),
+                    text.trim_space(),
                     "' is not an exit status 0-255",
                 ]))
             }
@@ -141,7 +142,7 @@ pub fn signal(text: &str) -> Result<i32, String> {
 }
 
 pub fn autorestart(text: &str) -> Result<AutoRestart, String> {
-    if text.trim().eq_ignore_ascii_case("unexpected") {
+    if text.trim_space().eq_ignore_ascii_case("unexpected") {
         return Ok(AutoRestart::Unexpected);
     }
     match boolean(text) {
@@ -155,10 +156,10 @@ pub fn autorestart(text: &str) -> Result<AutoRestart, String> {
 /// with `\"`, `\'` and `\\` escapes; an unquoted one runs to the next comma.
 pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut rest = text.trim_start();
+    let mut rest = text.trim_space_start();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix(',') {
-            rest = r.trim_start();
+            rest = r.trim_space_start();
             continue;
         }
         let eq = rest
@@ -166,18 +167,18 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
             .position(|b| b == b'=' || b == b',')
             .filter(|&i| rest.as_bytes().get(i) == Some(&b'='));
         let Some(eq) = eq else {
-            let item = rest.split(',').next().unwrap_or("").trim();
+            let item = rest.split(',').next().unwrap_or("").trim_space();
             return Err(not(item, "KEY=value"));
         };
-        let key = rest.get(..eq).unwrap_or("").trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
+        let key = rest.get(..eq).unwrap_or("").trim_space();
+        if key.is_empty() || key.chars().any(crate::text::is_space) {
             return Err(crate::text::cat(&[
                 "bad variable name '",
                 key,
                 "' (want KEY=value, comma-separated)",
             ]));
         }
-        rest = rest.get(eq + 1..).unwrap_or("").trim_start();
+        rest = rest.get(eq + 1..).unwrap_or("").trim_space_start();
         let mut value = String::new();
         match rest.chars().next() {
             Some(q @ ('"' | '\'')) => {
@@ -204,7 +205,7 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
                 let Some(end) = end else {
                     return Err(crate::text::cat(&[key, ": no closing quotation"]));
                 };
-                rest = rest.get(end..).unwrap_or("").trim_start();
+                rest = rest.get(end..).unwrap_or("").trim_space_start();
                 if !rest.is_empty() && !rest.starts_with(',') {
                     return Err(crate::text::cat(&[
                         key,
@@ -214,7 +215,7 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
             }
             _ => {
                 let end = rest.find(',').unwrap_or(rest.len());
-                value = rest.get(..end).unwrap_or("").trim().to_string();
+                value = rest.get(..end).unwrap_or("").trim_space().to_string();
                 rest = rest.get(end..).unwrap_or("");
             }
         }
@@ -235,7 +236,7 @@ pub fn set(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
 /// address, `[v6]` or `localhost`: nothing is resolved) or `file:/ABSOLUTE/PATH`.
 pub fn ready(text: &str) -> Result<super::Ready, String> {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-    let t = text.trim();
+    let t = text.trim_space();
     if t.eq_ignore_ascii_case("startsecs") {
         return Ok(super::Ready::Startsecs);
     }
