@@ -397,7 +397,7 @@ fn rlimit_value(out: &mut Text, value: u64) {
 /// executable along the program's PATH, else the daemon's.
 fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
     if program.contains('/') || program.is_empty() {
-        return CString::new(program).ok();
+        return crate::path::c_path(program.as_bytes()).ok();
     }
     let own_path = cfg.limits.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
@@ -415,7 +415,7 @@ fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
             _ => {}
         }
     }
-    CString::new(program).ok()
+    crate::path::c_path(program.as_bytes()).ok()
 }
 
 #[cfg(test)]
