@@ -168,7 +168,7 @@ impl Writer {
 /// Where a captured stream goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Sink {
-    /// Index into the daemon's writers (32 bits: a capture fits 64 bytes).
+    /// Index into the daemon's writers (32 bits: a capture fits 32 bytes).
     File(u32),
     /// syslog with this priority (daemon.info 30 for stdout, daemon.err 27 for stderr).
     Syslog(u8),
@@ -179,14 +179,21 @@ pub struct Capture {
     pub read: OwnedFd,
     pub write: OwnedFd,
     pub sink: Sink,
-    /// A syslog line not yet ended (at most [`SYSLOG_LINE`] bytes).
-    partial: Vec<u8>,
     /// Failed writes (shown as `log_errors`).
     pub errors: u64,
-    /// Bytes of output whose syslog datagram could not be sent since the
-    /// last one that was, and the errno of the last such send.
-    syslog_dropped: u64,
-    syslog_errno: i32,
+    /// A syslog stream's line in progress, made at its first output.
+    syslog: Option<Box<SyslogLine>>,
+}
+
+/// What a stream sent to syslog keeps between reads.
+#[derive(Default)]
+struct SyslogLine {
+    /// A line not yet ended (at most [`SYSLOG_LINE`] bytes).
+    partial: Vec<u8>,
+    /// Bytes of output whose datagram could not be sent since the last
+    /// one that was, and the errno of the last such send.
+    dropped: u64,
+    errno: i32,
 }
 
 impl Capture {
@@ -194,7 +201,7 @@ impl Capture {
         let (read, write) = sys::pipe(true)?;
         // The child gets a blocking pipe: a full pipe slows it, never errors.
         sys::set_blocking(write.as_raw_fd());
-        Ok(Capture { read, write, sink, partial: Vec::new(), errors: 0, syslog_dropped: 0, syslog_errno: 0 })
+        Ok(Capture { read, write, sink, errors: 0, syslog: None })
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
@@ -210,28 +217,29 @@ impl Capture {
         message: &mut Text,
     ) -> Option<(u64, i32)> {
         let Sink::Syslog(priority) = self.sink else { return None };
+        let line = self.syslog.get_or_insert_with(Box::default);
         let mut recovered = None;
         for &byte in data {
             if byte != b'\n' {
-                self.partial.push(byte);
-                if self.partial.len() < SYSLOG_LINE {
+                line.partial.push(byte);
+                if line.partial.len() < SYSLOG_LINE {
                     continue;
                 }
             }
             message.clear();
             message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
-            message.byte(b'[').int(pid.into()).str("]: ").bytes(&self.partial);
+            message.byte(b'[').int(pid.into()).str("]: ").bytes(&line.partial);
             // The line as the program wrote it, its newline included.
-            let bytes = self.partial.len() as u64 + u64::from(byte == b'\n');
-            self.partial.clear();
+            let bytes = line.partial.len() as u64 + u64::from(byte == b'\n');
+            line.partial.clear();
             match sys::send_unix(socket, message.as_bytes(), path) {
-                Ok(_) if self.syslog_dropped > 0 => {
-                    recovered = Some((std::mem::take(&mut self.syslog_dropped), self.syslog_errno));
+                Ok(_) if line.dropped > 0 => {
+                    recovered = Some((std::mem::take(&mut line.dropped), line.errno));
                 }
                 Ok(_) => {}
                 Err(errno) => {
-                    self.syslog_dropped += bytes;
-                    self.syslog_errno = errno;
+                    line.dropped += bytes;
+                    line.errno = errno;
                     self.errors += 1;
                 }
             }
@@ -279,7 +287,7 @@ fn writer_for(writers: &mut Vec<Writer>, path: &[u8], maxbytes: u64, backups: u3
 /// syslog socket, and the buffers every pipe is read and every datagram
 /// built in.
 pub struct Output {
-    pipes: Vec<[Option<Box<Capture>>; 2]>,
+    pipes: Vec<[Option<Capture>; 2]>,
     /// Slot indices with at least one pipe: what the loop polls.
     piped: Vec<usize>,
     writers: Vec<Writer>,
@@ -327,7 +335,7 @@ impl Output {
                 LogTarget::File(_) | LogTarget::None => continue,
             };
             match Capture::new(sink) {
-                Ok(capture) => self.pipes[index][k] = Some(Box::new(capture)),
+                Ok(capture) => self.pipes[index][k] = Some(capture),
                 Err(e) => {
                     result = Err(text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]));
                     break;
@@ -369,7 +377,7 @@ impl Output {
     /// After a reload: each kept program's pipes follow it to its new index
     /// (`kept[old]`); the others' close.
     pub fn renumber(&mut self, kept: &[Option<usize>], programs: usize) {
-        let mut pipes: Vec<[Option<Box<Capture>>; 2]> = Vec::new();
+        let mut pipes: Vec<[Option<Capture>; 2]> = Vec::new();
         pipes.resize_with(programs, || [None, None]);
         for (old, streams) in std::mem::take(&mut self.pipes).into_iter().enumerate() {
             if let Some(Some(new)) = kept.get(old) {
@@ -494,10 +502,11 @@ impl Output {
 
 #[cfg(test)]
 mod tests {
-    /// Two boxed captures per program: each fits the heap's 64-byte class.
+    /// Two captures per program, held in one table: an unused stream
+    /// costs its `None`, a used one 32 bytes.
     #[test]
-    fn a_capture_fits_a_64_byte_block() {
-        let size = std::mem::size_of::<super::Capture>();
-        assert!(size <= 64, "Capture grew to {size} bytes");
+    fn a_capture_stays_small() {
+        let size = std::mem::size_of::<Option<super::Capture>>();
+        assert!(size <= 32, "Capture grew to {size} bytes");
     }
 }
