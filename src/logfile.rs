@@ -12,7 +12,7 @@ pub fn select<'a>(programs: impl Iterator<Item = &'a ProgramConfig>, name: &str)
         return vec![one];
     }
     let group = name.strip_suffix(":*").unwrap_or(name);
-    all.into_iter().filter(|p| name == "all" || p.group == group).collect()
+    all.into_iter().filter(|p| name == "all" || p.group() == group).collect()
 }
 
 /// The error for a name that selects several processes:

@@ -6,7 +6,10 @@ use super::expand::{self, Vars};
 use super::ini::{Entry, Section};
 use super::keys::{self, Kind, DEFAULT_MAXBYTES};
 use super::{files, host, shlex, values};
-use super::{AutoRestart, Config, Diags, Extra, LogTarget, ProgramConfig, Ready, Rlimit, DEFAULT_SOCKET};
+use super::{
+    Argv, AutoRestart, Config, Diags, ExitCodes, Extra, LogTarget, ProgramConfig, Ready, Rlimit,
+    DEFAULT_SOCKET,
+};
 use crate::path::FilePath;
 use crate::text::Part::{Str, Uint};
 use crate::text::TrimSpace;
@@ -392,7 +395,7 @@ impl Programs {
     fn owner(&self, name: &str) -> Option<&str> {
         let at = self.find(name).ok()?;
         let i = *self.by_name.get(at)?;
-        self.list.get(i).map(|p| p.group.as_str())
+        self.list.get(i).map(ProgramConfig::group)
     }
 
     /// Lists `p` under its name (not yet listed).
@@ -592,8 +595,8 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
     let mut failed: Vec<(String, String)> = Vec::new();
     for &(first, file, line) in &all.depends_at {
         let Some(first) = list.get(first) else { continue };
-        let (group, names) = (&first.group, &first.depends_on);
-        let text = match names.iter().find(|n| !list.iter().any(|p| p.group == **n || p.name == **n)) {
+        let (group, names) = (first.group(), &first.limits.depends_on);
+        let text = match names.iter().find(|n| !list.iter().any(|p| p.group() == **n || p.name == **n)) {
             Some(name) => crate::text::cat(&["[program:", group, "] depends_on: '", name, "' is no program"]),
             None => match cycle(list, group) {
                 Some(path) => crate::text::cat(&["[program:", group, "] depends_on: cycle ", &path]),
@@ -602,10 +605,10 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
         };
         diags.error(file, line, text);
         let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
-        failed.push((group.clone(), shown));
+        failed.push((group.to_string(), shown));
     }
     for (group, error) in failed {
-        for p in all.list.iter_mut().filter(|p| p.group == group && !p.is_unrun()) {
+        for p in all.list.iter_mut().filter(|p| p.group() == group && !p.is_unrun()) {
             *p = unrun(p.name.clone(), &group);
             all.unrun.push((p.name.clone(), error.clone()));
         }
@@ -619,10 +622,10 @@ fn cycle(list: &[ProgramConfig], group: &str) -> Option<String> {
     let mut at = 0;
     while let Some(&(from, _)) = seen.get(at) {
         // The sections `from`'s names point at, in the order they are found.
-        for p in list.iter().filter(|p| p.group == from) {
-            for name in p.depends_on.iter() {
-                for q in list.iter().filter(|q| q.group == *name || q.name == *name) {
-                    let next = q.group.as_str();
+        for p in list.iter().filter(|p| p.group() == from) {
+            for name in p.limits.depends_on.iter() {
+                for q in list.iter().filter(|q| q.group() == *name || q.name == *name) {
+                    let next = q.group();
                     if next == group {
                         let mut path = vec![group];
                         let mut i = at;
@@ -670,19 +673,18 @@ fn process_names(entry: Option<&Entry>, mut vars: Vars, start: u32, count: u32) 
 /// (its empty `argv` says so).
 fn unrun(name: String, group: &str) -> ProgramConfig {
     ProgramConfig {
+        section: (group != name).then(|| group.into()),
         name,
-        group: group.to_string(),
-        argv: Vec::new(),
+        argv: Argv::NONE,
         autostart: false,
         autorestart: AutoRestart::Never,
-        exitcodes: vec![0],
+        exitcodes: ExitCodes::ZERO,
+        ready: Ready::Startsecs,
         startsecs: 1,
         startretries: Some(0),
         backoff: 1,
         backoff_max: 60,
         backoff_reset: 60,
-        depends_on: Box::default(),
-        ready: Ready::Startsecs,
         ready_timeout: 60,
         stopsignal: libc::SIGTERM,
         stopwaitsecs: 10,
@@ -750,7 +752,7 @@ fn process(
     let argv = match get!(slots, "command") {
         None => {
             sc.fail_at(s.file, s.line, crate::text::cat(&[sc.label, " command is required"]));
-            Vec::new()
+            Argv::NONE
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
             Some(Ok(argv)) if argv.is_empty() => {
@@ -760,9 +762,9 @@ fn process(
             Some(Ok(argv)) => argv,
             Some(Err(reason)) => {
                 sc.fail(e, reason);
-                Vec::new()
+                Argv::NONE
             }
-            None => Vec::new(),
+            None => Argv::NONE,
         },
     };
     let directory = match get!(slots, "directory") {
@@ -791,7 +793,6 @@ fn process(
             names.push(crate::text::lossy(n).into_owned());
         }
     }
-    let depends_on = names.into_boxed_slice();
     let stdout = log_target(sc, get!(slots, "stdout"), &name, "stdout", home);
     let stderr = log_target(sc, get!(slots, "stderr"), &name, "stderr", home);
     let mut p = unrun(name, group);
@@ -806,7 +807,7 @@ fn process(
     p.stdout = stdout;
     p.stderr = stderr;
     p.ready = ready;
-    p.depends_on = depends_on;
+    p.limits.depends_on = names;
     // Every other key as the table says.
     for (row, key) in keys::PROGRAM.iter().enumerate() {
         table_key(sc, key, slot(slots, row), &mut p);
@@ -861,7 +862,9 @@ fn table_key(sc: &mut Scope, key: &keys::Key, e: Option<&Entry>, p: &mut Program
         Kind::Integer(field, default) => *field(p) = sc.parse(e, default, values::integer),
         Kind::Signal(field, default) => *field(p) = sc.parse(e, default, values::signal),
         Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
-        Kind::ExitCodes(default) => p.exitcodes = sc.parse(e, default.to_vec(), values::exitcodes),
+        Kind::ExitCodes(default) => {
+            p.exitcodes = sc.parse(e, ExitCodes::EMPTY.with(default), values::exitcodes)
+        }
         Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
         Kind::Ranged(field, min, max) => *field(p) = sc.value(e, &|t| values::ranged(t, min, max)),
         Kind::Rlimit(resource, bytes) => {
@@ -981,7 +984,7 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
 /// `check` looks at the disk: command, directory and log directories.
 fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) {
     let at = |row: usize| slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
-    if let Some(cmd) = p.argv.first() {
+    if let Some(cmd) = p.argv.first().and_then(|c| std::str::from_utf8(c).ok()) {
         let missing = if cmd.contains('/') {
             let base =
                 p.limits.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
@@ -1065,7 +1068,7 @@ mod boot_tests {
         assert_eq!(names(&config), ["w0", "w1", "w2", "n", "a"]);
         let unrun: Vec<bool> = config.programs.iter().map(|p| p.is_unrun()).collect();
         assert_eq!(unrun, [true, true, true, true, false]);
-        assert_eq!(config.programs[4].group, "t");
+        assert_eq!(config.programs[4].group(), "t");
     }
 
     #[test]

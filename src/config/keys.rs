@@ -23,7 +23,8 @@ pub enum Kind {
     Signal(fn(&mut ProgramConfig) -> &mut i32, i32),
     /// `startretries`: a count or `infinite`.
     Retries(Option<u32>),
-    ExitCodes(&'static [i32]),
+    /// `exitcodes`: the one code of the default.
+    ExitCodes(u8),
     AutoRestart(AutoRestart),
     /// Another supervisor's key, which pman does not implement; `true` when
     /// a typo of a pman key may be it (it is suggested).
@@ -56,7 +57,7 @@ pub const PROGRAM: &[Key] = &[
     key("user", &[], Kind::Special),
     key("autostart", &[], Kind::Flag(|p| &mut p.autostart, true)),
     key("autorestart", &[], Kind::AutoRestart(AutoRestart::Always)),
-    key("exitcodes", &[], Kind::ExitCodes(&[0])),
+    key("exitcodes", &[], Kind::ExitCodes(0)),
     key("startsecs", &[], Kind::Count(|p| &mut p.startsecs, 1)),
     key("startretries", &[], Kind::Retries(None)),
     key("backoff", &[], Kind::Count(|p| &mut p.backoff, 1)),

@@ -39,13 +39,14 @@ pub enum AutoRestart {
 pub struct ProgramConfig {
     /// Process name (after `process_name` expansion); unique in a config.
     pub name: String,
-    /// The `[program:X]` section name; `X` and `X:*` select every process of it.
-    pub group: String,
+    /// The `[program:X]` section name when it is not `name` (see
+    /// [`ProgramConfig::group`]).
+    pub section: Option<Box<str>>,
     /// argv, split like Python's `shlex.split`; never empty.
-    pub argv: Vec<String>,
+    pub argv: Argv,
     pub autostart: bool,
     pub autorestart: AutoRestart,
-    pub exitcodes: Vec<i32>,
+    pub exitcodes: ExitCodes,
     pub startsecs: u32,
     /// `None` = infinite.
     pub startretries: Option<u32>,
@@ -53,8 +54,6 @@ pub struct ProgramConfig {
     pub backoff_max: u32,
     /// A run (from the fork) shorter than this ends in a crash in a row.
     pub backoff_reset: u32,
-    /// Programs (section or process names) that must be met before this starts.
-    pub depends_on: Box<[String]>,
     /// When a start counts as RUNNING.
     pub ready: Ready,
     /// Seconds a `ready` other than startsecs may take; 0 = forever.
@@ -78,6 +77,8 @@ pub struct ProgramConfig {
 /// before exec (`None`/empty: inherited), and what the daemon watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Programs (section or process names) that must be met before this starts.
+    pub depends_on: Vec<String>,
     /// Working directory; `None` = the directory `pman daemon` started in
     /// (also when that directory is written out).
     pub directory: Option<FilePath>,
@@ -104,7 +105,7 @@ pub struct Limits {
     /// `healthcheck`: the check's argv (empty: none), run every
     /// `interval` s while RUNNING, failed past `timeout` s; `retries`
     /// failures in a row restart the program.
-    pub healthcheck: Vec<String>,
+    pub healthcheck: Argv,
     pub healthcheck_interval: u32,
     pub healthcheck_timeout: u32,
     pub healthcheck_retries: u32,
@@ -120,6 +121,7 @@ impl Limits {
 
     /// What a program without any of these keys has.
     pub const DEFAULT: Limits = Limits {
+        depends_on: Vec::new(),
         directory: None,
         environment: Vec::new(),
         umask: None,
@@ -130,7 +132,7 @@ impl Limits {
         no_new_privs: false,
         watchdog: 0,
         memory_max: 0,
-        healthcheck: Vec::new(),
+        healthcheck: Argv::NONE,
         healthcheck_interval: Limits::CHECK_INTERVAL,
         healthcheck_timeout: Limits::CHECK_TIMEOUT,
         healthcheck_retries: Limits::CHECK_RETRIES,
@@ -187,7 +189,74 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// A command's arguments in one block, each ended by a NUL; an interior
+/// NUL is held as the `?` the process gets for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Argv(Option<Box<[u8]>>);
+
+impl Argv {
+    /// No arguments.
+    pub const NONE: Argv = Argv(None);
+
+    /// Arguments each ended by a NUL ([`shlex::split`]).
+    pub fn from_block(block: Vec<u8>) -> Argv {
+        Argv((!block.is_empty()).then(|| block.into_boxed_slice()))
+    }
+
+    /// Each argument's bytes (UTF-8), in order.
+    pub fn iter(&self) -> Args<'_> {
+        Args(self.0.as_deref().unwrap_or_default())
+    }
+
+    /// The command.
+    pub fn first(&self) -> Option<&[u8]> {
+        self.iter().next()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// The arguments of an [`Argv`], in order.
+pub struct Args<'a>(&'a [u8]);
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let end = self.0.iter().position(|&b| b == 0)?;
+        let (arg, rest) = self.0.split_at(end);
+        self.0 = &rest[1..];
+        Some(arg)
+    }
+}
+
+/// `exitcodes`: a set of exit statuses 0..=255.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitCodes([u8; 32]);
+
+impl ExitCodes {
+    /// Just 0, the default.
+    pub const ZERO: ExitCodes = ExitCodes::EMPTY.with(0);
+    pub const EMPTY: ExitCodes = ExitCodes([0; 32]);
+
+    /// This set and `code` (0..=255).
+    pub const fn with(mut self, code: u8) -> ExitCodes {
+        self.0[(code / 8) as usize] |= 1 << (code % 8);
+        self
+    }
+
+    pub fn contains(&self, code: i32) -> bool {
+        u8::try_from(code).is_ok_and(|c| self.0[(c / 8) as usize] & (1 << (c % 8)) != 0)
+    }
+}
+
 impl ProgramConfig {
+    /// The `[program:X]` section name; `X` and `X:*` select every process of it.
+    pub fn group(&self) -> &str {
+        self.section.as_deref().unwrap_or(&self.name)
+    }
+
     /// A valid config never has an empty `argv`: this is a process of a
     /// `[program:X]` section with errors, kept only to be shown (see
     /// [`Config::unrun`]).

@@ -3,10 +3,17 @@
 //! escapes only `"` and `\`, outside quotes it escapes any character, and
 //! quoted parts join the word around them (`a"b c"` is one word).
 
+use super::Argv;
+
+/// An interior NUL would end the argument: the process gets `?`.
+fn put(block: &mut String, c: char) {
+    block.push(if c == '\0' { '?' } else { c });
+}
+
 /// Splits `text` into words; errors are Python's messages.
-pub fn split(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
+pub fn split(text: &str) -> Result<Argv, String> {
+    // Each word ended by a NUL.
+    let mut block = String::new();
     // A word exists once anything (even `""`) has been seen since the last gap.
     let mut in_word = false;
     let mut chars = text.chars();
@@ -14,13 +21,13 @@ pub fn split(text: &str) -> Result<Vec<String>, String> {
         match c {
             ' ' | '\t' | '\r' | '\n' => {
                 if in_word {
-                    words.push(std::mem::take(&mut word));
+                    block.push('\0');
                     in_word = false;
                 }
             }
             '\\' => {
                 let next = chars.next().ok_or_else(|| "No escaped character".to_string())?;
-                word.push(next);
+                put(&mut block, next);
                 in_word = true;
             }
             '\'' => {
@@ -28,7 +35,7 @@ pub fn split(text: &str) -> Result<Vec<String>, String> {
                 loop {
                     match chars.next() {
                         Some('\'') => break,
-                        Some(q) => word.push(q),
+                        Some(q) => put(&mut block, q),
                         None => return Err("No closing quotation".to_string()),
                     }
                 }
@@ -39,30 +46,28 @@ pub fn split(text: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
-                            Some(e @ ('"' | '\\')) => word.push(e),
+                            Some(e @ ('"' | '\\')) => block.push(e),
                             Some(e) => {
-                                word.push('\\');
-                                word.push(e);
+                                block.push('\\');
+                                put(&mut block, e);
                             }
                             None => return Err("No escaped character".to_string()),
                         },
-                        Some(q) => word.push(q),
+                        Some(q) => put(&mut block, q),
                         None => return Err("No closing quotation".to_string()),
                     }
                 }
             }
             _ => {
-                word.push(c);
+                put(&mut block, c);
                 in_word = true;
             }
         }
     }
     if in_word {
-        words.push(word);
+        block.push('\0');
     }
-    // Kept for the daemon's life: no room for a fifth word of a command of two.
-    words.shrink_to_fit();
-    Ok(words)
+    Ok(Argv::from_block(block.into_bytes()))
 }
 
 #[cfg(test)]
@@ -70,7 +75,8 @@ mod tests {
     use super::split;
 
     fn ok(text: &str) -> Vec<String> {
-        split(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+        let argv = split(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        argv.iter().map(|a| String::from_utf8(a.to_vec()).unwrap()).collect()
     }
 
     #[test]
@@ -80,6 +86,7 @@ mod tests {
         assert_eq!(ok(r#"a"b c"d"#), ["ab cd"]);
         assert_eq!(ok(r#"x "" ''"#), ["x", "", ""]);
         assert_eq!(ok(""), Vec::<String>::new());
+        assert_eq!(ok("a\0b c"), ["a?b", "c"]);
     }
 
     #[test]

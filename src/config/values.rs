@@ -2,7 +2,7 @@
 //! signals, `autorestart` and `environment=` pair lists. Each parser takes
 //! the expanded text and returns the one-line reason on failure.
 
-use super::AutoRestart;
+use super::{AutoRestart, ExitCodes};
 use crate::number;
 use crate::path::FilePath;
 use crate::text::Part::{Int, Str};
@@ -117,21 +117,13 @@ pub fn umask(text: &str) -> Result<u32, String> {
 }
 
 /// `0`, `0,2`, `0, 1`: exit statuses 0..=255.
-pub fn exitcodes(text: &str) -> Result<Vec<i32>, String> {
-    let mut codes = Vec::new();
+pub fn exitcodes(text: &str) -> Result<ExitCodes, String> {
+    let mut codes = ExitCodes::EMPTY;
     for part in text.split(',') {
         let p = part.trim_space();
         match number::i32(p) {
-            Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes.push(n),
-            _ => {
-                return Err(crate::text::cat(&[
-                    "'",
-                    p,
-                    "' in '",
-                    text.trim_space(),
-                    "' is not an exit status 0-255",
-                ]))
-            }
+            Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes = codes.with(n as u8),
+            _ => return Err(crate::text::cat(&["'", p, "' in '", text.trim_space(), "' is not an exit status 0-255"])),
         }
     }
     Ok(codes)
@@ -440,8 +432,9 @@ mod tests {
         assert_eq!(umask("0o077"), Ok(0o77));
         assert!(umask("8").is_err());
         assert!(umask("1777").is_err());
-        assert_eq!(exitcodes("0, 1"), Ok(vec![0, 1]));
-        assert_eq!(exitcodes("0,2"), Ok(vec![0, 2]));
+        assert_eq!(exitcodes("0, 1"), Ok(ExitCodes::ZERO.with(1)));
+        assert_eq!(exitcodes("0,2"), Ok(ExitCodes::ZERO.with(2)));
+        assert_eq!(exitcodes("2,0,2"), exitcodes("0,2"));
         assert!(exitcodes("0,,1").is_err());
         assert!(exitcodes("256").is_err());
         assert_eq!(retries("infinite"), Ok(None));

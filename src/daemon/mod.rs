@@ -248,7 +248,7 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
     for (name, error) in std::mem::take(&mut config.unrun) {
         if let Some(slot) = slots.iter_mut().find(|s| s.cfg.name == name) {
             slot.prog.state = State::Fatal;
-            slot.prog.reason = Some(concat(&[Str("config: "), Str(&error)]));
+            slot.prog.reason = Some(concat(&[Str("config: "), Str(&error)]).into());
         }
     }
     log.info(&[

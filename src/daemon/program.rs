@@ -110,7 +110,7 @@ pub struct Program {
     pub restarts: u32,
     pub last_exit: Option<Exit>,
     /// Why the last start failed, e.g. `exec /nope: No such file or directory`.
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
     /// A signal pman sent itself (stop or `signal`): a death by it is expected.
     pub sent_signal: Option<i32>,
     /// STOPPING sent SIGKILL already.
@@ -234,7 +234,7 @@ impl Program {
             }
             (Starting, Event::SpawnFailed { reason }) => {
                 self.pid = None;
-                self.reason = Some(reason);
+                self.reason = Some(reason.into());
                 self.failed_start(cfg, now)
             }
             // As above: only a STARTING program spawns; counted as a failed start.
@@ -243,7 +243,7 @@ impl Program {
                 Event::SpawnFailed { reason },
             ) => {
                 self.pid = None;
-                self.reason = Some(reason);
+                self.reason = Some(reason.into());
                 self.failed_start(cfg, now)
             }
             (Starting, Event::SpawnRefused { reason }) => {
@@ -262,7 +262,7 @@ impl Program {
             (Starting, Event::Deadline) if cfg.ready != Ready::Startsecs && self.pid.is_some() => {
                 use crate::text::Part::{Str, Uint};
                 let timeout = Uint(cfg.ready_timeout.into());
-                self.reason = Some(crate::text::concat(&[Str("not ready after "), timeout, Str("s")]));
+                self.reason = Some(crate::text::concat(&[Str("not ready after "), timeout, Str("s")]).into());
                 self.unready = true;
                 self.signal_stop(cfg, Stopping, now)
             }
@@ -300,7 +300,7 @@ impl Program {
                 if self.check_failures >= cfg.limits.healthcheck_retries {
                     return self.restart_for(cfg, reason, now);
                 }
-                self.reason = Some(reason);
+                self.reason = Some(reason.into());
                 Action::None
             }
             (
@@ -471,13 +471,13 @@ impl Program {
             self.state = State::Starting;
             self.deadline = Some(now.after_secs(cfg.startsecs));
         }
-        self.reason = exec_failed;
+        self.reason = exec_failed.map(String::into_boxed_str);
     }
 
     /// No process can ever be made with this config: FATAL at once.
     fn refused(&mut self, reason: String) {
         self.pid = None;
-        self.reason = Some(reason);
+        self.reason = Some(reason.into());
         self.state = State::Fatal;
         self.deadline = None;
         self.attempts_ended += 1;
@@ -556,7 +556,7 @@ impl Program {
             AutoRestart::Always => true,
             AutoRestart::Never => false,
             AutoRestart::Unexpected => match exit {
-                Exit::Code(code) => !cfg.exitcodes.contains(&code),
+                Exit::Code(code) => !cfg.exitcodes.contains(code),
                 Exit::Signal(signal) => self.sent_signal != Some(signal),
             },
         }
@@ -865,7 +865,7 @@ mod tests {
         assert_eq!((p.state, p.last_exit), (State::Exited, Some(Exit::Code(3))));
 
         c.autorestart = AutoRestart::Unexpected;
-        c.exitcodes = vec![0, 2];
+        c.exitcodes = crate::config::ExitCodes::ZERO.with(2);
         let mut p = in_state(State::Running, t0);
         assert_eq!(p.step(&c, exited(2), later), Action::None);
         assert_eq!(p.state, State::Exited);
@@ -1422,7 +1422,7 @@ mod tests {
     #[test]
     fn failed_checks_in_a_row_restart_and_a_pass_resets_them() {
         let mut c = cfg();
-        c.limits.healthcheck = vec!["check".to_string()];
+        c.limits.healthcheck = crate::config::shlex::split("check").unwrap();
         c.limits.healthcheck_retries = 2;
         let t0 = Instant::now();
         let at = |s: u32| t0.after_secs(s);
@@ -1453,7 +1453,7 @@ mod tests {
     #[test]
     fn ready_healthcheck_is_the_first_passing_check() {
         let mut c = cfg();
-        c.limits.healthcheck = vec!["check".to_string()];
+        c.limits.healthcheck = crate::config::shlex::split("check").unwrap();
         c.ready = Ready::Healthcheck;
         c.ready_timeout = 10;
         let t0 = Instant::now();

@@ -5,7 +5,7 @@
 //! must not allocate) only reads prepared data.
 
 use super::status::one_line;
-use crate::config::{rlimit_name, LogTarget, ProgramConfig, Ready};
+use crate::config::{rlimit_name, Argv, LogTarget, ProgramConfig, Ready};
 use crate::sys::{self, ChildPlan, Pid, Stage};
 use crate::text::Part::{Bytes, Str};
 use crate::text::{concat, Text};
@@ -93,7 +93,7 @@ impl Context {
             found.user = Some(Box::new(self.lookup_user(spec)?));
         }
         if found.path.is_none() {
-            found.path = resolve_path(cfg, cfg.argv.first().map_or("", String::as_str));
+            found.path = resolve_path(cfg, cfg.argv.first().unwrap_or_default());
         }
 
         let stdout_kind = output(&cfg.stdout, cfg.stdout_maxbytes, captured[0]);
@@ -131,7 +131,7 @@ impl Context {
         out: RawFd,
     ) -> Result<(Pid, Option<String>), SpawnError> {
         let argv = &cfg.limits.healthcheck;
-        let path = resolve_path(cfg, argv.first().map_or("", String::as_str));
+        let path = resolve_path(cfg, argv.first().unwrap_or_default());
         self.fork(cfg, argv, found.user.as_deref(), &path.unwrap_or_default(), [out, out], None)
     }
 
@@ -140,16 +140,15 @@ impl Context {
     fn fork(
         &mut self,
         cfg: &ProgramConfig,
-        argv: &[String],
+        argv: &Argv,
         user: Option<&User>,
         path: &CStr,
         [stdout, stderr]: [RawFd; 2],
         ready: Option<(RawFd, i32)>,
     ) -> Result<(Pid, Option<String>), SpawnError> {
-        let directory = self.layout(cfg, argv, user);
+        let (argc, directory) = self.layout(cfg, argv, user);
         let (report_read, report_write) = sys::pipe(false)
             .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
-        let argc = argv.len();
         let mut oom = [0u8; 12];
         let devnull = self.devnull.as_raw_fd();
         let plan = ChildPlan {
@@ -233,8 +232,8 @@ impl Context {
 
     /// Lays out argv and the environment (the daemon's, then `environment=`,
     /// then pman's own variables; later wins) in the scratch buffers.
-    /// Returns where the directory string starts, if any.
-    fn layout(&mut self, cfg: &ProgramConfig, argv: &[String], user: Option<&User>) -> Option<usize> {
+    /// Returns argc, and where the directory string starts, if any.
+    fn layout(&mut self, cfg: &ProgramConfig, argv: &Argv, user: Option<&User>) -> (usize, Option<usize>) {
         let Context { scratch, offsets, pointers, environment, .. } = self;
         scratch.clear();
         offsets.clear();
@@ -246,8 +245,10 @@ impl Context {
             }
             scratch.push(0);
         };
-        for arg in argv {
-            push(&[arg.as_bytes()]);
+        let mut argc = 0;
+        for arg in argv.iter() {
+            push(&[arg]);
+            argc += 1;
         }
         for (key, value) in &cfg.limits.environment {
             push(&[key.as_bytes(), b"=", value.as_bytes()]);
@@ -271,7 +272,6 @@ impl Context {
         let directory = cfg.limits.directory.is_some().then(|| offsets.len() - 1);
 
         // The scratch buffer is complete: pointers into it stay valid.
-        let argc = argv.len();
         let own = &offsets[argc..directory.unwrap_or(offsets.len())];
         pointers.clear();
         pointers.extend(offsets[..argc].iter().map(|&at| scratch[at..].as_ptr().cast::<libc::c_char>()));
@@ -291,7 +291,7 @@ impl Context {
             }
         }
         pointers.push(std::ptr::null());
-        directory.map(|n| offsets[n])
+        (argc, directory.map(|n| offsets[n]))
     }
 }
 
@@ -395,9 +395,9 @@ fn rlimit_value(out: &mut Text, value: u64) {
 /// The path to exec `program` by: itself when it has a `/` (relative ones
 /// resolve in `directory`, after the child's chdir), else the first
 /// executable along the program's PATH, else the daemon's.
-fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
-    if program.contains('/') || program.is_empty() {
-        return crate::path::c_path(program.as_bytes()).ok();
+fn resolve_path(cfg: &ProgramConfig, program: &[u8]) -> Option<CString> {
+    if program.contains(&b'/') || program.is_empty() {
+        return crate::path::c_path(program).ok();
     }
     let own_path = cfg.limits.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
@@ -408,14 +408,14 @@ fn resolve_path(cfg: &ProgramConfig, program: &str) -> Option<CString> {
         candidate.clear();
         candidate.extend_from_slice(dir.as_bytes());
         candidate.push(b'/');
-        candidate.extend_from_slice(program.as_bytes());
+        candidate.extend_from_slice(program);
         candidate.push(0);
         match CStr::from_bytes_with_nul(&candidate) {
             Ok(path) if sys::executable(path) => return Some(path.to_owned()),
             _ => {}
         }
     }
-    crate::path::c_path(program.as_bytes()).ok()
+    crate::path::c_path(program).ok()
 }
 
 #[cfg(test)]

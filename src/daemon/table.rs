@@ -276,7 +276,7 @@ impl Table {
     /// longest chain of its dependencies among them; else of its dependents.
     fn layers(&self, indices: &[usize], below: bool) -> Vec<usize> {
         let mut depth = vec![0usize; indices.len()];
-        if indices.iter().all(|&i| self.slots[i].cfg.depends_on.is_empty()) {
+        if indices.iter().all(|&i| self.slots[i].cfg.limits.depends_on.is_empty()) {
             return depth;
         }
         // Relaxed until stable: the config has no cycles, so at most n rounds.
@@ -302,12 +302,12 @@ impl Table {
     /// Program `i` names program `j` in its depends_on.
     fn depends(&self, i: usize, j: usize) -> bool {
         let (a, b) = (&self.slots[i].cfg, &self.slots[j].cfg);
-        i != j && a.depends_on.iter().any(|n| *n == b.group || *n == b.name)
+        i != j && a.limits.depends_on.iter().any(|n| n == b.group() || *n == b.name)
     }
 
     /// Program `j` is one of those `name` (in a depends_on) stands for.
     fn named(&self, j: usize, name: &str) -> bool {
-        self.slots[j].cfg.group == name || self.slots[j].cfg.name == name
+        self.slots[j].cfg.group() == name || self.slots[j].cfg.name == name
     }
 
     /// A dependency is met: RUNNING, or EXITED with an expected exit code.
@@ -318,7 +318,7 @@ impl Table {
             }
             let slot = &self.slots[j];
             let expected =
-                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(&c));
+                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(c));
             let up = slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected);
             if slot.fatal_config() || !up {
                 return false;
@@ -335,7 +335,7 @@ impl Table {
             return Vec::new();
         }
         let mut unmet = Vec::new();
-        for name in &slot.cfg.depends_on {
+        for name in &slot.cfg.limits.depends_on {
             if !self.met(name) {
                 unmet.push(name.as_str());
             }
@@ -361,7 +361,7 @@ impl Table {
     /// A start of `index` (autostart, `start`, `restart`, reload): first
     /// each dependency that is not active (STOPPED, EXITED, FATAL), transitively.
     pub fn start(&mut self, index: usize, log: &mut Logger) {
-        let names = self.slots[index].cfg.depends_on.clone();
+        let names = self.slots[index].cfg.limits.depends_on.clone();
         for name in names.iter() {
             for j in 0..self.slots.len() {
                 let slot = &self.slots[j];
@@ -484,7 +484,7 @@ impl Table {
             for (i, slot) in self.slots.iter().enumerate() {
                 let hit = match exact {
                     Some(at) => i == at,
-                    None => all || slot.cfg.group == group,
+                    None => all || slot.cfg.group() == group,
                 };
                 if hit {
                     if !std::mem::replace(&mut seen[i], true) {
@@ -540,8 +540,8 @@ impl Table {
             self.deadlines.push(t, index);
         }
         // A spawn with unmet dependencies waits for them instead.
-        let waits = action == Action::Spawn && !self.slots[index].cfg.depends_on.is_empty() && {
-            let names = &self.slots[index].cfg.depends_on;
+        let waits = action == Action::Spawn && !self.slots[index].cfg.limits.depends_on.is_empty() && {
+            let names = &self.slots[index].cfg.limits.depends_on;
             !names.iter().all(|n| self.met(n))
         };
         if waits {
@@ -585,7 +585,7 @@ impl Table {
         self.waiting.retain(|&i| self.slots.get(i).is_some_and(|s| s.prog.state == State::Waiting));
         let mut ready = Vec::new();
         for &i in &self.waiting {
-            if self.slots[i].cfg.depends_on.iter().all(|n| self.met(n)) {
+            if self.slots[i].cfg.limits.depends_on.iter().all(|n| self.met(n)) {
                 ready.push(i);
             }
         }
