@@ -678,7 +678,6 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
         argv: Argv::NONE,
         autostart: false,
         autorestart: AutoRestart::Never,
-        exitcodes: ExitCodes::ZERO,
         ready: Ready::Startsecs,
         startsecs: 1,
         startretries: Some(0),
@@ -863,7 +862,7 @@ fn table_key(sc: &mut Scope, key: &keys::Key, e: Option<&Entry>, p: &mut Program
         Kind::Signal(field, default) => *field(p) = sc.parse(e, default, values::signal),
         Kind::Retries(default) => p.startretries = sc.parse(e, default, values::retries),
         Kind::ExitCodes(default) => {
-            p.exitcodes = sc.parse(e, ExitCodes::EMPTY.with(default), values::exitcodes)
+            p.limits.exitcodes = sc.parse(e, ExitCodes::EMPTY.with(default), values::exitcodes)
         }
         Kind::AutoRestart(default) => p.autorestart = sc.parse(e, default, values::autorestart),
         Kind::Ranged(field, min, max) => *field(p) = sc.value(e, &|t| values::ranged(t, min, max)),

@@ -46,7 +46,6 @@ pub struct ProgramConfig {
     pub argv: Argv,
     pub autostart: bool,
     pub autorestart: AutoRestart,
-    pub exitcodes: ExitCodes,
     pub startsecs: u32,
     /// `None` = infinite.
     pub startretries: Option<u32>,
@@ -77,6 +76,8 @@ pub struct ProgramConfig {
 /// before exec (`None`/empty: inherited), and what the daemon watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// With `autorestart = unexpected`: the exits that are expected.
+    pub exitcodes: ExitCodes,
     /// Programs (section or process names) that must be met before this starts.
     pub depends_on: Vec<String>,
     /// Working directory; `None` = the directory `pman daemon` started in
@@ -121,6 +122,7 @@ impl Limits {
 
     /// What a program without any of these keys has.
     pub const DEFAULT: Limits = Limits {
+        exitcodes: ExitCodes::ZERO,
         depends_on: Vec::new(),
         directory: None,
         environment: Vec::new(),

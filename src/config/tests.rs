@@ -86,7 +86,6 @@ fn defaults() {
         argv: shlex::split("httpd -f").unwrap(),
         autostart: true,
         autorestart: AutoRestart::Always,
-        exitcodes: ExitCodes::ZERO,
         startsecs: 1,
         startretries: None,
         backoff: 1,
@@ -137,7 +136,7 @@ fn every_key() {
         (p.limits.umask, p.limits.user.as_deref(), p.autostart),
         (Some(0o27), Some("1000:1000"), false)
     );
-    assert_eq!((p.autorestart, p.exitcodes), (AutoRestart::Unexpected, ExitCodes::ZERO.with(2)));
+    assert_eq!((p.autorestart, p.limits.exitcodes), (AutoRestart::Unexpected, ExitCodes::ZERO.with(2)));
     assert_eq!((p.startsecs, p.startretries, p.backoff, p.backoff_max), (0, Some(3), 0, 0));
     assert_eq!((p.stopsignal, p.stopwaitsecs, p.killasgroup, p.priority), (libc::SIGHUP, 2, false, -5));
     assert!(p.redirect_stderr);

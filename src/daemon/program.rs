@@ -556,7 +556,7 @@ impl Program {
             AutoRestart::Always => true,
             AutoRestart::Never => false,
             AutoRestart::Unexpected => match exit {
-                Exit::Code(code) => !cfg.exitcodes.contains(code),
+                Exit::Code(code) => !cfg.limits.exitcodes.contains(code),
                 Exit::Signal(signal) => self.sent_signal != Some(signal),
             },
         }
@@ -865,7 +865,7 @@ mod tests {
         assert_eq!((p.state, p.last_exit), (State::Exited, Some(Exit::Code(3))));
 
         c.autorestart = AutoRestart::Unexpected;
-        c.exitcodes = crate::config::ExitCodes::ZERO.with(2);
+        c.limits.exitcodes = crate::config::ExitCodes::ZERO.with(2);
         let mut p = in_state(State::Running, t0);
         assert_eq!(p.step(&c, exited(2), later), Action::None);
         assert_eq!(p.state, State::Exited);

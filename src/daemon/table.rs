@@ -318,7 +318,7 @@ impl Table {
             }
             let slot = &self.slots[j];
             let expected =
-                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.exitcodes.contains(c));
+                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.limits.exitcodes.contains(c));
             let up = slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected);
             if slot.fatal_config() || !up {
                 return false;
