@@ -22,9 +22,10 @@ pub const MAX_CLIENTS: usize = 32;
 /// A client must send its request line within this many seconds; a reply
 /// that makes no progress for this long is abandoned.
 pub const CLIENT_TIMEOUT_SECS: u32 = 10;
-/// A reply this big is worth returning its memory for once it is sent.
-const BIG_REPLY: usize = 64 * 1024;
-/// Buffers of closed clients kept for the next ones: a `status` allocates nothing.
+/// A reply this big is worth returning its memory for once it is sent:
+/// kept, a `status` of hundreds of programs would stay resident for good.
+const BIG_REPLY: usize = 4 * 1024;
+/// Buffers of closed clients kept for the next ones: a small reply allocates nothing.
 const SPARE_BUFFERS: usize = 8;
 /// While `accept` fails with EMFILE/ENFILE, the socket is not polled for this many seconds.
 const ACCEPT_PAUSE_SECS: u32 = 1;
