@@ -37,8 +37,9 @@ enum Polled {
     Signals,
     Listener,
     Client(u64),
-    /// A program's captured stream: slot index, 0 stdout / 1 stderr.
-    Capture(usize, usize),
+    /// A program's captured stream: slot index, 0 stdout / 1 stderr (32
+    /// and 8 bits: an entry is 16 bytes, one per stream of every program).
+    Capture(u32, u8),
     /// A program's ready pipe (`ready = fd:N`): slot index.
     Ready(usize),
     /// The output of a program's running health check: slot index.
@@ -197,7 +198,7 @@ impl Daemon {
         // Once the daemon is ending, nobody new is let in.
         add(control.listen_fd(exit_code.is_none()), libc::POLLIN, Polled::Listener);
         control.polled(&mut |fd, events, id| add(fd, events, Polled::Client(id)));
-        output.polled(&mut |fd, index, k| add(fd, libc::POLLIN, Polled::Capture(index, k)));
+        output.polled(&mut |fd, index, k| add(fd, libc::POLLIN, Polled::Capture(index as u32, k as u8)));
         table.ready_pipes(&mut |fd, index| add(fd, libc::POLLIN, Polled::Ready(index)));
         table.check_pipes(&mut |fd, index| add(fd, libc::POLLIN, Polled::Check(index)));
     }
@@ -214,6 +215,7 @@ impl Daemon {
             }
             match what {
                 Polled::Capture(index, k) => {
+                    let (index, k) = (index as usize, k as usize);
                     let slot = self.table.slot(index);
                     self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
                 }
