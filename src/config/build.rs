@@ -11,7 +11,7 @@ use super::{
     DEFAULT_SOCKET,
 };
 use crate::path::FilePath;
-use crate::text::Part::{Str, Uint};
+use crate::text::Part::{Bytes, Str, Uint};
 use crate::text::TrimSpace;
 use crate::text::{concat, path as shown};
 
@@ -373,8 +373,11 @@ struct Programs {
     /// Indices into `list` sorted by process name (binary search: thousands
     /// of programs stay fast).
     by_name: Vec<usize>,
-    /// Each log file's first stream: path (as [`crate::path::key`]), maxbytes, backups, who.
-    logs: Vec<(Vec<u8>, u64, u32, String)>,
+    /// Each log file's first stream: its path (as [`crate::path::key`])
+    /// and who it is (`the stdout of NAME`) in one block, split at the
+    /// `usize`; maxbytes, backups. (One block: bigger than the paths the
+    /// config keeps, it leaves their size class unfragmented once freed.)
+    logs: Vec<(Vec<u8>, usize, u64, u32)>,
     /// Indices into `logs` sorted by path.
     logs_by_path: Vec<usize>,
     /// Processes of sections with errors and their first error.
@@ -954,23 +957,30 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
             continue;
         }
         let logs = &all.logs;
-        let found = all.logs_by_path.binary_search_by(|&i| logs.get(i).map_or(&b""[..], |l| &l.0).cmp(&key));
+        let found = all
+            .logs_by_path
+            .binary_search_by(|&i| logs.get(i).and_then(|l| l.0.get(..l.1)).unwrap_or_default().cmp(&key));
         let first = found.ok().and_then(|at| all.logs_by_path.get(at)).and_then(|&i| logs.get(i));
         match (first, found) {
             (None, Err(at)) => {
-                let who = crate::text::cat(&["the ", stream, " of ", &p.name]);
+                let mut entry = key;
+                let split = entry.len();
+                for part in ["the ", stream, " of ", &p.name] {
+                    entry.extend_from_slice(part.as_bytes());
+                }
                 all.logs_by_path.insert(at, all.logs.len());
-                all.logs.push((key, maxbytes, backups, who));
+                all.logs.push((entry, split, maxbytes, backups));
             }
             (None, Ok(_)) => {}
-            (Some((_, m, b, first)), _) if (*m, *b) != (maxbytes, backups) => {
+            (Some((entry, split, m, b)), _) if (*m, *b) != (maxbytes, backups) => {
+                let first = entry.get(*split..).unwrap_or_default();
                 let (file, line) = slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
                 let text = concat(&[
                     Str(sc.label),
                     Str(" "),
                     shown(path),
                     Str(" is also "),
-                    Str(first),
+                    Bytes(first),
                     Str(", whose maxbytes and backups apply"),
                 ]);
                 sc.diags.warn(file, line, text);
