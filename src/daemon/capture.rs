@@ -12,7 +12,6 @@ use crate::config::{LogTarget, ProgramConfig};
 use crate::sys;
 use crate::text::Part::{Str, Uint};
 use crate::text::{self, Text};
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
@@ -23,10 +22,11 @@ const SHORT_LINE: u64 = 4096;
 /// syslog lines are split at this length.
 pub const SYSLOG_LINE: usize = 1024;
 
-/// A log file shared by every stream that names its path: one cap, one rotation.
+/// A log file shared by every stream that names its path: one cap, one
+/// rotation. Its path is the config's (each method that opens is given it).
 pub struct Writer {
-    /// The path, NUL-terminated for open(2) (`path` gives it without).
-    cpath: CString,
+    /// A stream whose path this is: slot index, 0 stdout / 1 stderr.
+    owner: (u32, u8),
     fd: Option<OwnedFd>,
     /// Only regular files rotate (`/dev/null`, `/dev/full` never do).
     regular: bool,
@@ -47,45 +47,42 @@ pub enum Incident {
 }
 
 impl Writer {
-    pub fn new(path: &[u8], maxbytes: u64, backups: u32) -> Writer {
-        let cpath = CString::new(path).unwrap_or_default();
-        Writer { cpath, fd: None, regular: true, size: 0, maxbytes, backups, dropped: 0, error: 0 }
+    pub fn new(owner: (u32, u8), maxbytes: u64, backups: u32) -> Writer {
+        Writer { owner, fd: None, regular: true, size: 0, maxbytes, backups, dropped: 0, error: 0 }
     }
 
     /// Creates the file now (so `pman log` finds it before any output);
     /// a failure is met again, and counted, at the first write.
-    pub fn create(&mut self) {
-        if self.open().is_ok() {
-            self.rotate_if_over();
+    pub fn create(&mut self, path: &[u8]) {
+        if self.open(path).is_ok() {
+            self.rotate_if_over(path);
         }
     }
 
     /// A reload's cap and backups for this file.
-    pub fn set_limits(&mut self, maxbytes: u64, backups: u32) {
+    pub fn set_limits(&mut self, path: &[u8], maxbytes: u64, backups: u32) {
         self.maxbytes = maxbytes;
         self.backups = backups;
         if self.fd.is_some() {
-            self.rotate_if_over();
+            self.rotate_if_over(path);
         }
     }
 
     /// A file already at its cap (a smaller cap, a file from before) rotates
     /// now rather than at the next write.
-    fn rotate_if_over(&mut self) {
+    fn rotate_if_over(&mut self, path: &[u8]) {
         if self.regular && self.maxbytes > 0 && self.size >= self.maxbytes {
-            self.rotate();
+            self.rotate(path);
         }
     }
 
-    pub fn path(&self) -> &[u8] {
-        self.cpath.to_bytes()
-    }
-
-    fn open(&mut self) -> Result<RawFd, i32> {
+    fn open(&mut self, path: &[u8]) -> Result<RawFd, i32> {
         if let Some(fd) = &self.fd {
             return Ok(fd.as_raw_fd());
         }
-        let fd = sys::open_append(&self.cpath, 0o644).map_err(|e| e.0)?;
+        // A NUL in the path: no file has that name.
+        let cpath = crate::path::c_path(path).unwrap_or_default();
+        let fd = sys::open_append(&cpath, 0o644).map_err(|e| e.0)?;
         let meta = sys::fstat(fd.as_raw_fd()).ok();
         self.regular = meta.is_some_and(|m| m.is_regular());
         self.size = meta.map_or(0, |m| m.size);
@@ -96,10 +93,12 @@ impl Writer {
 
     /// Appends `data`, rotating at the cap (at a line boundary when one is
     /// near). Returns an incident for the daemon log, if any.
-    pub fn write(&mut self, mut data: &[u8], errors: &mut u64) -> Option<Incident> {
+    // Out of line: inlined into `drain`, the loop costs more code.
+    #[inline(never)]
+    pub fn write(&mut self, path: &[u8], mut data: &[u8], errors: &mut u64) -> Option<Incident> {
         let mut incident = None;
         while !data.is_empty() {
-            let fd = match self.open() {
+            let fd = match self.open(path) {
                 Ok(fd) => fd,
                 Err(errno) => return self.fail(data.len() as u64, errno, errors).or(incident),
             };
@@ -108,7 +107,7 @@ impl Writer {
             if capped {
                 let room = self.maxbytes.saturating_sub(self.size) as usize;
                 if room == 0 {
-                    self.rotate();
+                    self.rotate(path);
                     continue;
                 }
                 if take > room {
@@ -118,7 +117,7 @@ impl Writer {
                     take = match data[..room].iter().rposition(|&b| b == b'\n') {
                         Some(at) => at + 1,
                         None if self.size > 0 && line as u64 <= (self.maxbytes / 2).min(SHORT_LINE) => {
-                            self.rotate();
+                            self.rotate(path);
                             continue;
                         }
                         None => room,
@@ -134,7 +133,7 @@ impl Writer {
                         self.dropped = 0;
                     }
                     if capped && self.size >= self.maxbytes {
-                        self.rotate();
+                        self.rotate(path);
                     }
                 }
                 Err(e) if sys::interrupted(&e) => {}
@@ -156,12 +155,12 @@ impl Writer {
     }
 
     /// Rotates (see `rotate`), then a fresh `log`.
-    fn rotate(&mut self) {
+    fn rotate(&mut self, path: &[u8]) {
         self.fd = None;
-        super::rotate::rotate(self.path(), self.backups);
+        super::rotate::rotate(path, self.backups);
         self.size = 0;
         // The current file exists again at once (for `pman log`, `tail -F`).
-        let _ = self.open();
+        let _ = self.open(path);
     }
 }
 
@@ -269,13 +268,32 @@ pub fn syslog_socket() -> Option<UnixDatagram> {
     sys::unix_datagram(true).ok()
 }
 
-/// The index of the writer for `path`, made when new (the first stream's
-/// cap and backups win).
-fn writer_for(writers: &mut Vec<Writer>, path: &[u8], maxbytes: u64, backups: u32) -> usize {
-    match writers.iter().position(|w| crate::path::same(w.path(), path)) {
+/// The log file stream `k` (0 stdout, 1 stderr) of `cfg` writes to, if any.
+fn file_of(cfg: &ProgramConfig, k: u8) -> Option<&[u8]> {
+    match if k == 0 { &cfg.stdout } else { &cfg.stderr } {
+        LogTarget::File(path) => Some(path),
+        _ => None,
+    }
+}
+
+/// The path of writer `w` (its owner's).
+fn path_of<'a>(w: &Writer, slots: &'a [Slot]) -> &'a [u8] {
+    slots.get(w.owner.0 as usize).and_then(|s| file_of(&s.cfg, w.owner.1)).unwrap_or_default()
+}
+
+/// The index of the writer for `path`, made when new for stream `owner`
+/// (the first stream's cap and backups win).
+fn writer_for(
+    writers: &mut Vec<Writer>,
+    slots: &[Slot],
+    path: &[u8],
+    owner: (u32, u8),
+    limits: (u64, u32),
+) -> usize {
+    match writers.iter().position(|w| crate::path::same(path_of(w, slots), path)) {
         Some(i) => i,
         None => {
-            writers.push(Writer::new(path, maxbytes, backups));
+            writers.push(Writer::new(owner, limits.0, limits.1));
             writers.len() - 1
         }
     }
@@ -311,7 +329,8 @@ impl Output {
 
     /// Makes the pipes of program `index`'s captured streams, once; a pipe
     /// that cannot be made fails the start (its output would go nowhere).
-    pub fn ensure(&mut self, index: usize, cfg: &ProgramConfig) -> Result<(), String> {
+    pub fn ensure(&mut self, index: usize, slots: &[Slot]) -> Result<(), String> {
+        let Some(cfg) = slots.get(index).map(|s| &s.cfg) else { return Ok(()) };
         if self.pipes.len() <= index {
             self.pipes.resize_with(index + 1, || [None, None]);
         }
@@ -327,8 +346,9 @@ impl Output {
             }
             let sink = match target {
                 LogTarget::File(path) if maxbytes > 0 => {
-                    let w = writer_for(&mut self.writers, path, maxbytes, backups);
-                    self.writers[w].create();
+                    let owner = (index as u32, k as u8);
+                    let w = writer_for(&mut self.writers, slots, path, owner, (maxbytes, backups));
+                    self.writers[w].create(path);
                     Sink::File(w as u32)
                 }
                 LogTarget::Syslog => Sink::Syslog(priority),
@@ -413,7 +433,9 @@ impl Output {
             let data = &iobuf[..n];
             match capture.sink {
                 Sink::File(w) => {
-                    match writers.get_mut(w as usize).and_then(|w| w.write(data, &mut capture.errors)) {
+                    // The writer's file, by this stream's name for it.
+                    let path = file_of(&slot.cfg, k as u8).unwrap_or_default();
+                    match writers.get_mut(w as usize).and_then(|w| w.write(path, data, &mut capture.errors)) {
                         Some(Incident::Failing(errno)) => log.error(&[
                             Str(name),
                             Str(" "),
@@ -450,19 +472,33 @@ impl Output {
     /// After a reload: gives each log file the cap and backups of the
     /// first stream (in config order) that names it, at once (a file over
     /// a smaller cap rotates now, not at its program's next start), and
-    /// closes the files no stream writes to or names any more.
-    pub fn retire(&mut self, slots: &[Slot]) {
+    /// closes the files no stream writes to or names any more. `kept`
+    /// and `gone`: where each old slot went, or the old slot.
+    pub fn retire(&mut self, slots: &[Slot], went: &[Option<usize>], gone: &[Option<Slot>]) {
         let writers = &mut self.writers;
-        let mut used = vec![false; writers.len()];
-        for capture in self.pipes.iter().flatten().flatten() {
-            if let Sink::File(w) = capture.sink {
-                if let Some(used) = used.get_mut(w as usize) {
-                    *used = true;
+        // Each file's path, by the stream that named it before the reload.
+        let old_path = |w: &Writer| {
+            let (old, k) = (w.owner.0 as usize, w.owner.1);
+            let slot = match went.get(old) {
+                Some(&Some(new)) => slots.get(new),
+                _ => gone.get(old).and_then(Option::as_ref),
+            };
+            slot.and_then(|s| file_of(&s.cfg, k)).unwrap_or_default()
+        };
+        // The stream each file kept will go by: a kept program's (its path
+        // is the file's), else the first that names it.
+        let mut owners: Vec<Option<(u32, u8)>> = vec![None; writers.len()];
+        for (i, streams) in self.pipes.iter().enumerate() {
+            for (k, capture) in streams.iter().enumerate() {
+                if let Some(Sink::File(w)) = capture.as_ref().map(|c| c.sink) {
+                    if let Some(owner) = owners.get_mut(w as usize) {
+                        *owner = Some((i as u32, k as u8));
+                    }
                 }
             }
         }
         let mut limited = vec![false; writers.len()];
-        for slot in slots {
+        for (i, slot) in slots.iter().enumerate() {
             let cfg = &slot.cfg;
             let streams = [
                 (&cfg.stdout, cfg.stdout_maxbytes, cfg.stdout_backups),
@@ -473,24 +509,24 @@ impl Output {
                     continue;
                 }
                 let LogTarget::File(path) = target else { continue };
-                if let Some(w) = writers.iter().position(|w| w.path() == &path[..]) {
+                if let Some(w) = writers.iter().position(|w| old_path(w) == &path[..]) {
                     if maxbytes > 0 && !std::mem::replace(&mut limited[w], true) {
-                        used[w] = true;
-                        writers[w].set_limits(maxbytes, backups);
+                        owners[w].get_or_insert((i as u32, k as u8));
+                        writers[w].set_limits(path, maxbytes, backups);
                     }
                 }
             }
         }
         let mut kept = 0;
-        let mut moved = Vec::with_capacity(used.len());
-        for &u in &used {
-            kept += usize::from(u);
+        let mut moved = Vec::with_capacity(owners.len());
+        for owner in &owners {
+            kept += usize::from(owner.is_some());
             moved.push(kept.saturating_sub(1));
         }
         let mut at = 0;
-        writers.retain(|_| {
+        writers.retain_mut(|w| {
             at += 1;
-            used[at - 1]
+            owners[at - 1].map(|owner| w.owner = owner).is_some()
         });
         for capture in self.pipes.iter_mut().flatten().flatten() {
             if let Sink::File(w) = &mut capture.sink {

@@ -399,7 +399,7 @@ impl Daemon {
         // Removed and replaced programs close their pipes, then the log
         // files no program writes any more.
         self.output.renumber(&renumbered.kept, self.table.len());
-        self.output.retire(self.table.slots());
+        self.output.retire(self.table.slots(), &renumbered.kept, &renumbered.gone);
         let mut starts = Vec::new();
         for i in renumbered.fresh {
             let held = self.jobs.iter().any(|job| job.will_stop(i));

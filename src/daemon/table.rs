@@ -134,6 +134,9 @@ pub struct Renumbered {
     pub kept: Vec<Option<usize>>,
     /// The new slots: added and changed programs.
     pub fresh: Vec<usize>,
+    /// The old slots not kept, by old index (their log files' paths until
+    /// [`super::capture::Output::retire`]).
+    pub gone: Vec<Option<Slot>>,
 }
 
 /// Timers as (time, slot index), latest first: the soonest is at the end,
@@ -456,7 +459,7 @@ impl Table {
             }
         }
         self.reindex();
-        Renumbered { moved, kept, fresh }
+        Renumbered { moved, kept, fresh, gone: old }
     }
 
     /// Indices of the programs `names` select (in the order named, each
@@ -910,10 +913,10 @@ impl Table {
     }
 
     fn spawn(&mut self, index: usize, ctx: &mut Context, output: &mut Output, log: &mut Logger) {
-        let slot = &mut self.slots[index];
-        if let Err(reason) = output.ensure(index, &slot.cfg) {
+        if let Err(reason) = output.ensure(index, &self.slots) {
             return self.spawn_error(index, SpawnError::Failed(reason), log);
         }
+        let slot = &mut self.slots[index];
         let captured = output.write_ends(index);
         slot.ready_pipe = None;
         // `ready = fd:N`: the child gets the write end; the daemon reads the other.
