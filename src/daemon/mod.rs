@@ -307,9 +307,9 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         let size = std::mem::size_of::<Slot>();
-        // 512: `last_restart_reason`, the restart flag of watchdog/memory_max,
-        // and the health checks.
-        assert!(size <= 512, "Slot grew to {size} bytes");
+        // 352 on 64-bit targets (256 on mipsel): settings most programs
+        // leave unset live in `limits`, held only when set.
+        assert!(size <= 352, "Slot grew to {size} bytes");
         eprintln!(
             "Slot {size} B, ProgramConfig {} B, Program {} B",
             std::mem::size_of::<crate::config::ProgramConfig>(),
