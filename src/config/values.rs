@@ -123,7 +123,15 @@ pub fn exitcodes(text: &str) -> Result<ExitCodes, String> {
         let p = part.trim_space();
         match number::i32(p) {
             Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes = codes.with(n as u8),
-            _ => return Err(crate::text::cat(&["'", p, "' in '", text.trim_space(), "' is not an exit status 0-255"])),
+            _ => {
+                return Err(crate::text::cat(&[
+                    "'",
+                    p,
+                    "' in '",
+                    text.trim_space(),
+                    "' is not an exit status 0-255",
+                ]))
+            }
         }
     }
     Ok(codes)
