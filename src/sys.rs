@@ -18,6 +18,11 @@ pub use clock::{unix_time, Instant};
 pub struct Errno(pub i32);
 
 impl Errno {
+    /// `WHAT: strerror`, e.g. `pipe: Too many open files`.
+    pub fn after(self, what: &str) -> String {
+        crate::text::cat(&[what, ": ", &describe(&self)])
+    }
+
     /// The errno of the call that just failed.
     pub fn last() -> Errno {
         Errno(errno())

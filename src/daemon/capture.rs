@@ -11,7 +11,7 @@ use super::table::Slot;
 use crate::config::{LogTarget, ProgramConfig};
 use crate::sys;
 use crate::text::Part::{Str, Uint};
-use crate::text::{self, Text};
+use crate::text::Text;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
@@ -357,7 +357,7 @@ impl Output {
             match Capture::new(sink) {
                 Ok(capture) => self.pipes[index][k] = Some(capture),
                 Err(e) => {
-                    result = Err(text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]));
+                    result = Err(e.after("pipe"));
                     break;
                 }
             }

@@ -223,11 +223,9 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
             Str("): orphans may linger"),
         ]);
     }
-    let (signal_read, signal_write) =
-        sys::pipe(true).map_err(|e| concat(&[Str("pipe: "), Str(&sys::describe(&e))]))?;
+    let (signal_read, signal_write) = sys::pipe(true).map_err(|e| e.after("pipe"))?;
     let signals = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
-    sys::signals_to_pipe(&signals, signal_write.as_raw_fd())
-        .map_err(|e| concat(&[Str("signals: "), Str(&sys::describe(&e))]))?;
+    sys::signals_to_pipe(&signals, signal_write.as_raw_fd()).map_err(|e| e.after("signals"))?;
     // The write end lives as long as the handlers: for the whole process.
     std::mem::forget(signal_write);
 
@@ -241,8 +239,7 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
             config.pidfile = None;
         }
     }
-    let devnull = sys::open(c"/dev/null", libc::O_RDWR, 0)
-        .map_err(|e| concat(&[Str("/dev/null: "), Str(&sys::describe(&e))]))?;
+    let devnull = sys::open(c"/dev/null", libc::O_RDWR, 0).map_err(|e| e.after("/dev/null"))?;
     let ctx = Context::new(sys::geteuid(), sys::getpid(), devnull);
     let mut slots: Vec<Slot> = std::mem::take(&mut config.programs).into_iter().map(Slot::new).collect();
     for (name, error) in std::mem::take(&mut config.unrun) {

@@ -147,8 +147,8 @@ impl Context {
         ready: Option<(RawFd, i32)>,
     ) -> Result<(Pid, Option<String>), SpawnError> {
         let (argc, directory) = self.layout(cfg, argv, user);
-        let (report_read, report_write) = sys::pipe(false)
-            .map_err(|e| SpawnError::Failed(concat(&[Str("pipe: "), Str(&sys::describe(&e))])))?;
+        let (report_read, report_write) =
+            sys::pipe(false).map_err(|e| SpawnError::Failed(e.after("pipe")))?;
         let mut oom = [0u8; 12];
         let devnull = self.devnull.as_raw_fd();
         let plan = ChildPlan {
@@ -170,8 +170,7 @@ impl Context {
         };
         let spawned = sys::spawn(&plan);
         self.shrink_scratch();
-        let pid =
-            spawned.map_err(|e| SpawnError::Failed(concat(&[Str("fork: "), Str(&sys::describe(&e))])))?;
+        let pid = spawned.map_err(|e| SpawnError::Failed(e.after("fork")))?;
         drop(report_write);
         match read_report(report_read.as_raw_fd(), cfg, path) {
             // The child exits at once; reaped as any process not a program's.

@@ -704,9 +704,7 @@ impl Table {
                 h.timed_out = true;
                 continue;
             }
-            let spawned = sys::pipe(true).map_err(|e| {
-                SpawnError::Failed(crate::text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]))
-            });
+            let spawned = sys::pipe(true).map_err(|e| SpawnError::Failed(e.after("pipe")));
             let spawned = spawned.and_then(|(read_end, write_end)| {
                 sys::set_blocking(std::os::fd::AsRawFd::as_raw_fd(&write_end));
                 let out = std::os::fd::AsRawFd::as_raw_fd(&write_end);
@@ -924,7 +922,7 @@ impl Table {
             Ready::Fd(_) => match sys::pipe(true) {
                 Ok(pipe) => Some(pipe),
                 Err(e) => {
-                    let reason = crate::text::concat(&[Str("pipe: "), Str(&sys::describe(&e))]);
+                    let reason = e.after("pipe");
                     return self.spawn_error(index, SpawnError::Failed(reason), log);
                 }
             },
