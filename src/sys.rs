@@ -934,7 +934,7 @@ impl FileStat {
 
 /// statx(2) of `path` (relative to `dir`), read into a [`FileStat`]. One
 /// raw call for stat, lstat and fstat: the C library's versions convert
-/// between its struct layouts and the kernel's on 32-bit CPUs (1.2 KiB
+/// between its struct layouts and the kernel's on 32-bit CPUs (2 KiB
 /// on mipsel). Linux 4.11 and later have it.
 fn statx(dir: RawFd, path: &CStr, flags: libc::c_int) -> Result<FileStat, i32> {
     // struct statx: 256 bytes, the same layout on every CPU.
