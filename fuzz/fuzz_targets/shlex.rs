@@ -6,7 +6,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pman::config::shlex::split;
+use pman::config::shlex;
+
+/// The words `shlex::split` gives, as strings.
+fn split(text: &str) -> Result<Vec<String>, String> {
+    let argv = shlex::split(text)?;
+    Ok(argv.iter().map(|w| String::from_utf8(w.to_vec()).expect("UTF-8 word")).collect())
+}
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
