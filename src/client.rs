@@ -115,8 +115,7 @@ fn exchange(
             match tag {
                 TAG_OUT | TAG_ERR => line(tag, text),
                 TAG_EXIT => {
-                    let code =
-                        std::str::from_utf8(text).ok().and_then(|t| crate::number::i32(t.trim_ascii()));
+                    let code = sys::str_of(text).and_then(|t| crate::number::i32(t.trim_ascii()));
                     return Ok(code.unwrap_or(1));
                 }
                 _ => {}

@@ -75,12 +75,12 @@ impl<'a> Value<'a> {
         }
         let mut out = Vec::new();
         Parser { s: self.0, at: 0 }.string(Some(&mut out)).ok()?;
-        String::from_utf8(out).ok()
+        crate::sys::string_of(out).ok()
     }
 
     /// A non-negative integer (`12`, not `1.5` or `-1`).
     pub fn as_u64(self) -> Option<u64> {
-        crate::number::unsigned(std::str::from_utf8(self.0).ok()?, 10)
+        crate::number::unsigned(crate::sys::str_of(self.0)?, 10)
     }
 }
 
@@ -107,7 +107,7 @@ impl<'a> Iterator for Items<'a> {
         if self.object {
             let mut key = Vec::new();
             p.string(Some(&mut key)).ok()?;
-            self.key = String::from_utf8(key).ok();
+            self.key = crate::sys::string_of(key).ok();
             p.ws();
             p.at += 1; // ':'
             p.ws();
@@ -303,7 +303,7 @@ impl Parser<'_> {
             }
         }
         // Escapes decode to UTF-8 and cannot break it: the bytes as written decide.
-        if out.is_none() && std::str::from_utf8(&self.s[start..self.at - 1]).is_err() {
+        if out.is_none() && crate::sys::str_of(&self.s[start..self.at - 1]).is_none() {
             return Err("JSON string is not UTF-8");
         }
         Ok(())

@@ -31,9 +31,9 @@ pub use sys::{start, Allocator};
 pub fn main_args(args: &[&[u8]]) -> i32 {
     let mut words = Vec::with_capacity(args.len());
     for &arg in args {
-        match std::str::from_utf8(arg) {
-            Ok(word) => words.push(word.to_string()),
-            Err(_) => {
+        match sys::str_of(arg) {
+            Some(word) => words.push(word.to_string()),
+            None => {
                 return usage_error(&crate::text::cat(&["argument is not UTF-8: ", &crate::text::lossy(arg)]))
             }
         }

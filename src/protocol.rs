@@ -92,7 +92,7 @@ fn decode_word(word: &str) -> Option<String> {
     let mut rest = word.as_bytes();
     while let Some((&b, tail)) = rest.split_first() {
         if b == b'%' {
-            let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok())?;
+            let hex = tail.get(..2).and_then(|h| crate::sys::str_of(h))?;
             bytes.push(u8::try_from(crate::number::unsigned(hex, 16)?).ok()?);
             rest = &tail[2..];
         } else {

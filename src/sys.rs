@@ -52,6 +52,22 @@ pub fn would_block(e: &Errno) -> bool {
     e.0 == libc::EAGAIN
 }
 
+/// `bytes` as text when they are UTF-8, as [`crate::text::utf8_run`]
+/// checks (in place of std's larger `from_utf8`).
+pub fn str_of(bytes: &[u8]) -> Option<&str> {
+    // SAFETY: `utf8_run` read every byte as UTF-8.
+    (crate::text::utf8_run(bytes).0 == bytes.len()).then(|| unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// [`str_of`] for owned bytes; `Err` gives them back.
+pub fn string_of(bytes: Vec<u8>) -> Result<String, Vec<u8>> {
+    if crate::text::utf8_run(&bytes).0 != bytes.len() {
+        return Err(bytes);
+    }
+    // SAFETY: as in `str_of`.
+    Ok(unsafe { String::from_utf8_unchecked(bytes) })
+}
+
 /// `strerror` text (std's `io::Error` text without its " (os error N)").
 pub fn strerror(errno: i32) -> String {
     let mut buf = [0 as libc::c_char; 128];
@@ -285,7 +301,7 @@ pub fn cloexec_from(first: RawFd) {
 /// nothing its launcher opened (a `$(pman daemon)` pipe would never end).
 pub fn close_inherited(keep: RawFd) {
     let mut fds: Vec<RawFd> = Vec::new();
-    let each = &mut |name: &[u8]| fds.extend(std::str::from_utf8(name).ok().and_then(crate::number::i32));
+    let each = &mut |name: &[u8]| fds.extend(str_of(name).and_then(crate::number::i32));
     let listed = each_entry(c"/proc/self/fd", each).then_some(fds);
     let close = |fd: RawFd| {
         if fd > 2 && fd != keep {

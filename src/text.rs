@@ -167,7 +167,7 @@ impl Text {
 pub fn concat(parts: &[Part]) -> String {
     let mut text = Text::new();
     text.parts(parts);
-    String::from_utf8(text.buf).unwrap_or_else(|e| crate::text::lossy(e.as_bytes()).into_owned())
+    crate::sys::string_of(text.buf).unwrap_or_else(|bytes| lossy(&bytes).into_owned())
 }
 
 /// Unicode White_Space, as `char::is_whitespace` has it, without core's
@@ -203,25 +203,60 @@ impl TrimSpace for str {
     }
 }
 
+/// How many bytes from the start of `bytes` are UTF-8 and, when that is not
+/// all of them, how long the bad sequence there is (`None`: cut short by
+/// the end): `Utf8Error`'s `valid_up_to` and `error_len`. No overlong
+/// forms, no surrogates, nothing past U+10FFFF. std's validator has fast
+/// paths and a table (1.2 KiB on mipsel) that a router's short lines do
+/// not need.
+pub fn utf8_run(bytes: &[u8]) -> (usize, Option<usize>) {
+    let mut at = 0;
+    while let Some(&lead) = bytes.get(at) {
+        let len = match lead {
+            0..=0x7f => 1,
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return (at, Some(1)),
+        };
+        // The bounds of the second byte: no overlong forms, no surrogates,
+        // nothing past U+10FFFF.
+        let (low, high) = match lead {
+            0xe0 => (0xa0, 0xbf),
+            0xed => (0x80, 0x9f),
+            0xf0 => (0x90, 0xbf),
+            0xf4 => (0x80, 0x8f),
+            _ => (0x80, 0xbf),
+        };
+        for k in 1..len {
+            let Some(&next) = bytes.get(at + k) else { return (at, None) };
+            let (low, high) = if k == 1 { (low, high) } else { (0x80, 0xbf) };
+            if next < low || next > high {
+                return (at, Some(k));
+            }
+        }
+        at += len;
+    }
+    (at, None)
+}
+
 /// `bytes` as text, each run of bytes that is not UTF-8 replaced by one
 /// U+FFFD, as `String::from_utf8_lossy` does (whose chunk iterator is
 /// 1 KiB on mipsel); borrowed when `bytes` is UTF-8 already.
 pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    let Err(mut e) = std::str::from_utf8(bytes) else {
-        return Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default());
-    };
+    if let Some(text) = crate::sys::str_of(bytes) {
+        return Cow::Borrowed(text);
+    }
     let (mut out, mut rest) = (String::with_capacity(bytes.len() + 2), bytes);
     loop {
-        let (good, bad) = rest.split_at(e.valid_up_to());
-        out.push_str(std::str::from_utf8(good).unwrap_or_default());
-        out.push('\u{FFFD}');
-        rest = &bad[e.error_len().map_or(bad.len(), usize::from)..];
-        match std::str::from_utf8(rest) {
-            Ok(tail) => break out.push_str(tail),
-            Err(next) => e = next,
+        let (good, bad) = utf8_run(rest);
+        out.push_str(crate::sys::str_of(&rest[..good]).unwrap_or_default());
+        if good == rest.len() {
+            break Cow::Owned(out);
         }
+        out.push('\u{FFFD}');
+        rest = &rest[good + bad.unwrap_or(rest.len() - good)..];
     }
-    Cow::Owned(out)
 }
 
 /// `parts` joined into one string, allocated once (`[..].concat()` takes
@@ -256,7 +291,7 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// [`decimal`] as text, for `concat`s of `&str`.
 pub fn decimal_str(n: u64, buf: &mut [u8; 20]) -> &str {
-    std::str::from_utf8(decimal(n, buf)).unwrap_or_default()
+    crate::sys::str_of(decimal(n, buf)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -272,6 +307,42 @@ mod tests {
             assert_eq!(s.trim_space_start(), s.trim_start(), "{s:?}");
             assert_eq!(s.trim_space_end(), s.trim_end(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn utf8_runs_are_what_std_finds() {
+        let std_run = |bytes: &[u8]| match std::str::from_utf8(bytes) {
+            Ok(_) => (bytes.len(), None),
+            Err(e) => (e.valid_up_to(), e.error_len()),
+        };
+        // Every sequence of up to three bytes, then a tail that shows where a
+        // sequence ends; four-byte leads with every second byte and a spread
+        // of third and fourth ones.
+        let mut bytes = Vec::new();
+        for len in 1..=3u32 {
+            for n in 0..1u32 << (8 * len) {
+                bytes.clear();
+                bytes.extend_from_slice(&n.to_be_bytes()[4 - len as usize..]);
+                bytes.push(b'x');
+                assert_eq!(utf8_run(&bytes), std_run(&bytes), "{bytes:x?}");
+                bytes.pop();
+                assert_eq!(utf8_run(&bytes), std_run(&bytes), "{bytes:x?}");
+            }
+        }
+        let spread = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xf4, 0xff];
+        for lead in 0xf0..=0xff {
+            for second in 0..=0xff {
+                for third in spread {
+                    for fourth in spread {
+                        let bytes = [b'a', lead, second, third, fourth];
+                        assert_eq!(utf8_run(&bytes), std_run(&bytes), "{bytes:x?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(crate::sys::str_of(b"caf\xc3\xa9"), Some("caf\u{e9}"));
+        assert_eq!(crate::sys::str_of(b"\xed\xa0\x80"), None);
+        assert_eq!(crate::sys::string_of(b"\xff".to_vec()), Err(b"\xff".to_vec()));
     }
 
     #[test]

@@ -993,7 +993,7 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
 /// `check` looks at the disk: command, directory and log directories.
 fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) {
     let at = |row: usize| slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
-    if let Some(cmd) = p.argv.first().and_then(|c| std::str::from_utf8(c).ok()) {
+    if let Some(cmd) = p.argv.first().and_then(|c| crate::sys::str_of(c)) {
         let missing = if cmd.contains('/') {
             let base =
                 p.limits.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
@@ -1007,7 +1007,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
                 .rev()
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.as_str())
-                .or_else(|| crate::sys::env_var("PATH").and_then(|p| std::str::from_utf8(p).ok()))
+                .or_else(|| crate::sys::env_var("PATH").and_then(|p| crate::sys::str_of(p)))
                 .unwrap_or(DEFAULT_PATH);
             host::which(cmd, path_var)
                 .is_none()

@@ -285,7 +285,7 @@ fn octal(mut n: u32) -> String {
         digits.insert(0, b'0' + (n & 7) as u8);
         n >>= 3;
         if n == 0 {
-            return String::from_utf8(digits).unwrap_or_default();
+            return crate::sys::string_of(digits).unwrap_or_default();
         }
     }
 }

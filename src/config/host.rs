@@ -14,7 +14,7 @@ pub fn euid() -> Option<u32> {
 pub fn host_name() -> String {
     super::files::read_bytes(b"/proc/sys/kernel/hostname")
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|bytes| crate::sys::string_of(bytes).ok())
         .map(|s| s.trim_space().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_string())

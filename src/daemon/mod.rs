@@ -113,7 +113,7 @@ fn detach(config: Config, found: &Found) -> i32 {
             drop(ready_write);
             let mut bytes = Vec::new();
             let _ = sys::read_to_end(ready_read.as_raw_fd(), &mut bytes);
-            let answer = String::from_utf8(bytes).unwrap_or_default();
+            let answer = sys::string_of(bytes).unwrap_or_default();
             if answer.starts_with("OK") {
                 0
             } else if answer.is_empty() {

@@ -400,7 +400,7 @@ fn resolve_path(cfg: &ProgramConfig, program: &[u8]) -> Option<CString> {
     }
     let own_path = cfg.limits.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = own_path
-        .or_else(|| sys::getenv(b"PATH").and_then(|p| std::str::from_utf8(p).ok()).map(str::to_string))
+        .or_else(|| sys::getenv(b"PATH").and_then(|p| sys::str_of(p)).map(str::to_string))
         .unwrap_or_else(|| crate::config::DEFAULT_PATH.to_string());
     let mut candidate: Vec<u8> = Vec::with_capacity(128);
     for dir in path_var.split(':').filter(|dir| !dir.is_empty()) {

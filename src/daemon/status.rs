@@ -74,7 +74,7 @@ pub fn one_line(text: String) -> String {
     let mut out = Text::with_capacity(text.len());
     push_one_line(&mut out, &text);
     // Whole characters and `?` only: valid UTF-8.
-    String::from_utf8(out.into_bytes()).unwrap_or_default()
+    crate::sys::string_of(out.into_bytes()).unwrap_or_default()
 }
 
 /// `HH:MM:SS`, or `D-HH:MM:SS` from one day on (u32: 136 years).

@@ -646,7 +646,7 @@ impl Table {
                 megabytes(&mut reason, kb);
                 reason.str(" > ");
                 megabytes(&mut reason, max_kb);
-                let reason = String::from_utf8(reason.into_bytes()).unwrap_or_default();
+                let reason = crate::sys::string_of(reason.into_bytes()).unwrap_or_default();
                 self.event(index, Event::Unhealthy { reason }, log);
             }
         }
