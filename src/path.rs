@@ -42,7 +42,7 @@ pub fn is_absolute(path: &[u8]) -> bool {
 
 /// `path` for a syscall: EINVAL when it holds a NUL (no file has such a name).
 pub fn c_path(path: &[u8]) -> Result<CString, i32> {
-    CString::new(path).map_err(|_| libc::EINVAL)
+    crate::sys::c_string(path).ok_or(libc::EINVAL)
 }
 
 /// Whether `a` and `b` name one place as `Path` comparisons see it: the

@@ -2,7 +2,7 @@
 
 use crate::config::Limits;
 use crate::users::User;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 
@@ -50,6 +50,19 @@ pub fn interrupted(e: &Errno) -> bool {
 /// EAGAIN (EWOULDBLOCK): a non-blocking call that would have waited.
 pub fn would_block(e: &Errno) -> bool {
     e.0 == libc::EAGAIN
+}
+
+/// `bytes` and a NUL, for a syscall; `None` when they hold a NUL already
+/// (std's `CString::new` without its generic conversions).
+pub fn c_string(bytes: &[u8]) -> Option<CString> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    let mut with_nul = Vec::with_capacity(bytes.len() + 1);
+    with_nul.extend_from_slice(bytes);
+    with_nul.push(0);
+    // SAFETY: one NUL, at the end.
+    Some(unsafe { CString::from_vec_with_nul_unchecked(with_nul) })
 }
 
 /// `bytes` as text when they are UTF-8, as [`crate::text::utf8_run`]
@@ -1256,6 +1269,13 @@ mod tests {
         for errno in [libc::ENOENT, libc::EACCES, libc::EADDRINUSE, 0, 4095] {
             let std_text = std::io::Error::from_raw_os_error(errno).to_string();
             assert_eq!(strerror(errno) + &format!(" (os error {errno})"), std_text);
+        }
+    }
+
+    #[test]
+    fn c_strings_are_what_std_makes() {
+        for bytes in [&b""[..], b"/tmp/log", b"a\xffb", b"\0", b"a\0", b"/tmp/\0x"] {
+            assert_eq!(c_string(bytes), CString::new(bytes).ok(), "{bytes:?}");
         }
     }
 }

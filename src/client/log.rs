@@ -45,7 +45,7 @@ pub fn run(
 /// `bytes` as a path for `sys`; one with a NUL in it is the empty path,
 /// which no file has.
 fn c_path(bytes: &[u8]) -> CString {
-    CString::new(bytes).unwrap_or_default()
+    sys::c_string(bytes).unwrap_or_default()
 }
 
 /// The log file of program `name`: the daemon's answer when one listens on

@@ -107,9 +107,9 @@ impl Logger {
                 if self.file.as_ref().is_some_and(|f| crate::path::same(&f.path, path)) {
                     return Ok(());
                 }
-                let opened = CString::new(path)
-                    .map_err(|e| {
-                        let at = e.nul_position() as u64;
+                let opened = sys::c_string(path)
+                    .ok_or_else(|| {
+                        let at = path.iter().position(|&b| b == 0).unwrap_or_default() as u64;
                         text::concat(&[
                             Part::Str("nul byte found in provided data at position: "),
                             Part::Uint(at),

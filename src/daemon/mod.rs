@@ -26,7 +26,6 @@ use log::Logger;
 use program::State;
 use r#loop::Daemon;
 use spawn::Context;
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use table::{Slot, Table};
 
@@ -289,7 +288,7 @@ pub(super) fn write_pidfile(path: &[u8]) -> Result<(), String> {
     let bytes = path;
     let failed = |reason: &str| concat(&[Str("pidfile "), Bytes(bytes), Str(": "), Str(reason)]);
     // std's words for a path no syscall can take.
-    let cpath = CString::new(bytes).map_err(|_| failed("file name contained an unexpected NUL byte"))?;
+    let cpath = sys::c_string(bytes).ok_or_else(|| failed("file name contained an unexpected NUL byte"))?;
     sys::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)
         .and_then(|fd| sys::write_all(fd.as_raw_fd(), pid.as_bytes()))
         .map_err(|e| failed(&sys::describe(&e)))

@@ -3,11 +3,10 @@
 //! with no backups the file is emptied in place. The caller reopens.
 
 use crate::sys;
-use std::ffi::CString;
 
 pub fn rotate(path: &[u8], backups: u32) {
     if backups == 0 {
-        if let Ok(path) = CString::new(path) {
+        if let Ok(path) = crate::path::c_path(path) {
             let _ = sys::open(&path, libc::O_WRONLY | libc::O_TRUNC, 0);
         }
         return;
