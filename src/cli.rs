@@ -194,9 +194,6 @@ const COMMANDS: &[Spec] = &[
     },
 ];
 
-/// Command names and aliases are shorter than this.
-const NAME_MAX: usize = 16;
-
 /// supervisorctl's words for pman's commands.
 const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shutdown", "kill")];
 
@@ -344,44 +341,12 @@ fn command(word: &str) -> Result<&'static Spec, String> {
     if let Some(spec) = COMMANDS.iter().find(|c| c.name == name) {
         return Ok(spec);
     }
-    // The nearest name (the first of equals) if it is near enough.
-    let mut nearest: Option<(usize, &str)> = None;
-    for i in 0..COMMANDS.len() + ALIASES.len() {
-        let near = match COMMANDS.get(i) {
-            Some(spec) => spec.name,
-            None => ALIASES[i - COMMANDS.len()].0,
-        };
-        let d = distance(word, near);
-        match nearest {
-            Some((best, _)) if best <= d => {}
-            _ => nearest = Some((d, near)),
-        }
+    // The nearest name or alias, as a config key is suggested.
+    let names = COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0));
+    match crate::config::nearest(word, names) {
+        Some(near) => Err(crate::text::cat(&["unknown command '", word, "' (did you mean '", near, "'?)"])),
+        None => Err(crate::text::cat(&["unknown command '", word, "'"])),
     }
-    match nearest {
-        Some((d, near)) if d <= 2 && d < word.len() => {
-            Err(crate::text::cat(&["unknown command '", word, "' (did you mean '", near, "'?)"]))
-        }
-        _ => Err(crate::text::cat(&["unknown command '", word, "'"])),
-    }
-}
-
-/// Levenshtein distance over bytes (for "did you mean"); `b` is one of
-/// ours, shorter than [`NAME_MAX`] (a test checks), so a row fits on the stack.
-fn distance(a: &str, b: &str) -> usize {
-    let mut row = [0; NAME_MAX];
-    for (j, cell) in row.iter_mut().enumerate() {
-        *cell = j;
-    }
-    for (i, ca) in a.bytes().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.bytes().enumerate() {
-            let value = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
-            diagonal = row[j + 1];
-            row[j + 1] = value;
-        }
-    }
-    row[b.len()]
 }
 
 /// Every flag any command takes, and its words: argh reads them all into
@@ -510,6 +475,9 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (&["stauts"], "unknown command 'stauts' (did you mean 'status'?)"),
             (&["frobnicate"], "unknown command 'frobnicate'"),
+            (&["shutdonw"], "unknown command 'shutdonw' (did you mean 'shutdown'?)"),
+            (&["rpdc"], "unknown command 'rpdc' (did you mean 'rpcd'?)"),
+            (&["x"], "unknown command 'x'"),
             (&["help", "stauts"], "unknown command 'stauts' (did you mean 'status'?)"),
             (&["--bogus"], "unknown option '--bogus'"),
             (&["kill", "web"], "kill: unexpected argument 'web'"),
@@ -651,16 +619,5 @@ mod tests {
             }
         }
         assert!(accepted > 1000, "{accepted}");
-    }
-
-    #[test]
-    fn edit_distance() {
-        assert_eq!(distance("kitten", "sitting"), 3);
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("stauts", "status"), 2);
-        assert_eq!(distance("a-very-long-word-indeed", "kill"), 22);
-        for name in COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)) {
-            assert!(name.len() < NAME_MAX, "{name}");
-        }
     }
 }

@@ -7,7 +7,7 @@ mod files;
 mod host;
 mod ini;
 mod keys;
-pub use keys::rlimit_name;
+pub use keys::{nearest, rlimit_name};
 pub mod shlex;
 mod values;
 
