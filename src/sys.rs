@@ -1050,14 +1050,18 @@ pub fn open_read(path: &CStr) -> Result<OwnedFd, i32> {
 }
 
 /// Appends everything `fd` holds to `out`, retrying on EINTR; `Err(errno)`.
+/// Reads straight into `out`'s spare room (no buffer on the stack, whose
+/// pages would stay with the daemon).
 pub fn read_to_end(fd: RawFd, out: &mut Vec<u8>) -> Result<(), i32> {
-    let mut buf = [0u8; 4096];
     loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        out.reserve(1024);
+        let spare = out.spare_capacity_mut();
+        // SAFETY: spare is valid for spare.len() bytes.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
         match n {
             0 => return Ok(()),
-            n if n > 0 => out.extend_from_slice(buf.get(..n as usize).unwrap_or_default()),
+            // SAFETY: read initialised the first n bytes of the spare room.
+            n if n > 0 => unsafe { out.set_len(out.len() + n as usize) },
             _ if errno() == libc::EINTR => {}
             _ => return Err(errno()),
         }

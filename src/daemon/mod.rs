@@ -71,7 +71,7 @@ pub fn run(config_path: &[u8], foreground: bool) -> i32 {
 /// Runs the loop to its end. The process exits next, which frees the
 /// memory and closes the descriptors: dropping the daemon would only
 /// repeat that (and its drop code is about 700 bytes).
-fn serve(mut daemon: Daemon) -> i32 {
+fn serve(mut daemon: Box<Daemon>) -> i32 {
     let code = daemon.run();
     std::mem::forget(daemon);
     code
@@ -174,7 +174,12 @@ fn answers(stream: &std::os::unix::net::UnixStream) -> bool {
 /// Sets everything up: subreaper, signals, socket, pidfile, log; starts
 /// the autostart programs. With `ready`, reports `OK` or the error on it
 /// and then detaches stdio.
-fn start(config: Config, found: &Found, foreground: bool, ready: Option<OwnedFd>) -> Result<Daemon, String> {
+fn start(
+    config: Config,
+    found: &Found,
+    foreground: bool,
+    ready: Option<OwnedFd>,
+) -> Result<Box<Daemon>, String> {
     let result = setup(config, found, foreground);
     if let Some(ready) = ready {
         let mut message = Text::new();
@@ -193,7 +198,7 @@ fn start(config: Config, found: &Found, foreground: bool, ready: Option<OwnedFd>
     Ok(daemon)
 }
 
-fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, String> {
+fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Box<Daemon>, String> {
     // Whatever the launcher left open must not reach programs.
     sys::cloexec_from(3);
     let mut log = Logger::new(foreground);
@@ -253,7 +258,7 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Daemon, 
         Str("), listening on "),
         Str(&config.socket),
     ]);
-    Ok(Daemon::new(config, Table::new(slots), listener, log, ctx, signal_read))
+    Ok(Box::new(Daemon::new(config, Table::new(slots), listener, log, ctx, signal_read)))
 }
 
 /// A start-up problem the daemon survives: logged, and (detached) printed

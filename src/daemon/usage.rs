@@ -11,16 +11,10 @@ use std::ffi::CStr;
 pub fn json_fields(out: &mut Text, pid: Option<Pid>) {
     let (mut rss_kb, mut cpu_ms, mut fds) = (None, None, None);
     if let Some(pid) = pid {
-        let mut path = [0u8; 32];
-        let mut file = [0u8; 4096];
-        if let Some(n) = read(proc_path(&mut path, pid, b"/status"), &mut file) {
-            rss_kb = vm_rss(&file[..n]);
-        }
-        if let Some(n) = read(proc_path(&mut path, pid, b"/stat"), &mut file) {
-            cpu_ms =
-                cpu_ticks(&file[..n]).map(|ticks| crate::number::divide(ticks * 1000, sys::clock_ticks()));
-        }
-        fds = sys::count_entries(proc_path(&mut path, pid, b"/fd"));
+        rss_kb = proc_number(pid, b"/status", vm_rss);
+        cpu_ms = proc_number(pid, b"/stat", cpu_ticks)
+            .map(|ticks| crate::number::divide(ticks * 1000, sys::clock_ticks()));
+        fds = sys::count_entries(proc_path(&mut [0u8; 32], pid, b"/fd"));
     }
     for (name, value) in [(",\"rss_kb\":", rss_kb), (",\"cpu_ms\":", cpu_ms), (",\"fds\":", fds)] {
         out.str(name);
@@ -33,10 +27,18 @@ pub fn json_fields(out: &mut Text, pid: Option<Pid>) {
 
 /// VmRSS of a live process in kB (for `memory_max`).
 pub fn rss_kb(pid: Pid) -> Option<u64> {
+    proc_number(pid, b"/status", vm_rss)
+}
+
+/// What `parse` finds in `/proc/PID` + `leaf`. Out of line: its 4 KiB
+/// buffer is on the stack only while the file is read, not in the frames
+/// of the loop that asks (stack pages, once touched, stay resident).
+#[inline(never)]
+fn proc_number(pid: Pid, leaf: &[u8], parse: fn(&[u8]) -> Option<u64>) -> Option<u64> {
     let mut path = [0u8; 32];
     let mut file = [0u8; 4096];
-    let n = read(proc_path(&mut path, pid, b"/status"), &mut file)?;
-    vm_rss(&file[..n])
+    let n = read(proc_path(&mut path, pid, leaf), &mut file)?;
+    parse(file.get(..n)?)
 }
 
 fn read(path: &CStr, buf: &mut [u8]) -> Option<usize> {
