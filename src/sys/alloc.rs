@@ -25,11 +25,10 @@ const PAGE: usize = 4096;
 /// A slab starts with its header; blocks follow, 16-byte aligned.
 const HEADER: usize = 32;
 /// Block sizes: each fills a slab's 4064 bytes with little left over.
-/// Few classes: every class in use holds a page, mostly empty while the
-/// daemon is small. Seven instead of fourteen took the daemon's anonymous
-/// memory from 80 to 60-64 kB with 10 programs, 220-224 to 216 kB with 200
-/// and 772-776 to 760-764 kB with 1,000 (x86_64 static build).
-const CLASSES: [u16; 7] = [16, 32, 64, 128, 336, 1008, 2032];
+/// Every class in use holds at least a page, mostly empty while the daemon
+/// is small, so there are few classes; fewer than these nine costs more
+/// at 1,000 programs than it saves at 10 (`bench/memory.sh`).
+const CLASSES: [u16; 9] = [16, 32, 48, 64, 128, 256, 448, 1008, 2032];
 const MAX_SMALL: usize = 2032;
 /// Alignment of every slab block, and of C `malloc`.
 const ALIGN: usize = 16;
