@@ -368,3 +368,24 @@ fn numprocs_group_selection() {
     let both = env.pman(&["status", "w", "w_0"]);
     assert_eq!(both.lines().len(), 2, "a process selected twice counts once: {both}");
 }
+
+#[test]
+fn all_of_no_programs_is_nothing_to_do() {
+    // A router whose packages dropped no program in yet: `all` is a word, not a name.
+    let env = Env::new();
+    env.write_config("");
+    let _daemon = Daemon::start(&env);
+    for args in [
+        &["start", "all"][..],
+        &["stop", "all"],
+        &["restart", "all"],
+        &["signal", "HUP", "all"],
+        &["pid", "all"],
+        &["status", "all"],
+    ] {
+        let out = env.pman(args);
+        assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""), "pman {args:?}: {out}");
+    }
+    let out = env.pman(&["stop", "all", "nosuch"]);
+    assert_eq!((out.code, out.stderr.as_str()), (2, "pman: no such program: nosuch\n"), "{out}");
+}

@@ -496,7 +496,8 @@ impl Table {
                     any = true;
                 }
             }
-            if !any {
+            // `all` is a word, not a name: with no programs it selects none.
+            if !any && !all {
                 unknown.push(name.clone());
             }
         }
