@@ -143,13 +143,31 @@ fn ask(socket: &str, request: &Request) -> Result<(i32, Vec<u8>, Vec<u8>), Strin
 }
 
 /// Every program's `status --json` object: the daemon's answer, a JSON
-/// array (checked), as [`crate::json::parse`] reads it.
-fn programs(socket: &str) -> Result<Vec<u8>, String> {
-    let (_, out, err) = ask(socket, &Request::Status { names: Vec::new(), json: true })?;
+/// array (checked), as [`crate::json::parse`] reads it. `Err`: the exit
+/// code (the daemon's when it refused, e.g. 4) and the message.
+fn programs(socket: &str) -> Result<Vec<u8>, (i32, String)> {
+    let (code, out, err) =
+        ask(socket, &Request::Status { names: Vec::new(), json: true }).map_err(|m| (1, m))?;
     match crate::json::parse(&out) {
         Ok(list) if list.is_array() => Ok(out),
-        _ => Err(crate::text::lossy(err.trim_ascii()).into_owned()),
+        _ => Err((code.max(1), message(&err))),
     }
+}
+
+/// The daemon's error lines as one message, without `pman: ` prefixes.
+fn message(err: &[u8]) -> String {
+    let text = crate::text::lossy(err);
+    let mut joined = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 {
+            joined.push_str("; ");
+        }
+        joined.push_str(line.strip_prefix("pman: ").unwrap_or(line));
+    }
+    if joined.is_empty() {
+        joined.push_str("the daemon refused");
+    }
+    joined
 }
 
 /// Blocks until the daemon closes the connection: it does so by exiting.

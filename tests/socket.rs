@@ -193,6 +193,12 @@ fn another_uid_gets_permission_denied() {
     assert_eq!(out.code, 4, "{out}");
     assert_eq!(out.stderr.trim_end(), "pman: permission denied", "{out}");
     assert_eq!(env.prog_pid("a"), Some(a), "a stop from another uid was obeyed");
+    // metrics is a client like the others: the same line and exit code.
+    let mut cmd = as_nobody().expect("setpriv");
+    cmd.arg("-c").arg(&env.conf).arg("metrics");
+    let out = run_bounded(cmd, secs(10.0));
+    assert_eq!((out.code, out.stderr.as_str()), (4, "pman: permission denied\n"), "{out}");
+    assert!(out.lines().contains(&"pman_up 0"), "{out}");
 }
 
 #[test]

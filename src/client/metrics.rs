@@ -94,11 +94,11 @@ pub fn run(socket: &str) -> i32 {
     header(&mut out, "pman_up", "gauge", "1 if the pman daemon answered, else 0.");
     let text = match answer {
         Ok(text) => text,
-        Err(message) => {
+        Err((code, message)) => {
             out.str("pman_up 0\n");
             let _ = sys::write_all(1, out.as_bytes());
             fail(&[&message]);
-            return 1;
+            return code;
         }
     };
     let programs: Vec<Json> = json::parse(&text).map_or(Vec::new(), |list| list.items().collect());

@@ -4,7 +4,7 @@
 //! on stdin and prints one JSON object. Every failure of a call is an
 //! `{"error":"..."}` object with exit 0, which rpcd passes on as the reply.
 
-use super::{ask, log, programs};
+use super::{ask, log, message, programs};
 use crate::json::{self, Value};
 use crate::protocol::{valid_name, Request};
 use crate::sys;
@@ -63,7 +63,9 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
     let mut out = Text::with_capacity(1024);
     match method {
         "status" => {
-            out.str("{\"programs\":").bytes(json::parse(&programs(socket)?)?.raw()).byte(b'}');
+            out.str("{\"programs\":")
+                .bytes(json::parse(&programs(socket).map_err(|e| e.1)?)?.raw())
+                .byte(b'}');
         }
         "start" | "stop" | "restart" => {
             let name = name(args)?;
@@ -115,22 +117,6 @@ fn name(args: Value) -> Result<String, String> {
         Some(name) => Err(crate::text::cat(&["no such program: ", &name])),
         None => Err("missing argument: name (a string)".into()),
     }
-}
-
-/// The daemon's error lines as one message, without `pman: ` prefixes.
-fn message(err: &[u8]) -> String {
-    let text = crate::text::lossy(err);
-    let mut joined = String::new();
-    for (n, line) in text.lines().enumerate() {
-        if n > 0 {
-            joined.push_str("; ");
-        }
-        joined.push_str(line.strip_prefix("pman: ").unwrap_or(line));
-    }
-    if joined.is_empty() {
-        joined.push_str("the daemon refused");
-    }
-    joined
 }
 
 /// `{"lines":[...]}`: each line of `text` (invalid UTF-8 replaced).
