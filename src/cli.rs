@@ -278,7 +278,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         "-V" | "--version" => return Ok(Command::Version),
         "help" => {
             return match args {
-                [] | ["help"] => Ok(Command::Help(None)),
+                [] | ["help" | "-h" | "--help"] => Ok(Command::Help(None)),
                 [word] => Ok(Command::Help(Some(command(word)?.name))),
                 [_, extra, ..] => Err(crate::text::cat(&["help: unexpected argument '", extra, "'"])),
             }
@@ -515,6 +515,7 @@ mod tests {
         assert_eq!(p(&["--help"]).unwrap().command, Command::Help(None));
         assert_eq!(p(&["help", "log"]).unwrap().command, Command::Help(Some("log")));
         assert_eq!(p(&["help", "tail"]).unwrap().command, Command::Help(Some("log")));
+        assert_eq!(p(&["help", "--help"]).unwrap().command, Command::Help(None));
         assert_eq!(p(&["status", "--help"]).unwrap().command, Command::Help(Some("status")));
         assert_eq!(p(&["kill", "-h"]).unwrap().command, Command::Help(Some("kill")));
         assert_eq!(p(&["-V"]).unwrap().command, Command::Version);

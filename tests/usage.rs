@@ -74,7 +74,7 @@ fn each_command_has_its_own_help() {
         let out = pman_args(&[command, "--help"]);
         assert!(out.stdout.starts_with(&format!("usage: pman {command}")), "{command} --help: {out}");
     }
-    for args in [&["--help"][..], &["-h"], &["help"]] {
+    for args in [&["--help"][..], &["-h"], &["help"], &["help", "--help"], &["help", "-h"]] {
         let out = pman_args(args);
         assert_eq!(out.code, 0, "pman {args:?}: {out}");
         assert!(out.stdout.starts_with("usage: pman [-c CONFIG] [COMMAND]"), "pman {args:?}: {out}");
