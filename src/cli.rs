@@ -302,7 +302,13 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         Kind::Daemon => return Ok(Command::Daemon { foreground: f }),
         Kind::Check => return Ok(Command::Check { strict }),
         Kind::Metrics => return Ok(Command::Metrics),
-        Kind::Rpcd => return Ok(Command::Rpcd(words)),
+        Kind::Rpcd => {
+            return match words.as_slice() {
+                [verb] if verb == "list" => Ok(Command::Rpcd(words)),
+                [verb, _] if verb == "call" => Ok(Command::Rpcd(words)),
+                _ => Err("rpcd: usage: pman rpcd list | pman rpcd call METHOD".into()),
+            }
+        }
         Kind::Log => {
             let follow = f || follow;
             let source = match (words.pop(), daemon) {
@@ -502,6 +508,8 @@ mod tests {
             (&["log", "web", "x"], "log: unexpected argument 'x'"),
             (&["pid", "a", "--", "b"], "pid: unexpected argument 'b'"),
             (&["daemon", "-f", "x"], "daemon: unexpected argument 'x'"),
+            (&["rpcd"], "rpcd: usage: pman rpcd list | pman rpcd call METHOD"),
+            (&["rpcd", "call"], "rpcd: usage: pman rpcd list | pman rpcd call METHOD"),
         ];
         for (args, want) in cases {
             assert_eq!(err(args), *want, "{args:?}");

@@ -54,6 +54,24 @@ fn usage_errors_are_one_line_naming_what_is_wrong_then_a_hint() {
 }
 
 #[test]
+fn a_usage_error_is_reported_before_the_config_is_read() {
+    let missing = std::env::temp_dir().join(format!("pman-t-{}-missing.conf", std::process::id()));
+    let missing = missing.to_str().expect("utf-8 path");
+    let cases: &[(&[&str], &str)] = &[
+        (&["kill", "web"], "kill: unexpected argument 'web'"),
+        (&["rpcd"], "rpcd: usage: pman rpcd list | pman rpcd call METHOD"),
+        (&["rpcd", "lst"], "rpcd: usage: pman rpcd list | pman rpcd call METHOD"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["-c", missing];
+        all.extend_from_slice(args);
+        let out = pman_args(&all);
+        assert_eq!(out.code, 2, "pman {all:?}: {out}");
+        assert_eq!(out.stderr, format!("pman: {want}\ntry 'pman --help'\n"), "pman {all:?}: {out}");
+    }
+}
+
+#[test]
 fn each_command_has_its_own_help() {
     let ways: &[&[&str]] =
         &[&["help", "log"], &["log", "--help"], &["tail", "-h"], &["log", "web", "-f", "--help"]];
