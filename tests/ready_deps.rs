@@ -263,6 +263,44 @@ fn a_dependency_with_a_broken_section_keeps_waiting() {
     assert_eq!((out.code, out.stdout.trim()), (1, "[web] WAITING for: db"), "{out}");
 }
 
+/// `start web` also starts what a WAITING dependency waits on: with base
+/// stopped by hand and db WAITING for it, web, db and base all come up.
+#[test]
+fn start_reaches_dependencies_behind_a_waiting_one() {
+    let env = Env::new();
+    let conf = prog("base", "/bin/sleep 300", "startsecs=0")
+        + &prog("db", "/bin/sleep 300", "startsecs=0\ndepends_on=base")
+        + &prog("web", "/bin/sleep 300", "startsecs=0\ndepends_on=db");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    env.running_pid("web");
+    assert_eq!(env.pman(&["stop", "web", "base"]).code, 0);
+    kill(env.running_pid("db"), libc::SIGKILL);
+    wait_until(secs(5.0), "db WAITING", || env.status_line("db") == "[db] WAITING for: base");
+    let out = env.pman(&["start", "web"]);
+    assert_eq!(out.code, 0, "{out}");
+    for name in ["base", "db", "web"] {
+        env.running_pid(name);
+    }
+}
+
+/// `start` fails at once, too, when the dependency it waits on is itself
+/// WAITING for a FATAL config program.
+#[test]
+fn start_fails_at_once_behind_a_dependency_waiting_on_a_broken_section() {
+    let env = Env::new();
+    let conf = prog("web", "/bin/sleep 300", "autostart=false\ndepends_on=db")
+        + &prog("db", "/bin/sleep 300", "autostart=false\ndepends_on=x")
+        + "[program:x]\nstartsecs=x\n";
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    let since = std::time::Instant::now();
+    let out = env.pman(&["start", "web"]);
+    assert_eq!((out.code, out.stdout.trim()), (1, "[web] WAITING for: db"), "{out}");
+    assert!(since.elapsed() < secs(5.0), "start waited");
+    assert_eq!(env.status_line("db"), "[db] WAITING for: x");
+}
+
 /// Starts go dependencies first; stops dependents first, whatever the
 /// priorities say; an automatic restart waits for a stopped dependency
 /// without starting it.

@@ -351,9 +351,14 @@ impl Table {
         for name in self.waiting_for(index) {
             for j in 0..self.slots.len() {
                 let slot = &self.slots[j];
-                // FATAL, failed attempts, or at rest where nothing will start it.
+                if !self.named(j, name) {
+                    continue;
+                }
+                // FATAL, failed attempts, at rest where nothing will start
+                // it, or WAITING on such a one (no cycles: no endless descent).
                 let at_rest = matches!(slot.prog.state, State::Fatal | State::Stopped | State::Exited);
-                if self.named(j, name) && (slot.fatal_config() || at_rest || slot.prog.failures > 0) {
+                let waits_in_vain = slot.prog.state == State::Waiting && self.dependency_failed(j);
+                if slot.fatal_config() || at_rest || slot.prog.failures > 0 || waits_in_vain {
                     return true;
                 }
             }
@@ -362,18 +367,29 @@ impl Table {
     }
 
     /// A start of `index` (autostart, `start`, `restart`, reload): first
-    /// each dependency that is not active (STOPPED, EXITED, FATAL), transitively.
+    /// its dependencies (see [`Table::start_dependencies`]).
     pub fn start(&mut self, index: usize, log: &mut Logger) {
+        self.start_dependencies(index, log);
+        self.event(index, Event::Start, log);
+    }
+
+    /// Starts each dependency of `index` that is not active (STOPPED,
+    /// EXITED, FATAL), transitively, looking behind a WAITING one too.
+    fn start_dependencies(&mut self, index: usize, log: &mut Logger) {
         let names = self.slots[index].cfg.limits.depends_on.clone();
         for name in names.iter() {
             for j in 0..self.slots.len() {
                 let slot = &self.slots[j];
-                if self.named(j, name) && j != index && !slot.prog.is_active() && !slot.fatal_config() {
+                if !self.named(j, name) || j == index || slot.fatal_config() {
+                    continue;
+                }
+                if !slot.prog.is_active() {
                     self.start(j, log);
+                } else if slot.prog.state == State::Waiting {
+                    self.start_dependencies(j, log);
                 }
             }
         }
-        self.event(index, Event::Start, log);
     }
 
     /// Rebuilds the pid index, the deadlines, the spawn queue and the
