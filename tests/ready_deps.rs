@@ -301,6 +301,29 @@ fn start_fails_at_once_behind_a_dependency_waiting_on_a_broken_section() {
     assert_eq!(env.status_line("db"), "[db] WAITING for: x");
 }
 
+/// A one-shot setup job (`startsecs=0`, `autorestart=false`) meets its
+/// dependents by exiting with an expected code, not by running: web starts
+/// only once setup has made its file; a job that exits 3 keeps its
+/// dependent WAITING, and `start` of that one fails at once.
+#[test]
+fn a_one_shot_dependency_is_met_by_its_expected_exit() {
+    let env = Env::new();
+    let oneshot = "startsecs=0\nautorestart=false";
+    let conf = prog("setup", "/bin/sh -c 'sleep 1; touch $DIR/made'", oneshot)
+        + &prog("web", "/bin/sh -c 'test -f $DIR/made && exec sleep 300'", "startsecs=0\ndepends_on=setup")
+        + &prog("bad", "/bin/sh -c 'exit 3'", oneshot)
+        + &prog("api", "/bin/sleep 300", "depends_on=bad");
+    env.write_config(&conf);
+    let _daemon = Daemon::start(&env);
+    env.running_pid("web");
+    assert_eq!(env.status_line("setup"), "[setup] EXITED exit: 0");
+    assert_eq!(env.json_of("web").get("restarts").and_then(|v| v.as_i64()), Some(0));
+    wait_until(secs(5.0), "bad EXITED", || env.status_line("bad") == "[bad] EXITED exit: 3");
+    assert_eq!(env.status_line("api"), "[api] WAITING for: bad");
+    let out = env.pman(&["start", "api"]);
+    assert_eq!(out.code, 1, "{out}");
+}
+
 /// Starts go dependencies first; stops dependents first, whatever the
 /// priorities say; an automatic restart waits for a stopped dependency
 /// without starting it.

@@ -10,7 +10,7 @@ use super::health::{self, Health};
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
-use crate::config::{ProgramConfig, Ready};
+use crate::config::{AutoRestart, ProgramConfig, Ready};
 use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
@@ -314,15 +314,21 @@ impl Table {
     }
 
     /// A dependency is met: RUNNING, or EXITED with an expected exit code.
+    /// A one-shot job (`startsecs=0`, `autorestart=false`) is RUNNING from
+    /// its fork, so only its expected exit meets it.
     fn met(&self, name: &str) -> bool {
         for j in 0..self.slots.len() {
             if !self.named(j, name) {
                 continue;
             }
             let slot = &self.slots[j];
+            let cfg = &slot.cfg;
             let expected =
-                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if slot.cfg.limits.exitcodes.contains(c));
-            let up = slot.prog.state == State::Running || (slot.prog.state == State::Exited && expected);
+                matches!(slot.prog.last_exit, Some(Exit::Code(c)) if cfg.limits.exitcodes.contains(c));
+            let one_shot =
+                cfg.startsecs == 0 && cfg.autorestart == AutoRestart::Never && cfg.ready == Ready::Startsecs;
+            let up = (slot.prog.state == State::Running && !one_shot)
+                || (slot.prog.state == State::Exited && expected);
             if slot.fatal_config() || !up {
                 return false;
             }
