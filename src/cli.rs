@@ -274,13 +274,17 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         return Ok(Command::Daemon { foreground: false });
     };
     match word {
-        "-h" | "--help" => return Ok(Command::Help(None)),
-        "-V" | "--version" => return Ok(Command::Version),
-        "help" => {
+        "-V" | "--version" => {
+            return match args {
+                [] => Ok(Command::Version),
+                [extra, ..] => Err(crate::text::cat(&[word, ": unexpected argument '", extra, "'"])),
+            }
+        }
+        "help" | "-h" | "--help" => {
             return match args {
                 [] | ["help" | "-h" | "--help"] => Ok(Command::Help(None)),
                 [word] => Ok(Command::Help(Some(command(word)?.name))),
-                [_, extra, ..] => Err(crate::text::cat(&["help: unexpected argument '", extra, "'"])),
+                [_, extra, ..] => Err(crate::text::cat(&[word, ": unexpected argument '", extra, "'"])),
             }
         }
         _ if word.starts_with('-') => return Err(crate::text::cat(&["unknown option '", word, "'"])),
@@ -486,6 +490,8 @@ mod tests {
             (&["x"], "unknown command 'x'"),
             (&["help", "stauts"], "unknown command 'stauts' (did you mean 'status'?)"),
             (&["--bogus"], "unknown option '--bogus'"),
+            (&["--version", "extra"], "--version: unexpected argument 'extra'"),
+            (&["help", "log", "x"], "help: unexpected argument 'x'"),
             (&["kill", "web"], "kill: unexpected argument 'web'"),
             (&["shutdown", "now"], "kill: unexpected argument 'now'"),
             (&["pid", "a", "b"], "pid: unexpected argument 'b'"),
@@ -525,6 +531,9 @@ mod tests {
         assert_eq!(p(&["help", "tail"]).unwrap().command, Command::Help(Some("log")));
         assert_eq!(p(&["help", "--help"]).unwrap().command, Command::Help(None));
         assert_eq!(p(&["status", "--help"]).unwrap().command, Command::Help(Some("status")));
+        assert_eq!(p(&["--help", "status"]).unwrap().command, Command::Help(Some("status")));
+        assert_eq!(p(&["-h", "tail"]).unwrap().command, Command::Help(Some("log")));
+        assert_eq!(p(&["--version"]).unwrap().command, Command::Version);
         assert_eq!(p(&["kill", "-h"]).unwrap().command, Command::Help(Some("kill")));
         assert_eq!(p(&["-V"]).unwrap().command, Command::Version);
         assert!(help(Some("log")).starts_with("usage: pman log NAME"));

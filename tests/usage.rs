@@ -40,6 +40,7 @@ fn usage_errors_are_one_line_naming_what_is_wrong_then_a_hint() {
         (&["daemon", "-x"], "daemon: unknown option '-x'"),
         (&["--bogus"], "unknown option '--bogus'"),
         (&["help", "stauts"], "unknown command 'stauts' (did you mean 'status'?)"),
+        (&["--version", "extra"], "--version: unexpected argument 'extra'"),
     ];
     for (args, want) in cases {
         let out = env.pman(args);
@@ -73,8 +74,13 @@ fn a_usage_error_is_reported_before_the_config_is_read() {
 
 #[test]
 fn each_command_has_its_own_help() {
-    let ways: &[&[&str]] =
-        &[&["help", "log"], &["log", "--help"], &["tail", "-h"], &["log", "web", "-f", "--help"]];
+    let ways: &[&[&str]] = &[
+        &["help", "log"],
+        &["log", "--help"],
+        &["tail", "-h"],
+        &["log", "web", "-f", "--help"],
+        &["--help", "log"],
+    ];
     for args in ways {
         let out = pman_args(args);
         assert_eq!(out.code, 0, "pman {args:?}: {out}");
