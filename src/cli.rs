@@ -29,7 +29,7 @@ commands:
   rpcd list|call METHOD        rpcd exec plugin (ubus call pman ...)
   help [COMMAND]               print this help, or a command's
 
-aliases: tail = log, update = reload, shutdown = kill
+aliases: tail = log, update = reload, reread = reload --dry-run, shutdown = kill
 
 options:
   -c, --config CONFIG          config file (default $PMAN_CONFIG, else /etc/pman.conf)
@@ -155,7 +155,8 @@ const COMMANDS: &[Spec] = &[
         usage: "reload [--dry-run]",
         help: "Re-reads the config: starts added programs, stops removed ones, restarts\n\
          changed ones (alias: update). A config with errors changes nothing.\n\n\
-         \x20 --dry-run          print what reload would change, changing nothing\n",
+         \x20 --dry-run          print what reload would change, changing nothing\n\
+         \x20                    (alias: reread)\n",
         flags: &["--dry-run"],
         most: 0,
     },
@@ -195,7 +196,9 @@ const COMMANDS: &[Spec] = &[
 ];
 
 /// supervisorctl's words for pman's commands.
-const ALIASES: &[(&str, &str)] = &[("tail", "log"), ("update", "reload"), ("shutdown", "kill")];
+/// `reread` is `reload --dry-run`.
+const ALIASES: &[(&str, &str)] =
+    &[("tail", "log"), ("update", "reload"), ("reread", "reload"), ("shutdown", "kill")];
 
 /// The help of `command` (`None`: the whole usage).
 pub fn help(command: Option<&str>) -> String {
@@ -336,7 +339,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             Request::Signal { signal, names: need_names(name, words)? }
         }
         Kind::Pid => Request::Pid(words.pop()),
-        Kind::Reload => Request::Reload { dry_run },
+        Kind::Reload => Request::Reload { dry_run: dry_run || word == "reread" },
         Kind::Kill => Request::Kill,
         Kind::Start => Request::Start(need_names(name, words)?),
         Kind::Stop => Request::Stop(need_names(name, words)?),
@@ -578,6 +581,9 @@ mod tests {
     fn aliases() {
         assert_eq!(p(&["shutdown"]).unwrap().command, Command::Send(Request::Kill));
         assert_eq!(p(&["update"]).unwrap().command, Command::Send(Request::Reload { dry_run: false }));
+        assert_eq!(p(&["reread"]).unwrap().command, Command::Send(Request::Reload { dry_run: true }));
+        assert_eq!(p(&["help", "reread"]).unwrap().command, Command::Help(Some("reload")));
+        assert_eq!(p(&["reread", "x"]).unwrap_err(), "reload: unexpected argument 'x'");
         let tail = p(&["tail", "web", "-f"]).unwrap().command;
         assert_eq!(
             tail,

@@ -328,6 +328,9 @@ fn dry_run_prints_what_reload_would_do_and_changes_nothing() {
     assert_eq!(out.code, 0, "{out}");
     let lines: BTreeSet<&str> = out.stdout.lines().collect();
     assert_eq!(lines, ["[chg] changed", "[new] added", "[gone] removed"].into_iter().collect(), "{out}");
+    // supervisorctl's `reread` is the same dry run.
+    let reread = env.pman(&["reread"]);
+    assert_eq!((reread.code, &reread.stdout), (0, &out.stdout), "{reread}");
     // Nothing changed.
     let now: Vec<Option<i32>> = ["keep", "gone", "chg"].iter().map(|n| env.prog_pid(n)).collect();
     assert_eq!(now, pids.iter().map(|&p| Some(p)).collect::<Vec<_>>());
