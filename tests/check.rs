@@ -204,6 +204,17 @@ fn includes_in_sorted_order_relative_to_the_file() {
 }
 
 #[test]
+fn include_without_files_is_a_warning() {
+    let dir = TempDir::new();
+    let conf = dir.write("pman.conf", "[program:a]\ncommand=/bin/true\n[include]\nfile = x.conf\n");
+    let run = check(&conf, &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "config OK: 1 programs\n"), "{}", run.stderr);
+    let prefix = format!("pman: warning: {}:3: [include] has no files= key", conf.display());
+    assert!(run.stderr.lines().any(|l| l.starts_with(&prefix)), "{}", run.stderr);
+    assert_eq!(check(&conf, &["--strict"]).code, 2);
+}
+
+#[test]
 fn supervisord_conf_gets_one_note() {
     let dir = TempDir::new();
     let conf = dir.write(

@@ -332,6 +332,9 @@ fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
             let near = keys::nearest(&e.key, ["files"].iter().copied());
             diags.warn(e.file, e.line, unknown_key("[include]", e, near));
         }
+        if s.get("files").is_none() {
+            diags.warn(s.file, s.line, "[include] has no files= key: nothing is included".into());
+        }
     } else if let Some(group) = name.strip_prefix("program:") {
         program(s, group, site, diags, all);
     } else if name.starts_with("fcgi-program:") {

@@ -249,8 +249,9 @@ fn warnings_name_key_and_nearest() {
     assert!(w[2].contains(":5: ") && w[2].contains("stdout_events_enabled"));
     assert!(w[3].contains(":6: ") && w[3].contains("[program:b]"));
     assert!(w[4].contains(":7: ") && w[4].contains("[group:g]"));
-    assert!(w[5].contains(":10: ") && w[5].contains("files"));
-    assert_eq!(w.len(), 6, "{w:?}");
+    assert!(w[5].contains(":9: ") && w[5].contains("[include] has no files= key"));
+    assert!(w[6].contains(":10: ") && w[6].contains("files"));
+    assert_eq!(w.len(), 7, "{w:?}");
     assert!(report.result.is_ok());
 }
 
