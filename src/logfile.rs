@@ -29,8 +29,16 @@ pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
 }
 
 /// The file `log` reads for `program` (`stderr`: its stderr log, which
-/// with `redirect_stderr` is the stdout log), or why there is none.
+/// with `redirect_stderr` is the stdout log), or why there is none (a
+/// section with errors has no paths: it is never run).
 pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&[u8], String> {
+    if program.is_unrun() {
+        return Err(crate::text::cat(&[
+            "pman: ",
+            &program.name,
+            ": not run: its config has errors (FATAL config)",
+        ]));
+    }
     let (which, target) = if stderr && !program.redirect_stderr {
         ("stderr", &program.stderr)
     } else {

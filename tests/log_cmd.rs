@@ -195,16 +195,19 @@ fn log_daemon_shows_the_daemons_own_log() {
 }
 
 #[test]
-fn syslog_and_none_targets_have_no_file_to_show() {
+fn syslog_none_and_unrun_programs_have_no_file_to_show() {
     let env = Env::new();
     env.write_config(
         "[program:s]\ncommand=/bin/sleep 300\nstdout=syslog\nstderr=none\nautostart=false\n\
-         [program:r]\ncommand=/bin/sleep 300\nstdout=none\nredirect_stderr=true\nautostart=false\n",
+         [program:r]\ncommand=/bin/sleep 300\nstdout=none\nredirect_stderr=true\nautostart=false\n\
+         [program:b]\ncommand=/bin/sleep 300\nstartsecs=abc\n",
     );
     let cases: &[(&[&str], &str)] = &[
         (&["log", "s"], "pman: s: stdout goes to syslog (see logread)\n"),
         (&["log", "s", "--stderr"], "pman: s: stderr is not logged (none)\n"),
         (&["log", "r", "--stderr"], "pman: r: stdout is not logged (none)\n"),
+        // A section with errors is never run: it has no log.
+        (&["log", "b"], "pman: b: not run: its config has errors (FATAL config)\n"),
     ];
     for (what, running) in [("without a daemon", false), ("with a daemon", true)] {
         let _daemon = running.then(|| Daemon::start(&env));
