@@ -58,6 +58,25 @@ fn failing_checks_in_a_row_restart_the_program_with_the_last_line() {
     assert!(!env.status_line("d").contains("healthcheck"));
 }
 
+/// A health restart that is the second exit in a row waits in BACKOFF, and
+/// its line says why.
+#[test]
+fn a_health_restart_in_backoff_shows_its_reason() {
+    let env = Env::new();
+    let extra = "healthcheck=/bin/sh -c 'echo bad; exit 1'\nhealthcheck_interval=1\nhealthcheck_retries=1\n\
+                 backoff=30";
+    env.write_config(&prog("d", "/bin/sleep 300", extra));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("d");
+    wait_until(secs(20.0), "BACKOFF after two health restarts", || env.status_line("d").contains("BACKOFF"));
+    let line = env.status_line("d");
+    assert!(
+        line_matches(&line, "[d] BACKOFF signal: TERM retry in: {N}s healthcheck: exit 1: bad"),
+        "{line}"
+    );
+    assert_eq!(env.json_of("d").string("reason"), Some("healthcheck: exit 1: bad"));
+}
+
 /// Before the first check of a run ends `health` is "pending"; without a
 /// healthcheck, or when not RUNNING, it is null.
 #[test]

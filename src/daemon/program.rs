@@ -426,8 +426,11 @@ impl Program {
     }
 
     /// Stops a RUNNING program as `stop` does, to start it again after.
+    /// The reason shows on its STOPPING and BACKOFF lines until it starts.
     fn restart_for(&mut self, cfg: &ProgramConfig, reason: String, now: Instant) -> Action {
-        self.last_restart_reason = Some(reason.into());
+        let reason: Box<str> = reason.into();
+        self.reason = Some(reason.clone());
+        self.last_restart_reason = Some(reason);
         self.restarting = true;
         self.signal_stop(cfg, State::Stopping, now)
     }
@@ -1413,6 +1416,20 @@ mod tests {
         p.step(&c, Event::Stop, at(2));
         p.step(&c, exited(0), at(3));
         assert_eq!((p.state, p.restarts), (State::Stopped, 0));
+        // A second health restart in a row waits in BACKOFF, showing why.
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, Event::Ready, at(1));
+        p.step(&c, Event::Unhealthy { reason: "memory_max: x".into() }, at(2));
+        assert_eq!((p.state, p.reason.as_deref()), (State::Stopping, Some("memory_max: x")));
+        p.step(&c, exited(0), at(3));
+        assert_eq!(p.state, State::Starting);
+        p.step(&c, spawned(8), at(3));
+        assert_eq!(p.reason, None);
+        p.step(&c, Event::Ready, at(4));
+        p.step(&c, Event::Unhealthy { reason: "memory_max: y".into() }, at(5));
+        p.step(&c, exited(0), at(6));
+        assert_eq!((p.state, p.reason.as_deref(), p.crashes), (State::Backoff, Some("memory_max: y"), 2));
         // An exit that restarts names itself.
         let mut p = in_state(State::Running, t0);
         p.step(&cfg(), Event::Exited { exit: Exit::Signal(libc::SIGSEGV), group_alive: false }, at(5));
