@@ -256,6 +256,11 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
+        // After `--` every word is the command's, `-c` too.
+        if arg == "--" {
+            rest.extend(args[i..].iter().map(String::as_str));
+            break;
+        }
         if arg == "-c" || arg == "--config" {
             let value = args.get(i + 1).ok_or_else(|| crate::text::cat(&[arg, ": missing config file"]))?;
             config = Some(value.clone());
@@ -475,6 +480,10 @@ mod tests {
         assert_eq!(a.command, b.command);
         let last = p(&["-c", "a.conf", "status", "--config", "b.conf"]).unwrap();
         assert_eq!(last.config, FilePath::from("b.conf"));
+        // After `--`, `-c` is a word of the command.
+        let after = p(&["-c", "a.conf", "stop", "--", "-c", "b.conf"]).unwrap();
+        assert_eq!(after.config, FilePath::from("a.conf"));
+        assert_eq!(after.command, Command::Send(Request::Stop(vec!["-c".into(), "b.conf".into()])));
     }
 
     #[test]
