@@ -3,7 +3,7 @@
 //! Plain `sys` calls and whole-line writes: no std::io machinery.
 
 use crate::cli::Command;
-use crate::protocol::{Request, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::protocol::{Request, TAG_ACCEPTED, TAG_ERR, TAG_EXIT, TAG_OUT};
 use crate::{config, fail, socket, sys};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -86,8 +86,11 @@ fn exchange(
     let sent = sys::write_all(fd, text.as_bytes());
     let mut pending = Vec::new();
     let mut chunk = [0u8; 1024];
+    // A request that waits on programs has no time limit once the daemon
+    // has said it has it (`+`); until then a silent daemon is given up on.
+    let mut accepted = false;
     loop {
-        if !waits && !sys::readable_within(fd, ANSWER_TIMEOUT) {
+        if !(waits && accepted) && !sys::readable_within(fd, ANSWER_TIMEOUT) {
             return Err("daemon not responding".into());
         }
         let n = match sys::read(fd, &mut chunk) {
@@ -114,6 +117,7 @@ fn exchange(
             let (tag, text) = (pending[0], &pending[1..]);
             match tag {
                 TAG_OUT | TAG_ERR => line(tag, text),
+                TAG_ACCEPTED => accepted = true,
                 TAG_EXIT => {
                     let code = sys::str_of(text).and_then(|t| crate::number::i32(t.trim_ascii()));
                     return Ok(code.unwrap_or(1));

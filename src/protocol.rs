@@ -10,13 +10,17 @@
 //!
 //! Reply: lines, each starting with a tag byte: `>` a line for the client's
 //! stdout, `!` a line for its stderr, and last `=N`, the exit code. The
-//! daemon closes the connection after the `=` line.
+//! daemon closes the connection after the `=` line. A request that waits on
+//! programs (`start`, `stop`, `restart`, `reload`, `kill`) is first answered
+//! `+` at once: the daemon has it, and the rest may take as long as the
+//! programs do.
 
 pub const MAX_REQUEST: usize = 4096;
 
 pub const TAG_OUT: u8 = b'>';
 pub const TAG_ERR: u8 = b'!';
 pub const TAG_EXIT: u8 = b'=';
+pub const TAG_ACCEPTED: u8 = b'+';
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {

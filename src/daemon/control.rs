@@ -364,6 +364,15 @@ impl Control {
         }
     }
 
+    /// Tells a client its request waits on programs (the `+` line), so
+    /// that it waits without a time limit. Two bytes into an empty socket
+    /// buffer: a peer that cannot take them is gone, and is found closed.
+    pub fn accepted(&mut self, id: Option<u64>) {
+        if let Some(client) = self.clients.iter().find(|c| Some(c.id) == id) {
+            let _ = sys::write(client.stream.as_raw_fd(), &[crate::protocol::TAG_ACCEPTED, b'\n']);
+        }
+    }
+
     /// Keeps `id`'s connection open after its reply until the daemon exits.
     pub fn linger(&mut self, id: Option<u64>) {
         if let Some(client) = self.clients.iter_mut().find(|c| Some(c.id) == id) {

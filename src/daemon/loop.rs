@@ -341,12 +341,14 @@ impl Daemon {
             return self.control.send(Some(id), Reply::error("pman: shutting down"), 1);
         }
         self.jobs.push(Job::begin(&self.table, id, indices, stop, start));
+        self.control.accepted(Some(id));
     }
 
     /// `kill`, SIGTERM, SIGINT.
     fn begin_shutdown(&mut self, id: Option<u64>) {
         self.shutting_down = true;
         self.jobs.push(Job::shutdown(&self.table, id));
+        self.control.accepted(id);
     }
 
     /// `reload`, SIGHUP; one at a time, and none while shutting down.
@@ -356,7 +358,10 @@ impl Daemon {
             return self.control.send(id, Reply::error("pman: busy: a reload or shutdown is in progress"), 1);
         }
         match Job::reload(&self.table, &self.config, &mut self.log, id, dry_run) {
-            Ok(job) => self.jobs.push(job),
+            Ok(job) => {
+                self.jobs.push(job);
+                self.control.accepted(id);
+            }
             Err((reply, code)) => self.control.send(id, reply, code),
         }
     }
