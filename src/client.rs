@@ -90,7 +90,8 @@ fn exchange(
     // has said it has it (`+`); until then a silent daemon is given up on.
     let mut accepted = false;
     loop {
-        if !(waits && accepted) && !sys::readable_within(fd, ANSWER_TIMEOUT) {
+        let unlimited = waits && accepted;
+        if !unlimited && !sys::readable_within(fd, ANSWER_TIMEOUT) {
             return Err("daemon not responding".into());
         }
         let n = match sys::read(fd, &mut chunk) {
