@@ -66,6 +66,23 @@ fn last_restart_reason_names_the_exit() {
     assert_eq!(restart_reason(&env, "e").as_deref(), Some("exit: 3"));
 }
 
+/// A retry after a failed start is an automatic restart too: it counts in
+/// `restarts` and names the failure (the exit, else the reason).
+#[test]
+fn last_restart_reason_names_a_failed_start() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "{}{}",
+        prog("f", "/bin/sh -c 'exit 1'", "backoff=1\nbackoff_max=1"),
+        prog("n", "/bin/sleep 300", "ready=file:$DIR/never\nready_timeout=1\nbackoff=1\nbackoff_max=1")
+    ));
+    let _daemon = Daemon::start(&env);
+    let restarts = |name: &str| env.json_of(name).get("restarts").and_then(|v| v.as_i64()).unwrap_or(0);
+    wait_until(secs(20.0), "retries of both", || restarts("f") >= 1 && restarts("n") >= 1);
+    assert_eq!(restart_reason(&env, "f").as_deref(), Some("exit: 1"));
+    assert_eq!(restart_reason(&env, "n").as_deref(), Some("not ready after 1s"));
+}
+
 /// `watchdog` without `ready = fd:N`, and `ready = healthcheck` without a
 /// `healthcheck` key, are config errors.
 #[test]

@@ -235,7 +235,7 @@ impl Program {
             (Starting, Event::SpawnFailed { reason }) => {
                 self.pid = None;
                 self.reason = Some(reason.into());
-                self.failed_start(cfg, now)
+                self.failed_start(cfg, now, None)
             }
             // As above: only a STARTING program spawns; counted as a failed start.
             (
@@ -244,7 +244,7 @@ impl Program {
             ) => {
                 self.pid = None;
                 self.reason = Some(reason.into());
-                self.failed_start(cfg, now)
+                self.failed_start(cfg, now, None)
             }
             (Starting, Event::SpawnRefused { reason }) => {
                 self.refused(reason);
@@ -330,7 +330,7 @@ impl Program {
 
             (Starting, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
-                self.failed_start(cfg, now)
+                self.failed_start(cfg, now, Some(exit))
             }
             (Running, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
@@ -522,7 +522,7 @@ impl Program {
     /// A stop is complete: STOPPED, or a failed start when it was not ready.
     fn stop_done(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
         if std::mem::take(&mut self.unready) {
-            return self.failed_start(cfg, now);
+            return self.failed_start(cfg, now, None);
         }
         if std::mem::take(&mut self.restarting) {
             return self.restart_after_run(cfg, now);
@@ -541,7 +541,9 @@ impl Program {
     }
 
     /// A start that did not survive `startsecs` (or never made a process).
-    fn failed_start(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
+    /// A retry is an automatic restart: `last_restart_reason` names the
+    /// exit (`exit`), else the reason (`not ready after 60s`, a spawn error).
+    fn failed_start(&mut self, cfg: &ProgramConfig, now: Instant, exit: Option<Exit>) -> Action {
         self.failures += 1;
         self.attempts_ended += 1;
         if cfg.startretries.is_some_and(|retries| self.failures > retries) {
@@ -551,6 +553,10 @@ impl Program {
         }
         self.state = State::Backoff;
         self.deadline = Some(now.after_secs(backoff_delay(cfg, self.failures)));
+        self.last_restart_reason = match exit {
+            Some(exit) => Some(exit_reason(exit).into()),
+            None => self.reason.clone(),
+        };
         Action::None
     }
 
