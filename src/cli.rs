@@ -341,6 +341,9 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
                 return Err("signal: missing signal".into());
             }
             let signal = words.remove(0);
+            if crate::signals::parse(&signal).is_none() {
+                return Err(crate::text::cat(&["signal: bad signal: ", &signal]));
+            }
             Request::Signal { signal, names: need_names(name, words)? }
         }
         Kind::Pid => Request::Pid(words.pop()),
@@ -510,6 +513,7 @@ mod tests {
             (&["start"], "start: missing program name"),
             (&["signal"], "signal: missing signal"),
             (&["signal", "HUP"], "signal: missing program name"),
+            (&["signal", "SIGBOGUS", "web"], "signal: bad signal: SIGBOGUS"),
             (&["log"], "log: missing program name"),
             (&["log", "web", "-n", "abc"], "log -n: not a number: abc"),
             (&["tail", "web", "--lines", "-3"], "log --lines: not a number: -3"),

@@ -31,6 +31,8 @@ fn usage_errors_are_one_line_naming_what_is_wrong_then_a_hint() {
         (&["log", "web", "-n"], "log -n: missing value"),
         (&["signal"], "signal: missing signal"),
         (&["signal", "HUP"], "signal: missing program name"),
+        (&["signal", "BOGUS", "web"], "signal: bad signal: BOGUS"),
+        (&["signal", "99", "web"], "signal: bad signal: 99"),
         (&["start"], "start: missing program name"),
         (&["kill", "web"], "kill: unexpected argument 'web'"),
         (&["shutdown", "now"], "kill: unexpected argument 'now'"),
