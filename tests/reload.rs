@@ -196,6 +196,12 @@ fn a_new_socket_name_applies() {
     let new_socket = format!("{}-new", env.socket);
     let text = env.render(&prog("a", "/bin/sleep 300", "startsecs=0")).replace(&env.socket, &new_socket);
     std::fs::write(&env.conf, text).expect("write config");
+    // Asked on the old socket, a dry run names the change.
+    let mut raw = Raw::connect(&env.socket).expect("connect to the old socket");
+    raw.send(b"reload --dry-run\n").expect("send");
+    let (reply, _) = raw.read_to_end(secs(10.0));
+    let want = format!(">socket: {} -> {new_socket}\n=0\n", env.socket);
+    assert_eq!(String::from_utf8_lossy(&reply), want);
     daemon.signal(libc::SIGHUP);
     wait_until(secs(3.0), "the daemon answers on the new socket", || env.pman(&["pid"]).code == 0);
     assert_eq!(env.prog_pid("a"), Some(a), "socket change restarted a program");

@@ -123,7 +123,10 @@ impl Job {
                 return Err((reply, 2));
             }
         };
-        let (lines, to_stop) = differences(table, &new);
+        let (mut lines, to_stop) = differences(table, &new);
+        if new.socket != config.socket {
+            lines.push(concat(&[Str("socket: "), Str(&config.socket), Str(" -> "), Str(&new.socket)]));
+        }
         if dry_run {
             reload_lines(&lines, &mut reply);
             return Err((reply, 0));
