@@ -36,14 +36,15 @@ fn a_watchdog_that_stops_being_fed_restarts_the_program() {
 }
 
 /// A program whose resident memory grows past `memory_max` is restarted
-/// with `memory_max: RSS …MB > 16MB`.
+/// with `memory_max: RSS …MB > 16MB` (a limit under 1 MB in KB).
 #[test]
 fn a_program_past_memory_max_is_restarted() {
     let env = Env::new();
     let grows = "python3 -c 'import time,os; open(os.environ[\"DIR\"]+\"/m.count\",\"a\").write(\"x\\n\"); \
                  b = bytearray(48 << 20); time.sleep(300)'";
     let conf = prog("m", grows, &format!("environment=DIR={}\nmemory_max=16MB", env.dir_str()))
-        + &prog("small", "sleep 300", "memory_max=64MB");
+        + &prog("small", "sleep 300", "memory_max=64MB")
+        + &prog("tiny", "sleep 300", "memory_max=100KB");
     env.write_config(&conf);
     let _daemon = Daemon::start(&env);
     wait_until(secs(60.0), "a restart by memory_max", || {
@@ -51,6 +52,10 @@ fn a_program_past_memory_max_is_restarted() {
     });
     let reason = restart_reason(&env, "m").unwrap_or_default();
     assert!(reason.starts_with("memory_max: RSS ") && reason.ends_with("MB > 16MB"), "{reason}");
+    // A limit under 1 MB is shown in KB, as it was written.
+    wait_until(secs(30.0), "a restart of tiny", || restart_reason(&env, "tiny").is_some());
+    let reason = restart_reason(&env, "tiny").unwrap_or_default();
+    assert!(reason.starts_with("memory_max: RSS ") && reason.ends_with("B > 100KB"), "{reason}");
     wait_until(secs(20.0), "a second start", || env.read("m.count").lines().count() >= 2);
     let small = env.json_of("small");
     assert_eq!(small.get("restarts").and_then(|v| v.as_i64()), Some(0), "{small:?}");

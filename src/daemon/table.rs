@@ -662,13 +662,13 @@ impl Table {
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
             let Some(pid) = slot.prog.pid.filter(|_| slot.memory_watched()) else { continue };
-            let (kb, max_kb) = (super::usage::rss_kb(pid).unwrap_or(0), slot.cfg.limits.memory_max / 1024);
-            if kb * 1024 > slot.cfg.limits.memory_max {
+            let (rss, max) = (super::usage::rss_kb(pid).unwrap_or(0) * 1024, slot.cfg.limits.memory_max);
+            if rss > max {
                 let mut reason = crate::text::Text::new();
                 reason.str("memory_max: RSS ");
-                megabytes(&mut reason, kb);
+                size(&mut reason, rss);
                 reason.str(" > ");
-                megabytes(&mut reason, max_kb);
+                size(&mut reason, max);
                 let reason = crate::sys::string_of(reason.into_bytes()).unwrap_or_default();
                 self.event(index, Event::Unhealthy { reason }, log);
             }
@@ -1067,16 +1067,24 @@ fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
 /// How often (in seconds) `memory_max` is checked while RUNNING.
 const MEMORY_INTERVAL_SECS: u32 = 10;
 
-/// `17.2MB` or `16MB`: kB as MB with one decimal (cut), none when it is 0.
-/// The tenths `kb * 10 / 1024` taken apart by shifts (no 64-bit division):
-/// whole MB are `kb >> 10`, the tenth comes from the kB left over.
-fn megabytes(out: &mut crate::text::Text, kb: u64) {
-    out.uint(kb >> 10);
-    let tenth = ((kb as u32 & 1023) * 10) >> 10;
-    if tenth != 0 {
-        out.byte(b'.').uint(tenth.into());
+/// `17.2MB`, `16MB`, `512KB` or `1000B`: bytes in the largest unit that
+/// makes at least 1, with one decimal (cut), none when it is 0. The tenths
+/// are taken apart by shifts (no 64-bit division): whole units are
+/// `bytes >> shift`, the tenth comes from the next 10 bits left over.
+fn size(out: &mut crate::text::Text, bytes: u64) {
+    let (shift, unit) = match bytes {
+        0..=1023 => (0, "B"),
+        1024..=0xf_ffff => (10, "KB"),
+        _ => (20, "MB"),
+    };
+    out.uint(bytes >> shift);
+    if shift != 0 {
+        let tenth = (((bytes >> (shift - 10)) as u32 & 1023) * 10) >> 10;
+        if tenth != 0 {
+            out.byte(b'.').uint(tenth.into());
+        }
     }
-    out.str("MB");
+    out.str(unit);
 }
 
 /// Logs a change of state, or another failed start in BACKOFF.
@@ -1190,17 +1198,24 @@ mod tests {
     }
 
     #[test]
-    fn megabytes_show_one_decimal_cut() {
-        for kb in [0u64, 1, 102, 103, 1023, 1024, 1126, 17612, 16384, 16486, (1 << 40) + 1023, u64::MAX / 10]
+    fn sizes_show_one_decimal_cut_in_the_largest_unit() {
+        for kb in [1u64, 102, 103, 1023, 1024, 1126, 17612, 16384, 16486, (1 << 40) + 1023] {
+            let mut out = crate::text::Text::new();
+            size(&mut out, kb * 1024);
+            let (whole, tenths, unit) =
+                if kb < 1024 { (kb, 0, "KB") } else { (kb / 1024, kb * 10 / 1024 % 10, "MB") };
+            let dot = if tenths == 0 { String::new() } else { format!(".{tenths}") };
+            assert_eq!(out.to_str_lossy(), format!("{whole}{dot}{unit}"), "{kb}");
+        }
+        for (bytes, want) in
+            [(0, "0B"), (1000, "1000B"), (1500, "1.4KB"), (100 << 10, "100KB"), (512 << 10, "512KB")]
         {
             let mut out = crate::text::Text::new();
-            megabytes(&mut out, kb);
-            let tenths = kb * 10 / 1024;
-            let dot = if tenths % 10 == 0 { String::new() } else { format!(".{}", tenths % 10) };
-            assert_eq!(out.to_str_lossy(), format!("{}{dot}MB", tenths / 10), "{kb}");
+            size(&mut out, bytes);
+            assert_eq!(out.to_str_lossy(), want);
         }
         let mut out = crate::text::Text::new();
-        megabytes(&mut out, 17612);
+        size(&mut out, 17612 << 10);
         assert_eq!(out.to_str_lossy(), "17.1MB");
     }
 
