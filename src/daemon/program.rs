@@ -339,7 +339,7 @@ impl Program {
                     self.state = Exited;
                     return Action::None;
                 }
-                self.last_restart_reason = Some(exit_reason(exit).into());
+                self.restart_reason_exit(exit);
                 self.restart_after_run(cfg, now)
             }
             (Stopping, Event::Exited { exit, group_alive }) => {
@@ -553,11 +553,28 @@ impl Program {
         }
         self.state = State::Backoff;
         self.deadline = Some(now.after_secs(backoff_delay(cfg, self.failures)));
-        self.last_restart_reason = match exit {
-            Some(exit) => Some(exit_reason(exit).into()),
-            None => self.reason.clone(),
-        };
+        match exit {
+            Some(exit) => self.restart_reason_exit(exit),
+            None => self.last_restart_reason = self.reason.clone(),
+        }
         Action::None
+    }
+
+    /// `last_restart_reason` = `exit: 1` or `signal: SEGV`, allocated only
+    /// when it differs from the last one: a crash loop allocates nothing.
+    fn restart_reason_exit(&mut self, exit: Exit) {
+        let mut digits = [0u8; 20];
+        let (label, value) = match exit {
+            Exit::Code(code) => ("exit: ", crate::text::decimal_str(code as u64, &mut digits)),
+            Exit::Signal(signal) => match crate::signals::name(signal) {
+                Some(name) => ("signal: ", name),
+                None => ("signal: ", crate::text::decimal_str(signal as u64, &mut digits)),
+            },
+        };
+        let same = self.last_restart_reason.as_deref().and_then(|r| r.strip_prefix(label)) == Some(value);
+        if !same {
+            self.last_restart_reason = Some(crate::text::cat(&[label, value]).into());
+        }
     }
 
     fn should_restart(&self, cfg: &ProgramConfig, exit: Exit) -> bool {
@@ -569,18 +586,6 @@ impl Program {
                 Exit::Signal(signal) => self.sent_signal != Some(signal),
             },
         }
-    }
-}
-
-/// `exit: 1` or `signal: SEGV`.
-fn exit_reason(exit: Exit) -> String {
-    use crate::text::Part::{Int, Str};
-    match exit {
-        Exit::Code(code) => crate::text::concat(&[Str("exit: "), Int(code.into())]),
-        Exit::Signal(signal) => match crate::signals::name(signal) {
-            Some(name) => crate::text::concat(&[Str("signal: "), Str(name)]),
-            None => crate::text::concat(&[Str("signal: "), Int(signal.into())]),
-        },
     }
 }
 
@@ -1440,6 +1445,14 @@ mod tests {
         let mut p = in_state(State::Running, t0);
         p.step(&cfg(), Event::Exited { exit: Exit::Signal(libc::SIGSEGV), group_alive: false }, at(5));
         assert_eq!(p.last_restart_reason.as_deref(), Some("signal: SEGV"));
+        // The same reason again is kept, not made anew (no allocation per crash).
+        let kept = p.last_restart_reason.as_deref().map(str::as_ptr);
+        p.restart_reason_exit(Exit::Signal(libc::SIGSEGV));
+        assert_eq!(p.last_restart_reason.as_deref().map(str::as_ptr), kept);
+        p.restart_reason_exit(Exit::Code(3));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("exit: 3"));
+        p.restart_reason_exit(Exit::Signal(40));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("signal: 40"));
     }
 
     #[test]
