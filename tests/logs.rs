@@ -109,6 +109,46 @@ fn streams_naming_one_file_share_its_cap() {
     assert_eq!(size(&env, "shared.log.2"), 0, "one writer, one rotation: no .2 with backups=1");
 }
 
+/// A stream naming a file another stream named first takes that stream's
+/// cap, also when one of the two is uncapped: both go one way.
+#[test]
+fn a_shared_file_is_capped_as_its_first_stream_says() {
+    let env = Env::new();
+    let chatty = |tag: &str| {
+        format!(
+            "/bin/sh -c 'i=0; while [ $i -lt 100 ]; do echo {tag}-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; \
+             exec /bin/sleep 300'"
+        )
+    };
+    env.write_config(&format!(
+        "[program:p1]\ncommand={}\nstdout=$DIR/x.log\nstdout_maxbytes=0\nstartsecs=0\n\
+         [program:p2]\ncommand={}\nstdout=$DIR/x.log\nstdout_maxbytes=1KB\nstartsecs=0\n\
+         [program:q1]\ncommand={}\nstdout=$DIR/y.log\nstdout_maxbytes=1KB\nstdout_backups=20\nstartsecs=0\n\
+         [program:q2]\ncommand={}\nstdout=$DIR/y.log\nstdout_maxbytes=0\nstartsecs=0\n",
+        chatty("p1"),
+        chatty("p2"),
+        chatty("q1"),
+        chatty("q2")
+    ));
+    let _daemon = Daemon::start(&env);
+    // x.log is unbounded: every line of both is in it, nothing rotated.
+    wait_until(secs(5.0), "both programs' last lines in x.log", || {
+        let x = env.read("x.log");
+        x.contains("p1-99") && x.contains("p2-99")
+    });
+    assert_eq!(size(&env, "x.log.1"), 0, "an uncapped file was rotated");
+    // y.log is capped at 1 KB (with 20 backups) for both.
+    let files: Vec<String> =
+        std::iter::once("y.log".to_string()).chain((1..=20).map(|n| format!("y.log.{n}"))).collect();
+    wait_until(secs(5.0), "both programs' last lines in y.log*", || {
+        let all: String = files.iter().map(|f| env.read(f)).collect();
+        all.contains("q1-99") && all.contains("q2-99")
+    });
+    for f in &files {
+        assert!(size(&env, f) <= 1024, "the shared cap was exceeded: {f} is {} bytes", size(&env, f));
+    }
+}
+
 #[test]
 fn uncapped_output_is_written_by_the_program_itself() {
     let env = Env::new();

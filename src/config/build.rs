@@ -547,7 +547,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             break;
         }
         sc.process_num = Some(num);
-        let Some(p) = process(&mut sc, &slots, s, g, home, disk) else { break };
+        let Some(mut p) = process(&mut sc, &slots, s, g, home, disk) else { break };
         if let Some(other) = all.owner(&p.name) {
             let text = crate::text::cat(&[
                 sc.label,
@@ -560,7 +560,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             sc.fail_at(s.file, s.line, text);
             break;
         }
-        shared_logs(&mut sc, &slots, s, &p, all);
+        shared_logs(&mut sc, &slots, s, &mut p, all);
         all.push(p);
     }
     let Some(error) = diags.first_error_of(&s.name, errors_before) else {
@@ -943,15 +943,17 @@ fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home:
     }
 }
 
-/// Two streams writing one file share the first one's cap and backups.
-fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, all: &mut Programs) {
+/// Two streams writing one file share the first one's cap and backups:
+/// a later stream takes them, so that both are capped or neither is.
+fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &mut ProgramConfig, all: &mut Programs) {
+    let mut first_limits = [None; 2];
     let streams = [
         (const { keys::index("stdout") }, "stdout", &p.stdout, p.stdout_maxbytes, p.stdout_backups),
         (const { keys::index("stderr") }, "stderr", &p.stderr, p.stderr_maxbytes, p.stderr_backups),
     ];
     // With redirect_stderr, stderr is no stream of its own.
-    for (row, stream, target, maxbytes, backups) in
-        streams.into_iter().take(2 - usize::from(p.redirect_stderr))
+    for (k, (row, stream, target, maxbytes, backups)) in
+        streams.into_iter().take(2 - usize::from(p.redirect_stderr)).enumerate()
     {
         let LogTarget::File(path) = target else { continue };
         // Compared as paths compare (`/tmp//x` is `/tmp/x`), by their bytes.
@@ -987,9 +989,16 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig, al
                     Str(", whose maxbytes and backups apply"),
                 ]);
                 sc.diags.warn(file, line, text);
+                first_limits[k] = Some((*m, *b));
             }
             (Some(_), _) => {}
         }
+    }
+    if let Some((m, b)) = first_limits[0] {
+        (p.stdout_maxbytes, p.stdout_backups) = (m, b);
+    }
+    if let Some((m, b)) = first_limits[1] {
+        (p.stderr_maxbytes, p.stderr_backups) = (m, b);
     }
 }
 

@@ -732,3 +732,26 @@ fn a_dependency_cycle_is_named_from_each_section_on_it() {
         ]
     );
 }
+
+#[test]
+fn a_stream_sharing_a_file_takes_the_first_streams_cap() {
+    let report = parse(
+        "[program:p1]\ncommand=x\nstdout=/tmp/x.log\nstdout_maxbytes=0\n\
+         [program:p2]\ncommand=x\nstdout=/tmp/x.log\nstdout_maxbytes=1KB\nstdout_backups=3\n\
+         [program:q1]\ncommand=x\nstdout=/tmp/y.log\nstdout_maxbytes=1KB\n\
+         [program:q2]\ncommand=x\nstdout=/tmp//y.log\nstdout_maxbytes=0\n\
+         [program:r]\ncommand=x\nstdout=/tmp/z.log\nstderr=/tmp/z.log\nstderr_maxbytes=0\n",
+    );
+    assert_eq!(report.warnings.len(), 3, "{:?}", report.warnings);
+    let config = report.result.expect("valid");
+    let limits: Vec<(u64, u32, u64, u32)> = config
+        .programs
+        .iter()
+        .map(|p| (p.stdout_maxbytes, p.stdout_backups, p.stderr_maxbytes, p.stderr_backups))
+        .collect();
+    let default = 256 << 10;
+    assert_eq!(limits[1].0, 0, "p2 takes p1's unbounded file");
+    assert_eq!(limits[1].1, 1, "p2 takes p1's backups");
+    assert_eq!(limits[3].0, 1024, "q2 takes q1's cap");
+    assert_eq!(limits[4], (default, 1, default, 1), "r's stderr takes its stdout's cap");
+}
