@@ -84,12 +84,29 @@ fn not_regular(st: &FileStat) -> Result<(), String> {
     Err(text)
 }
 
-/// `path` made absolute against the working directory (no symlink resolving,
-/// like Python's `os.path.abspath` without the normalisation).
+/// `path` made absolute against the working directory (no symlink
+/// resolving). Its leading `..`s (and `.`s) are taken off the working
+/// directory, which getcwd gives free of symlinks, so that is exact:
+/// `../sub/pman.conf` from `/etc/x` is `/etc/sub/pman.conf`, and paths
+/// relative to it compare equal to the ones written out in full.
 pub fn absolute(path: &[u8]) -> FilePath {
     if !is_absolute(path) {
         if let Ok(cwd) = sys::current_dir() {
-            return cwd.join(path);
+            let mut base = cwd.as_bytes();
+            let mut rest = path;
+            loop {
+                let (part, tail) = match rest.iter().position(|&b| b == b'/') {
+                    Some(at) => (&rest[..at], &rest[at + 1..]),
+                    None => (rest, &b""[..]),
+                };
+                match part {
+                    b"." | b"" if !tail.is_empty() => {}
+                    b".." => base = parent(base).unwrap_or(b"/"),
+                    _ => break,
+                }
+                rest = tail;
+            }
+            return crate::path::join(base, rest);
         }
     }
     path.into()
@@ -293,6 +310,27 @@ fn octal(mut n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_path_takes_its_leading_dot_dots_off_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let up = cwd.parent().unwrap_or(&cwd).to_str().unwrap().to_string();
+        let here = cwd.to_str().unwrap();
+        let cases = [
+            ("../sub/pman.conf", format!("{up}/sub/pman.conf")),
+            ("./../sub/pman.conf", format!("{up}/sub/pman.conf")),
+            ("pman.conf", format!("{here}/pman.conf")),
+            ("./pman.conf", format!("{here}/pman.conf")),
+            ("a/../b.conf", format!("{here}/a/../b.conf")),
+            ("/etc/../x.conf", "/etc/../x.conf".to_string()),
+        ];
+        for (path, want) in cases {
+            let got = absolute(path.as_bytes());
+            assert_eq!(String::from_utf8_lossy(got.as_bytes()), want.replace("//", "/"), "{path}");
+        }
+        let deep = "../".repeat(cwd.components().count() + 3) + "x.conf";
+        assert_eq!(absolute(deep.as_bytes()).as_bytes(), b"/x.conf");
+    }
 
     #[test]
     fn octal_is_written_as_format_writes_it() {
