@@ -132,6 +132,55 @@ fn syslog_output_is_one_datagram_per_line() {
     assert_eq!(out.code, 1, "log of a syslog stream: {out}");
 }
 
+/// A line cut at 1 KiB whose newline comes right after is no empty line
+/// of its own, and a line a process leaves unended goes out, tagged with
+/// its pid, once the process has exited, not glued to the next run's.
+#[test]
+fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
+    let env = Env::new();
+    let sock_path = env.path("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    sock.set_read_timeout(Some(secs(5.0))).expect("timeout");
+    env.write_config(&format!(
+        // The daemon logs to its file: only the programs' datagrams queue up.
+        "[pman]\nlogfile=$DIR/pman.log\nsyslog_socket={}\n{}",
+        sock_path.display(),
+        "[program:cut]\ncommand=/bin/sh -c 'head -c 1024 /dev/zero | tr \"\\\\000\" a; echo; \
+         head -c 2048 /dev/zero | tr \"\\\\000\" z; echo; echo end; exec sleep 300'\n\
+         startsecs=0\nstdout=syslog\nstderr=none\n\
+         [program:part]\ncommand=/bin/sh -c 'echo first; printf partial'\n\
+         startsecs=0\nautorestart=false\nstdout=syslog\nstderr=none\n",
+    ));
+    let _daemon = Daemon::start(&env);
+    let mut cut = Vec::new();
+    let mut part = Vec::new();
+    let mut buf = [0u8; 4096];
+    while cut.last().map(String::as_str) != Some("end") || part.len() < 2 {
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if let Some(rest) = datagram.strip_prefix("<30>cut[") {
+                    cut.push(rest.split_once("]: ").map_or(String::new(), |(_, line)| line.to_string()));
+                } else if let Some(rest) = datagram.strip_prefix("<30>part[") {
+                    part.push(rest.to_string());
+                }
+            }
+            Err(e) => panic!(
+                "datagrams: cut {lens:?} part {part:?}, then {e}",
+                lens =
+                    cut.iter().map(|c| (c.len(), c.chars().take(5).collect::<String>())).collect::<Vec<_>>()
+            ),
+        }
+    }
+    let lens: Vec<usize> = cut.iter().map(String::len).collect();
+    assert_eq!(lens, [1024, 1024, 1024, 3], "no empty datagram after a cut");
+    let pid = |d: &str| d.split_once(']').map(|(p, _)| p.to_string());
+    assert!(part[0].ends_with("]: first"), "{part:?}");
+    assert!(part[1].ends_with("]: partial"), "{part:?}");
+    assert_eq!(pid(&part[0]), pid(&part[1]), "{part:?}");
+    assert_eq!(env.state("part"), "EXITED");
+}
+
 #[test]
 fn logs_are_capped_and_rotated() {
     let env = Env::new();

@@ -187,8 +187,13 @@ pub struct Capture {
 /// What a stream sent to syslog keeps between reads.
 #[derive(Default)]
 struct SyslogLine {
-    /// A line not yet ended (at most [`SYSLOG_LINE`] bytes).
+    /// A line not yet ended (at most [`SYSLOG_LINE`] bytes), and the pid
+    /// of the process that wrote it.
     partial: Vec<u8>,
+    pid: i32,
+    /// The last datagram was a line cut at [`SYSLOG_LINE`]: a newline
+    /// right after it ends that line, and is no empty line of its own.
+    cut: bool,
     /// Bytes of output whose datagram could not be sent since the last
     /// one that was, and the errno of the last such send.
     dropped: u64,
@@ -204,6 +209,7 @@ impl Capture {
     }
 
     /// Sends complete lines of `data` to syslog as `<PRI>NAME[PID]: line`.
+    /// A line left unended by an earlier process goes first, on its own.
     /// Once a send works after some failed, returns the bytes dropped and
     /// the errno of the last failure.
     pub fn send_syslog(
@@ -218,32 +224,74 @@ impl Capture {
         let Sink::Syslog(priority) = self.sink else { return None };
         let line = self.syslog.get_or_insert_with(Box::default);
         let mut recovered = None;
+        if line.pid != pid && !line.partial.is_empty() {
+            recovered = line.send(priority, name, socket, path, message, 0, &mut self.errors);
+        }
+        line.pid = pid;
         for &byte in data {
             if byte != b'\n' {
+                line.cut = false;
                 line.partial.push(byte);
                 if line.partial.len() < SYSLOG_LINE {
                     continue;
                 }
+            } else if std::mem::take(&mut line.cut) && line.partial.is_empty() {
+                continue;
             }
-            message.clear();
-            message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
-            message.byte(b'[').int(pid.into()).str("]: ").bytes(&line.partial);
-            // The line as the program wrote it, its newline included.
-            let bytes = line.partial.len() as u64 + u64::from(byte == b'\n');
-            line.partial.clear();
-            match sys::send_unix(socket, message.as_bytes(), path) {
-                Ok(_) if line.dropped > 0 => {
-                    recovered = Some((std::mem::take(&mut line.dropped), line.errno));
-                }
-                Ok(_) => {}
-                Err(errno) => {
-                    line.dropped += bytes;
-                    line.errno = errno;
-                    self.errors += 1;
-                }
+            let newline = u64::from(byte == b'\n');
+            line.cut = newline == 0;
+            if let Some(r) = line.send(priority, name, socket, path, message, newline, &mut self.errors) {
+                recovered = Some(r);
             }
         }
         recovered
+    }
+
+    /// Sends the line its process left unended (it has exited).
+    pub fn end_syslog_line(
+        &mut self,
+        name: &str,
+        socket: &UnixDatagram,
+        path: &[u8],
+        message: &mut Text,
+    ) -> Option<(u64, i32)> {
+        let Sink::Syslog(priority) = self.sink else { return None };
+        let line = self.syslog.as_mut().filter(|l| !l.partial.is_empty())?;
+        line.cut = false;
+        line.send(priority, name, socket, path, message, 0, &mut self.errors)
+    }
+}
+
+impl SyslogLine {
+    /// Sends `partial` as one datagram and empties it; `extra` bytes (its
+    /// newline) count with it when it is dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        priority: u8,
+        name: &str,
+        socket: &UnixDatagram,
+        path: &[u8],
+        message: &mut Text,
+        extra: u64,
+        errors: &mut u64,
+    ) -> Option<(u64, i32)> {
+        message.clear();
+        message.byte(b'<').uint(priority.into()).byte(b'>').str(name);
+        message.byte(b'[').int(self.pid.into()).str("]: ").bytes(&self.partial);
+        // The line as the program wrote it, its newline included.
+        let bytes = self.partial.len() as u64 + extra;
+        self.partial.clear();
+        match sys::send_unix(socket, message.as_bytes(), path) {
+            Ok(_) if self.dropped > 0 => Some((std::mem::take(&mut self.dropped), self.errno)),
+            Ok(_) => None,
+            Err(errno) => {
+                self.dropped += bytes;
+                self.errno = errno;
+                *errors += 1;
+                None
+            }
+        }
     }
 }
 
@@ -409,6 +457,19 @@ impl Output {
         for (i, [out, err]) in self.pipes.iter().enumerate() {
             if out.is_some() || err.is_some() {
                 self.piped.push(i);
+            }
+        }
+    }
+
+    /// A program's process has exited: the lines it left unended in its
+    /// syslog streams are sent now (a file gets every byte at once).
+    pub fn end_run(&mut self, index: usize, name: &str, log: &mut Logger, syslog_path: &[u8]) {
+        let Output { pipes, syslog, datagram, .. } = self;
+        let (Some(streams), Some(socket)) = (pipes.get_mut(index), syslog.as_ref()) else { return };
+        for (k, capture) in streams.iter_mut().enumerate() {
+            let Some(capture) = capture else { continue };
+            if let Some((dropped, errno)) = capture.end_syslog_line(name, socket, syslog_path, datagram) {
+                dropped_warning(log, name, if k == 0 { "stdout" } else { "stderr" }, dropped, errno);
             }
         }
     }

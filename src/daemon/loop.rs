@@ -226,6 +226,10 @@ impl Daemon {
         }
         self.drain_signals();
         self.table.reap(&mut self.log);
+        while let Some(index) = self.table.take_ended() {
+            let name = &self.table.slot(index).cfg.name;
+            self.output.end_run(index, name, &mut self.log, &self.config.syslog_socket);
+        }
         for (p, &what) in pollfds.iter().zip(&polled) {
             let revents = p.revents;
             if revents == 0 {

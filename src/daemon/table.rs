@@ -193,6 +193,9 @@ pub struct Table {
     checks_due: Timers,
     /// Programs with a check running.
     checking: Vec<usize>,
+    /// Programs whose main process [`Table::reap`] reaped, until the loop
+    /// has ended their runs' output ([`Table::take_ended`]).
+    ended: Vec<usize>,
 }
 
 impl Table {
@@ -211,6 +214,7 @@ impl Table {
             waiting: Vec::new(),
             checks_due: Timers::default(),
             checking: Vec::new(),
+            ended: Vec::new(),
         };
         table.reindex();
         table
@@ -993,6 +997,7 @@ impl Table {
             let slot = &self.slots[index];
             let group_alive = slot.cfg.killasgroup && sys::group_alive(slot.prog.pgid.unwrap_or(0));
             self.event(index, Event::Exited { exit, group_alive }, log);
+            self.ended.push(index);
         }
         let mut at = 0;
         while at < self.group_watch.len() {
@@ -1004,6 +1009,11 @@ impl Table {
                 self.group_watch.swap_remove(at);
             }
         }
+    }
+
+    /// The next program whose main process was reaped, if any.
+    pub fn take_ended(&mut self) -> Option<usize> {
+        self.ended.pop()
     }
 
     /// A program whose main process is gone but whose group had members
