@@ -17,6 +17,7 @@ pub mod path;
 pub mod protocol;
 pub mod signals;
 pub mod socket;
+mod sort;
 #[allow(unsafe_code)]
 mod sys;
 pub mod text;

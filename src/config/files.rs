@@ -2,6 +2,7 @@
 //! `[include]` globbing, and turning relative or `~` paths into absolute ones.
 
 use crate::path::{c_path, is_absolute, join, FilePath};
+use crate::sort;
 use crate::sys::{self, FileStat};
 use std::os::fd::AsRawFd;
 
@@ -261,8 +262,8 @@ pub fn glob(pattern: &[u8]) -> Vec<FilePath> {
     let mut found = Vec::new();
     walk(root, &parts, &mut found);
     // Unstable: paths of equal bytes are the same path.
-    found.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    found
+    let order = sort::sorted(found.len(), &|a, b| found[a].as_bytes() < found[b].as_bytes());
+    order.iter().map(|&i| std::mem::take(&mut found[i])).collect()
 }
 
 /// Matches `parts` below `base`: directories for every part but the last.

@@ -2,6 +2,7 @@
 //! read the way Supervisor's configparser reads them (inline comments after
 //! whitespace, `:` or `=`, indented continuation lines, lower-case keys).
 
+use crate::sort;
 use crate::text::TrimSpace;
 
 /// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
@@ -184,22 +185,25 @@ pub fn merge(all: &mut Vec<Section>, new: Vec<Section>) -> Vec<Repeat> {
     // The first occurrence of each new section's name, as an index into
     // `all` then `new`: one sort, not a scan per section, so thousands of
     // sections stay fast.
-    let mut order: Vec<(&str, usize)> =
-        all.iter().chain(new.iter()).enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    order.sort_unstable();
+    let names: Vec<&str> = all.iter().chain(new.iter()).map(|s| s.name.as_str()).collect();
+    let order = sort::sorted(names.len(), &|a, b| (names[a], a) < (names[b], b));
     let mut first = vec![0usize; new.len()];
-    let mut run_start = 0;
-    for (k, &(name, i)) in order.iter().enumerate() {
-        if order.get(run_start).is_some_and(|&(n, _)| n != name) {
-            run_start = k;
-        }
-        if let (Some(slot), Some(&(_, f))) =
-            (i.checked_sub(old).and_then(|j| first.get_mut(j)), order.get(run_start))
-        {
+    // The name of the current run of equal names, and its first index.
+    let mut run: Option<(&str, usize)> = None;
+    for &i in &order {
+        let f = match run {
+            Some((name, f)) if name == names[i] => f,
+            _ => {
+                run = Some((names[i], i));
+                i
+            }
+        };
+        if let Some(slot) = i.checked_sub(old).and_then(|j| first.get_mut(j)) {
             *slot = f;
         }
     }
     drop(order);
+    drop(names);
     // Where each new section ended up in `all`.
     let mut placed = vec![0usize; new.len()];
     let mut repeats = Vec::new();

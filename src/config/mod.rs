@@ -12,6 +12,7 @@ pub mod shlex;
 mod values;
 
 use crate::path::FilePath;
+use crate::sort;
 use crate::text::Part::{Bytes, Str, Uint};
 use crate::text::{concat, path as shown};
 pub use build::DEFAULT_PATH;
@@ -460,18 +461,14 @@ impl Diags {
 
     /// `FILE:LINE: text` in file order, each message once.
     fn format(&self, list: Vec<Diag>) -> Vec<String> {
-        // (file, line, index) triples, the index settling ties: the daemon
-        // sorts triples of these types too, so one sort routine serves both
-        // (unstable: the index makes every key unique).
-        // The line is mapped to an i32 in its order (exact below 2^32 lines).
-        let line_key = |line: usize| (line as u32 ^ 0x8000_0000) as i32;
-        let mut order: Vec<(usize, i32, usize)> =
-            list.iter().enumerate().map(|(i, d)| (d.file, line_key(d.line), i)).collect();
-        order.sort_unstable();
+        // By file, then line, the index settling ties (every key unique).
+        let order = sort::sorted(list.len(), &|a, b| {
+            (list[a].file, list[a].line, a) < (list[b].file, list[b].line, b)
+        });
         let mut out: Vec<String> = Vec::with_capacity(list.len());
         // Duplicates (a bad key repeated by numprocs) share a file and line.
         let (mut group, mut group_start) = ((usize::MAX, 0), 0);
-        for d in order.iter().filter_map(|&(_, _, i)| list.get(i)) {
+        for d in order.iter().filter_map(|&i| list.get(i)) {
             if (d.file, d.line) != group {
                 group = (d.file, d.line);
                 group_start = out.len();

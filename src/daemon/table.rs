@@ -11,6 +11,7 @@ use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
 use crate::config::{AutoRestart, ProgramConfig, Ready};
+use crate::sort;
 use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
 use crate::text::Part::{Int, Str, Uint};
@@ -252,12 +253,12 @@ impl Table {
     fn keyed(&self, indices: &[usize], below: bool) -> Vec<(usize, i32, usize)> {
         let depth = self.layers(indices, below);
         let flip = if below { 0 } else { !0 };
-        let mut keyed = Vec::with_capacity(indices.len());
-        for (n, &i) in indices.iter().enumerate() {
-            keyed.push((depth[n], self.slots[i].cfg.priority ^ flip, i));
-        }
+        let key = |n: usize| (depth[n], self.slots[indices[n]].cfg.priority ^ flip, indices[n]);
         // Unique keys (the index is last): an unstable sort is exact.
-        keyed.sort_unstable();
+        let mut keyed = Vec::with_capacity(indices.len());
+        for n in sort::sorted(indices.len(), &|a, b| key(a) < key(b)) {
+            keyed.push(key(n));
+        }
         keyed
     }
 
