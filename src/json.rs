@@ -46,7 +46,8 @@ impl<'a> Value<'a> {
     }
 
     /// An array's items, or an object's values after their keys; none for
-    /// any other value.
+    /// any other value. Not inlined: 48 B less on mipsel.
+    #[inline(never)]
     pub fn items(self) -> Items<'a> {
         let open = self.is_array() || self.is_object();
         Items {

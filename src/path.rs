@@ -103,6 +103,9 @@ impl From<Vec<u8>> for FilePath {
 }
 
 impl From<&[u8]> for FilePath {
+    // One copy routine for both borrowed forms: inlined, they cost 224 B
+    // more on mipsel.
+    #[inline(never)]
     fn from(bytes: &[u8]) -> FilePath {
         FilePath(bytes.to_vec())
     }
@@ -116,7 +119,7 @@ impl From<String> for FilePath {
 
 impl From<&str> for FilePath {
     fn from(text: &str) -> FilePath {
-        FilePath(text.as_bytes().to_vec())
+        FilePath::from(text.as_bytes())
     }
 }
 

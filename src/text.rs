@@ -95,7 +95,8 @@ impl Text {
         self.bytes(&[byte])
     }
 
-    /// `n` in decimal.
+    /// `n` in decimal. Not inlined at its 20 uses: 64 B less on mipsel.
+    #[inline(never)]
     pub fn uint(&mut self, n: u64) -> &mut Text {
         self.padded(n, 1)
     }

@@ -96,7 +96,8 @@ impl Slot {
         waits && prog.pid.is_none() && prog.pgid.is_some()
     }
 
-    /// It sets `memory_max` and is RUNNING.
+    /// It sets `memory_max` and is RUNNING. Not inlined: 32 B less on mipsel.
+    #[inline(never)]
     fn memory_watched(&self) -> bool {
         self.cfg.limits.memory_max > 0 && self.prog.state == State::Running
     }
