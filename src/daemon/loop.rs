@@ -301,6 +301,9 @@ impl Daemon {
         self.control.recycle(request);
     }
 
+    /// One request line. Not inlined: with it called, LLVM takes `dispatch`
+    /// into `run`, and the two cost 436 B less on mipsel.
+    #[inline(never)]
     fn handle_request(&mut self, id: u64, line: &str) {
         let request = match Request::parse(line) {
             Ok(request) => request,
