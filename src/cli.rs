@@ -363,7 +363,7 @@ fn command(word: &str) -> Result<&'static Spec, String> {
         return Ok(spec);
     }
     // The nearest name or alias, as a config key is suggested.
-    let names = COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0));
+    let names = COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)).chain(["help"]);
     match crate::config::nearest(word, names) {
         Some(near) => Err(crate::text::cat(&["unknown command '", word, "' (did you mean '", near, "'?)"])),
         None => Err(crate::text::cat(&["unknown command '", word, "'"])),
@@ -503,6 +503,7 @@ mod tests {
             (&["shutdonw"], "unknown command 'shutdonw' (did you mean 'shutdown'?)"),
             (&["rpdc"], "unknown command 'rpdc' (did you mean 'rpcd'?)"),
             (&["x"], "unknown command 'x'"),
+            (&["helpp"], "unknown command 'helpp' (did you mean 'help'?)"),
             (&["help", "stauts"], "unknown command 'stauts' (did you mean 'status'?)"),
             (&["--bogus"], "unknown option '--bogus'"),
             (&["--version", "extra"], "--version: unexpected argument 'extra'"),

@@ -241,3 +241,62 @@ fn compat_corpus() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
 }
+
+#[test]
+fn include_patterns_see_the_pman_environment() {
+    let dir = TempDir::new();
+    let conf = dir
+        .write("pman.conf", "[pman]\nenvironment = D=conf.d\n[include]\nfiles = %(here)s/%(ENV_D)s/*.conf\n");
+    dir.write("conf.d/a.conf", "[program:a]\ncommand=/bin/true\n");
+    let run = check(&conf, &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "config OK: 1 programs\n"), "{}", run.stderr);
+    // [supervisord] environment counts too; a variable set nowhere is an error.
+    let sup =
+        dir.write("sup.conf", "[supervisord]\nenvironment=D=conf.d\n[include]\nfiles=%(ENV_D)s/*.conf\n");
+    let run = check(&sup, &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "config OK: 1 programs\n"), "{}", run.stderr);
+    let unset = dir.write("unset.conf", "[include]\nfiles=%(ENV_PMAN_NO_SUCH_VAR)s/*.conf\n");
+    let run = check(&unset, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("{}:2: [include] files: ", unset.display())), "{}", run.stderr);
+}
+
+#[test]
+fn warnings_show_the_port_key_as_written() {
+    let dir = TempDir::new();
+    let conf = dir.write("pman.conf", "[pman]\nPort = 1\n[program:a]\ncommand=/bin/true\n");
+    let run = check(&conf, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected = format!(
+        "pman: warning: {}:2: [pman] Port is ignored: pman is steered through its socket\n",
+        conf.display()
+    );
+    assert_eq!(run.stderr, expected);
+}
+
+#[test]
+fn numbers_too_large_are_out_of_range_once() {
+    let dir = TempDir::new();
+    let conf = dir.write(
+        "pman.conf",
+        "[program:a]\ncommand=/bin/true\nstartsecs=99999999999\npriority=-99999999999\n\
+         healthcheck_interval=0\n[program:w]\ncommand=/bin/true\nnumprocs=5000\n",
+    );
+    let run = check(&conf, &[]);
+    assert_eq!(run.code, 2);
+    let file = conf.display();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("pman: {file}:3: [program:a] startsecs: '99999999999' is out of range (0 to 4294967295)"),
+            format!(
+                "pman: {file}:4: [program:a] priority: '-99999999999' is out of range (-2147483648 to 2147483647)"
+            ),
+            format!("pman: {file}:5: [program:a] healthcheck_interval: '0' is not a whole number from 1"),
+            format!("pman: {file}:8: [program:w] numprocs: 5000 is not between 1 and 1000"),
+        ],
+        "{}",
+        run.stderr
+    );
+}

@@ -196,11 +196,12 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
     if let Some(s) = pman {
         for e in &s.entries {
             if e.key == "port" {
-                diags.warn(
-                    e.file,
-                    e.line,
-                    "[pman] port is ignored: pman is steered through its socket".into(),
-                );
+                let text = crate::text::cat(&[
+                    "[pman] ",
+                    e.written(),
+                    " is ignored: pman is steered through its socket",
+                ]);
+                diags.warn(e.file, e.line, text);
             } else if !keys::pman_keys().any(|k| k == e.key) {
                 let near = keys::nearest(&e.key, keys::pman_keys());
                 diags.warn(e.file, e.line, unknown_key("[pman]", e, near));
@@ -506,12 +507,14 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             concat(&[Uint(numprocs.into()), Str(" is not between 1 and "), Uint(MAX_NUMPROCS.into())]),
         );
     }
+    // Out of range is one error: a clamped count is no value of the file.
+    let in_range = !sc.failed;
     let numprocs = numprocs.clamp(1, MAX_NUMPROCS);
     let start = sc.parse(get!(&slots, "numprocs_start"), 0, values::count);
     let name_entry = get!(&slots, "process_name");
     // A window search: core's substring searcher is more code than this needs.
     let numbered = |e: &Entry| e.value.as_bytes().windows(14).any(|w| w == b"%(process_num)");
-    if numprocs > 1 && !name_entry.is_some_and(numbered) {
+    if in_range && numprocs > 1 && !name_entry.is_some_and(numbered) {
         let (file, line) = name_entry.or(numprocs_entry).map_or((s.file, s.line), |e| (e.file, e.line));
         let text = concat(&[
             Str(sc.label),

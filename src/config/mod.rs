@@ -608,30 +608,8 @@ impl Loader {
             let section = inside.filter(|s| s.name.starts_with("program:")).map(|s| s.name.clone());
             self.diags.errors.push(Diag { file, line, text: message, section });
         }
-        let mut patterns = Vec::new();
         let files_entry = sections.iter().rev().filter(|s| s.name == "include").find_map(|s| s.get("files"));
-        if let Some(entry) = files_entry.filter(|_| self.disk) {
-            let here = crate::text::lossy(self.diags.dir(file));
-            let vars = expand::Vars {
-                program: None,
-                process_num: None,
-                numprocs: None,
-                here: &here,
-                host: &self.host_name,
-                env: &[],
-            };
-            match expand::expand(&entry.value, &vars) {
-                Ok(value) => {
-                    let home = host::own_home();
-                    for word in value.split(crate::text::is_space).filter(|w| !w.is_empty()) {
-                        patterns.push((files::resolve(word, here.as_bytes(), &home), entry.line));
-                    }
-                }
-                Err(message) => {
-                    self.diags.error(file, entry.line, crate::text::cat(&["[include] files: ", &message]))
-                }
-            }
-        }
+        let files_entry = files_entry.filter(|_| self.disk).map(|e| (e.value.clone(), e.line));
         for repeat in ini::merge(&mut self.sections, sections) {
             if repeat.name.starts_with("program:") {
                 let (first_file, first_line) = repeat.first;
@@ -646,6 +624,34 @@ impl Loader {
                     Str("); merged as Supervisor does, later values winning"),
                 ]);
                 self.diags.warn(repeat.again.0, repeat.again.1, text);
+            }
+        }
+        let mut patterns = Vec::new();
+        if let Some((value, line)) = files_entry {
+            // `%(ENV_X)s` sees the `environment` read so far; its errors are
+            // reported once, when the config is built.
+            let errors = self.diags.errors.len();
+            let env = build::global_environment(&self.sections, &mut self.diags, &self.host_name);
+            self.diags.errors.truncate(errors);
+            let here = crate::text::lossy(self.diags.dir(file));
+            let vars = expand::Vars {
+                program: None,
+                process_num: None,
+                numprocs: None,
+                here: &here,
+                host: &self.host_name,
+                env: &env,
+            };
+            match expand::expand(&value, &vars) {
+                Ok(value) => {
+                    let home = host::own_home();
+                    for word in value.split(crate::text::is_space).filter(|w| !w.is_empty()) {
+                        patterns.push((files::resolve(word, here.as_bytes(), &home), line));
+                    }
+                }
+                Err(message) => {
+                    self.diags.error(file, line, crate::text::cat(&["[include] files: ", &message]))
+                }
             }
         }
         patterns
