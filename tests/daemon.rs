@@ -344,3 +344,26 @@ fn port_is_accepted_with_a_warning() {
     env.running_pid("a");
     assert_eq!(env.pman(&["kill"]).code, 0);
 }
+
+#[test]
+fn nothing_restarts_while_the_daemon_shuts_down() {
+    let env = Env::new();
+    // `slow` stops first (higher priority) and takes 4 s; meanwhile `crasher`,
+    // still waiting for its turn, exits every 0.3 s.
+    let slow = "/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'";
+    let crasher = "/bin/sh -c 'echo $$ >> $DIR/starts; sleep 0.3; exit 1'";
+    env.write_config(&format!(
+        "{}{}",
+        prog("slow", slow, "startsecs=0\npriority=900\nstopwaitsecs=4"),
+        prog("crasher", crasher, "startsecs=0\npriority=100\nbackoff=0\nbackoff_reset=0"),
+    ));
+    let mut daemon = Daemon::start(&env);
+    env.running_pid("slow");
+    wait_until(secs(5.0), "crasher restarts", || env.read("starts").lines().count() >= 3);
+    daemon.signal(libc::SIGTERM);
+    let at_term = env.read("starts").lines().count();
+    assert_eq!(daemon.wait_exit(secs(10.0)), Some(0));
+    let after = env.read("starts").lines().count();
+    // One start may already be on its way when the signal arrives.
+    assert!(after <= at_term + 1, "{} starts during the shutdown", after - at_term);
+}

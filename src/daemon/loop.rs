@@ -360,6 +360,7 @@ impl Daemon {
     /// `kill`, SIGTERM, SIGINT.
     fn begin_shutdown(&mut self, id: Option<u64>) {
         self.shutting_down = true;
+        self.table.shutting_down = true;
         self.jobs.push(Job::shutdown(&self.table, id));
         self.control.accepted(id);
     }

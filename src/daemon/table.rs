@@ -198,6 +198,8 @@ pub struct Table {
     /// Programs whose main process [`Table::reap`] reaped, until the loop
     /// has ended their runs' output ([`Table::take_ended`]).
     ended: Vec<usize>,
+    /// The daemon is shutting down: nothing starts again, as in Supervisor.
+    pub shutting_down: bool,
 }
 
 impl Table {
@@ -217,6 +219,7 @@ impl Table {
             checks_due: Timers::default(),
             checking: Vec::new(),
             ended: Vec::new(),
+            shutting_down: false,
         };
         table.reindex();
         table
@@ -570,6 +573,15 @@ impl Table {
         }
         if let Some(t) = deadline.filter(|_| deadline != deadline_before) {
             self.deadlines.push(t, index);
+        }
+        // During a shutdown an automatic restart is cancelled: the program
+        // is STOPPED, which its group's stop then finds.
+        if action == Action::Spawn && self.shutting_down {
+            let slot = &mut self.slots[index];
+            let before = (slot.prog.state, slot.prog.failures);
+            slot.prog.step(&slot.cfg, Event::Stop, now);
+            log_transition(log, slot, before, now);
+            return;
         }
         // A spawn with unmet dependencies waits for them instead.
         let waits = action == Action::Spawn && !self.slots[index].cfg.limits.depends_on.is_empty() && {
