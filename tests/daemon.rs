@@ -367,3 +367,17 @@ fn nothing_restarts_while_the_daemon_shuts_down() {
     // One start may already be on its way when the signal arrives.
     assert!(after <= at_term + 1, "{} starts during the shutdown", after - at_term);
 }
+
+#[test]
+fn a_start_still_waiting_when_a_shutdown_begins_says_so() {
+    let env = Env::new();
+    env.write_config(&prog("slow", "/bin/sleep 300", "startsecs=30\nautostart=false"));
+    let mut daemon = Daemon::start(&env);
+    let start = env.pman_spawn(&["start", "slow"]);
+    env.wait_state("slow", "STARTING", secs(5.0));
+    daemon.signal(libc::SIGTERM);
+    let out = start.wait_with_output().expect("start's output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!((out.status.code(), stderr.as_ref()), (Some(1), "pman: shutting down\n"));
+    assert_eq!(daemon.wait_exit(secs(10.0)), Some(0));
+}

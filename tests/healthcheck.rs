@@ -326,3 +326,25 @@ fn a_check_that_cannot_be_spawned_is_not_a_failure() {
         health(&env, "h").as_deref() == Some("ok")
     });
 }
+
+/// A health restart of a program slow to stop: its STOPPING line says why,
+/// and `last_restart_reason` is set once the restart is made.
+#[test]
+fn a_health_restart_shows_its_reason_while_stopping() {
+    let env = Env::new();
+    let deaf = "/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'";
+    let extra = "healthcheck=/bin/sh -c 'echo nope; exit 1'\nhealthcheck_interval=1\nhealthcheck_retries=1\n\
+                 stopwaitsecs=3\nstartsecs=0";
+    env.write_config(&prog("h", deaf, extra));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("h");
+    wait_until(secs(20.0), "the health restart's stop", || env.status_line("h").contains("STOPPING"));
+    let line = env.status_line("h");
+    assert!(line_matches(&line, "[h] STOPPING pid: {N} healthcheck: exit 1: nope"), "{line}");
+    let json = env.json_of("h");
+    assert!(json.get("last_restart_reason").is_some_and(|v| v.is_null()), "{json:?}");
+    wait_until(secs(20.0), "the restart", || {
+        env.json_of("h").get("restarts").and_then(|v| v.as_i64()).unwrap_or(0) >= 1
+    });
+    assert_eq!(env.json_of("h").string("last_restart_reason"), Some("healthcheck: exit 1: nope"));
+}

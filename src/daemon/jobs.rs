@@ -229,6 +229,10 @@ impl Job {
     /// priority) once nothing named is still stopping, then wait until each
     /// is RUNNING or its attempt failed.
     fn advance_start(&mut self, table: &mut Table, log: &mut Logger, shutting_down: bool) -> Outcome {
+        if shutting_down {
+            // Nothing starts once a shutdown began, and a wait ends.
+            return Outcome::Answer(self.client, Reply::error("pman: shutting down"), 1);
+        }
         if !self.start_issued {
             let mut stopping = false;
             for &i in &self.targets {
@@ -240,10 +244,6 @@ impl Job {
             }
             if stopping {
                 return Outcome::Waiting;
-            }
-            if shutting_down {
-                // A shutdown began during the stop half: nothing starts.
-                return Outcome::Answer(self.client, Reply::error("pman: shutting down"), 1);
             }
             self.start_issued = true;
             self.attempts_at_start.clear();

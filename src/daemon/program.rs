@@ -129,7 +129,10 @@ pub struct Program {
     /// STOPPING for a restart by `watchdog` or `memory_max`: it starts again.
     pub restarting: bool,
     /// Why the last automatic restart happened: `exit: 1`, `watchdog: …`.
+    /// Set when the restart is made, not when it is decided.
     pub last_restart_reason: Option<Box<str>>,
+    /// The restart to come is for `last_exit` (else for `reason`).
+    restart_by_exit: bool,
     /// With `healthcheck`, while RUNNING: None until the first check of
     /// the run ended, then whether the last one passed.
     pub health: Option<bool>,
@@ -163,6 +166,7 @@ impl Program {
             attempts_ended: 0,
             runs: 0,
             restarting: false,
+            restart_by_exit: false,
             last_restart_reason: None,
             health: None,
             check_failures: 0,
@@ -314,7 +318,7 @@ impl Program {
                 Event::Unhealthy { .. },
             ) => Action::None,
             (Backoff, Event::Deadline) => {
-                self.restarts += 1;
+                self.count_restart();
                 self.deadline = None;
                 self.start_now(cfg, now)
             }
@@ -337,11 +341,13 @@ impl Program {
             (Running, Event::Exited { exit, group_alive }) => {
                 self.exited(cfg, exit, group_alive);
                 self.deadline = None;
+                // A failing check's reason ends with its run.
+                self.reason = None;
                 if !self.should_restart(cfg, exit) {
                     self.state = Exited;
                     return Action::None;
                 }
-                self.restart_reason_exit(exit);
+                self.restart_by_exit = true;
                 self.restart_after_run(cfg, now)
             }
             (Stopping, Event::Exited { exit, group_alive }) => {
@@ -430,9 +436,8 @@ impl Program {
     /// Stops a RUNNING program as `stop` does, to start it again after.
     /// The reason shows on its STOPPING and BACKOFF lines until it starts.
     fn restart_for(&mut self, cfg: &ProgramConfig, reason: String, now: Instant) -> Action {
-        let reason: Box<str> = reason.into();
-        self.reason = Some(reason.clone());
-        self.last_restart_reason = Some(reason);
+        self.reason = Some(reason.into());
+        self.restart_by_exit = false;
         self.restarting = true;
         self.signal_stop(cfg, State::Stopping, now)
     }
@@ -442,14 +447,15 @@ impl Program {
     fn restart_after_run(&mut self, cfg: &ProgramConfig, now: Instant) -> Action {
         let long_run = self.started_at.map_or(true, |t| now >= t.after_secs(cfg.backoff_reset));
         self.crashes = if long_run { 1 } else { self.crashes + 1 };
-        let earliest = self.started_at.map_or(now, |t| t.after_secs(MIN_RESTART_SECS));
-        // The n-th exit in a row waits as the retry after the (n-1)-th failed start.
+        // The first exit in a row restarts at once, but never sooner than
+        // 1 s after its start; the n-th waits as the retry after the
+        // (n-1)-th failed start (with backoff=0: 0, 1, 2 … s).
         let earliest = match self.crashes {
-            0 | 1 => earliest,
-            n => earliest.max(now.after_secs(backoff_delay(cfg, n - 1))),
+            0 | 1 => self.started_at.map_or(now, |t| t.after_secs(MIN_RESTART_SECS)),
+            n => now.after_secs(backoff_delay(cfg, n - 1)),
         };
         if earliest <= now {
-            self.restarts += 1;
+            self.count_restart();
             self.start_now(cfg, now)
         } else {
             self.state = State::Backoff;
@@ -543,8 +549,8 @@ impl Program {
     }
 
     /// A start that did not survive `startsecs` (or never made a process).
-    /// A retry is an automatic restart: `last_restart_reason` names the
-    /// exit (`exit`), else the reason (`not ready after 60s`, a spawn error).
+    /// A retry is an automatic restart: its reason is the exit (`exit`),
+    /// else the reason (`not ready after 60s`, a spawn error).
     fn failed_start(&mut self, cfg: &ProgramConfig, now: Instant, exit: Option<Exit>) -> Action {
         self.failures += 1;
         self.attempts_ended += 1;
@@ -555,11 +561,18 @@ impl Program {
         }
         self.state = State::Backoff;
         self.deadline = Some(now.after_secs(backoff_delay(cfg, self.failures)));
-        match exit {
-            Some(exit) => self.restart_reason_exit(exit),
-            None => self.last_restart_reason = self.reason.clone(),
-        }
+        self.restart_by_exit = exit.is_some();
         Action::None
+    }
+
+    /// An automatic restart is made: counted, and its reason kept.
+    fn count_restart(&mut self) {
+        self.restarts += 1;
+        match (self.restart_by_exit, self.last_exit) {
+            (true, Some(exit)) => self.restart_reason_exit(exit),
+            _ if self.last_restart_reason != self.reason => self.last_restart_reason = self.reason.clone(),
+            _ => {}
+        }
     }
 
     /// `last_restart_reason` = `exit: 1` or `signal: SEGV`, allocated only
@@ -856,6 +869,48 @@ mod tests {
         c.backoff = 1;
         c.backoff_reset = 3;
         assert_eq!(crash_waits(&c, 2, 4), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn only_the_first_crash_in_a_row_keeps_the_one_second_floor() {
+        let mut c = cfg();
+        c.startsecs = 0;
+        c.backoff = 0;
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        // First in a row: at once, but 1 s after its start.
+        assert_eq!(p.step(&c, exited(1), t0), Action::None);
+        assert_eq!((p.state, p.deadline), (State::Backoff, Some(t0.after_secs(1))));
+        assert_eq!(p.step(&c, Event::Deadline, t0.after_secs(1)), Action::Spawn);
+        p.step(&c, spawned(8), t0.after_secs(1));
+        // Second with backoff=0: no wait at all; third: 1 s.
+        assert_eq!(p.step(&c, exited(1), t0.after_secs(1)), Action::Spawn);
+        p.step(&c, spawned(9), t0.after_secs(1));
+        assert_eq!(p.step(&c, exited(1), t0.after_secs(1)), Action::None);
+        assert_eq!(p.deadline, Some(t0.after_secs(2)));
+    }
+
+    #[test]
+    fn a_restart_reason_is_kept_when_the_restart_is_made() {
+        let c = cfg();
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        p.step(&c, spawned(7), t0);
+        p.step(&c, exited(1), t0);
+        assert_eq!((p.state, p.restarts, p.last_restart_reason.as_deref()), (State::Backoff, 0, None));
+        // Stopped before its retry: no restart happened.
+        p.step(&c, Event::Stop, t0);
+        assert_eq!((p.state, p.restarts, p.last_restart_reason.as_deref()), (State::Stopped, 0, None));
+        p.step(&c, Event::Start, t0);
+        p.step(&c, spawned(8), t0);
+        p.step(&c, exited(1), t0);
+        assert_eq!(p.step(&c, Event::Deadline, t0.after_secs(1)), Action::Spawn);
+        assert_eq!((p.restarts, p.last_restart_reason.as_deref()), (1, Some("exit: 1")));
+        // A spawn error is the reason of the retry after it.
+        p.step(&c, Event::SpawnFailed { reason: "user bob: unknown user".into() }, t0.after_secs(1));
+        p.step(&c, Event::Deadline, t0.after_secs(3));
+        assert_eq!((p.restarts, p.last_restart_reason.as_deref()), (2, Some("user bob: unknown user")));
     }
 
     #[test]
@@ -1417,10 +1472,13 @@ mod tests {
         assert_eq!(p.deadline, Some(at(4)));
         let action = p.step(&c, Event::Deadline, at(4));
         assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
-        assert_eq!(p.last_restart_reason.as_deref(), Some("watchdog: no keepalive for 2s"));
+        // The reason shows while stopping; it is the restart's once that is made.
+        assert_eq!(p.reason.as_deref(), Some("watchdog: no keepalive for 2s"));
+        assert_eq!(p.last_restart_reason, None);
         let action =
             p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGTERM), group_alive: false }, at(5));
         assert_eq!((p.state, action, p.restarts, p.crashes), (State::Starting, Action::Spawn, 1, 1));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("watchdog: no keepalive for 2s"));
         // A stop meanwhile cancels the restart.
         let mut p = Program::new();
         p.step(&c, spawned(7), t0);
@@ -1475,10 +1533,11 @@ mod tests {
         p.step(&c, failed(), at(90));
         let action = p.step(&c, failed(), at(120));
         assert_eq!((p.state, action), (State::Stopping, Action::Signal(libc::SIGTERM)));
-        assert_eq!(p.last_restart_reason.as_deref(), Some("healthcheck: exit 1: refused"));
+        assert_eq!(p.last_restart_reason, None);
         let action =
             p.step(&c, Event::Exited { exit: Exit::Signal(libc::SIGTERM), group_alive: false }, at(121));
         assert_eq!((p.state, action, p.restarts), (State::Starting, Action::Spawn, 1));
+        assert_eq!(p.last_restart_reason.as_deref(), Some("healthcheck: exit 1: refused"));
         // A start during the restart's stop takes it over: STOPPED, then started.
         let mut p = in_state(State::Running, t0);
         p.step(&c, failed(), at(30));

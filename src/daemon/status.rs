@@ -39,8 +39,13 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&s
     if let Some(secs) = retry_in(p, now) {
         out.str(" retry in: ").uint(secs.into()).byte(b's');
     }
-    // RUNNING: a failing health check's reason.
-    if matches!(p.state, State::Backoff | State::ClearingGroup | State::Fatal | State::Running) {
+    // RUNNING: a failing health check's reason; STOPPING: why (a health
+    // restart, not ready in time).
+    let shows_reason = matches!(
+        p.state,
+        State::Backoff | State::ClearingGroup | State::Fatal | State::Running | State::Stopping
+    );
+    if shows_reason {
         if let Some(reason) = &p.reason {
             out.byte(b' ');
             push_one_line(out, reason);

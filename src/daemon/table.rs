@@ -1151,7 +1151,7 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
             Str(" before the next start"),
         ]),
         State::Stopping if prog.restarting && before.0 == State::Running => {
-            let reason = prog.last_restart_reason.as_deref().unwrap_or("");
+            let reason = prog.reason.as_deref().unwrap_or("");
             log.warn(&[Str(name), Str(": "), Str(reason), Str("; restarting")])
         }
         State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
