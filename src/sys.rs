@@ -268,6 +268,11 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+pub fn getegid() -> u32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::getegid() }
+}
+
 pub fn setsid() {
     // SAFETY: plain syscall; failure (already a leader) is harmless.
     unsafe { libc::setsid() };

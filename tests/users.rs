@@ -171,7 +171,13 @@ fn a_daemon_not_run_by_root_runs_programs_only_as_itself() {
     let section = |program: &str, user: &str| {
         format!("[program:{program}]\ncommand=/bin/sleep 300\nuser={user}\nstartsecs=0\nstdout=none\nstderr=none\n")
     };
-    env.write_config(&format!("{}{}", section("other", "root"), section("itself", &name)));
+    env.write_config(&format!(
+        "{}{}{}{}",
+        section("other", "root"),
+        section("itself", &name),
+        section("othergid", &format!("{uid}:0")),
+        section("owngid", &format!("{uid}:{uid}")),
+    ));
     let mut cmd = pman_command();
     cmd.uid(uid).gid(uid).args(["daemon", "-f", "-c"]).arg(&env.conf);
     let stderr = std::fs::File::create(env.path("daemon.stderr")).expect("daemon stderr file");
@@ -195,6 +201,11 @@ fn a_daemon_not_run_by_root_runs_programs_only_as_itself() {
     let pid: i32 = field(&last, "pid").and_then(|p| p.parse().ok()).expect("pid");
     env.track(pid);
     assert_eq!(status_field(pid, "Uid"), vec![uid.to_string(); 4]);
+    // An explicit gid other than its own cannot be had either.
+    let line = pman_as(&env, uid, &["status", "othergid"]).stdout;
+    assert_eq!(line.trim_end(), format!("[othergid] FATAL user {uid}:0: Operation not permitted"));
+    let line = pman_as(&env, uid, &["status", "owngid"]).stdout;
+    assert!(line.starts_with("[owngid] RUNNING"), "{line}");
 
     kill(daemon.id() as i32, libc::SIGTERM);
     let _ = daemon.wait();

@@ -193,7 +193,12 @@ impl Context {
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match users::lookup(spec) {
             None => Err(SpawnError::Failed(one_line(crate::text::cat(&["user ", spec, ": unknown user"])))),
-            Some(user) if self.daemon_uid != 0 && user.uid != self.daemon_uid => {
+            // Not root: only the daemon's own uid, and an explicit gid only if its own.
+            Some(user)
+                if self.daemon_uid != 0
+                    && (user.uid != self.daemon_uid
+                        || (spec.contains(':') && user.gid != sys::getegid())) =>
+            {
                 Err(SpawnError::Refused(one_line(crate::text::cat(&[
                     "user ",
                     spec,
