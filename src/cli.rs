@@ -342,7 +342,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             }
             let signal = words.remove(0);
             if crate::signals::parse(&signal).is_none() {
-                return Err(crate::text::cat(&["signal: bad signal: ", &signal]));
+                return Err(crate::text::one_line(crate::text::cat(&["signal: bad signal: ", &signal])));
             }
             Request::Signal { signal, names: need_names(name, words)? }
         }

@@ -143,7 +143,7 @@ impl Request {
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
         let mut json = false;
-        let bad = || crate::text::cat(&["bad request: ", truncate(line, 64)]);
+        let bad = || crate::text::one_line(crate::text::cat(&["bad request: ", truncate(line, 64)]));
         let mut rest = Vec::new();
         for (i, word) in words.enumerate() {
             if i == 0 && verb == "status" && word == "--json" {

@@ -295,6 +295,35 @@ pub fn decimal_str(n: u64, buf: &mut [u8; 20]) -> &str {
     crate::sys::str_of(decimal(n, buf)).unwrap_or_default()
 }
 
+/// A character a reason cannot show: control characters (newlines
+/// included) and the replacement for bytes that were not UTF-8.
+pub fn unshowable(c: char) -> bool {
+    c.is_control() || c == char::REPLACEMENT_CHARACTER
+}
+
+/// Appends `text` as one line, each unshowable character as `?`.
+pub fn push_one_line(out: &mut Text, text: &str) {
+    let mut shown = 0;
+    for (at, c) in text.char_indices() {
+        if unshowable(c) {
+            out.str(&text[shown..at]).byte(b'?');
+            shown = at + c.len_utf8();
+        }
+    }
+    out.str(&text[shown..]);
+}
+
+/// `text` as one line (see [`push_one_line`]); unchanged when it is one.
+pub fn one_line(text: String) -> String {
+    if !text.chars().any(unshowable) {
+        return text;
+    }
+    let mut out = Text::with_capacity(text.len());
+    push_one_line(&mut out, &text);
+    // Whole characters and `?` only: valid UTF-8.
+    crate::sys::string_of(out.into_bytes()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

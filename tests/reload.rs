@@ -208,6 +208,22 @@ fn a_new_socket_name_applies() {
     wait_until(secs(3.0), "the old socket is closed", || Raw::connect(&env.socket).is_err());
 }
 
+#[test]
+fn a_new_pidfile_or_logfile_is_named_by_reload() {
+    let env = Env::new();
+    let program = prog("a", "/bin/sleep 300", "startsecs=0");
+    env.write_config(&format!("[pman]\npidfile=$DIR/a.pid\n{program}"));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("a");
+    env.write_config(&format!("[pman]\npidfile=$DIR/b.pid\nlogfile=$DIR/pman.log\n{program}"));
+    let out = env.pman(&["reload"]);
+    let dir = env.dir_str();
+    let want = format!("pidfile: {dir}/a.pid -> {dir}/b.pid\nlogfile: none -> {dir}/pman.log\n");
+    assert_eq!((out.code, out.stdout.as_str()), (0, want.as_str()), "{out}");
+    wait_until(secs(3.0), "the new pidfile", || env.read("b.pid").trim().parse::<i32>().is_ok());
+    assert_eq!(env.pman(&["reload"]).stdout, "no changes\n");
+}
+
 /// Writes an included file as is (no `[pman]` added), mode 0644.
 fn write_raw(path: &std::path::Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;

@@ -63,6 +63,30 @@ fn garbage_requests_get_an_error() {
 }
 
 #[test]
+fn error_replies_show_control_characters_as_question_marks() {
+    let env = Env::new();
+    config(&env);
+    let _daemon = Daemon::start(&env);
+    env.running_pid("a");
+    let cases: [(&[u8], &str); 3] = [
+        (b"\x1b[31mred\x07\n", "!pman: bad request: ?[31mred?"),
+        (b"bogus\rinjected\n", "!pman: bad request: bogus?injected"),
+        (b"signal \x1bX a\n", "!pman: bad signal: ?X"),
+    ];
+    for (request, expected) in cases {
+        let mut raw = Raw::connect(&env.socket).expect("connect");
+        let _ = raw.send(request);
+        let (reply, _) = raw.read_to_end(secs(3.0));
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.lines().any(|l| l == expected), "{request:?}: {text:?}");
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{request:?}: {text:?}");
+    }
+    // The client's own usage error too.
+    let out = env.pman(&["signal", "\x1b[2J", "a"]);
+    assert_eq!((out.code, out.stderr.lines().next()), (2, Some("pman: signal: bad signal: ?[2J")), "{out}");
+}
+
+#[test]
 fn an_oversized_request_is_refused_and_closed() {
     let env = Env::new();
     config(&env);

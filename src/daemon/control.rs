@@ -478,7 +478,8 @@ pub fn pid(table: &Table, reply: &mut Reply, name: Option<&str>) -> i32 {
 /// `signal SIG NAME...`: to each main process, then each status line.
 pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &str, names: &[String]) -> i32 {
     let Some(signo) = crate::signals::parse(signal) else {
-        reply.parts(TAG_ERR, &[Str("pman: bad signal: "), Str(signal)]);
+        status::push_one_line(reply.begin(TAG_ERR).str("pman: bad signal: "), signal);
+        reply.end();
         return 2;
     };
     let (indices, unknown) = table.resolve(names);

@@ -9,6 +9,7 @@ use super::log::Logger;
 use super::program::{Event, State};
 use super::table::Table;
 use crate::config::Config;
+use crate::path::FilePath;
 use crate::protocol::{TAG_ERR, TAG_OUT};
 use crate::sys;
 use crate::sys::Instant;
@@ -126,6 +127,17 @@ impl Job {
         let (mut lines, to_stop) = differences(table, &new);
         if new.socket != config.socket {
             lines.push(concat(&[Str("socket: "), Str(&config.socket), Str(" -> "), Str(&new.socket)]));
+        }
+        // The daemon's own files change too (`none`: unset).
+        fn shown(path: &Option<FilePath>) -> &[u8] {
+            path.as_ref().map_or(b"none", |p| p.as_bytes())
+        }
+        for (key, old, now) in
+            [("pidfile: ", &config.pidfile, &new.pidfile), ("logfile: ", &config.logfile, &new.logfile)]
+        {
+            if old != now {
+                lines.push(concat(&[Str(key), Bytes(shown(old)), Str(" -> "), Bytes(shown(now))]));
+            }
         }
         if dry_run {
             reload_lines(&lines, &mut reply);

@@ -4,7 +4,8 @@ use super::program::{Program, State};
 use crate::signals;
 use crate::sys::Exit;
 use crate::sys::Instant;
-use crate::text::Text;
+pub use crate::text::{one_line, push_one_line};
+use crate::text::{unshowable, Text};
 
 /// `[NAME] STATE details…` without a newline.
 /// `waiting`: the unmet dependencies of a WAITING program.
@@ -51,35 +52,6 @@ pub fn line(out: &mut Text, name: &str, p: &Program, now: Instant, waiting: &[&s
             push_one_line(out, reason);
         }
     }
-}
-
-/// A character a reason cannot show: control characters (newlines
-/// included) and the replacement for bytes that were not UTF-8.
-fn unshowable(c: char) -> bool {
-    c.is_control() || c == char::REPLACEMENT_CHARACTER
-}
-
-/// Appends `text` as one line, each unshowable character as `?`.
-pub fn push_one_line(out: &mut Text, text: &str) {
-    let mut shown = 0;
-    for (at, c) in text.char_indices() {
-        if unshowable(c) {
-            out.str(&text[shown..at]).byte(b'?');
-            shown = at + c.len_utf8();
-        }
-    }
-    out.str(&text[shown..]);
-}
-
-/// `text` as one line (see [`push_one_line`]); unchanged when it is one.
-pub fn one_line(text: String) -> String {
-    if !text.chars().any(unshowable) {
-        return text;
-    }
-    let mut out = Text::with_capacity(text.len());
-    push_one_line(&mut out, &text);
-    // Whole characters and `?` only: valid UTF-8.
-    crate::sys::string_of(out.into_bytes()).unwrap_or_default()
 }
 
 /// `HH:MM:SS`, or `D-HH:MM:SS` from one day on (u32: 136 years).
