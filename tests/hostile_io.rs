@@ -177,6 +177,11 @@ fn a_fifo_log_with_no_reader_or_a_stopped_one_never_blocks_the_loop() {
     });
     let log = env.read("pman.log");
     assert!(log.contains("nobody stdout: No such device or address; dropping output"), "{}", tail(&log, 20));
+    let alone = format!(
+        "uncapped: stdout {}: a FIFO with no reader; this run's output goes to /dev/null",
+        env.path("alone.fifo").display()
+    );
+    assert!(log.contains(&alone), "{}", tail(&log, 20));
     assert_loop_serves(&env, "nobody");
     assert_loop_serves(&env, "stuck");
     assert_eq!(env.pman(&["stop", "flap"]).code, 0);

@@ -38,6 +38,9 @@ pub struct Context {
     /// The daemon's environment at start, as `KEY=value`.
     environment: Vec<&'static CStr>,
     pub daemon_uid: u32,
+    /// The stream (`stdout`, `stderr`) of the last spawn that went to
+    /// /dev/null because its FIFO had no reader.
+    pub no_reader: Option<&'static str>,
     pub daemon_pid: Pid,
     devnull: OwnedFd,
     /// NUL-terminated strings of the spawn being prepared.
@@ -71,6 +74,7 @@ impl Context {
         Context {
             environment,
             daemon_uid,
+            no_reader: None,
             daemon_pid,
             devnull,
             scratch: Vec::new(),
@@ -89,6 +93,7 @@ impl Context {
         captured: [Option<RawFd>; 2],
         ready: Option<RawFd>,
     ) -> Result<(Pid, Option<String>), SpawnError> {
+        self.no_reader = None;
         if let (Some(spec), None) = (&cfg.limits.user, &found.user) {
             found.user = Some(Box::new(self.lookup_user(spec)?));
         }
@@ -209,7 +214,7 @@ impl Context {
         }
     }
 
-    fn open(&mut self, kind: &Output, which: &str) -> Result<Option<OwnedFd>, SpawnError> {
+    fn open(&mut self, kind: &Output, which: &'static str) -> Result<Option<OwnedFd>, SpawnError> {
         let Output::File(path) = kind else { return Ok(None) };
         self.scratch.clear();
         self.scratch.extend_from_slice(path);
@@ -223,7 +228,10 @@ impl Context {
                 Ok(Some(fd))
             }
             // A FIFO with no reader: the output is dropped (/dev/null).
-            Err(e) if e.0 == libc::ENXIO => Ok(None),
+            Err(e) if e.0 == libc::ENXIO => {
+                self.no_reader = Some(which);
+                Ok(None)
+            }
             Err(e) => Err(SpawnError::Failed(one_line(concat(&[
                 Str(which),
                 Str(" "),

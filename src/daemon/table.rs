@@ -10,11 +10,11 @@ use super::health::{self, Health};
 use super::log::Logger;
 use super::program::{Action, Event, Program, State};
 use super::spawn::{Context, Resolved, SpawnError};
-use crate::config::{AutoRestart, ProgramConfig, Ready};
+use crate::config::{AutoRestart, LogTarget, ProgramConfig, Ready};
 use crate::sort;
 use crate::sys::Instant;
 use crate::sys::{self, Exit, Pid};
-use crate::text::Part::{Int, Str, Uint};
+use crate::text::Part::{Bytes, Int, Str, Uint};
 
 /// One configured program and its runtime state.
 pub struct Slot {
@@ -983,6 +983,21 @@ impl Table {
                 match &exec_failed {
                     None => log.info(&[Str(name), Str(": spawned pid "), Int(pid.into())]),
                     Some(reason) => log.error(&[Str(name), Str(": "), Str(reason)]),
+                }
+                if let Some(stream) = ctx.no_reader.take() {
+                    let target = if stream == "stdout" { &slot.cfg.stdout } else { &slot.cfg.stderr };
+                    let path = match target {
+                        LogTarget::File(path) => path.as_bytes(),
+                        _ => b"",
+                    };
+                    log.warn(&[
+                        Str(name),
+                        Str(": "),
+                        Str(stream),
+                        Str(" "),
+                        Bytes(path),
+                        Str(": a FIFO with no reader; this run's output goes to /dev/null"),
+                    ]);
                 }
                 self.event(index, Event::Spawned { pid, exec_failed }, log);
             }
