@@ -548,3 +548,19 @@ fn programs_get_dev_null_stdin_no_extra_fds_and_clean_signals() {
     let stdout = std::fs::read_link(format!("/proc/{direct}/fd/1")).expect("readlink fd 1");
     assert_eq!(stdout, env.path("direct.out"), "stdout_maxbytes=0: the child writes the file itself");
 }
+
+/// With `backoff=0` the retry begins at once; `start` still answers with
+/// the failed attempt's line, its exit and reason.
+#[test]
+fn a_failed_start_retried_at_once_is_answered_as_failed() {
+    let env = Env::new();
+    env.write_config(&prog("h", "/nonexistent", "backoff=0\nautostart=false"));
+    let _daemon = Daemon::start(&env);
+    let out = env.pman(&["start", "h"]);
+    assert_eq!(out.code, 1, "{out}");
+    let line = out.stdout.trim_end();
+    assert!(
+        line_matches(line, "[h] BACKOFF exit: 127 retry in: 0s exec /nonexistent: No such file or directory"),
+        "{line}"
+    );
+}

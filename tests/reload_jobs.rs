@@ -389,3 +389,51 @@ fn output_keeps_its_file_when_an_earlier_program_is_removed() {
     assert!(!env.read("talker.err").contains("out-line"), "stdout went to the stderr file");
     assert_eq!(env.read("first.out"), "", "talker's output went to a removed program's file");
 }
+
+/// A `start` waiting on a program that a reload changes waits for the new
+/// program: started by the reload (autostart) or by the start itself.
+#[test]
+fn a_start_in_progress_survives_a_reload_that_changes_its_program() {
+    for autostart in [true, false] {
+        let env = Env::new();
+        let _cleanup = Cleanup(&env);
+        let x = |secs: u32| {
+            prog(
+                "x",
+                &format!("/bin/sleep {secs}"),
+                &format!("startsecs=2\nautostart={autostart}\n{}", tag_line(&env)),
+            )
+        };
+        env.write_config(&x(1000));
+        let _daemon = Daemon::start(&env);
+        let start = env.pman_spawn(&["start", "x"]);
+        env.wait_state("x", "STARTING", secs(5.0));
+        env.write_config(&x(1001));
+        let out = env.pman(&["reload"]);
+        assert_eq!((out.code, out.stdout.as_str()), (0, "[x] changed\n"), "{out}");
+        let out = start.wait_with_output().expect("start's output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "autostart={autostart}: {stdout}");
+        assert!(line_matches(stdout.trim_end(), "[x] RUNNING pid: {N} uptime: {T}"), "{stdout}");
+        let pid = env.running_pid("x");
+        assert!(read_file(format!("/proc/{pid}/cmdline")).contains("1001"), "the old program runs");
+    }
+}
+
+/// A SIGHUP while a reload is applying is not lost: the config is read
+/// again once that reload is done.
+#[test]
+fn a_sighup_during_a_reload_reloads_again_after_it() {
+    let env = Env::new();
+    let _cleanup = Cleanup(&env);
+    env.write_config(&with_stub(&env, "0.1"));
+    let daemon = Daemon::start(&env);
+    let reload = reload_in_progress(&env);
+    env.write_config(&format!("{}{}", with_stub(&env, "0.2"), calm(&env, "late")));
+    daemon.signal(libc::SIGHUP);
+    assert_eq!(wait_child(reload, secs(15.0)), Some(0), "the first reload");
+    env.running_pid("late");
+    let log = env.read("pman.log");
+    assert!(log.contains("SIGHUP: reloading again once this reload is done"), "{log}");
+    assert_eq!(env.pman(&["reload", "--dry-run"]).stdout, "no changes\n");
+}

@@ -43,6 +43,9 @@ pub struct Job {
     attempts_at_start: Vec<u32>,
     /// Each target's `runs` when its start was issued.
     runs_at_start: Vec<u32>,
+    /// Targets a reload replaced while their start was awaited: started
+    /// again, with their new settings, if the reload left them stopped.
+    replaced: Vec<usize>,
     /// Lines prepared at request time (reload's added/removed/changed).
     reply: Reply,
 }
@@ -69,6 +72,7 @@ impl Job {
             start_issued: false,
             attempts_at_start: Vec::new(),
             runs_at_start: Vec::new(),
+            replaced: Vec::new(),
             reply: Reply::default(),
         }
     }
@@ -178,7 +182,14 @@ impl Job {
     }
 
     /// Moves the job on as far as the programs allow.
-    pub fn advance(&mut self, table: &mut Table, log: &mut Logger, shutting_down: bool) -> Outcome {
+    /// `others`: the other jobs under way.
+    pub fn advance(
+        &mut self,
+        table: &mut Table,
+        log: &mut Logger,
+        shutting_down: bool,
+        others: &[Job],
+    ) -> Outcome {
         while self.stop_at < self.stop_groups.len() {
             // Asked again on every turn until the group is stopped: one
             // may have been started meanwhile.
@@ -208,7 +219,7 @@ impl Job {
             if !left.is_empty() {
                 self.stop_groups = table.stop_groups(&left);
                 self.stop_at = 0;
-                return self.advance(table, log, shutting_down);
+                return self.advance(table, log, shutting_down, others);
             }
         }
         match std::mem::replace(&mut self.then, Then::ReportStopped) {
@@ -228,7 +239,7 @@ impl Job {
             }
             Then::Start => {
                 self.then = Then::Start;
-                self.advance_start(table, log, shutting_down)
+                self.advance_start(table, log, shutting_down, others)
             }
             Then::Reload(config, listener) => {
                 Outcome::Install(self.client, config, listener, std::mem::take(&mut self.reply))
@@ -240,7 +251,13 @@ impl Job {
     /// The start half of `start`/`restart`: issue the starts (ascending
     /// priority) once nothing named is still stopping, then wait until each
     /// is RUNNING or its attempt failed.
-    fn advance_start(&mut self, table: &mut Table, log: &mut Logger, shutting_down: bool) -> Outcome {
+    fn advance_start(
+        &mut self,
+        table: &mut Table,
+        log: &mut Logger,
+        shutting_down: bool,
+        others: &[Job],
+    ) -> Outcome {
         if shutting_down {
             // Nothing starts once a shutdown began, and a wait ends.
             return Outcome::Answer(self.client, Reply::error("pman: shutting down"), 1);
@@ -268,10 +285,21 @@ impl Job {
                 table.start(i, log);
             }
         }
+        for i in std::mem::take(&mut self.replaced) {
+            if table.slot(i).prog.state == State::Stopped {
+                table.start(i, log);
+            }
+        }
         // Done for a program once it is past STARTING, or once its attempt
         // ended even if a retry already began (backoff=0).
         for (&i, &at_start) in self.targets.iter().zip(&self.attempts_at_start) {
             let prog = &table.slot(i).prog;
+            // A reload about to replace it (or, for a WAITING one, perhaps
+            // what it waits on): the start is judged once it is in.
+            let reload = |j: &Job| j.is_reload() && (prog.state == State::Waiting || j.will_stop(i));
+            if others.iter().any(reload) {
+                return Outcome::Waiting;
+            }
             let starting = matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup);
             // WAITING until the dependencies are met, or one of their attempts failed.
             if (starting && prog.attempts_ended == at_start)
@@ -306,7 +334,8 @@ impl Job {
 
     /// Follows a reload's renumbering (`moved[old]`: the new index of the
     /// same name); programs the reload removed drop out of the job.
-    pub fn remap(&mut self, moved: &[Option<usize>]) {
+    /// `fresh`: the new indices of programs added or replaced by the reload.
+    pub fn remap(&mut self, moved: &[Option<usize>], fresh: &[usize]) {
         let new = |i: usize| moved.get(i).copied().flatten();
         for group in &mut self.stop_groups {
             let mut kept = 0;
@@ -324,11 +353,16 @@ impl Job {
         for (n, &i) in self.targets.iter().enumerate() {
             if let Some(j) = new(i) {
                 targets.push(j);
+                // A replaced program starts its history afresh.
+                let replaced = fresh.contains(&j);
+                if replaced && self.start_issued {
+                    self.replaced.push(j);
+                }
                 if let Some(&at) = self.attempts_at_start.get(n) {
-                    attempts.push(at);
+                    attempts.push(if replaced { 0 } else { at });
                 }
                 if let Some(&at) = self.runs_at_start.get(n) {
-                    runs.push(at);
+                    runs.push(if replaced { 0 } else { at });
                 }
             }
         }

@@ -57,6 +57,8 @@ pub struct Daemon {
     signal_pipe: OwnedFd,
     /// SIGTERM/SIGINT/`kill` began the shutdown.
     shutting_down: bool,
+    /// A SIGHUP came while a reload was applying: another follows it.
+    reload_again: bool,
     /// Set when the loop should end, with the exit code.
     exit_code: Option<i32>,
     pollfds: Vec<libc::pollfd>,
@@ -95,6 +97,7 @@ impl Daemon {
             ctx,
             signal_pipe,
             shutting_down: false,
+            reload_again: false,
             exit_code: None,
             pollfds: Vec::new(),
             polled: Vec::new(),
@@ -121,6 +124,9 @@ impl Daemon {
     pub fn run(&mut self) -> i32 {
         loop {
             self.refill_fd_reserve();
+            // Jobs see what the last wake-up did before timers move on: a
+            // failed start retried at once (backoff=0) is answered as failed.
+            self.advance_jobs();
             let now = Instant::now();
             self.table.fire_deadlines(now, &mut self.log);
             self.table.probe(now, &mut self.log);
@@ -268,6 +274,10 @@ impl Daemon {
                     for &signal in &buf[..n] {
                         match signal as libc::c_int {
                             libc::SIGTERM | libc::SIGINT => self.on_terminate(signal as libc::c_int),
+                            libc::SIGHUP if self.jobs.iter().any(Job::is_reload) => {
+                                self.log.info(&[Str("SIGHUP: reloading again once this reload is done")]);
+                                self.reload_again = true;
+                            }
                             libc::SIGHUP => {
                                 self.log.info(&[Str("SIGHUP: reloading the config")]);
                                 self.request_reload(None, false);
@@ -386,7 +396,7 @@ impl Daemon {
         let mut at = 0;
         while at < self.jobs.len() {
             let mut job = self.jobs.remove(at);
-            match job.advance(&mut self.table, &mut self.log, self.shutting_down) {
+            match job.advance(&mut self.table, &mut self.log, self.shutting_down, &self.jobs) {
                 Outcome::Waiting => {
                     self.jobs.insert(at, job);
                     at += 1;
@@ -395,6 +405,10 @@ impl Daemon {
                 Outcome::Install(client, config, listener, reply) => {
                     self.install(*config, listener);
                     self.control.send(client, reply, 0);
+                    if std::mem::take(&mut self.reload_again) && !self.shutting_down {
+                        self.log.info(&[Str("SIGHUP: reloading the config")]);
+                        self.request_reload(None, false);
+                    }
                 }
                 Outcome::Exit(client) => {
                     self.control.linger(client);
@@ -412,7 +426,7 @@ impl Daemon {
         self.apply_daemon_settings(&config, listener);
         let renumbered = self.table.install(std::mem::take(&mut config.programs));
         for job in &mut self.jobs {
-            job.remap(&renumbered.moved);
+            job.remap(&renumbered.moved, &renumbered.fresh);
         }
         self.config = config;
         // Removed and replaced programs close their pipes, then the log
