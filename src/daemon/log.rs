@@ -213,7 +213,8 @@ impl Logger {
                     self.dropped = 0;
                     let note = &mut self.datagram;
                     note.clear();
-                    note.str("pman: ").uint(dropped).str(" log lines dropped\n");
+                    timestamp(note);
+                    note.str(" WARN ").uint(dropped).str(" log lines dropped\n");
                     if sys::write_all(file.fd.as_raw_fd(), note.as_bytes()).is_ok() {
                         file.size += note.len() as u64;
                     }
