@@ -275,7 +275,7 @@ fn warnings_show_the_port_key_as_written() {
 }
 
 #[test]
-fn numbers_too_large_are_out_of_range_once() {
+fn numbers_past_their_range_name_the_range_and_numprocs_errs_once() {
     let dir = TempDir::new();
     let conf = dir.write(
         "pman.conf",
@@ -289,11 +289,11 @@ fn numbers_too_large_are_out_of_range_once() {
     assert_eq!(
         lines,
         [
-            format!("pman: {file}:3: [program:a] startsecs: '99999999999' is out of range (0 to 4294967295)"),
+            format!("pman: {file}:3: [program:a] startsecs: '99999999999' is not a whole number from 0 to 4294967295"),
             format!(
-                "pman: {file}:4: [program:a] priority: '-99999999999' is out of range (-2147483648 to 2147483647)"
+                "pman: {file}:4: [program:a] priority: '-99999999999' is not an integer from -2147483648 to 2147483647"
             ),
-            format!("pman: {file}:5: [program:a] healthcheck_interval: '0' is not a whole number from 1"),
+            format!("pman: {file}:5: [program:a] healthcheck_interval: '0' is not a whole number from 1 to 4294967295"),
             format!("pman: {file}:8: [program:w] numprocs: 5000 is not between 1 and 1000"),
         ],
         "{}",

@@ -27,32 +27,19 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 }
 
 pub fn count(text: &str) -> Result<u32, String> {
-    number::u32(text.trim_space()).ok_or_else(|| out_of_range(text, "a whole number", "0 to 4294967295"))
-}
-
-/// Why a number was refused: out of `range` when it is all digits (after
-/// a sign), else not `what` at all.
-fn out_of_range(text: &str, what: &str, range: &str) -> String {
-    let t = text.trim_space();
-    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return crate::text::cat(&["'", t, "' is out of range (", range, ")"]);
-    }
-    not(text, what)
+    number::u32(text.trim_space()).ok_or_else(|| not(text, "a whole number from 0 to 4294967295"))
 }
 
 /// A whole number of at least 1.
 pub fn positive(text: &str) -> Result<u32, String> {
     match number::u32(text.trim_space()) {
-        Some(0) => Err(not(text, "a whole number from 1")),
-        Some(n) => Ok(n),
-        None => Err(out_of_range(text, "a whole number from 1", "1 to 4294967295")),
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(not(text, "a whole number from 1 to 4294967295")),
     }
 }
 
 pub fn integer(text: &str) -> Result<i32, String> {
-    number::i32(text.trim_space())
-        .ok_or_else(|| out_of_range(text, "an integer", "-2147483648 to 2147483647"))
+    number::i32(text.trim_space()).ok_or_else(|| not(text, "an integer from -2147483648 to 2147483647"))
 }
 
 /// An integer from `min` to `max`.
