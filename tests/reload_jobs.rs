@@ -401,7 +401,7 @@ fn a_start_in_progress_survives_a_reload_that_changes_its_program() {
             prog(
                 "x",
                 &format!("/bin/sleep {secs}"),
-                &format!("startsecs=2\nautostart={autostart}\n{}", tag_line(&env)),
+                &format!("startsecs=5\nautostart={autostart}\n{}", tag_line(&env)),
             )
         };
         env.write_config(&x(1000));
