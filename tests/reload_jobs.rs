@@ -437,3 +437,21 @@ fn a_sighup_during_a_reload_reloads_again_after_it() {
     assert!(log.contains("SIGHUP: reloading again once this reload is done"), "{log}");
     assert_eq!(env.pman(&["reload", "--dry-run"]).stdout, "no changes\n");
 }
+
+/// A `stop` of a program that a reload is removing still names it.
+#[test]
+fn a_stop_of_a_program_a_reload_removes_reports_it_stopped() {
+    let env = Env::new();
+    let _cleanup = Cleanup(&env);
+    env.write_config(&with_stub(&env, "0.1"));
+    let _daemon = Daemon::start(&env);
+    env.running_pid("stub");
+    env.running_pid("calm");
+    std::thread::sleep(Duration::from_millis(300));
+    env.write_config(&format!("[pman]\nlogfile=$DIR/pman.log\n{}", calm(&env, "calm")));
+    let reload = env.pman_spawn(&["reload"]);
+    wait_until(secs(3.0), "the reload stops stub", || env.state("stub") == "STOPPING");
+    let out = env.pman(&["stop", "stub", "calm"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "[stub] STOPPED\n[calm] STOPPED\n"), "{out}");
+    assert_eq!(wait_child(reload, secs(15.0)), Some(0), "the reload");
+}

@@ -7,7 +7,7 @@
 use super::control::{unknown_reply, Reply};
 use super::log::Logger;
 use super::program::{Event, State};
-use super::table::Table;
+use super::table::{Slot, Table};
 use crate::config::Config;
 use crate::path::FilePath;
 use crate::protocol::{TAG_ERR, TAG_OUT};
@@ -46,6 +46,9 @@ pub struct Job {
     /// Targets a reload replaced while their start was awaited: started
     /// again, with their new settings, if the reload left them stopped.
     replaced: Vec<usize>,
+    /// Targets a reload removed meanwhile: where their line goes among the
+    /// targets left, and their name (a `stop` still reports them STOPPED).
+    removed: Vec<(usize, Box<str>)>,
     /// Lines prepared at request time (reload's added/removed/changed).
     reply: Reply,
 }
@@ -73,6 +76,7 @@ impl Job {
             attempts_at_start: Vec::new(),
             runs_at_start: Vec::new(),
             replaced: Vec::new(),
+            removed: Vec::new(),
             reply: Reply::default(),
         }
     }
@@ -227,13 +231,20 @@ impl Job {
                 let mut reply = std::mem::take(&mut self.reply);
                 let mut code = 0;
                 let now = Instant::now();
-                for &i in &self.targets {
+                let mut removed = self.removed.iter().peekable();
+                for (n, &i) in self.targets.iter().enumerate() {
+                    while let Some((_, name)) = removed.next_if(|(at, _)| *at == n) {
+                        reply.parts(TAG_OUT, &[Str("["), Str(name), Str("] STOPPED")]);
+                    }
                     reply.status_line(table, i, now);
                     let slot = table.slot(i);
                     // A FATAL config program has nothing to stop.
                     if slot.prog.state != State::Stopped && !slot.fatal_config() {
                         code = 1;
                     }
+                }
+                for (_, name) in removed {
+                    reply.parts(TAG_OUT, &[Str("["), Str(name), Str("] STOPPED")]);
                 }
                 Outcome::Answer(self.client, reply, code)
             }
@@ -335,7 +346,8 @@ impl Job {
     /// Follows a reload's renumbering (`moved[old]`: the new index of the
     /// same name); programs the reload removed drop out of the job.
     /// `fresh`: the new indices of programs added or replaced by the reload.
-    pub fn remap(&mut self, moved: &[Option<usize>], fresh: &[usize]) {
+    /// `gone`: the old slots the reload did not keep, by old index.
+    pub fn remap(&mut self, moved: &[Option<usize>], fresh: &[usize], gone: &[Option<Slot>]) {
         let new = |i: usize| moved.get(i).copied().flatten();
         for group in &mut self.stop_groups {
             let mut kept = 0;
@@ -351,6 +363,10 @@ impl Job {
         let mut runs = Vec::new();
         let mut targets = Vec::new();
         for (n, &i) in self.targets.iter().enumerate() {
+            let slot = gone.get(i).and_then(Option::as_ref);
+            if let (None, Some(slot), Then::ReportStopped) = (new(i), slot, &self.then) {
+                self.removed.push((targets.len(), slot.cfg.name.as_str().into()));
+            }
             if let Some(j) = new(i) {
                 targets.push(j);
                 // A replaced program starts its history afresh.

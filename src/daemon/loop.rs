@@ -426,7 +426,7 @@ impl Daemon {
         self.apply_daemon_settings(&config, listener);
         let renumbered = self.table.install(std::mem::take(&mut config.programs));
         for job in &mut self.jobs {
-            job.remap(&renumbered.moved, &renumbered.fresh);
+            job.remap(&renumbered.moved, &renumbered.fresh, &renumbered.gone);
         }
         self.config = config;
         // Removed and replaced programs close their pipes, then the log
