@@ -438,7 +438,8 @@ fn a_sighup_during_a_reload_reloads_again_after_it() {
     assert_eq!(env.pman(&["reload", "--dry-run"]).stdout, "no changes\n");
 }
 
-/// A `stop` of a program that a reload is removing still names it.
+/// A `stop` of a program that a reload is removing still names it (such
+/// lines come first).
 #[test]
 fn a_stop_of_a_program_a_reload_removes_reports_it_stopped() {
     let env = Env::new();

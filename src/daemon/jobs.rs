@@ -46,9 +46,6 @@ pub struct Job {
     /// Targets a reload replaced while their start was awaited: started
     /// again, with their new settings, if the reload left them stopped.
     replaced: Vec<usize>,
-    /// Targets a reload removed meanwhile: where their line goes among the
-    /// targets left, and their name (a `stop` still reports them STOPPED).
-    removed: Vec<(usize, Box<str>)>,
     /// Lines prepared at request time (reload's added/removed/changed).
     reply: Reply,
 }
@@ -76,7 +73,6 @@ impl Job {
             attempts_at_start: Vec::new(),
             runs_at_start: Vec::new(),
             replaced: Vec::new(),
-            removed: Vec::new(),
             reply: Reply::default(),
         }
     }
@@ -231,20 +227,13 @@ impl Job {
                 let mut reply = std::mem::take(&mut self.reply);
                 let mut code = 0;
                 let now = Instant::now();
-                let mut removed = self.removed.iter().peekable();
-                for (n, &i) in self.targets.iter().enumerate() {
-                    while let Some((_, name)) = removed.next_if(|(at, _)| *at == n) {
-                        reply.parts(TAG_OUT, &[Str("["), Str(name), Str("] STOPPED")]);
-                    }
+                for &i in &self.targets {
                     reply.status_line(table, i, now);
                     let slot = table.slot(i);
                     // A FATAL config program has nothing to stop.
                     if slot.prog.state != State::Stopped && !slot.fatal_config() {
                         code = 1;
                     }
-                }
-                for (_, name) in removed {
-                    reply.parts(TAG_OUT, &[Str("["), Str(name), Str("] STOPPED")]);
                 }
                 Outcome::Answer(self.client, reply, code)
             }
@@ -363,9 +352,10 @@ impl Job {
         let mut runs = Vec::new();
         let mut targets = Vec::new();
         for (n, &i) in self.targets.iter().enumerate() {
+            // A `stop` still reports a program the reload removed (first).
             let slot = gone.get(i).and_then(Option::as_ref);
             if let (None, Some(slot), Then::ReportStopped) = (new(i), slot, &self.then) {
-                self.removed.push((targets.len(), slot.cfg.name.as_str().into()));
+                self.reply.parts(TAG_OUT, &[Str("["), Str(&slot.cfg.name), Str("] STOPPED")]);
             }
             if let Some(j) = new(i) {
                 targets.push(j);
