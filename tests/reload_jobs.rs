@@ -456,3 +456,38 @@ fn a_stop_of_a_program_a_reload_removes_reports_it_stopped() {
     assert_eq!((out.code, out.stdout.as_str()), (0, "[stub] STOPPED\n[calm] STOPPED\n"), "{out}");
     assert_eq!(wait_child(reload, secs(15.0)), Some(0), "the reload");
 }
+
+/// A start waiting through two reloads in a row (a SIGHUP during the first)
+/// follows its program's new place in the table.
+#[test]
+fn a_start_follows_its_program_through_two_reloads() {
+    let env = Env::new();
+    let _cleanup = Cleanup(&env);
+    let quiet = |name: &str, secs: u32| {
+        prog(
+            name,
+            &format!("/bin/sleep {secs}"),
+            &format!("autostart=false\nstartsecs=5\n{}", tag_line(&env)),
+        )
+    };
+    let head = "[pman]\nlogfile=$DIR/pman.log\n";
+    env.write_config(&format!("{head}{}{}{}", quiet("a", 300), stubborn(&env, "0.1"), quiet("x", 1000)));
+    let mut daemon = Daemon::start(&env);
+    env.running_pid("stub");
+    std::thread::sleep(Duration::from_millis(300));
+    let start = env.pman_spawn(&["start", "x"]);
+    env.wait_state("x", "STARTING", secs(5.0));
+    env.write_config(&format!("{head}{}{}{}", quiet("a", 300), stubborn(&env, "0.2"), quiet("x", 1001)));
+    let reload = env.pman_spawn(&["reload"]);
+    wait_until(secs(3.0), "the reload stops stub", || env.state("stub") == "STOPPING");
+    // The next config drops `a` (renumbering x) and adds `z` at the end.
+    env.write_config(&format!("{head}{}{}{}", stubborn(&env, "0.2"), quiet("x", 1001), quiet("z", 302)));
+    daemon.signal(libc::SIGHUP);
+    assert_eq!(wait_child(reload, secs(15.0)), Some(0), "the first reload");
+    let out = start.wait_with_output().expect("start's output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(line_matches(stdout.trim_end(), "[x] RUNNING pid: {N} uptime: {T}"), "{stdout}");
+    assert_eq!(env.state("z"), "STOPPED");
+    assert!(daemon.exited().is_none(), "the daemon died: {}", daemon.stderr());
+}

@@ -348,6 +348,14 @@ impl Job {
             }
             group.truncate(kept);
         }
+        let mut kept = 0;
+        for n in 0..self.replaced.len() {
+            if let Some(j) = new(self.replaced[n]) {
+                self.replaced[kept] = j;
+                kept += 1;
+            }
+        }
+        self.replaced.truncate(kept);
         let mut attempts = Vec::new();
         let mut runs = Vec::new();
         let mut targets = Vec::new();
@@ -361,7 +369,7 @@ impl Job {
                 targets.push(j);
                 // A replaced program starts its history afresh.
                 let replaced = fresh.contains(&j);
-                if replaced && self.start_issued {
+                if replaced && self.start_issued && !self.replaced.contains(&j) {
                     self.replaced.push(j);
                 }
                 if let Some(&at) = self.attempts_at_start.get(n) {

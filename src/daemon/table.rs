@@ -545,6 +545,7 @@ impl Table {
         let slot = &mut self.slots[index];
         let before = (slot.prog.state, slot.prog.failures);
         let (pid_before, deadline_before) = (slot.prog.pid, slot.prog.deadline);
+        let restarts_before = slot.prog.restarts;
         let exited = match &event {
             Event::Exited { exit, .. } => Some(*exit),
             _ => None,
@@ -578,6 +579,7 @@ impl Table {
         // is STOPPED, which its group's stop then finds.
         if action == Action::Spawn && self.shutting_down {
             let slot = &mut self.slots[index];
+            slot.prog.restarts = restarts_before;
             let before = (slot.prog.state, slot.prog.failures);
             slot.prog.step(&slot.cfg, Event::Stop, now);
             log_transition(log, slot, before, now);
@@ -945,6 +947,11 @@ impl Table {
             let prog = &self.slots[index].prog;
             // A stop (or another event) since the spawn was asked for cancels it.
             if prog.state != State::Starting || prog.pid.is_some() {
+                continue;
+            }
+            // Nothing starts once a shutdown has begun.
+            if self.shutting_down {
+                self.event(index, Event::Stop, log);
                 continue;
             }
             self.spawn(index, ctx, output, log);
