@@ -480,7 +480,9 @@ impl Program {
             self.running(cfg, now);
         } else {
             self.state = State::Starting;
-            self.deadline = Some(now.after_secs(cfg.startsecs));
+            // After a failed exec only its exit (127) ends the start: a
+            // `startsecs` deadline could make it RUNNING before the reap.
+            self.deadline = exec_failed.is_none().then(|| now.after_secs(cfg.startsecs));
         }
         self.reason = exec_failed.map(String::into_boxed_str);
     }
@@ -869,6 +871,23 @@ mod tests {
         c.backoff = 1;
         c.backoff_reset = 3;
         assert_eq!(crash_waits(&c, 2, 4), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_failed_exec_is_a_failed_start_even_with_startsecs_0() {
+        let mut c = cfg();
+        c.startsecs = 0;
+        c.backoff = 30;
+        let t0 = Instant::now();
+        let mut p = Program::new();
+        let failed =
+            Event::Spawned { pid: 7, exec_failed: Some("exec /nope: No such file or directory".into()) };
+        p.step(&c, failed, t0);
+        assert_eq!((p.state, p.deadline), (State::Starting, None));
+        p.step(&c, exited(127), t0.after_secs(1));
+        assert_eq!((p.state, p.failures), (State::Backoff, 1));
+        assert_eq!(p.deadline, Some(t0.after_secs(31)));
+        assert_eq!(p.reason.as_deref(), Some("exec /nope: No such file or directory"));
     }
 
     #[test]
