@@ -290,14 +290,17 @@ impl Job {
                 table.start(i, log);
             }
         }
+        // Looked at only while a reload is under way (rare): its stop lists
+        // are scanned per target.
+        let reloading = others.iter().any(Job::is_reload);
         // Done for a program once it is past STARTING, or once its attempt
         // ended even if a retry already began (backoff=0).
         for (&i, &at_start) in self.targets.iter().zip(&self.attempts_at_start) {
             let prog = &table.slot(i).prog;
             // A reload about to replace it (or, for a WAITING one, perhaps
             // what it waits on): the start is judged once it is in.
-            let reload = |j: &Job| j.is_reload() && (prog.state == State::Waiting || j.will_stop(i));
-            if others.iter().any(reload) {
+            let replacing = |j: &Job| j.is_reload() && j.will_stop(i);
+            if reloading && (prog.state == State::Waiting || others.iter().any(replacing)) {
                 return Outcome::Waiting;
             }
             let starting = matches!(prog.state, State::Starting | State::Stopping | State::ClearingGroup);
