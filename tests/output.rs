@@ -181,6 +181,38 @@ fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
     assert_eq!(env.state("part"), "EXITED");
 }
 
+/// Programs that write an unended line and exit at once, all together:
+/// each line reaches syslog under its writer's pid, whichever turn of the
+/// loop reads it.
+#[test]
+fn unended_lines_of_programs_exiting_together_all_reach_syslog() {
+    let env = Env::new();
+    let sock_path = env.path("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    sock.set_read_timeout(Some(secs(5.0))).expect("timeout");
+    let mut config = format!("[pman]\nlogfile=$DIR/pman.log\nsyslog_socket={}\n", sock_path.display());
+    for i in 0..8 {
+        config += &format!(
+            "[program:p{i}]\ncommand=/bin/sh -c 'printf x{i}'\nstartsecs=0\nautorestart=false\n\
+             stdout=syslog\nstderr=none\n"
+        );
+    }
+    env.write_config(&config);
+    let _daemon = Daemon::start(&env);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while seen.len() < 8 {
+        let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("seen {seen:?}, then {e}"));
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    seen.sort();
+    for (i, datagram) in seen.iter().enumerate() {
+        let (tag, line) = datagram.split_once("]: ").unwrap_or_default();
+        assert_eq!(line, format!("x{i}"), "{seen:?}");
+        assert!(tag.starts_with(&format!("<30>p{i}[")) && !tag.ends_with("[0"), "{seen:?}");
+    }
+}
+
 #[test]
 fn logs_are_capped_and_rotated() {
     let env = Env::new();

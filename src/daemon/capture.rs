@@ -461,9 +461,21 @@ impl Output {
         }
     }
 
-    /// A program's process has exited: the lines it left unended in its
-    /// syslog streams are sent now (a file gets every byte at once).
-    pub fn end_run(&mut self, index: usize, name: &str, log: &mut Logger, syslog_path: &[u8]) {
+    /// A program's process `pid` has exited: what it wrote and the loop
+    /// has not read yet is read now, under its pid, and the lines it left
+    /// unended in its syslog streams are sent (a file gets every byte at once).
+    pub fn end_run(
+        &mut self,
+        index: usize,
+        cfg: &ProgramConfig,
+        pid: i32,
+        log: &mut Logger,
+        syslog_path: &[u8],
+    ) {
+        for k in 0..2 {
+            self.drain(index, k, cfg, pid, log, syslog_path);
+        }
+        let name = &cfg.name;
         let Output { pipes, syslog, datagram, .. } = self;
         let (Some(streams), Some(socket)) = (pipes.get_mut(index), syslog.as_ref()) else { return };
         for (k, capture) in streams.iter_mut().enumerate() {
@@ -476,14 +488,21 @@ impl Output {
 
     /// Reads one stream's pipe (a bounded number of chunks, to stay fair)
     /// and hands the bytes to its file or to syslog.
-    pub fn drain(&mut self, index: usize, k: usize, slot: &Slot, log: &mut Logger, syslog_path: &[u8]) {
+    pub fn drain(
+        &mut self,
+        index: usize,
+        k: usize,
+        cfg: &ProgramConfig,
+        pid: i32,
+        log: &mut Logger,
+        syslog_path: &[u8],
+    ) {
         let Output { pipes, writers, syslog, iobuf, datagram, .. } = self;
         if iobuf.is_empty() {
             // Only a daemon with captured streams pays for the buffer.
             iobuf.resize(READ_CHUNK, 0);
         }
-        let name = &slot.cfg.name;
-        let pid = slot.prog.pid.unwrap_or(0);
+        let name = &cfg.name;
         let Some(capture) = pipes.get_mut(index).and_then(|p| p.get_mut(k)?.as_mut()) else { return };
         let stream = if k == 0 { "stdout" } else { "stderr" };
         for _ in 0..4 {
@@ -495,7 +514,7 @@ impl Output {
             match capture.sink {
                 Sink::File(w) => {
                     // The writer's file, by this stream's name for it.
-                    let path = file_of(&slot.cfg, k as u8).unwrap_or_default();
+                    let path = file_of(cfg, k as u8).unwrap_or_default();
                     match writers.get_mut(w as usize).and_then(|w| w.write(path, data, &mut capture.errors)) {
                         Some(Incident::Failing(errno)) => log.error(&[
                             Str(name),

@@ -229,7 +229,8 @@ impl Daemon {
                 Polled::Capture(index, k) => {
                     let (index, k) = (index as usize, k as usize);
                     let slot = self.table.slot(index);
-                    self.output.drain(index, k, slot, &mut self.log, &self.config.syslog_socket);
+                    let pid = slot.prog.pid.unwrap_or(0);
+                    self.output.drain(index, k, &slot.cfg, pid, &mut self.log, &self.config.syslog_socket);
                 }
                 Polled::Ready(index) => self.table.read_ready(index, &mut self.log),
                 Polled::Check(index) => self.table.read_check(index),
@@ -238,9 +239,9 @@ impl Daemon {
         }
         self.drain_signals();
         self.table.reap(&mut self.log);
-        while let Some(index) = self.table.take_ended() {
-            let name = &self.table.slot(index).cfg.name;
-            self.output.end_run(index, name, &mut self.log, &self.config.syslog_socket);
+        while let Some((index, pid)) = self.table.take_ended() {
+            let cfg = &self.table.slot(index).cfg;
+            self.output.end_run(index, cfg, pid, &mut self.log, &self.config.syslog_socket);
         }
         for (p, &what) in pollfds.iter().zip(&polled) {
             let revents = p.revents;

@@ -195,9 +195,9 @@ pub struct Table {
     checks_due: Timers,
     /// Programs with a check running.
     checking: Vec<usize>,
-    /// Programs whose main process [`Table::reap`] reaped, until the loop
-    /// has ended their runs' output ([`Table::take_ended`]).
-    ended: Vec<usize>,
+    /// Programs whose main process [`Table::reap`] reaped, and its pid,
+    /// until the loop has ended their runs' output ([`Table::take_ended`]).
+    ended: Vec<(usize, Pid)>,
     /// The daemon is shutting down: nothing starts again, as in Supervisor.
     pub shutting_down: bool,
 }
@@ -1033,7 +1033,7 @@ impl Table {
             let slot = &self.slots[index];
             let group_alive = slot.cfg.killasgroup && sys::group_alive(slot.prog.pgid.unwrap_or(0));
             self.event(index, Event::Exited { exit, group_alive }, log);
-            self.ended.push(index);
+            self.ended.push((index, pid));
         }
         let mut at = 0;
         while at < self.group_watch.len() {
@@ -1047,8 +1047,8 @@ impl Table {
         }
     }
 
-    /// The next program whose main process was reaped, if any.
-    pub fn take_ended(&mut self) -> Option<usize> {
+    /// The next program whose main process was reaped, and its pid.
+    pub fn take_ended(&mut self) -> Option<(usize, Pid)> {
         self.ended.pop()
     }
 
