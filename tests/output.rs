@@ -134,7 +134,8 @@ fn syslog_output_is_one_datagram_per_line() {
 
 /// A line cut at 1 KiB whose newline comes right after is no empty line
 /// of its own, and a line a process leaves unended goes out, tagged with
-/// its pid, once the process has exited, not glued to the next run's.
+/// its pid, once the process has exited, not glued to the next run's;
+/// what a child left behind writes later goes by the same pid.
 #[test]
 fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
     let env = Env::new();
@@ -149,13 +150,16 @@ fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
          head -c 2048 /dev/zero | tr \"\\\\000\" z; echo; echo end; exec sleep 300'\n\
          startsecs=0\nstdout=syslog\nstderr=none\n\
          [program:part]\ncommand=/bin/sh -c 'echo first; printf partial'\n\
+         startsecs=0\nautorestart=false\nstdout=syslog\nstderr=none\n\
+         [program:late]\ncommand=/bin/sh -c 'echo main; (sleep 0.5; echo late) &'\n\
          startsecs=0\nautorestart=false\nstdout=syslog\nstderr=none\n",
     ));
     let _daemon = Daemon::start(&env);
     let mut cut = Vec::new();
     let mut part = Vec::new();
+    let mut late = Vec::new();
     let mut buf = [0u8; 4096];
-    while cut.last().map(String::as_str) != Some("end") || part.len() < 2 {
+    while cut.last().map(String::as_str) != Some("end") || part.len() < 2 || late.len() < 2 {
         match sock.recv(&mut buf) {
             Ok(n) => {
                 let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -163,6 +167,8 @@ fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
                     cut.push(rest.split_once("]: ").map_or(String::new(), |(_, line)| line.to_string()));
                 } else if let Some(rest) = datagram.strip_prefix("<30>part[") {
                     part.push(rest.to_string());
+                } else if let Some(rest) = datagram.strip_prefix("<30>late[") {
+                    late.push(rest.to_string());
                 }
             }
             Err(e) => panic!(
@@ -178,6 +184,9 @@ fn syslog_cuts_long_lines_and_sends_an_unended_last_line() {
     assert!(part[0].ends_with("]: first"), "{part:?}");
     assert!(part[1].ends_with("]: partial"), "{part:?}");
     assert_eq!(pid(&part[0]), pid(&part[1]), "{part:?}");
+    // A line its background child writes after it exited goes by its pid.
+    assert!(late[0].ends_with("]: main") && late[1].ends_with("]: late"), "{late:?}");
+    assert_eq!(pid(&late[0]), pid(&late[1]), "{late:?}");
     assert_eq!(env.state("part"), "EXITED");
 }
 

@@ -223,6 +223,9 @@ impl Capture {
     ) -> Option<(u64, i32)> {
         let Sink::Syslog(priority) = self.sink else { return None };
         let line = self.syslog.get_or_insert_with(Box::default);
+        // Output read once no process runs (a leftover child's) goes by
+        // the pid of the last run.
+        let pid = if pid == 0 { line.pid } else { pid };
         let mut recovered = None;
         if line.pid != pid && !line.partial.is_empty() {
             recovered = line.send(priority, name, socket, path, message, 0, &mut self.errors);
