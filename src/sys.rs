@@ -1189,7 +1189,8 @@ pub fn pread(fd: RawFd, buf: &mut [u8], pos: u64) -> Option<usize> {
 }
 
 /// One look at a non-blocking TCP connect to `addr`: true once it is made.
-/// A connect still in progress stays in `pending` for the next look.
+/// A connect still in progress stays in `pending` for the next look; one
+/// that failed is tried again at once.
 pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>) -> bool {
     if let Some(fd) = pending.take() {
         let mut fds = [pollfd(fd.as_raw_fd(), libc::POLLOUT)];
@@ -1210,7 +1211,10 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
                 &mut len as *mut libc::socklen_t,
             )
         };
-        return got == 0 && err == 0;
+        if got == 0 && err == 0 {
+            return true;
+        }
+        // Refused: the next try starts now, so tries stay one look apart.
     }
     // SAFETY: sockaddr_storage is plain data, zeroed then filled per family.
     let (storage, len) = unsafe {
@@ -1254,6 +1258,30 @@ pub fn tcp_connected(addr: &std::net::SocketAddr, pending: &mut Option<OwnedFd>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_look_at_a_refused_tcp_connect_is_a_new_try() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let mut pending = None;
+        assert!(!tcp_connected(&addr, &mut pending));
+        for _ in 0..3 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!tcp_connected(&addr, &mut pending));
+            // A refused try is followed by the next one, not by nothing.
+            assert!(pending.is_some(), "a look found the refusal and tried again");
+        }
+        let listener = std::net::TcpListener::bind(addr).expect("bind again");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // The try made at the last refusal, or a fresh one, now connects.
+        let connected = tcp_connected(&addr, &mut pending) || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            tcp_connected(&addr, &mut pending)
+        };
+        assert!(connected);
+        drop(listener);
+    }
 
     #[test]
     fn variables_are_found_by_their_whole_name() {
