@@ -194,6 +194,33 @@ fn log_daemon_shows_the_daemons_own_log() {
     assert_eq!(out.stdout, "", "{out}");
 }
 
+/// A log in a directory that is missing can hold nothing (the daemon logs
+/// to syslog instead, the program does not start): `log` says so rather
+/// than show an empty log. A file not written yet is an empty log.
+#[test]
+fn a_log_that_cannot_exist_is_an_error_not_an_empty_log() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[pman]\nlogfile=$DIR/nodir/pman.log\n{}{}",
+        prog("a", "/bin/sleep 300", "autostart=false"),
+        "[program:b]\ncommand=/bin/sleep 300\nstdout=$DIR/gone/b.out\nautostart=false\n",
+    ));
+    let daemon_log = env.path("nodir/pman.log");
+    let b_log = env.path("gone/b.out");
+    for (what, running) in [("without a daemon", false), ("with a daemon", true)] {
+        let _daemon = running.then(|| Daemon::start(&env));
+        let out = env.pman(&["log", "--daemon"]);
+        assert_eq!(out.code, 1, "{what}: {out}");
+        let want = format!("pman: {}: No such file or directory\n", daemon_log.display());
+        assert_eq!(out.stderr, want, "{what}: {out}");
+        let out = env.pman(&["log", "b"]);
+        assert_eq!(out.code, 1, "{what}: {out}");
+        assert_eq!(out.stderr, format!("pman: {}: No such file or directory\n", b_log.display()), "{what}");
+        let out = env.pman(&["log", "a"]);
+        assert_eq!((out.code, out.stdout.as_str()), (0, ""), "never started: empty, {what}: {out}");
+    }
+}
+
 #[test]
 fn syslog_none_and_unrun_programs_have_no_file_to_show() {
     let env = Env::new();

@@ -34,8 +34,18 @@ pub fn run(
         Err(code) => return code,
     };
     let mut buf = vec![0u8; BLOCK];
-    // A configured log that nothing was written to yet is an empty log.
-    let held = print_tail(&path, lines, &mut buf);
+    // A configured log that nothing was written to yet is an empty log;
+    // one that cannot be read, or whose directory is missing (nothing can
+    // write there), says why.
+    let bytes = path.to_bytes();
+    let dir = &bytes[..bytes.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1)];
+    let held = match print_tail(&path, lines, &mut buf) {
+        Err(errno) if errno != libc::ENOENT || sys::stat_path(dir).is_err() => {
+            fail(&[&String::from_utf8_lossy(path.to_bytes()), ": ", &sys::strerror(errno)]);
+            return 1;
+        }
+        held => held.ok(),
+    };
     if follow {
         follow_file(&path, held, &mut buf);
     }
@@ -137,9 +147,9 @@ fn pause() {
 
 /// Prints the last `n` lines of `path` (from the newest backup too when the
 /// current file holds fewer). Returns the current file, read to its end.
-fn print_tail(path: &CStr, n: usize, buf: &mut [u8]) -> Option<OwnedFd> {
-    let current = sys::open_read(path).ok()?;
-    let len = sys::fstat(current.as_raw_fd()).ok()?.size;
+fn print_tail(path: &CStr, n: usize, buf: &mut [u8]) -> Result<OwnedFd, i32> {
+    let current = sys::open_read(path)?;
+    let len = sys::fstat(current.as_raw_fd())?.size;
     let (start, found) = last_lines(current.as_raw_fd(), len, n, buf).unwrap_or((len, n));
     if found < n {
         if let Ok(older) = sys::open_read(&backup(path, 1)) {
@@ -150,7 +160,7 @@ fn print_tail(path: &CStr, n: usize, buf: &mut [u8]) -> Option<OwnedFd> {
         }
     }
     copy(current.as_raw_fd(), start, len, buf);
-    Some(current)
+    Ok(current)
 }
 
 /// The last `n` lines of the file at `path` (none when it cannot be read).
