@@ -300,3 +300,28 @@ fn numbers_past_their_range_name_the_range_and_numprocs_errs_once() {
         run.stderr
     );
 }
+
+/// What a file says is quoted as one line: an escape sequence in a value
+/// or a key never reaches the terminal, whatever the message.
+#[test]
+fn control_characters_of_the_file_show_as_question_marks() {
+    let dir = TempDir::new();
+    let conf = dir.write(
+        "pman.conf",
+        "[program:g]\ncommand=/bin/true\nstartsecs=\u{1b}[31mRED\u{7}\nfoo\u{1b}x=1\n[bad\u{1b}\n",
+    );
+    let run = check(&conf, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let file = conf.display();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("pman: warning: {file}:4: [program:g] unknown key 'foo?x' ignored"),
+            format!("pman: {file}:3: [program:g] startsecs: '?[31mRED?' is not a whole number from 0 to 4294967295"),
+            format!("pman: {file}:5: section header without ']': [bad?"),
+        ],
+        "{}",
+        run.stderr
+    );
+}

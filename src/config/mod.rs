@@ -484,8 +484,10 @@ impl Diags {
 
 /// A message quoting a multi-line value (continuation lines) stays one line:
 /// users read one line per error, and `reload` sends each as one reply line.
+/// Other control characters (an escape sequence) and bytes that were not
+/// UTF-8 show as `?`: what a file says never reaches a terminal raw.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.bytes().any(|b| b == b'\n' || b == b'\r') {
+    if !text.chars().any(crate::text::unshowable) {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -493,6 +495,7 @@ fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
+            c if crate::text::unshowable(c) => out.push('?'),
             c => out.push(c),
         }
     }
