@@ -299,6 +299,15 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         _ => {}
     }
     let spec = command(word)?;
+    // A usage error names the word typed: `shutdown: …` for `shutdown`.
+    parse_args(spec, word, args).map_err(|e| match e.strip_prefix(spec.name) {
+        Some(rest) if word != spec.name => crate::text::cat(&[word, rest]),
+        _ => e,
+    })
+}
+
+/// The command line of command `spec`, typed as `word`, with `args`.
+fn parse_args(spec: &Spec, word: &str, args: &[&str]) -> Result<Command, String> {
     let name = spec.name;
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));
@@ -509,7 +518,7 @@ mod tests {
             (&["--version", "extra"], "--version: unexpected argument 'extra'"),
             (&["help", "log", "x"], "help: unexpected argument 'x'"),
             (&["kill", "web"], "kill: unexpected argument 'web'"),
-            (&["shutdown", "now"], "kill: unexpected argument 'now'"),
+            (&["shutdown", "now"], "shutdown: unexpected argument 'now'"),
             (&["pid", "a", "b"], "pid: unexpected argument 'b'"),
             (&["start"], "start: missing program name"),
             (&["signal"], "signal: missing signal"),
@@ -517,7 +526,7 @@ mod tests {
             (&["signal", "SIGBOGUS", "web"], "signal: bad signal: SIGBOGUS"),
             (&["log"], "log: missing program name"),
             (&["log", "web", "-n", "abc"], "log -n: not a number: abc"),
-            (&["tail", "web", "--lines", "-3"], "log --lines: not a number: -3"),
+            (&["tail", "web", "--lines", "-3"], "tail --lines: not a number: -3"),
             (&["log", "web", "-n"], "log -n: missing value"),
             (&["log", "web", "-n", "3", "-n", "4"], "log -n: given twice"),
             (&["log", "web", "--daemon"], "log --daemon: unexpected argument 'web'"),
@@ -597,7 +606,7 @@ mod tests {
         assert_eq!(p(&["update"]).unwrap().command, Command::Send(Request::Reload { dry_run: false }));
         assert_eq!(p(&["reread"]).unwrap().command, Command::Send(Request::Reload { dry_run: true }));
         assert_eq!(p(&["help", "reread"]).unwrap().command, Command::Help(Some("reload")));
-        assert_eq!(p(&["reread", "x"]).unwrap_err(), "reload: unexpected argument 'x'");
+        assert_eq!(p(&["reread", "x"]).unwrap_err(), "reread: unexpected argument 'x'");
         let tail = p(&["tail", "web", "-f"]).unwrap().command;
         assert_eq!(
             tail,
