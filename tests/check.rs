@@ -325,3 +325,34 @@ fn control_characters_of_the_file_show_as_question_marks() {
         run.stderr
     );
 }
+
+/// `check` lists every error: a section's `depends_on` error shows among
+/// its other errors, and a cycle through a section with errors is one.
+#[test]
+fn dependency_errors_show_beside_a_sections_other_errors() {
+    let dir = TempDir::new();
+    let conf = dir.write(
+        "pman.conf",
+        "[program:a]\ncommand=/bin/true\ndepends_on=nosuch\npriority=x\n\
+         [program:c]\ncommand=/bin/true\ndepends_on=d\n\
+         [program:d]\ncommand=/bin/true\ndepends_on=c\nstartsecs=q\n",
+    );
+    let run = check(&conf, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let file = conf.display();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("pman: {file}:3: [program:a] depends_on: 'nosuch' is no program"),
+            format!(
+                "pman: {file}:4: [program:a] priority: 'x' is not an integer from -2147483648 to 2147483647"
+            ),
+            format!("pman: {file}:7: [program:c] depends_on: cycle c -> d -> c"),
+            format!("pman: {file}:10: [program:d] depends_on: cycle d -> c -> d"),
+            format!("pman: {file}:11: [program:d] startsecs: 'q' is not a whole number from 0 to 4294967295"),
+        ],
+        "{}",
+        run.stderr
+    );
+}

@@ -279,6 +279,7 @@ pub fn build(sections: &[Section], diags: &mut Diags, host: &str, disk: bool, pa
         logs_by_path: Vec::new(),
         unrun: Vec::new(),
         depends_at: Vec::new(),
+        unrun_depends: Vec::new(),
     };
     let site = Site { g: &g, host, home: &home, disk };
     for s in sections {
@@ -389,6 +390,9 @@ struct Programs {
     /// Each run section with `depends_on`: its first process (an index
     /// into `list`) and where the key is.
     depends_at: Vec<(usize, usize, usize)>,
+    /// The same for sections with errors: their `depends_on` names, so
+    /// that `check` lists a dependency error among their others.
+    unrun_depends: Vec<(String, Vec<String>, usize, usize)>,
 }
 
 impl Programs {
@@ -530,6 +534,8 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
     // After an error, one process still shows the section's other errors.
     let numprocs = if sc.failed { 1 } else { numprocs };
     sc.numprocs = Some(numprocs);
+    // The `depends_on` names of a process with errors.
+    let mut depends = Vec::new();
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
             let (file, line) = get!(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
@@ -550,7 +556,13 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             break;
         }
         sc.process_num = Some(num);
-        let Some(mut p) = process(&mut sc, &slots, s, g, home, disk) else { break };
+        let mut p = match process(&mut sc, &slots, s, g, home, disk) {
+            Ok(p) => p,
+            Err(names) => {
+                depends = names;
+                break;
+            }
+        };
         if let Some(other) = all.owner(&p.name) {
             let text = crate::text::cat(&[
                 sc.label,
@@ -582,6 +594,9 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
         host,
         env: &g.env,
     };
+    if let Some(e) = get!(&slots, "depends_on").filter(|_| !depends.is_empty()) {
+        all.unrun_depends.push((group.to_string(), depends, e.file, e.line));
+    }
     // The section is not run: its processes stay in the config, never run,
     // so that status shows them and a reload that fixes it changes them.
     all.truncate(listed);
@@ -600,21 +615,27 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
 /// `depends_on` names no program, or a cycle: an error of each depending
 /// section (each section on a cycle), which is then not run.
 fn dependencies(all: &mut Programs, diags: &mut Diags) {
-    let list = &all.list;
+    let (list, not_run) = (&all.list, &all.unrun_depends[..]);
     let mut failed: Vec<(String, String)> = Vec::new();
-    for &(first, file, line) in &all.depends_at {
-        let Some(first) = list.get(first) else { continue };
-        let (group, names) = (first.group(), &first.limits.depends_on);
+    let run = all.depends_at.iter().filter_map(|&(first, file, line)| {
+        let p = list.get(first)?;
+        Some((p.group(), &p.limits.depends_on[..], file, line, true))
+    });
+    let unrun_ones =
+        not_run.iter().map(|(group, names, file, line)| (&group[..], &names[..], *file, *line, false));
+    for (group, names, file, line, runs) in run.chain(unrun_ones) {
         let text = match names.iter().find(|n| !list.iter().any(|p| p.group() == **n || p.name == **n)) {
             Some(name) => crate::text::cat(&["[program:", group, "] depends_on: '", name, "' is no program"]),
-            None => match cycle(list, group) {
+            None => match cycle(list, not_run, group) {
                 Some(path) => crate::text::cat(&["[program:", group, "] depends_on: cycle ", &path]),
                 None => continue,
             },
         };
         diags.error(file, line, text);
-        let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
-        failed.push((group.to_string(), shown));
+        if runs {
+            let shown = diags.errors.last().map(|d| diags.line_of(d)).unwrap_or_default();
+            failed.push((group.to_string(), shown));
+        }
     }
     for (group, error) in failed {
         for p in all.list.iter_mut().filter(|p| p.group() == group && !p.is_unrun()) {
@@ -624,15 +645,22 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
     }
 }
 
-/// `web -> db -> web` when a path of dependencies leads from `group` back to it.
-fn cycle(list: &[ProgramConfig], group: &str) -> Option<String> {
+/// `web -> db -> web` when a path of dependencies leads from `group` back
+/// to it (through sections with errors too, by the names they give).
+fn cycle(
+    list: &[ProgramConfig],
+    unrun: &[(String, Vec<String>, usize, usize)],
+    group: &str,
+) -> Option<String> {
     // Breadth first over sections, remembering where each was reached from.
     let mut seen: Vec<(&str, usize)> = vec![(group, 0)];
     let mut at = 0;
     while let Some(&(from, _)) = seen.get(at) {
         // The sections `from`'s names point at, in the order they are found.
-        for p in list.iter().filter(|p| p.group() == from) {
-            for name in p.limits.depends_on.iter() {
+        let run = list.iter().filter(|p| p.group() == from).flat_map(|p| p.limits.depends_on.iter());
+        let not_run = unrun.iter().filter(|u| u.0 == from).flat_map(|u| u.1.iter());
+        {
+            for name in run.chain(not_run) {
                 for q in list.iter().filter(|q| q.group() == *name || q.name == *name) {
                     let next = q.group();
                     if next == group {
@@ -709,7 +737,8 @@ fn unrun(name: String, group: &str) -> ProgramConfig {
     }
 }
 
-/// One process of a section; `None` after an error (already reported).
+/// One process of a section; after an error (already reported), the
+/// `depends_on` names it gives.
 // Out of line: inlined into the numprocs loop, its constants are hoisted and spilled.
 #[inline(never)]
 fn process(
@@ -719,7 +748,7 @@ fn process(
     g: &Globals,
     own_home: &str,
     disk: bool,
-) -> Option<ProgramConfig> {
+) -> Result<ProgramConfig, Vec<String>> {
     let group = sc.program.unwrap_or("");
     let name = match get!(slots, "process_name") {
         Some(e) => {
@@ -850,12 +879,12 @@ fn process(
         sc.diags.warn(e.file, e.line, text);
     }
     if sc.failed {
-        return None;
+        return Err(std::mem::take(&mut p.limits.depends_on));
     }
     if disk {
         disk_warnings(sc, slots, s, &p);
     }
-    Some(p)
+    Ok(p)
 }
 
 /// Reads a key [`keys::PROGRAM`] says how to read into `p`.
