@@ -294,7 +294,7 @@ fn numbers_past_their_range_name_the_range_and_numprocs_errs_once() {
                 "pman: {file}:4: [program:a] priority: '-99999999999' is not an integer from -2147483648 to 2147483647"
             ),
             format!("pman: {file}:5: [program:a] healthcheck_interval: '0' is not a whole number from 1 to 4294967295"),
-            format!("pman: {file}:8: [program:w] numprocs: 5000 is not between 1 and 1000"),
+            format!("pman: {file}:8: [program:w] numprocs: '5000' is not a whole number from 1 to 1000"),
         ],
         "{}",
         run.stderr

@@ -15,9 +15,8 @@ use crate::text::Part::{Bytes, Str, Uint};
 use crate::text::TrimSpace;
 use crate::text::{concat, path as shown};
 
-/// More processes than this from one section is surely a typo (and RAM).
-const MAX_NUMPROCS: u32 = 1000;
-/// Nor does a router run more than this many processes in all.
+/// A router runs no more than this many processes in all (one section
+/// may make at most 1000: see [`values::numprocs`]).
 const MAX_PROCESSES: usize = 10_000;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_NAME: usize = 107;
@@ -504,16 +503,9 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
         failed: false,
     };
     let numprocs_entry = get!(&slots, "numprocs");
-    let numprocs = sc.parse(numprocs_entry, 1, values::count);
-    if let Some(e) = numprocs_entry.filter(|_| !(1..=MAX_NUMPROCS).contains(&numprocs)) {
-        sc.fail(
-            e,
-            concat(&[Uint(numprocs.into()), Str(" is not between 1 and "), Uint(MAX_NUMPROCS.into())]),
-        );
-    }
-    // Out of range is one error: a clamped count is no value of the file.
+    let numprocs = sc.parse(numprocs_entry, 1, values::numprocs);
+    // A bad count is one error: the default 1 is no value of the file.
     let in_range = !sc.failed;
-    let numprocs = numprocs.clamp(1, MAX_NUMPROCS);
     let start = sc.parse(get!(&slots, "numprocs_start"), 0, values::count);
     let name_entry = get!(&slots, "process_name");
     // A window search: core's substring searcher is more code than this needs.

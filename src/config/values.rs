@@ -30,6 +30,14 @@ pub fn count(text: &str) -> Result<u32, String> {
     number::u32(text.trim_space()).ok_or_else(|| not(text, "a whole number from 0 to 4294967295"))
 }
 
+/// `numprocs`: from 1 to 1000 processes.
+pub fn numprocs(text: &str) -> Result<u32, String> {
+    match number::u32(text.trim_space()) {
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(not(text, "a whole number from 1 to 1000")),
+    }
+}
+
 /// A whole number of at least 1.
 pub fn positive(text: &str) -> Result<u32, String> {
     match number::u32(text.trim_space()) {
