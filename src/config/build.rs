@@ -651,29 +651,27 @@ fn cycle(
         // The sections `from`'s names point at, in the order they are found.
         let run = list.iter().filter(|p| p.group() == from).flat_map(|p| p.limits.depends_on.iter());
         let not_run = unrun.iter().filter(|u| u.0 == from).flat_map(|u| u.1.iter());
-        {
-            for name in run.chain(not_run) {
-                for q in list.iter().filter(|q| q.group() == *name || q.name == *name) {
-                    let next = q.group();
-                    if next == group {
-                        let mut path = vec![group];
-                        let mut i = at;
-                        while let Some(&(section, back)) = seen.get(i).filter(|_| i != 0) {
-                            path.push(section);
-                            i = back;
-                        }
-                        path[1..].reverse();
-                        path.push(group);
-                        let mut cycle = String::new();
-                        for (n, section) in path.iter().enumerate() {
-                            cycle.push_str(if n == 0 { "" } else { " -> " });
-                            cycle.push_str(section);
-                        }
-                        return Some(cycle);
+        for name in run.chain(not_run) {
+            for q in list.iter().filter(|q| q.group() == *name || q.name == *name) {
+                let next = q.group();
+                if next == group {
+                    let mut path = vec![group];
+                    let mut i = at;
+                    while let Some(&(section, back)) = seen.get(i).filter(|_| i != 0) {
+                        path.push(section);
+                        i = back;
                     }
-                    if !seen.iter().any(|(g, _)| *g == next) {
-                        seen.push((next, at));
+                    path[1..].reverse();
+                    path.push(group);
+                    let mut cycle = String::new();
+                    for (n, section) in path.iter().enumerate() {
+                        cycle.push_str(if n == 0 { "" } else { " -> " });
+                        cycle.push_str(section);
                     }
+                    return Some(cycle);
+                }
+                if !seen.iter().any(|(g, _)| *g == next) {
+                    seen.push((next, at));
                 }
             }
         }
