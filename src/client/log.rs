@@ -38,7 +38,11 @@ pub fn run(
     // one that cannot be read, or whose directory is missing (nothing can
     // write there), says why.
     let bytes = path.to_bytes();
-    let dir = &bytes[..bytes.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1)];
+    let dir = match bytes.iter().rposition(|&b| b == b'/') {
+        Some(0) => &b"/"[..],
+        Some(at) => &bytes[..at],
+        None => &b"."[..],
+    };
     let held = match print_tail(&path, lines, &mut buf) {
         Err(errno) if errno != libc::ENOENT || sys::stat_path(dir).is_err() => {
             fail(&[&String::from_utf8_lossy(path.to_bytes()), ": ", &sys::strerror(errno)]);
