@@ -273,8 +273,16 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         }
         i += 1;
     }
-    let command = parse_command(&rest)?;
+    let command = parse_command(&rest).map_err(|e| typed(e, rest.first().copied().unwrap_or("")))?;
     Ok(Invocation { config: default_config(config), command })
+}
+
+/// A usage error of an alias names the word typed: `shutdown: …`.
+fn typed(error: String, word: &str) -> String {
+    match ALIASES.iter().find(|(alias, _)| *alias == word) {
+        Some((_, name)) if error.starts_with(name) => crate::text::cat(&[word, &error[name.len()..]]),
+        _ => error,
+    }
 }
 
 fn parse_command(words: &[&str]) -> Result<Command, String> {
@@ -299,15 +307,6 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         _ => {}
     }
     let spec = command(word)?;
-    // A usage error names the word typed: `shutdown: …` for `shutdown`.
-    parse_args(spec, word, args).map_err(|e| match e.strip_prefix(spec.name) {
-        Some(rest) if word != spec.name => crate::text::cat(&[word, rest]),
-        _ => e,
-    })
-}
-
-/// The command line of command `spec`, typed as `word`, with `args`.
-fn parse_args(spec: &Spec, word: &str, args: &[&str]) -> Result<Command, String> {
     let name = spec.name;
     if args.iter().any(|a| *a == "-h" || *a == "--help") {
         return Ok(Command::Help(Some(name)));

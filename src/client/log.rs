@@ -45,7 +45,7 @@ pub fn run(
     };
     let held = match print_tail(&path, lines, &mut buf) {
         Err(errno) if errno != libc::ENOENT || sys::stat_path(dir).is_err() => {
-            fail(&[&String::from_utf8_lossy(path.to_bytes()), ": ", &sys::strerror(errno)]);
+            fail(&[&crate::text::lossy(path.to_bytes()), ": ", &sys::strerror(errno)]);
             return 1;
         }
         held => held.ok(),
