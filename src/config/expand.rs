@@ -49,19 +49,6 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
     })
 }
 
-/// Pads `text` to `width` (left-justified with `-`, else right).
-fn pad(out: &mut String, text: &str, width: usize, left: bool, fill: char) {
-    let len = text.chars().count();
-    let gap = width.saturating_sub(len);
-    if left {
-        out.push_str(text);
-        out.extend(std::iter::repeat(' ').take(gap));
-    } else {
-        out.extend(std::iter::repeat(fill).take(gap));
-        out.push_str(text);
-    }
-}
-
 /// Reads digits at the start of `s`: (value capped past MAX_WIDTH, rest).
 fn digits(s: &str) -> (Option<usize>, &str) {
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -127,41 +114,13 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
         return Err(crate::text::cat(&["%(", name, ") has no conversion: write %(", name, ")s"]));
     };
     let value = lookup(name, vars)?;
-    match (conv, value) {
-        ('s', Value::Text(t)) => {
-            let mut t = t;
-            // The first `p` characters.
-            if let Some((at, _)) = precision.and_then(|p| t.char_indices().nth(p)) {
-                t.truncate(at);
-            }
-            pad(out, &t, width, left, ' ');
+    let numeric = matches!(conv, 'd' | 'i' | 'u');
+    let mut body = match value {
+        Value::Number(n) if numeric || conv == 's' => {
+            crate::text::concat(&[crate::text::Part::Uint(n.into())])
         }
-        ('s', Value::Number(n)) => {
-            pad(out, &crate::text::concat(&[crate::text::Part::Uint(n.into())]), width, left, ' ')
-        }
-        ('d' | 'i' | 'u', Value::Number(n)) => {
-            let mut num = crate::text::concat(&[crate::text::Part::Uint(n.into())]);
-            if let Some(p) = precision {
-                let zeros = p.saturating_sub(num.len());
-                num.insert_str(0, &"0".repeat(zeros));
-            }
-            let sign = if plus {
-                "+"
-            } else if space {
-                " "
-            } else {
-                ""
-            };
-            if zero && !left && precision.is_none() {
-                let zeros = width.saturating_sub(num.len() + sign.len());
-                out.push_str(sign);
-                out.extend(std::iter::repeat('0').take(zeros));
-                out.push_str(&num);
-            } else {
-                pad(out, &crate::text::cat(&[sign, &num]), width, left, ' ');
-            }
-        }
-        ('d' | 'i' | 'u', Value::Text(_)) => {
+        Value::Text(t) if conv == 's' => t,
+        Value::Text(_) if numeric => {
             return Err(crate::text::cat(&[
                 "%(",
                 name,
@@ -172,8 +131,8 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
                 ")s",
             ]));
         }
-        (c, _) => {
-            let c = String::from(c);
+        _ => {
+            let c = String::from(conv);
             return Err(crate::text::cat(&[
                 "%(",
                 name,
@@ -184,7 +143,35 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
                 "' (use s or d)",
             ]));
         }
+    };
+    // Zeros from the `0` flag go after the sign; spaces pad the whole.
+    let mut after_sign = 0;
+    if numeric {
+        // The precision is the least number of digits.
+        let digits = precision.unwrap_or(0).saturating_sub(body.len());
+        body.insert_str(0, &"0".repeat(digits));
+        let sign = if plus {
+            "+"
+        } else if space {
+            " "
+        } else {
+            ""
+        };
+        body.insert_str(0, sign);
+        after_sign = sign.len();
+    } else if let Some((at, _)) = precision.and_then(|p| body.char_indices().nth(p)) {
+        // The first `p` characters.
+        body.truncate(at);
     }
+    let gap = width.saturating_sub(body.chars().count());
+    if left {
+        body.push_str(&" ".repeat(gap));
+    } else if numeric && zero {
+        body.insert_str(after_sign, &"0".repeat(gap));
+    } else {
+        body.insert_str(0, &" ".repeat(gap));
+    }
+    out.push_str(&body);
     Ok(spec.get(conv.len_utf8()..).unwrap_or(""))
 }
 
@@ -235,6 +222,15 @@ mod tests {
         assert_eq!(ok("%(program_name).1s %(process_num)+d %(process_num).3d"), "w +3 003");
         assert_eq!(ok("50%% main@%%h"), "50% main@%h");
         assert_eq!(ok("plain"), "plain");
+    }
+
+    /// Flags, widths and precisions read as Python's `%` reads them
+    /// (the expected values are Python 3's).
+    #[test]
+    fn flags_as_python_reads_them() {
+        assert_eq!(ok("[%(numprocs)05.3d][%(numprocs)+05.3d][%(numprocs)-05d]"), "[00004][+0004][4    ]");
+        assert_eq!(ok("[%(numprocs) 4d][%(numprocs)5.1s]"), "[   4][    4]");
+        assert_eq!(ok("[%(program_name)-6.2s][%(program_name)05s]"), "[we    ][  web]");
     }
 
     #[test]
