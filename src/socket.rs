@@ -39,12 +39,5 @@ pub fn untrusted_peer(stream: &UnixStream) -> Result<Option<(Pid, u32)>, sys::Er
 
 /// `@NAME is held by uid N (pid P)`.
 pub fn held_by(socket: &str, pid: Pid, uid: u32) -> String {
-    concat(&[
-        Str(socket),
-        Str(" is held by uid "),
-        Uint(uid.into()),
-        Str(" (pid "),
-        Int(pid.into()),
-        Str(")"),
-    ])
+    concat("{} is held by uid {} (pid {})", &[Str(socket), Uint(uid.into()), Int(pid.into())])
 }

@@ -146,13 +146,7 @@ pub fn socket(e: &Entry, dir: &[u8], host: &str, env: &[(String, String)]) -> Re
         None => crate::text::lossy(&files::resolve(&text, dir, &host::own_home())).into_owned(),
     };
     if name.len() > MAX_SOCKET_NAME || name.contains('\0') {
-        return Err(concat(&[
-            Str("'"),
-            Str(&name),
-            Str("' is longer than "),
-            Uint(MAX_SOCKET_NAME as u64),
-            Str(" bytes"),
-        ]));
+        return Err(concat("'{}' is longer than {} bytes", &[Str(&name), Uint(MAX_SOCKET_NAME as u64)]));
     }
     Ok(name)
 }
@@ -512,12 +506,10 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
     let numbered = |e: &Entry| e.value.as_bytes().windows(14).any(|w| w == b"%(process_num)");
     if in_range && numprocs > 1 && !name_entry.is_some_and(numbered) {
         let (file, line) = name_entry.or(numprocs_entry).map_or((s.file, s.line), |e| (e.file, e.line));
-        let text = concat(&[
-            Str(sc.label),
-            Str(" numprocs = "),
-            Uint(numprocs.into()),
-            Str(" needs %(process_num)d in process_name"),
-        ]);
+        let text = concat(
+            "{} numprocs = {} needs %(process_num)d in process_name",
+            &[Str(sc.label), Uint(numprocs.into())],
+        );
         sc.fail_at(file, line, text);
     }
     // Past here the processes can be named (for status, should the section fail).
@@ -538,12 +530,7 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             sc.fail_at(
                 s.file,
                 s.line,
-                concat(&[
-                    Str(sc.label),
-                    Str(" more than "),
-                    Uint(MAX_PROCESSES as u64),
-                    Str(" processes in all"),
-                ]),
+                concat("{} more than {} processes in all", &[Str(sc.label), Uint(MAX_PROCESSES as u64)]),
             );
             break;
         }
@@ -917,16 +904,10 @@ fn own_files_warnings(sections: &[Section], diags: &mut Diags, g: &Globals) {
             sections.iter().find(|s| s.name == *name).and_then(|s| s.get(key).map(|e| (name, e)))
         });
         if let Some((name, e)) = at {
-            let text = concat(&[
-                Str("["),
-                Str(name),
-                Str("] "),
-                Str(key),
-                Str(" directory "),
-                shown(dir),
-                Str(" does not exist"),
-                Str(consequence),
-            ]);
+            let text = concat(
+                "[{}] {} directory {} does not exist{}",
+                &[Str(name), Str(key), shown(dir), Str(consequence)],
+            );
             diags.warn(e.file, e.line, text);
         }
     }
@@ -1002,14 +983,10 @@ fn shared_logs(sc: &mut Scope, slots: &Slots, s: &Section, p: &mut ProgramConfig
             (Some((entry, split, m, b)), _) if (*m, *b) != (maxbytes, backups) => {
                 let first = entry.get(*split..).unwrap_or_default();
                 let (file, line) = slot(slots, row).map_or((s.file, s.line), |e| (e.file, e.line));
-                let text = concat(&[
-                    Str(sc.label),
-                    Str(" "),
-                    shown(path),
-                    Str(" is also "),
-                    Bytes(first),
-                    Str(", whose maxbytes and backups apply"),
-                ]);
+                let text = concat(
+                    "{} {} is also {}, whose maxbytes and backups apply",
+                    &[Str(sc.label), shown(path), Bytes(first)],
+                );
                 sc.diags.warn(file, line, text);
                 first_limits[k] = Some((*m, *b));
             }
@@ -1054,7 +1031,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
     }
     if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {
         let (file, line) = at(const { keys::index("directory") });
-        let text = concat(&[Str(sc.label), Str(" directory "), shown(dir), Str(" does not exist")]);
+        let text = concat("{} directory {} does not exist", &[Str(sc.label), shown(dir)]);
         sc.diags.warn(file, line, text);
     }
     let targets =
@@ -1063,7 +1040,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
         let LogTarget::File(path) = target else { continue };
         if let Some(dir) = files::parent(path).filter(|d| !d.is_empty() && !files::is_dir(d)) {
             let (file, line) = at(key);
-            let text = concat(&[Str(sc.label), Str(" log directory "), shown(dir), Str(" does not exist")]);
+            let text = concat("{} log directory {} does not exist", &[Str(sc.label), shown(dir)]);
             sc.diags.warn(file, line, text);
         }
     }

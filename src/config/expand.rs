@@ -117,7 +117,7 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
     let numeric = matches!(conv, 'd' | 'i' | 'u');
     let mut body = match value {
         Value::Number(n) if numeric || conv == 's' => {
-            crate::text::concat(&[crate::text::Part::Uint(n.into())])
+            crate::text::concat("{}", &[crate::text::Part::Uint(n.into())])
         }
         Value::Text(t) if conv == 's' => t,
         Value::Text(_) if numeric => {

@@ -47,7 +47,7 @@ pub fn read(path: &[u8], euid: Option<u32>, before: Option<&FileStat>) -> Result
     if euid == Some(0) {
         if st.uid != 0 {
             let mut text = String::from("owned by uid ");
-            text.push_str(&crate::text::concat(&[crate::text::Part::Uint(st.uid.into())]));
+            text.push_str(&crate::text::concat("{}", &[crate::text::Part::Uint(st.uid.into())]));
             text.push_str(", not root: refusing to run it as root");
             return Err(text);
         }

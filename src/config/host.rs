@@ -31,7 +31,7 @@ pub fn own_home() -> String {
         return crate::text::lossy(home).into_owned();
     }
     euid()
-        .and_then(|uid| user(&crate::text::concat(&[crate::text::Part::Uint(uid.into())])))
+        .and_then(|uid| user(&crate::text::concat("{}", &[crate::text::Part::Uint(uid.into())])))
         .map(|a| a.home)
         .unwrap_or_else(|| "/".to_string())
 }

@@ -456,7 +456,7 @@ impl Diags {
         // Line 0 is the file as a whole; `:0` is left out.
         let line = if d.line == 0 { Str("") } else { Uint(d.line as u64) };
         let colon = if d.line == 0 { "" } else { ":" };
-        concat(&[Bytes(file), Str(colon), line, Str(": "), Str(&text)])
+        concat("{}{}{}: {}", &[Bytes(file), Str(colon), line, Str(&text)])
     }
 
     /// `FILE:LINE: text` in file order, each message once.
@@ -548,21 +548,17 @@ impl Loader {
                 None => self.seen_paths.iter().any(|p| crate::path::same(p, path)),
             };
             if seen {
-                self.diags.warn(
-                    file,
-                    line,
-                    concat(&[shown(path), Str(" is already read; not included again")]),
-                );
+                self.diags.warn(file, line, concat("{} is already read; not included again", &[shown(path)]));
                 return;
             }
             if depth > MAX_INCLUDE_DEPTH {
                 self.diags.error(
                     file,
                     line,
-                    crate::text::concat(&[
-                        crate::text::Part::Str("includes nested deeper than "),
-                        crate::text::Part::Uint(MAX_INCLUDE_DEPTH as u64),
-                    ]),
+                    crate::text::concat(
+                        "includes nested deeper than {}",
+                        &[crate::text::Part::Uint(MAX_INCLUDE_DEPTH as u64)],
+                    ),
                 );
                 return;
             }
@@ -588,7 +584,7 @@ impl Loader {
         for (pattern, line) in includes {
             let found = files::glob(&pattern);
             if found.is_empty() {
-                let text = concat(&[Str("include "), shown(&pattern), Str(" matches no file")]);
+                let text = concat("include {} matches no file", &[shown(&pattern)]);
                 self.diags.warn(file, line, text);
             }
             for path in found {
@@ -617,15 +613,10 @@ impl Loader {
             if repeat.name.starts_with("program:") {
                 let (first_file, first_line) = repeat.first;
                 let first = self.diags.files.get(first_file).map_or(&b""[..], |f| f.as_bytes());
-                let text = concat(&[
-                    Str("["),
-                    Str(&repeat.name),
-                    Str("] appears again (first at "),
-                    Bytes(first),
-                    Str(":"),
-                    Uint(first_line as u64),
-                    Str("); merged as Supervisor does, later values winning"),
-                ]);
+                let text = concat(
+                    "[{}] appears again (first at {}:{}); merged as Supervisor does, later values winning",
+                    &[Str(&repeat.name), Bytes(first), Uint(first_line as u64)],
+                );
                 self.diags.warn(repeat.again.0, repeat.again.1, text);
             }
         }

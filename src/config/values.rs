@@ -54,14 +54,10 @@ pub fn integer(text: &str) -> Result<i32, String> {
 pub fn ranged(text: &str, min: i32, max: i32) -> Result<i32, String> {
     match integer(text) {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(crate::text::concat(&[
-            Str("'"),
-            Str(text.trim_space()),
-            Str("' is not an integer from "),
-            Int(min.into()),
-            Str(" to "),
-            Int(max.into()),
-        ])),
+        _ => Err(crate::text::concat(
+            "'{}' is not an integer from {} to {}",
+            &[Str(text.trim_space()), Int(min.into()), Int(max.into())],
+        )),
     }
 }
 

@@ -301,16 +301,7 @@ impl SyslogLine {
 /// `NAME stdout: N bytes dropped (strerror)`, once writing works again.
 fn dropped_warning(log: &mut Logger, name: &str, stream: &str, dropped: u64, errno: i32) {
     let error = sys::strerror(errno);
-    log.warn(&[
-        Str(name),
-        Str(" "),
-        Str(stream),
-        Str(": "),
-        Uint(dropped),
-        Str(" bytes dropped ("),
-        Str(&error),
-        Str(")"),
-    ]);
+    log.warn("{} {}: {} bytes dropped ({})", &[Str(name), Str(stream), Uint(dropped), Str(&error)]);
 }
 
 /// An unbound datagram socket for syslog that never blocks: a full or
@@ -519,14 +510,10 @@ impl Output {
                     // The writer's file, by this stream's name for it.
                     let path = file_of(cfg, k as u8).unwrap_or_default();
                     match writers.get_mut(w as usize).and_then(|w| w.write(path, data, &mut capture.errors)) {
-                        Some(Incident::Failing(errno)) => log.error(&[
-                            Str(name),
-                            Str(" "),
-                            Str(stream),
-                            Str(": "),
-                            Str(&sys::strerror(errno)),
-                            Str("; dropping output"),
-                        ]),
+                        Some(Incident::Failing(errno)) => log.error(
+                            "{} {}: {}; dropping output",
+                            &[Str(name), Str(stream), Str(&sys::strerror(errno))],
+                        ),
                         Some(Incident::Recovered { dropped, errno }) => {
                             dropped_warning(log, name, stream, dropped, errno)
                         }

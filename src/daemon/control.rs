@@ -111,8 +111,8 @@ impl Reply {
     }
 
     /// One line of `parts` (which hold no newline).
-    pub fn parts(&mut self, tag: u8, parts: &[Part]) {
-        self.begin(tag).parts(parts);
+    pub fn parts(&mut self, tag: u8, template: &str, args: &[Part]) {
+        self.begin(tag).parts(template, args);
         self.end();
     }
 
@@ -195,7 +195,7 @@ impl Control {
                 Err(e) => {
                     if matches!(e.0, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) {
                         let reason = sys::describe(&e);
-                        log.error(&[Str("accept: "), Str(&reason), Str("; pausing the socket for 1s")]);
+                        log.error("accept: {}; pausing the socket for 1s", &[Str(&reason)]);
                         self.accept_paused_until = Some(Instant::now().after_secs(ACCEPT_PAUSE_SECS));
                     }
                     break;
@@ -346,7 +346,7 @@ impl Control {
 
     fn refuse_long(&mut self, id: u64) {
         let mut reply = Reply::default();
-        reply.parts(TAG_ERR, &[Str("pman: request longer than "), Uint(MAX_REQUEST as u64), Str(" bytes")]);
+        reply.parts(TAG_ERR, "pman: request longer than {} bytes", &[Uint(MAX_REQUEST as u64)]);
         self.send(Some(id), reply, 2);
     }
 
@@ -453,7 +453,7 @@ pub fn status_size(count: usize, json: bool) -> usize {
 /// `pid [NAME]`: the daemon's pid, or the main process's.
 pub fn pid(table: &Table, reply: &mut Reply, name: Option<&str>) -> i32 {
     let Some(name) = name else {
-        reply.parts(TAG_OUT, &[Int(sys::getpid().into())]);
+        reply.parts(TAG_OUT, "{}", &[Int(sys::getpid().into())]);
         return 0;
     };
     let (indices, unknown) = table.resolve(&[name.to_string()]);
@@ -465,7 +465,7 @@ pub fn pid(table: &Table, reply: &mut Reply, name: Option<&str>) -> i32 {
     for i in indices {
         let prog = &table.slot(i).prog;
         match prog.pid.filter(|_| matches!(prog.state, State::Starting | State::Running | State::Stopping)) {
-            Some(pid) => reply.parts(TAG_OUT, &[Int(pid.into())]),
+            Some(pid) => reply.parts(TAG_OUT, "{}", &[Int(pid.into())]),
             None => {
                 not_running(table, i, reply);
                 code = 1;
@@ -497,10 +497,7 @@ pub fn signal(table: &mut Table, log: &mut Logger, reply: &mut Reply, signal: &s
                 Ok(()) => table.event(i, Event::Signalled { signal: signo }, log),
                 Err(e) => {
                     let name = &table.slot(i).cfg.name;
-                    reply.parts(
-                        TAG_ERR,
-                        &[Str("pman: "), Str(name), Str(": kill: "), Str(&sys::describe(&e))],
-                    );
+                    reply.parts(TAG_ERR, "pman: {}: kill: {}", &[Str(name), Str(&sys::describe(&e))]);
                     code = 1;
                 }
             },
@@ -548,16 +545,7 @@ pub fn log_path(table: &Table, reply: &mut Reply, name: &str, stderr: bool) -> i
 /// `pman: NAME is not running (STATE)`, for `pid` and `signal`.
 fn not_running(table: &Table, i: usize, reply: &mut Reply) {
     let slot = table.slot(i);
-    reply.parts(
-        TAG_ERR,
-        &[
-            Str("pman: "),
-            Str(&slot.cfg.name),
-            Str(" is not running ("),
-            Str(slot.prog.state.name()),
-            Str(")"),
-        ],
-    );
+    reply.parts(TAG_ERR, "pman: {} is not running ({})", &[Str(&slot.cfg.name), Str(slot.prog.state.name())]);
 }
 
 /// Writes as much of the reply as the socket takes; closes when done.

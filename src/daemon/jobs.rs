@@ -109,28 +109,28 @@ impl Job {
         let report = crate::config::load(&config.path);
         for warning in &report.warnings {
             if !dry_run {
-                log.warn(&[Str(warning)]);
+                log.warn("{}", &[Str(warning)]);
             }
-            reply.parts(TAG_ERR, &[Str("pman: warning: "), Str(warning)]);
+            reply.parts(TAG_ERR, "pman: warning: {}", &[Str(warning)]);
         }
         let new = match report.result {
             Ok(config) => config,
             Err(errors) => {
                 for error in &errors {
                     if !dry_run {
-                        log.error(&[Str("reload: "), Str(error)]);
+                        log.error("reload: {}", &[Str(error)]);
                     }
-                    reply.parts(TAG_ERR, &[Str("pman: "), Str(error)]);
+                    reply.parts(TAG_ERR, "pman: {}", &[Str(error)]);
                 }
                 if !dry_run {
-                    log.error(&[Str("reload refused: the running config is kept")]);
+                    log.error("reload refused: the running config is kept", &[]);
                 }
                 return Err((reply, 2));
             }
         };
         let (mut lines, to_stop) = differences(table, &new);
         if new.socket != config.socket {
-            lines.push(concat(&[Str("socket: "), Str(&config.socket), Str(" -> "), Str(&new.socket)]));
+            lines.push(concat("socket: {} -> {}", &[Str(&config.socket), Str(&new.socket)]));
         }
         // The daemon's own files change too (`none`: unset).
         fn shown(path: &Option<FilePath>) -> &[u8] {
@@ -140,7 +140,7 @@ impl Job {
             [("pidfile: ", &config.pidfile, &new.pidfile), ("logfile: ", &config.logfile, &new.logfile)]
         {
             if old != now {
-                lines.push(concat(&[Str(key), Bytes(shown(old)), Str(" -> "), Bytes(shown(now))]));
+                lines.push(concat("{}{} -> {}", &[Str(key), Bytes(shown(old)), Bytes(shown(now))]));
             }
         }
         if dry_run {
@@ -153,27 +153,20 @@ impl Job {
                 Ok(bound) => listener = Some(bound),
                 Err(e) => {
                     let reason = sys::describe(&e);
-                    let message = [Str("cannot listen on "), Str(&new.socket), Str(": "), Str(&reason)];
-                    log.error(&[
-                        Str("reload refused: cannot listen on "),
-                        Str(&new.socket),
-                        Str(": "),
-                        Str(&reason),
-                        Str("; the running config is kept"),
-                    ]);
-                    reply.begin(TAG_ERR).str("pman: ").parts(&message);
-                    reply.end();
+                    let args = [Str(&new.socket), Str(&reason)];
+                    log.error("reload refused: cannot listen on {}: {}; the running config is kept", &args);
+                    reply.parts(TAG_ERR, "pman: cannot listen on {}: {}", &args);
                     return Err((reply, 1));
                 }
             }
         }
-        log.info(&[Str("reloading "), Bytes(&config.path)]);
+        log.info("reloading {}", &[Bytes(&config.path)]);
         reload_lines(&lines, &mut reply);
         for line in &lines {
-            log.info(&[Str("reload: "), Str(line)]);
+            log.info("reload: {}", &[Str(line)]);
         }
         if lines.is_empty() {
-            log.info(&[Str("reload: no changes")]);
+            log.info("reload: no changes", &[]);
         }
         let mut job =
             Job::new(client, table.stop_groups(&to_stop), Then::Reload(Box::new(new), listener), Vec::new());
@@ -366,7 +359,7 @@ impl Job {
             // A `stop` still reports a program the reload removed (first).
             let slot = gone.get(i).and_then(Option::as_ref);
             if let (None, Some(slot), Then::ReportStopped) = (new(i), slot, &self.then) {
-                self.reply.parts(TAG_OUT, &[Str("["), Str(&slot.cfg.name), Str("] STOPPED")]);
+                self.reply.parts(TAG_OUT, "[{}] STOPPED", &[Str(&slot.cfg.name)]);
             }
             if let Some(j) = new(i) {
                 targets.push(j);
@@ -425,7 +418,7 @@ fn differences(table: &Table, new: &Config) -> (Vec<String>, Vec<usize>) {
 /// `[NAME] added` and the like.
 #[inline(never)]
 fn difference(name: &str, what: &str) -> String {
-    concat(&[Str("["), Str(name), Str(what)])
+    concat("[{}{}", &[Str(name), Str(what)])
 }
 
 fn reload_lines(lines: &[String], reply: &mut Reply) {
@@ -440,6 +433,6 @@ fn reload_lines(lines: &[String], reply: &mut Reply) {
 /// `kill`'s answer: the daemon is gone once the connection closes.
 pub fn stopped_reply() -> Reply {
     let mut reply = Reply::default();
-    reply.parts(TAG_OUT, &[Str("pman: stopped (pid "), Int(sys::getpid().into()), Str(")")]);
+    reply.parts(TAG_OUT, "pman: stopped (pid {})", &[Int(sys::getpid().into())]);
     reply
 }

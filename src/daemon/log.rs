@@ -110,10 +110,7 @@ impl Logger {
                 let opened = sys::c_string(path)
                     .ok_or_else(|| {
                         let at = path.iter().position(|&b| b == 0).unwrap_or_default() as u64;
-                        text::concat(&[
-                            Part::Str("nul byte found in provided data at position: "),
-                            Part::Uint(at),
-                        ])
+                        text::concat("nul byte found in provided data at position: {}", &[Part::Uint(at)])
                     })
                     .and_then(|cpath| match sys::open_append(&cpath, 0o644) {
                         Ok(fd) => Ok((cpath, fd)),
@@ -124,12 +121,7 @@ impl Logger {
                     Err(reason) => {
                         self.file = None;
                         self.syslog = sys::unix_datagram(false).ok();
-                        return Err(text::concat(&[
-                            Part::Str("logfile "),
-                            Part::Bytes(path),
-                            Part::Str(": "),
-                            Part::Str(&reason),
-                        ]));
+                        return Err(text::concat("logfile {}: {}", &[Part::Bytes(path), Part::Str(&reason)]));
                     }
                 };
                 let meta = sys::fstat(fd.as_raw_fd()).ok();
@@ -147,31 +139,32 @@ impl Logger {
 
     // These three are called, not inlined at their 40 or so uses: mipsel -112 B.
     #[inline(never)]
-    pub fn info(&mut self, parts: &[Part]) {
-        self.log(Level::Info, parts);
+    pub fn info(&mut self, template: &str, args: &[Part]) {
+        self.log(Level::Info, template, args);
     }
 
     #[inline(never)]
-    pub fn warn(&mut self, parts: &[Part]) {
-        self.log(Level::Warn, parts);
+    pub fn warn(&mut self, template: &str, args: &[Part]) {
+        self.log(Level::Warn, template, args);
     }
 
     #[inline(never)]
-    pub fn error(&mut self, parts: &[Part]) {
-        self.log(Level::Error, parts);
+    pub fn error(&mut self, template: &str, args: &[Part]) {
+        self.log(Level::Error, template, args);
     }
 
     /// Logs a line stderr has shown already (`-f` would echo it twice).
-    pub fn record(&mut self, level: Level, parts: &[Part]) {
+    pub fn record(&mut self, level: Level, template: &str, args: &[Part]) {
         let stderr = std::mem::replace(&mut self.stderr, false);
-        self.log(level, parts);
+        self.log(level, template, args);
         self.stderr = stderr;
     }
 
-    pub fn log(&mut self, level: Level, parts: &[Part]) {
+    /// One line: `template` filled with `args` (see [`Text::parts`]).
+    pub fn log(&mut self, level: Level, template: &str, args: &[Part]) {
         self.line.clear();
         timestamp(&mut self.line);
-        self.line.byte(b' ').str(level.name()).byte(b' ').parts(parts).newline();
+        self.line.byte(b' ').str(level.name()).byte(b' ').parts(template, args).newline();
         if self.stderr {
             // A full pipe or a stopped terminal loses the line, never the loop.
             match &self.stderr_pipe {
@@ -190,7 +183,7 @@ impl Logger {
             let msg = &mut self.datagram;
             msg.clear();
             msg.byte(b'<').uint(level.priority().into()).str(">pman[").int(sys::getpid().into()).str("]: ");
-            msg.parts(parts);
+            msg.parts(template, args);
             if sys::send_unix(sock, msg.as_bytes(), &self.syslog_path).is_err() {
                 self.dropped += 1;
             }

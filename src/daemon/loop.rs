@@ -154,7 +154,7 @@ impl Daemon {
             let timeout = if self.table.spawns_pending() { 0 } else { self.poll_timeout(Instant::now()) };
             self.build_pollfds();
             if let Err(e) = sys::poll(&mut self.pollfds, timeout) {
-                self.log.error(&[Str("poll: "), Str(&sys::describe(&e))]);
+                self.log.error("poll: {}", &[Str(&sys::describe(&e))]);
                 return 1;
             }
             self.dispatch();
@@ -167,7 +167,7 @@ impl Daemon {
         if let Some(pidfile) = &self.config.pidfile {
             let _ = sys::remove_file(pidfile);
         }
-        self.log.info(&[Str("pman stopped (pid "), Int(sys::getpid().into()), Str(")")]);
+        self.log.info("pman stopped (pid {})", &[Int(sys::getpid().into())]);
         self.control.leave_lingering_to_exit();
     }
 
@@ -276,11 +276,11 @@ impl Daemon {
                         match signal as libc::c_int {
                             libc::SIGTERM | libc::SIGINT => self.on_terminate(signal as libc::c_int),
                             libc::SIGHUP if self.jobs.iter().any(Job::is_reload) => {
-                                self.log.info(&[Str("SIGHUP: reloading again once this reload is done")]);
+                                self.log.info("SIGHUP: reloading again once this reload is done", &[]);
                                 self.reload_again = true;
                             }
                             libc::SIGHUP => {
-                                self.log.info(&[Str("SIGHUP: reloading the config")]);
+                                self.log.info("SIGHUP: reloading the config", &[]);
                                 self.request_reload(None, false);
                             }
                             _ => {}
@@ -295,12 +295,12 @@ impl Daemon {
     fn on_terminate(&mut self, signal: libc::c_int) {
         let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         if self.shutting_down {
-            self.log.warn(&[Str("second "), Str(name), Str(": killing every program")]);
+            self.log.warn("second {}: killing every program", &[Str(name)]);
             self.table.kill_all_now();
             self.exit_code = Some(0);
             return;
         }
-        self.log.info(&[Str(name), Str(": stopping every program")]);
+        self.log.info("{}: stopping every program", &[Str(name)]);
         self.begin_shutdown(None);
     }
 
@@ -320,7 +320,7 @@ impl Daemon {
             Ok(request) => request,
             Err(message) => {
                 let mut reply = Reply::default();
-                reply.parts(TAG_ERR, &[Str("pman: "), Str(&message)]);
+                reply.parts(TAG_ERR, "pman: {}", &[Str(&message)]);
                 return self.control.send(Some(id), reply, 2);
             }
         };
@@ -407,7 +407,7 @@ impl Daemon {
                     self.install(*config, listener);
                     self.control.send(client, reply, 0);
                     if std::mem::take(&mut self.reload_again) && !self.shutting_down {
-                        self.log.info(&[Str("SIGHUP: reloading the config")]);
+                        self.log.info("SIGHUP: reloading the config", &[]);
                         self.request_reload(None, false);
                     }
                 }
@@ -455,7 +455,7 @@ impl Daemon {
             }
             if let Some(path) = &new.pidfile {
                 if let Err(message) = super::write_pidfile(path) {
-                    self.log.error(&[Str(&message)]);
+                    self.log.error("{}", &[Str(&message)]);
                 }
             }
         }
@@ -465,11 +465,11 @@ impl Daemon {
             new.logfile_backups,
             &new.syslog_socket,
         ) {
-            self.log.error(&[Str(&message), Str("; logging to syslog")]);
+            self.log.error("{}; logging to syslog", &[Str(&message)]);
         }
         if let Some(listener) = listener {
             self.control.replace_listener(listener);
-            self.log.info(&[Str("listening on "), Str(&new.socket)]);
+            self.log.info("listening on {}", &[Str(&new.socket)]);
         }
     }
 }

@@ -35,7 +35,7 @@ use table::{Slot, Table};
 pub fn run(config_path: &[u8], foreground: bool) -> i32 {
     let mut report = config::load(config_path);
     for warning in &report.warnings {
-        say(&[Str("pman: warning: "), Str(warning)]);
+        say("pman: warning: {}", &[Str(warning)]);
     }
     // for_boot does not read the warnings: they move out whole.
     let warnings = std::mem::take(&mut report.warnings);
@@ -90,13 +90,13 @@ fn detach(config: Config, found: &Found) -> i32 {
     let (ready_read, ready_write) = match sys::pipe(false) {
         Ok(pair) => pair,
         Err(e) => {
-            say(&[Str("pman: pipe: "), Str(&sys::describe(&e))]);
+            say("pman: pipe: {}", &[Str(&sys::describe(&e))]);
             return 1;
         }
     };
     match sys::fork() {
         Err(e) => {
-            say(&[Str("pman: fork: "), Str(&sys::describe(&e))]);
+            say("pman: fork: {}", &[Str(&sys::describe(&e))]);
             1
         }
         Ok(0) => {
@@ -116,7 +116,7 @@ fn detach(config: Config, found: &Found) -> i32 {
             if answer.starts_with("OK") {
                 0
             } else if answer.is_empty() {
-                say(&[Str("pman: daemon exited before it was ready")]);
+                say("pman: daemon exited before it was ready", &[]);
                 1
             } else {
                 say_pman(answer.strip_suffix('\n').unwrap_or(&answer));
@@ -137,15 +137,9 @@ fn already_running(name: &str) -> Option<String> {
     }
     if !answers(&stream) {
         let in_use = sys::strerror(libc::EADDRINUSE);
-        return Some(concat(&[
-            Str("cannot listen on "),
-            Str(name),
-            Str(": "),
-            Str(&in_use),
-            Str(" (no answer there)"),
-        ]));
+        return Some(concat("cannot listen on {}: {} (no answer there)", &[Str(name), Str(&in_use)]));
     }
-    Some(concat(&[Str("already running (pid "), Int(pid.into()), Str(")")]))
+    Some(concat("already running (pid {})", &[Int(pid.into())]))
 }
 
 /// How long a listener on our socket gets to answer before it is taken for
@@ -212,20 +206,16 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Box<Daem
         .err();
     if let Some(message) = logfile_error {
         // Configure fell back to syslog; the launcher's stderr is still ours.
-        startup_error(&mut log, foreground, &[Str(&message), Str("; logging to syslog")]);
+        startup_error(&mut log, foreground, "{}; logging to syslog", &[Str(&message)]);
     }
     for warning in &found.warnings {
-        log.record(log::Level::Warn, &[Str(warning)]);
+        log.record(log::Level::Warn, "{}", &[Str(warning)]);
     }
     for error in &found.errors {
-        log.record(log::Level::Error, &[Str(error)]);
+        log.record(log::Level::Error, "{}", &[Str(error)]);
     }
     if let Err(e) = sys::set_child_subreaper() {
-        log.warn(&[
-            Str("cannot become a child subreaper ("),
-            Str(&sys::describe(&e)),
-            Str("): orphans may linger"),
-        ]);
+        log.warn("cannot become a child subreaper ({}): orphans may linger", &[Str(&sys::describe(&e))]);
     }
     let (signal_read, signal_write) = sys::pipe(true).map_err(|e| e.after("pipe"))?;
     let signals = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
@@ -233,12 +223,11 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Box<Daem
     // The write end lives as long as the handlers: for the whole process.
     std::mem::forget(signal_write);
 
-    let listener = socket::listen(&config.socket).map_err(|e| {
-        concat(&[Str("cannot listen on "), Str(&config.socket), Str(": "), Str(&sys::describe(&e))])
-    })?;
+    let listener = socket::listen(&config.socket)
+        .map_err(|e| concat("cannot listen on {}: {}", &[Str(&config.socket), Str(&sys::describe(&e))]))?;
     if let Some(pidfile) = &config.pidfile {
         if let Err(message) = write_pidfile(pidfile) {
-            startup_error(&mut log, foreground, &[Str(&message), Str("; no pidfile written")]);
+            startup_error(&mut log, foreground, "{}; no pidfile written", &[Str(&message)]);
             // Not ours to remove at exit.
             config.pidfile = None;
         }
@@ -249,25 +238,27 @@ fn setup(mut config: Config, found: &Found, foreground: bool) -> Result<Box<Daem
     for (name, error) in std::mem::take(&mut config.unrun) {
         if let Some(slot) = slots.iter_mut().find(|s| s.cfg.name == name) {
             slot.prog.state = State::Fatal;
-            slot.prog.reason = Some(concat(&[Str("config: "), Str(&error)]).into());
+            slot.prog.reason = Some(concat("config: {}", &[Str(&error)]).into());
         }
     }
-    log.info(&[
-        Str(concat!("pman ", env!("CARGO_PKG_VERSION"), " started (pid ")),
-        Int(sys::getpid().into()),
-        Str("), listening on "),
-        Str(&config.socket),
-    ]);
+    log.info(
+        "{}{}), listening on {}",
+        &[
+            Str(concat!("pman ", env!("CARGO_PKG_VERSION"), " started (pid ")),
+            Int(sys::getpid().into()),
+            Str(&config.socket),
+        ],
+    );
     Ok(Box::new(Daemon::new(config, Table::new(slots), listener, log, ctx, signal_read)))
 }
 
 /// A start-up problem the daemon survives: logged, and (detached) printed
 /// on the launcher's stderr, which the daemon holds until it is ready.
-fn startup_error(log: &mut Logger, foreground: bool, parts: &[Part]) {
-    log.error(parts);
+fn startup_error(log: &mut Logger, foreground: bool, template: &str, args: &[Part]) {
+    log.error(template, args);
     if !foreground {
         let mut line = Text::new();
-        line.str("pman: ").parts(parts).newline();
+        line.str("pman: ").parts(template, args).newline();
         let _ = sys::write_all(2, line.as_bytes());
     }
 }
@@ -276,12 +267,12 @@ fn startup_error(log: &mut Logger, foreground: bool, parts: &[Part]) {
 /// `pman: TEXT` on stderr.
 #[inline(never)]
 fn say_pman(text: &str) {
-    say(&[Str("pman: "), Str(text)]);
+    say("pman: {}", &[Str(text)]);
 }
 
-fn say(parts: &[Part]) {
+fn say(template: &str, args: &[Part]) {
     let mut line = Text::new();
-    line.parts(parts).newline();
+    line.parts(template, args).newline();
     let _ = sys::write_all(2, line.as_bytes());
 }
 
@@ -291,7 +282,7 @@ pub(super) fn write_pidfile(path: &[u8]) -> Result<(), String> {
     let mut pid = Text::new();
     pid.int(sys::getpid().into()).newline();
     let bytes = path;
-    let failed = |reason: &str| concat(&[Str("pidfile "), Bytes(bytes), Str(": "), Str(reason)]);
+    let failed = |reason: &str| concat("pidfile {}: {}", &[Bytes(bytes), Str(reason)]);
     // std's words for a path no syscall can take.
     let cpath = sys::c_string(bytes).ok_or_else(|| failed("file name contained an unexpected NUL byte"))?;
     sys::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)

@@ -266,9 +266,9 @@ impl Program {
 
             // Not ready within ready_timeout: stopped as `stop` does, then a failed start.
             (Starting, Event::Deadline) if cfg.ready != Ready::Startsecs && self.pid.is_some() => {
-                use crate::text::Part::{Str, Uint};
+                use crate::text::Part::Uint;
                 let timeout = Uint(cfg.ready_timeout.into());
-                self.reason = Some(crate::text::concat(&[Str("not ready after "), timeout, Str("s")]).into());
+                self.reason = Some(crate::text::concat("not ready after {}s", &[timeout]).into());
                 self.unready = true;
                 self.signal_stop(cfg, Stopping, now)
             }
@@ -278,9 +278,9 @@ impl Program {
             }
             // The watchdog: no keepalive in time.
             (Running, Event::Deadline) if cfg.limits.watchdog > 0 => {
-                use crate::text::Part::{Str, Uint};
+                use crate::text::Part::Uint;
                 let n = Uint(cfg.limits.watchdog.into());
-                let reason = crate::text::concat(&[Str("watchdog: no keepalive for "), n, Str("s")]);
+                let reason = crate::text::concat("watchdog: no keepalive for {}s", &[n]);
                 self.restart_for(cfg, reason, now)
             }
             (Running, Event::Ready) => {

@@ -232,13 +232,10 @@ impl Context {
                 self.no_reader = Some(which);
                 Ok(None)
             }
-            Err(e) => Err(SpawnError::Failed(one_line(concat(&[
-                Str(which),
-                Str(" "),
-                Bytes(path),
-                Str(": "),
-                Str(&sys::describe(&e)),
-            ])))),
+            Err(e) => Err(SpawnError::Failed(one_line(concat(
+                "{} {}: {}",
+                &[Str(which), Bytes(path), Str(&sys::describe(&e))],
+            )))),
         }
     }
 

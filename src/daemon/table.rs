@@ -772,12 +772,7 @@ impl Table {
                     h.due = Some(t);
                     self.checks_due.push(t, index);
                     let name = &slot.cfg.name;
-                    log.warn(&[
-                        Str(name),
-                        Str(": healthcheck not run: "),
-                        Str(&reason),
-                        Str(" (not a failure)"),
-                    ]);
+                    log.warn("{}: healthcheck not run: {} (not a failure)", &[Str(name), Str(&reason)]);
                 }
             }
         }
@@ -833,16 +828,7 @@ impl Table {
             let failures = slot.prog.check_failures + 1;
             if slot.prog.state == State::Running {
                 let (n, of) = (Uint(failures.into()), Uint(limits.healthcheck_retries.into()));
-                log.warn(&[
-                    Str(&slot.cfg.name),
-                    Str(": "),
-                    Str(reason),
-                    Str(" ("),
-                    n,
-                    Str(" of "),
-                    of,
-                    Str(")"),
-                ]);
+                log.warn("{}: {} ({} of {})", &[Str(&slot.cfg.name), Str(reason), n, of]);
             }
         }
         self.event(index, Event::Checked(result), log);
@@ -988,8 +974,8 @@ impl Table {
             Ok((pid, exec_failed)) => {
                 let name = &slot.cfg.name;
                 match &exec_failed {
-                    None => log.info(&[Str(name), Str(": spawned pid "), Int(pid.into())]),
-                    Some(reason) => log.error(&[Str(name), Str(": "), Str(reason)]),
+                    None => log.info("{}: spawned pid {}", &[Str(name), Int(pid.into())]),
+                    Some(reason) => log.error("{}: {}", &[Str(name), Str(reason)]),
                 }
                 if let Some(stream) = ctx.no_reader.take() {
                     let target = if stream == "stdout" { &slot.cfg.stdout } else { &slot.cfg.stderr };
@@ -997,14 +983,10 @@ impl Table {
                         LogTarget::File(path) => path.as_bytes(),
                         _ => b"",
                     };
-                    log.warn(&[
-                        Str(name),
-                        Str(": "),
-                        Str(stream),
-                        Str(" "),
-                        Bytes(path),
-                        Str(": a FIFO with no reader; this run's output goes to /dev/null"),
-                    ]);
+                    log.warn(
+                        "{}: {} {}: a FIFO with no reader; this run's output goes to /dev/null",
+                        &[Str(name), Str(stream), Bytes(path)],
+                    );
                 }
                 self.event(index, Event::Spawned { pid, exec_failed }, log);
             }
@@ -1074,7 +1056,7 @@ impl Table {
                 if e.0 != libc::ESRCH {
                     let name = &slot.cfg.name;
                     let reason = sys::describe(&e);
-                    log.warn(&[Str(name), Str(": kill "), Int(target.into()), Str(": "), Str(&reason)]);
+                    log.warn("{}: kill {}: {}", &[Str(name), Int(target.into()), Str(&reason)]);
                 }
             }
         }
@@ -1101,12 +1083,9 @@ impl Table {
 fn log_exit(log: &mut Logger, slot: &Slot, exit: Exit) {
     let name = &slot.cfg.name;
     match exit {
-        Exit::Code(code) => log.info(&[Str(name), Str(": exited with status "), Int(code.into())]),
-        Exit::Signal(signal) => log.info(&[
-            Str(name),
-            Str(": killed by signal "),
-            Str(crate::signals::name(signal).unwrap_or("?")),
-        ]),
+        Exit::Code(code) => log.info("{}: exited with status {}", &[Str(name), Int(code.into())]),
+        Exit::Signal(signal) => log
+            .info("{}: killed by signal {}", &[Str(name), Str(crate::signals::name(signal).unwrap_or("?"))]),
     }
 }
 
@@ -1143,42 +1122,32 @@ fn log_transition(log: &mut Logger, slot: &Slot, before: (State, u32), now: Inst
         State::Backoff => {
             let delay = u64::from(prog.deadline.map_or(0, |t| now.secs_until(t)));
             match &prog.reason {
-                Some(reason) => {
-                    log.warn(&[Str(name), Str(": "), Str(reason), Str("; retry in "), Uint(delay), Str("s")])
-                }
-                None if prog.failures > 0 => log.warn(&[
-                    Str(name),
-                    Str(": exited before startsecs ("),
-                    Uint(prog.failures.into()),
-                    Str(" failed starts in a row); retry in "),
-                    Uint(delay),
-                    Str("s"),
-                ]),
-                None => log.info(&[Str(name), Str(": restart in "), Uint(delay), Str("s")]),
+                Some(reason) => log.warn("{}: {}; retry in {}s", &[Str(name), Str(reason), Uint(delay)]),
+                None if prog.failures > 0 => log.warn(
+                    "{}: exited before startsecs ({} failed starts in a row); retry in {}s",
+                    &[Str(name), Uint(prog.failures.into()), Uint(delay)],
+                ),
+                None => log.info("{}: restart in {}s", &[Str(name), Uint(delay)]),
             }
         }
         State::Fatal => match &prog.reason {
-            Some(reason) => log.error(&[Str(name), Str(": "), Str(reason), Str("; gave up (FATAL)")]),
-            None => log.error(&[
-                Str(name),
-                Str(": gave up after "),
-                Uint(prog.failures.into()),
-                Str(" failed starts (FATAL)"),
-            ]),
+            Some(reason) => log.error("{}: {}; gave up (FATAL)", &[Str(name), Str(reason)]),
+            None => log.error(
+                "{}: gave up after {} failed starts (FATAL)",
+                &[Str(name), Uint(prog.failures.into())],
+            ),
         },
-        State::ClearingGroup => log.info(&[
-            Str(name),
-            Str(": stopping what is left of its process group "),
-            Int(prog.pgid.unwrap_or(0).into()),
-            Str(" before the next start"),
-        ]),
+        State::ClearingGroup => log.info(
+            "{}: stopping what is left of its process group {} before the next start",
+            &[Str(name), Int(prog.pgid.unwrap_or(0).into())],
+        ),
         State::Stopping if prog.restarting && before.0 == State::Running => {
             let reason = prog.reason.as_deref().unwrap_or("");
-            log.warn(&[Str(name), Str(": "), Str(reason), Str("; restarting")])
+            log.warn("{}: {}; restarting", &[Str(name), Str(reason)])
         }
-        State::Running if before.0 != State::Running => log.info(&[Str(name), Str(": running")]),
-        State::Stopped => log.info(&[Str(name), Str(": stopped")]),
-        State::Waiting => log.info(&[Str(name), Str(": waiting for its dependencies")]),
+        State::Running if before.0 != State::Running => log.info("{}: running", &[Str(name)]),
+        State::Stopped => log.info("{}: stopped", &[Str(name)]),
+        State::Waiting => log.info("{}: waiting for its dependencies", &[Str(name)]),
         State::Running | State::Exited | State::Starting | State::Stopping => {}
     }
 }
