@@ -7,6 +7,7 @@
 
 use crate::path::FilePath;
 use crate::protocol::Request;
+use crate::text::Part::Str;
 use argh::FromArgs;
 
 pub const USAGE: &str = "\
@@ -203,7 +204,7 @@ const ALIASES: &[(&str, &str)] =
 /// The help of `command` (`None`: the whole usage).
 pub fn help(command: Option<&str>) -> String {
     match COMMANDS.iter().find(|c| Some(c.name) == command) {
-        Some(spec) => crate::text::cat(&["usage: pman ", spec.usage, "\n\n", spec.help]),
+        Some(spec) => crate::text::concat("usage: pman {}\n\n{}", &[Str(spec.usage), Str(spec.help)]),
         None => USAGE.to_string(),
     }
 }
@@ -262,7 +263,8 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             break;
         }
         if arg == "-c" || arg == "--config" {
-            let value = args.get(i + 1).ok_or_else(|| crate::text::cat(&[arg, ": missing config file"]))?;
+            let value =
+                args.get(i + 1).ok_or_else(|| crate::text::concat("{}: missing config file", &[Str(arg)]))?;
             config = Some(value.clone());
             i += 2;
             continue;
@@ -280,7 +282,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
 /// A usage error of an alias names the word typed: `shutdown: …`.
 fn typed(error: String, word: &str) -> String {
     match ALIASES.iter().find(|(alias, _)| *alias == word) {
-        Some((_, name)) if error.starts_with(name) => crate::text::cat(&[word, &error[name.len()..]]),
+        Some((_, name)) if error.starts_with(name) => {
+            crate::text::concat("{}{}", &[Str(word), Str(&error[name.len()..])])
+        }
         _ => error,
     }
 }
@@ -293,17 +297,21 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         "-V" | "--version" => {
             return match args {
                 [] => Ok(Command::Version),
-                [extra, ..] => Err(crate::text::cat(&[word, ": unexpected argument '", extra, "'"])),
+                [extra, ..] => {
+                    Err(crate::text::concat("{}: unexpected argument '{}'", &[Str(word), Str(extra)]))
+                }
             }
         }
         "help" | "-h" | "--help" => {
             return match args {
                 [] | ["help" | "-h" | "--help"] => Ok(Command::Help(None)),
                 [word] => Ok(Command::Help(Some(command(word)?.name))),
-                [_, extra, ..] => Err(crate::text::cat(&[word, ": unexpected argument '", extra, "'"])),
+                [_, extra, ..] => {
+                    Err(crate::text::concat("{}: unexpected argument '{}'", &[Str(word), Str(extra)]))
+                }
             }
         }
-        _ if word.starts_with('-') => return Err(crate::text::cat(&["unknown option '", word, "'"])),
+        _ if word.starts_with('-') => return Err(crate::text::concat("unknown option '{}'", &[Str(word)])),
         _ => {}
     }
     let spec = command(word)?;
@@ -316,7 +324,7 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
         Args::from_args(&[name], args)
     else {
         // Not reached: `validate` let through only what argh parses.
-        return Err(crate::text::cat(&[name, ": bad arguments"]));
+        return Err(crate::text::concat("{}: bad arguments", &[Str(name)]));
     };
     let request = match spec.kind {
         Kind::Daemon => return Ok(Command::Daemon { foreground: f }),
@@ -336,7 +344,10 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
                 (None, true) if !stderr => LogSource::Daemon,
                 (None, true) => return Err("log --daemon: the daemon has no --stderr log".into()),
                 (Some(program), true) => {
-                    return Err(crate::text::cat(&["log --daemon: unexpected argument '", &program, "'"]))
+                    return Err(crate::text::concat(
+                        "log --daemon: unexpected argument '{}'",
+                        &[Str(&program)],
+                    ))
                 }
                 (None, false) => return Err("log: missing program name".into()),
             };
@@ -350,7 +361,10 @@ fn parse_command(words: &[&str]) -> Result<Command, String> {
             }
             let signal = words.remove(0);
             if crate::signals::parse(&signal).is_none() {
-                return Err(crate::text::one_line(crate::text::cat(&["signal: bad signal: ", &signal])));
+                return Err(crate::text::one_line(crate::text::concat(
+                    "signal: bad signal: {}",
+                    &[Str(&signal)],
+                )));
             }
             Request::Signal { signal, names: need_names(name, words)? }
         }
@@ -373,8 +387,10 @@ fn command(word: &str) -> Result<&'static Spec, String> {
     // The nearest name or alias, as a config key is suggested.
     let names = COMMANDS.iter().map(|c| c.name).chain(ALIASES.iter().map(|a| a.0)).chain(["help"]);
     match crate::config::nearest(word, names) {
-        Some(near) => Err(crate::text::cat(&["unknown command '", word, "' (did you mean '", near, "'?)"])),
-        None => Err(crate::text::cat(&["unknown command '", word, "'"])),
+        Some(near) => {
+            Err(crate::text::concat("unknown command '{}' (did you mean '{}'?)", &[Str(word), Str(near)]))
+        }
+        None => Err(crate::text::concat("unknown command '{}'", &[Str(word)])),
     }
 }
 
@@ -428,7 +444,7 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
     while let Some(&arg) = rest.next() {
         if options_ended || !arg.starts_with('-') {
             if words == spec.most {
-                return Err(crate::text::cat(&[command, ": unexpected argument '", arg, "'"]));
+                return Err(crate::text::concat("{}: unexpected argument '{}'", &[Str(command), Str(arg)]));
             }
             words += 1;
         } else if arg == "--" {
@@ -436,17 +452,20 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
         } else if spec.flags.contains(&arg) {
         } else if spec.kind == Kind::Log && (arg == "-n" || arg == "--lines") {
             let Some(value) = rest.next() else {
-                return Err(crate::text::cat(&[command, " ", arg, ": missing value"]));
+                return Err(crate::text::concat("{} {}: missing value", &[Str(command), Str(arg)]));
             };
             if lines {
-                return Err(crate::text::cat(&[command, " ", arg, ": given twice"]));
+                return Err(crate::text::concat("{} {}: given twice", &[Str(command), Str(arg)]));
             }
             if crate::number::usize(value).is_none() {
-                return Err(crate::text::cat(&[command, " ", arg, ": not a number: ", value]));
+                return Err(crate::text::concat(
+                    "{} {}: not a number: {}",
+                    &[Str(command), Str(arg), Str(value)],
+                ));
             }
             lines = true;
         } else {
-            return Err(crate::text::cat(&[command, ": unknown option '", arg, "'"]));
+            return Err(crate::text::concat("{}: unknown option '{}'", &[Str(command), Str(arg)]));
         }
     }
     Ok(())
@@ -454,7 +473,7 @@ fn validate(spec: &Spec, args: &[&str]) -> Result<(), String> {
 
 fn need_names(command: &str, names: Vec<String>) -> Result<Vec<String>, String> {
     if names.is_empty() {
-        return Err(crate::text::cat(&[command, ": missing program name"]));
+        return Err(crate::text::concat("{}: missing program name", &[Str(command)]));
     }
     Ok(names)
 }

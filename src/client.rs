@@ -4,6 +4,7 @@
 
 use crate::cli::Command;
 use crate::protocol::{Request, TAG_ACCEPTED, TAG_ERR, TAG_EXIT, TAG_OUT};
+use crate::text::Part::Str;
 use crate::{config, fail, socket, sys};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -132,7 +133,7 @@ fn exchange(
 
 /// `SOCKET: ERROR`.
 fn at(socket: &str, e: &sys::Errno) -> String {
-    crate::text::cat(&[socket, ": ", &sys::describe(e)])
+    crate::text::concat("{}: {}", &[Str(socket), Str(&sys::describe(e))])
 }
 
 /// What the daemon answered `request`: its exit code, its stdout lines
@@ -184,7 +185,7 @@ fn wait_closed(stream: &UnixStream) {
 
 /// Connects to the daemon and makes sure it is root or ourselves.
 fn connect(socket: &str) -> Result<UnixStream, String> {
-    dial(socket)?.ok_or_else(|| crate::text::cat(&["daemon not running (", socket, ")"]))
+    dial(socket)?.ok_or_else(|| crate::text::concat("daemon not running ({})", &[Str(socket)]))
 }
 
 /// [`connect`], with `Ok(None)` when no daemon listens on `socket`.
@@ -193,12 +194,10 @@ fn dial(socket: &str) -> Result<Option<UnixStream>, String> {
         Ok(stream) => stream,
         Err(libc::ECONNREFUSED | libc::ENOENT) => return Ok(None),
         Err(errno) => {
-            return Err(crate::text::cat(&[
-                "cannot reach the daemon at ",
-                socket,
-                ": ",
-                &sys::strerror(errno),
-            ]))
+            return Err(crate::text::concat(
+                "cannot reach the daemon at {}: {}",
+                &[Str(socket), Str(&sys::strerror(errno))],
+            ))
         }
     };
     let peer = socket::untrusted_peer(&stream).map_err(|e| at(socket, &e))?;

@@ -24,6 +24,7 @@ pub mod text;
 mod tz;
 mod users;
 
+use crate::text::Part::Str;
 use cli::Command;
 pub use sys::{start, Allocator};
 
@@ -35,7 +36,10 @@ pub fn main_args(args: &[&[u8]]) -> i32 {
         match sys::str_of(arg) {
             Some(word) => words.push(word.to_string()),
             None => {
-                return usage_error(&crate::text::cat(&["argument is not UTF-8: ", &crate::text::lossy(arg)]))
+                return usage_error(&crate::text::concat(
+                    "argument is not UTF-8: {}",
+                    &[Str(&crate::text::lossy(arg))],
+                ))
             }
         }
     }

@@ -3,6 +3,7 @@
 //! looks in its config file. Both say it the same way.
 
 use crate::config::{LogTarget, ProgramConfig};
+use crate::text::Part::Str;
 
 /// The processes `name` selects: the one so named, or every process of the
 /// `[program:X]` section `X` (also `X:*`); `all` selects every one.
@@ -20,7 +21,7 @@ pub fn select<'a>(programs: impl Iterator<Item = &'a ProgramConfig>, name: &str)
 pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
     let mut digits = [0; 20];
     let count = crate::text::decimal_str(processes.len() as u64, &mut digits);
-    let mut text = crate::text::cat(&["pman: log: ", name, " has ", count, " processes:"]);
+    let mut text = crate::text::concat("pman: log: {} has {} processes:", &[Str(name), Str(count)]);
     for p in processes {
         text.push(' ');
         text.push_str(&p.name);
@@ -33,11 +34,10 @@ pub fn several(name: &str, processes: &[&ProgramConfig]) -> String {
 /// section with errors has no paths: it is never run).
 pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&[u8], String> {
     if program.is_unrun() {
-        return Err(crate::text::cat(&[
-            "pman: ",
-            &program.name,
-            ": not run: its config has errors (FATAL config)",
-        ]));
+        return Err(crate::text::concat(
+            "pman: {}: not run: its config has errors (FATAL config)",
+            &[Str(&program.name)],
+        ));
     }
     let (which, target) = if stderr && !program.redirect_stderr {
         ("stderr", &program.stderr)
@@ -46,11 +46,12 @@ pub fn path_of(program: &ProgramConfig, stderr: bool) -> Result<&[u8], String> {
     };
     match target {
         LogTarget::File(path) => Ok(path),
-        LogTarget::Syslog => {
-            Err(crate::text::cat(&["pman: ", &program.name, ": ", which, " goes to syslog (see logread)"]))
-        }
+        LogTarget::Syslog => Err(crate::text::concat(
+            "pman: {}: {} goes to syslog (see logread)",
+            &[Str(&program.name), Str(which)],
+        )),
         LogTarget::None => {
-            Err(crate::text::cat(&["pman: ", &program.name, ": ", which, " is not logged (none)"]))
+            Err(crate::text::concat("pman: {}: {} is not logged (none)", &[Str(&program.name), Str(which)]))
         }
     }
 }

@@ -15,6 +15,8 @@
 //! `+` at once: the daemon has it, and the rest may take as long as the
 //! programs do.
 
+use crate::text::Part::Str;
+
 pub const MAX_REQUEST: usize = 4096;
 
 pub const TAG_OUT: u8 = b'>';
@@ -143,7 +145,8 @@ impl Request {
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
         let mut json = false;
-        let bad = || crate::text::one_line(crate::text::cat(&["bad request: ", truncate(line, 64)]));
+        let bad =
+            || crate::text::one_line(crate::text::concat("bad request: {}", &[Str(truncate(line, 64))]));
         let mut rest = Vec::new();
         for (i, word) in words.enumerate() {
             if i == 0 && verb == "status" && word == "--json" {
@@ -154,7 +157,7 @@ impl Request {
         }
         let names = |rest: Vec<String>| -> Result<Vec<String>, String> {
             if rest.is_empty() {
-                Err(crate::text::cat(&[verb, ": missing program name"]))
+                Err(crate::text::concat("{}: missing program name", &[Str(verb)]))
             } else {
                 Ok(rest)
             }

@@ -1,6 +1,7 @@
 //! Thin safe wrappers over libc: the one home of `unsafe`.
 
 use crate::config::Limits;
+use crate::text::Part::Str;
 use crate::users::User;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -20,7 +21,7 @@ pub struct Errno(pub i32);
 impl Errno {
     /// `WHAT: strerror`, e.g. `pipe: Too many open files`.
     pub fn after(self, what: &str) -> String {
-        crate::text::cat(&[what, ": ", &describe(&self)])
+        crate::text::concat("{}: {}", &[Str(what), Str(&describe(&self))])
     }
 
     /// The errno of the call that just failed.

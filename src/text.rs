@@ -279,15 +279,6 @@ pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// `parts` joined into one string, allocated once (`[..].concat()` takes
-/// std's generic join, 0.8 KiB on mipsel).
-#[inline(never)]
-pub fn cat(parts: &[&str]) -> String {
-    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    parts.iter().for_each(|p| text.push_str(p));
-    text
-}
-
 /// A path's bytes as a part: [`concat`] shows them as `Path::display` does
 /// (what is not UTF-8 replaced), without `core::fmt`'s path printing.
 pub fn path(path: &[u8]) -> Part<'_> {

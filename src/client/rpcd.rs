@@ -8,6 +8,7 @@ use super::{ask, log, message, programs};
 use crate::json::{self, Value};
 use crate::protocol::{valid_name, Request};
 use crate::sys;
+use crate::text::Part::Str;
 use crate::text::Text;
 
 const METHODS: &str = "{\"status\":{},\"start\":{\"name\":\"str\"},\"stop\":{\"name\":\"str\"},\
@@ -108,7 +109,7 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
             let path = path.strip_suffix(b"\n").unwrap_or(&path);
             write_lines(&mut out, &log::tail(path, usize::try_from(lines).unwrap_or(usize::MAX)));
         }
-        _ => return Err(crate::text::cat(&["unknown method: ", method])),
+        _ => return Err(crate::text::concat("unknown method: {}", &[Str(method)])),
     }
     out.byte(b'\n');
     sys::write_all(1, out.as_bytes()).map_err(|e| sys::describe(&e))
@@ -118,7 +119,7 @@ fn call(socket: &str, method: &str, input: &[u8]) -> Result<(), String> {
 fn name(args: Value) -> Result<String, String> {
     match args.get("name").and_then(Value::as_str) {
         Some(name) if valid_name(&name) && name != "all" => Ok(name),
-        Some(name) => Err(crate::text::cat(&["no such program: ", &name])),
+        Some(name) => Err(crate::text::concat("no such program: {}", &[Str(&name)])),
         None => Err("missing argument: name (a string)".into()),
     }
 }

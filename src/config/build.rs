@@ -60,7 +60,11 @@ impl Scope<'_> {
 
     /// [`Scope::fail`] with a reason that needs no `String` of its own.
     fn fail_as(&mut self, e: &Entry, reason: &str) {
-        self.diags.error(e.file, e.line, crate::text::cat(&[self.label, " ", e.written(), ": ", reason]));
+        self.diags.error(
+            e.file,
+            e.line,
+            crate::text::concat("{} {}: {}", &[Str(self.label), Str(e.written()), Str(reason)]),
+        );
         self.failed = true;
     }
 
@@ -189,11 +193,10 @@ fn globals(sections: &[Section], diags: &mut Diags, host: &str, home: &str) -> G
     if let Some(s) = pman {
         for e in &s.entries {
             if e.key == "port" {
-                let text = crate::text::cat(&[
-                    "[pman] ",
-                    e.written(),
-                    " is ignored: pman is steered through its socket",
-                ]);
+                let text = crate::text::concat(
+                    "[pman] {} is ignored: pman is steered through its socket",
+                    &[Str(e.written())],
+                );
                 diags.warn(e.file, e.line, text);
             } else if !keys::pman_keys().any(|k| k == e.key) {
                 let near = keys::nearest(&e.key, keys::pman_keys());
@@ -315,11 +318,10 @@ fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
         diags.warn(
             s.file,
             s.line,
-            crate::text::cat(&[
-                "[supervisord] is Supervisor's: pman reads only ",
-                keys::SUPERVISORD_KEYS,
-                " from it",
-            ]),
+            crate::text::concat(
+                "[supervisord] is Supervisor's: pman reads only {} from it",
+                &[Str(keys::SUPERVISORD_KEYS)],
+            ),
         );
         diags.notes.push(SUPERVISORD_NOTE.to_string());
     } else if name == "include" {
@@ -333,32 +335,30 @@ fn section(s: &Section, site: &Site, diags: &mut Diags, all: &mut Programs) {
     } else if let Some(group) = name.strip_prefix("program:") {
         program(s, group, site, diags, all);
     } else if name.starts_with("fcgi-program:") {
-        let text = crate::text::cat(&[
-            "[",
-            name,
-            "] is Supervisor's FastCGI section: pman does not run its processes; ignored",
-        ]);
+        let text = crate::text::concat(
+            "[{}] is Supervisor's FastCGI section: pman does not run its processes; ignored",
+            &[Str(name)],
+        );
         diags.warn(s.file, s.line, text);
     } else if keys::is_supervisor_section(name) {
         diags.warn(
             s.file,
             s.line,
-            crate::text::cat(&["[", name, "] is a Supervisor section pman does not use; ignored"]),
+            crate::text::concat("[{}] is a Supervisor section pman does not use; ignored", &[Str(name)]),
         );
     } else if name == "program-default" {
-        let text = crate::text::cat(&[
-            "[",
-            name,
-            "] is ochinchina/supervisord's; pman has no such section (settings every program \
+        let text = crate::text::concat(
+            "[{}] is ochinchina/supervisord's; pman has no such section (settings every program \
              shares go in [pman]); ignored",
-        ]);
+            &[Str(name)],
+        );
         diags.warn(s.file, s.line, text);
     } else {
         let text = match keys::nearest_section(name) {
             Some(near) => {
-                crate::text::cat(&["unknown section [", name, "] ignored (nearest: [", &near, "])"])
+                crate::text::concat("unknown section [{}] ignored (nearest: [{}])", &[Str(name), Str(&near)])
             }
-            None => crate::text::cat(&["unknown section [", name, "] ignored"]),
+            None => crate::text::concat("unknown section [{}] ignored", &[Str(name)]),
         };
         diags.warn(s.file, s.line, text);
     }
@@ -429,7 +429,10 @@ fn unknown_key(label: &str, e: &Entry, near: Option<&str>) -> String {
         Some(near) => (" (nearest known key: ", near, ")"),
         None => ("", "", ""),
     };
-    crate::text::cat(&[label, " unknown key '", e.written(), "' ignored", near_says, near, close])
+    crate::text::concat(
+        "{} unknown key '{}' ignored{}{}{}",
+        &[Str(label), Str(e.written()), Str(near_says), Str(near), Str(close)],
+    )
 }
 
 /// The last line of each program key, by its row in [`keys::PROGRAM`].
@@ -448,15 +451,13 @@ macro_rules! get {
 
 fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut Programs) {
     let Site { g, host, home, disk } = *site;
-    let label = crate::text::cat(&["[", &s.name, "]"]);
+    let label = crate::text::concat("[{}]", &[Str(&s.name)]);
     let (errors_before, listed) = (diags.errors.len(), all.list.len());
     if !valid_name(group) {
-        let text = crate::text::cat(&[
-            &label,
-            ": program name '",
-            group,
-            "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
-        ]);
+        let text = crate::text::concat(
+            "{}: program name '{}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
+            &[Str(&label), Str(group)],
+        );
         diags.error(s.file, s.line, text);
     }
     // The last line of each key wins, aliases included.
@@ -479,7 +480,9 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
                     warned.push(&e.key);
                 }
                 let text = match foreign {
-                    Some(foreign) => crate::text::cat(&[&label, " ", e.written(), " ", foreign.says()]),
+                    Some(foreign) => {
+                        crate::text::concat("{} {} {}", &[Str(&label), Str(e.written()), Str(foreign.says())])
+                    }
                     None => unknown_key(&label, e, keys::nearest(&e.key, keys::all_program_keys())),
                 };
                 diags.warn(e.file, e.line, text);
@@ -523,7 +526,11 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
     for i in 0..numprocs {
         let Some(num) = start.checked_add(i) else {
             let (file, line) = get!(&slots, "numprocs_start").map_or((s.file, s.line), |e| (e.file, e.line));
-            sc.fail_at(file, line, crate::text::cat(&[sc.label, " numprocs_start + numprocs is too large"]));
+            sc.fail_at(
+                file,
+                line,
+                crate::text::concat("{} numprocs_start + numprocs is too large", &[Str(sc.label)]),
+            );
             break;
         };
         if all.list.len() >= MAX_PROCESSES {
@@ -543,14 +550,10 @@ fn program(s: &Section, group: &str, site: &Site, diags: &mut Diags, all: &mut P
             }
         };
         if let Some(other) = all.owner(&p.name) {
-            let text = crate::text::cat(&[
-                sc.label,
-                " process name '",
-                &p.name,
-                "' is already used by [program:",
-                other,
-                "]",
-            ]);
+            let text = crate::text::concat(
+                "{} process name '{}' is already used by [program:{}]",
+                &[Str(sc.label), Str(&p.name), Str(other)],
+            );
             sc.fail_at(s.file, s.line, text);
             break;
         }
@@ -604,9 +607,13 @@ fn dependencies(all: &mut Programs, diags: &mut Diags) {
         not_run.iter().map(|(group, names, file, line)| (&group[..], &names[..], *file, *line, false));
     for (group, names, file, line, runs) in run.chain(unrun_ones) {
         let text = match names.iter().find(|n| !list.iter().any(|p| p.group() == **n || p.name == **n)) {
-            Some(name) => crate::text::cat(&["[program:", group, "] depends_on: '", name, "' is no program"]),
+            Some(name) => {
+                crate::text::concat("[program:{}] depends_on: '{}' is no program", &[Str(group), Str(name)])
+            }
             None => match cycle(list, not_run, group) {
-                Some(path) => crate::text::cat(&["[program:", group, "] depends_on: cycle ", &path]),
+                Some(path) => {
+                    crate::text::concat("[program:{}] depends_on: cycle {}", &[Str(group), Str(&path)])
+                }
                 None => continue,
             },
         };
@@ -733,11 +740,10 @@ fn process(
             if !sc.failed && !valid_name(&name) {
                 sc.fail(
                     e,
-                    crate::text::cat(&[
-                        "'",
-                        &name,
-                        "' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
-                    ]),
+                    crate::text::concat(
+                        "'{}' may hold only letters, digits, '-', '_' and '.', at most 64 bytes",
+                        &[Str(&name)],
+                    ),
                 );
             }
             name
@@ -758,14 +764,16 @@ fn process(
     let home = account.as_ref().map_or(own_home, |a| a.home.as_str());
     if let (Some((u, e)), None, true) = (&user, &account, disk) {
         if crate::number::u32(u).is_none() && !u.contains(':') {
-            let text =
-                crate::text::cat(&[sc.label, " user '", u, "' is unknown (its start fails until it exists)"]);
+            let text = crate::text::concat(
+                "{} user '{}' is unknown (its start fails until it exists)",
+                &[Str(sc.label), Str(u)],
+            );
             sc.diags.warn(e.file, e.line, text);
         }
     }
     let argv = match get!(slots, "command") {
         None => {
-            sc.fail_at(s.file, s.line, crate::text::cat(&[sc.label, " command is required"]));
+            sc.fail_at(s.file, s.line, crate::text::concat("{} command is required", &[Str(sc.label)]));
             Argv::NONE
         }
         Some(e) => match sc.text(e).map(|t| shlex::split(&t)) {
@@ -852,7 +860,10 @@ fn process(
     }
     p.limits.settle();
     if let (true, Some(e)) = (p.redirect_stderr, stderr_named) {
-        let text = crate::text::cat(&[sc.label, " ", e.written(), " is ignored with redirect_stderr=true"]);
+        let text = crate::text::concat(
+            "{} {} is ignored with redirect_stderr=true",
+            &[Str(sc.label), Str(e.written())],
+        );
         sc.diags.warn(e.file, e.line, text);
     }
     if sc.failed {
@@ -924,7 +935,7 @@ fn check_user(text: &str) -> Result<(), String> {
         None => t.chars().any(crate::text::is_space),
     };
     if bad {
-        return Err(crate::text::cat(&["'", t, "' is not a name, a uid or uid:gid"]));
+        return Err(crate::text::concat("'{}' is not a name, a uid or uid:gid", &[Str(t)]));
     }
     Ok(())
 }
@@ -932,7 +943,8 @@ fn check_user(text: &str) -> Result<(), String> {
 /// `stdout=`/`stderr=`: a path, `syslog`, `none`, or `AUTO` / absent for
 /// `/tmp/NAME_STREAM.log`.
 fn log_target(sc: &mut Scope, e: Option<&Entry>, name: &str, stream: &str, home: &str) -> LogTarget {
-    let default = || LogTarget::File(FilePath::from(crate::text::cat(&["/tmp/", name, "_", stream, ".log"])));
+    let default =
+        || LogTarget::File(FilePath::from(crate::text::concat("/tmp/{}_{}.log", &[Str(name), Str(stream)])));
     let Some(e) = e else { return default() };
     let word = e.value.trim_space();
     if word.eq_ignore_ascii_case("none") {
@@ -1009,7 +1021,7 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
             let base =
                 p.limits.directory.clone().or_else(|| crate::sys::current_dir().ok()).unwrap_or_default();
             (!host::is_executable(&base.join(cmd.as_bytes())))
-                .then(|| crate::text::cat(&["command ", cmd, " is not an executable file"]))
+                .then(|| crate::text::concat("command {} is not an executable file", &[Str(cmd)]))
         } else {
             let path_var = p
                 .limits
@@ -1022,11 +1034,11 @@ fn disk_warnings(sc: &mut Scope, slots: &Slots, s: &Section, p: &ProgramConfig) 
                 .unwrap_or(DEFAULT_PATH);
             host::which(cmd, path_var)
                 .is_none()
-                .then(|| crate::text::cat(&["command ", cmd, " is not found in PATH"]))
+                .then(|| crate::text::concat("command {} is not found in PATH", &[Str(cmd)]))
         };
         if let Some(text) = missing {
             let (file, line) = at(const { keys::index("command") });
-            sc.diags.warn(file, line, crate::text::cat(&[sc.label, " ", &text]));
+            sc.diags.warn(file, line, crate::text::concat("{} {}", &[Str(sc.label), Str(&text)]));
         }
     }
     if let Some(dir) = p.limits.directory.as_ref().filter(|d| !files::is_dir(d)) {

@@ -2,6 +2,8 @@
 //! Supervisor: `%%` is a literal `%`, `s` fits any name, `d` (with flags,
 //! width and precision) fits the numbers `process_num` and `numprocs`.
 
+use crate::text::Part::Str;
+
 /// The names a value may use. `program` is also `group_name`; `env` is the
 /// `[pman]`/`[supervisord]` environment, looked up before the daemon's own.
 pub struct Vars<'a> {
@@ -28,7 +30,9 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         }
         return match crate::sys::env_var(var) {
             Some(v) => Ok(Value::Text(crate::text::lossy(v).into_owned())),
-            None => Err(crate::text::cat(&["%(", name, ")s: environment variable ", var, " is not set"])),
+            None => {
+                Err(crate::text::concat("%({})s: environment variable {} is not set", &[Str(name), Str(var)]))
+            }
         };
     }
     let found = match name {
@@ -45,7 +49,7 @@ fn lookup(name: &str, vars: &Vars) -> Result<Value, String> {
         } else {
             "host_node_name, here, ENV_NAME"
         };
-        crate::text::cat(&["unknown name %(", name, ") (known here: ", known, ")"])
+        crate::text::concat("unknown name %({}) (known here: {})", &[Str(name), Str(known)])
     })
 }
 
@@ -60,11 +64,10 @@ fn digits(s: &str) -> (Option<usize>, &str) {
 }
 
 fn bare_percent(text: &str) -> String {
-    crate::text::cat(&[
-        "'%' in '",
-        &super::ini::clip(text),
-        "' starts no expansion: write '%%' for a literal %",
-    ])
+    crate::text::concat(
+        "'%' in '{}' starts no expansion: write '%%' for a literal %",
+        &[Str(&super::ini::clip(text))],
+    )
 }
 
 /// One `%…` of `text` (`after`: what follows the `%`) into `out`; the text after it.
@@ -106,12 +109,12 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
     }
     let width = width.unwrap_or(0);
     if width > MAX_WIDTH || precision.is_some_and(|p| p > MAX_WIDTH) {
-        return Err(crate::text::cat(&["%(", name, "): width too large"]));
+        return Err(crate::text::concat("%({}): width too large", &[Str(name)]));
     }
     // Length modifiers, ignored as Python does.
     spec = &spec[spec.bytes().take_while(|b| matches!(b, b'h' | b'l' | b'L')).count()..];
     let Some(conv) = spec.chars().next() else {
-        return Err(crate::text::cat(&["%(", name, ") has no conversion: write %(", name, ")s"]));
+        return Err(crate::text::concat("%({}) has no conversion: write %({})s", &[Str(name), Str(name)]));
     };
     let value = lookup(name, vars)?;
     let numeric = matches!(conv, 'd' | 'i' | 'u');
@@ -121,27 +124,17 @@ fn conversion<'t>(after: &'t str, text: &str, vars: &Vars, out: &mut String) -> 
         }
         Value::Text(t) if conv == 's' => t,
         Value::Text(_) if numeric => {
-            return Err(crate::text::cat(&[
-                "%(",
-                name,
-                ")d: ",
-                name,
-                " is text, not a number: write %(",
-                name,
-                ")s",
-            ]));
+            return Err(crate::text::concat(
+                "%({})d: {} is text, not a number: write %({})s",
+                &[Str(name), Str(name), Str(name)],
+            ));
         }
         _ => {
             let c = String::from(conv);
-            return Err(crate::text::cat(&[
-                "%(",
-                name,
-                ")",
-                &c,
-                ": unsupported conversion '",
-                &c,
-                "' (use s or d)",
-            ]));
+            return Err(crate::text::concat(
+                "%({}){}: unsupported conversion '{}' (use s or d)",
+                &[Str(name), Str(&c), Str(&c)],
+            ));
         }
     };
     // Zeros from the `0` flag go after the sign; spaces pad the whole.

@@ -4,6 +4,7 @@
 use crate::path::{c_path, is_absolute, join, FilePath};
 use crate::sort;
 use crate::sys::{self, FileStat};
+use crate::text::Part::Str;
 use std::os::fd::AsRawFd;
 
 /// An errno as users read it: `No such file or directory`.
@@ -54,13 +55,10 @@ pub fn read(path: &[u8], euid: Option<u32>, before: Option<&FileStat>) -> Result
         if st.mode & 0o022 != 0 {
             let who = if st.mode & 0o002 != 0 { "everyone" } else { "its group" };
             let mode = octal(st.mode & 0o7777);
-            return Err(crate::text::cat(&[
-                "writable by ",
-                who,
-                " (mode ",
-                &mode,
-                "): refusing to run it as root",
-            ]));
+            return Err(crate::text::concat(
+                "writable by {} (mode {}): refusing to run it as root",
+                &[Str(who), Str(&mode)],
+            ));
         }
     }
     let mut bytes = Vec::new();

@@ -3,6 +3,7 @@
 //! whitespace, `:` or `=`, indented continuation lines, lower-case keys).
 
 use crate::sort;
+use crate::text::Part::Str;
 use crate::text::TrimSpace;
 
 /// One `key = value`; `file` indexes the loader's file list, `line` is 1-based.
@@ -240,13 +241,13 @@ fn lower_key(key: &str) -> String {
 /// (One call per kind of bad line, not one inlined push each.)
 #[inline(never)]
 fn quoting(errors: &mut Vec<(usize, String)>, line: usize, before: &str, text: &str, after: &str) {
-    errors.push((line, crate::text::cat(&[before, &clip(text), after])));
+    errors.push((line, crate::text::concat("{}{}{}", &[Str(before), Str(&clip(text)), Str(after)])));
 }
 
 /// A line quoted in an error, cut to a readable length.
 pub fn clip(text: &str) -> String {
     match text.char_indices().nth(60) {
-        Some((at, _)) => crate::text::cat(&[text.get(..at).unwrap_or(""), "…"]),
+        Some((at, _)) => crate::text::concat("{}…", &[Str(text.get(..at).unwrap_or(""))]),
         None => text.to_string(),
     }
 }

@@ -4,6 +4,7 @@
 //! known name for a typo.
 
 use super::{AutoRestart, Limits, ProgramConfig};
+use crate::text::Part::Str;
 
 /// How a program key is read and where its value goes; defaults inline.
 pub enum Kind {
@@ -274,7 +275,9 @@ pub fn nearest_section(name: &str) -> Option<String> {
     const PLAIN: &[&str] =
         &["pman", "include", "supervisord", "supervisorctl", "unix_http_server", "inet_http_server"];
     match rest {
-        Some(rest) => nearest(kind, KINDS.iter().copied()).map(|k| crate::text::cat(&[k, ":", rest])),
+        Some(rest) => {
+            nearest(kind, KINDS.iter().copied()).map(|k| crate::text::concat("{}:{}", &[Str(k), Str(rest)]))
+        }
         None => nearest(name, PLAIN.iter().copied()).map(str::to_string),
     }
 }

@@ -389,7 +389,11 @@ pub fn socket_name(path: &[u8]) -> Result<String, String> {
         Err(reason) => {
             // Only this error counts (an `environment` one is the daemon's to report).
             loader.diags.errors.clear();
-            loader.diags.error(entry.file, entry.line, crate::text::cat(&["[pman] socket: ", &reason]));
+            loader.diags.error(
+                entry.file,
+                entry.line,
+                crate::text::concat("[pman] socket: {}", &[Str(&reason)]),
+            );
             let errors = std::mem::take(&mut loader.diags.errors);
             Err(loader.diags.format(errors).into_iter().next().unwrap_or_default())
         }
@@ -644,7 +648,7 @@ impl Loader {
                     }
                 }
                 Err(message) => {
-                    self.diags.error(file, line, crate::text::cat(&["[include] files: ", &message]))
+                    self.diags.error(file, line, crate::text::concat("[include] files: {}", &[Str(&message)]))
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::text::TrimSpace;
 
 /// `'TEXT' is not WHAT`: the reason a value is refused.
 fn not(text: &str, what: &str) -> String {
-    crate::text::cat(&["'", text.trim_space(), "' is not ", what])
+    crate::text::concat("'{}' is not {}", &[Str(text.trim_space()), Str(what)])
 }
 
 pub fn boolean(text: &str) -> Result<bool, String> {
@@ -82,7 +82,10 @@ pub fn rlimit(text: &str, bytes: bool) -> Result<(u64, u64), String> {
         }
     };
     if soft > hard {
-        return Err(crate::text::cat(&["soft limit '", text.trim_space(), "' is above its hard limit"]));
+        return Err(crate::text::concat(
+            "soft limit '{}' is above its hard limit",
+            &[Str(text.trim_space())],
+        ));
     }
     Ok((soft, hard))
 }
@@ -128,13 +131,10 @@ pub fn exitcodes(text: &str) -> Result<ExitCodes, String> {
         match number::i32(p) {
             Some(n) if (0..=255).contains(&n) && !p.starts_with('+') => codes = codes.with(n as u8),
             _ => {
-                return Err(crate::text::cat(&[
-                    "'",
-                    p,
-                    "' in '",
-                    text.trim_space(),
-                    "' is not an exit status 0-255",
-                ]))
+                return Err(crate::text::concat(
+                    "'{}' in '{}' is not an exit status 0-255",
+                    &[Str(p), Str(text.trim_space())],
+                ))
             }
         }
     }
@@ -176,11 +176,10 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
         };
         let key = rest.get(..eq).unwrap_or("").trim_space();
         if key.is_empty() || key.chars().any(crate::text::is_space) {
-            return Err(crate::text::cat(&[
-                "bad variable name '",
-                key,
-                "' (want KEY=value, comma-separated)",
-            ]));
+            return Err(crate::text::concat(
+                "bad variable name '{}' (want KEY=value, comma-separated)",
+                &[Str(key)],
+            ));
         }
         rest = rest.get(eq + 1..).unwrap_or("").trim_space_start();
         let mut value = String::new();
@@ -207,14 +206,14 @@ pub fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
                     value.push(c);
                 }
                 let Some(end) = end else {
-                    return Err(crate::text::cat(&[key, ": no closing quotation"]));
+                    return Err(crate::text::concat("{}: no closing quotation", &[Str(key)]));
                 };
                 rest = rest.get(end..).unwrap_or("").trim_space_start();
                 if !rest.is_empty() && !rest.starts_with(',') {
-                    return Err(crate::text::cat(&[
-                        key,
-                        ": text after the closing quote (separate pairs with ',')",
-                    ]));
+                    return Err(crate::text::concat(
+                        "{}: text after the closing quote (separate pairs with ',')",
+                        &[Str(key)],
+                    ));
                 }
             }
             _ => {

@@ -5,6 +5,7 @@
 use crate::config::{AutoRestart, ProgramConfig, Ready};
 use crate::sys::Instant;
 use crate::sys::{Exit, Pid};
+use crate::text::Part::Str;
 
 /// A restart after an exit from RUNNING never comes sooner than this
 /// many seconds after the previous start, so a program that dies at once
@@ -590,7 +591,7 @@ impl Program {
         };
         let same = self.last_restart_reason.as_deref().and_then(|r| r.strip_prefix(label)) == Some(value);
         if !same {
-            self.last_restart_reason = Some(crate::text::cat(&[label, value]).into());
+            self.last_restart_reason = Some(crate::text::concat("{}{}", &[Str(label), Str(value)]).into());
         }
     }
 

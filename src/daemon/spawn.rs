@@ -197,18 +197,19 @@ impl Context {
 
     fn lookup_user(&self, spec: &str) -> Result<User, SpawnError> {
         match users::lookup(spec) {
-            None => Err(SpawnError::Failed(one_line(crate::text::cat(&["user ", spec, ": unknown user"])))),
+            None => {
+                Err(SpawnError::Failed(one_line(crate::text::concat("user {}: unknown user", &[Str(spec)]))))
+            }
             // Not root: only the daemon's own uid, and an explicit gid only if its own.
             Some(user)
                 if self.daemon_uid != 0
                     && (user.uid != self.daemon_uid
                         || (spec.contains(':') && user.gid != sys::getegid())) =>
             {
-                Err(SpawnError::Refused(one_line(crate::text::cat(&[
-                    "user ",
-                    spec,
-                    ": Operation not permitted",
-                ]))))
+                Err(SpawnError::Refused(one_line(crate::text::concat(
+                    "user {}: Operation not permitted",
+                    &[Str(spec)],
+                ))))
             }
             Some(user) => Ok(user),
         }
