@@ -182,8 +182,8 @@ impl Text {
     }
 }
 
-/// `parts` as one `String`: for messages that leave as a `String` (errors
-/// shown to users), without `format!`.
+/// `template` filled with `args` (see [`Text::parts`]) as one `String`: for
+/// messages that leave as a `String` (errors shown to users), without `format!`.
 pub fn concat(template: &str, args: &[Part]) -> String {
     let mut text = Text::new();
     text.parts(template, args);
@@ -433,6 +433,17 @@ mod tests {
         assert_eq!(text(|t| t.padded(7, 4).byte(b' ').padded(12345, 4)), "0007 12345");
         assert_eq!(text(|t| t.padded(5, 99)), "00000000000000000005");
         assert_eq!(text(|t| t.hex4(0x1f)), "001f");
+    }
+
+    #[test]
+    fn a_template_fills_only_its_holes() {
+        // A lone brace is text; a `{}` inside an arg is not a hole; args
+        // beyond the holes follow; a hole with no arg left is empty.
+        assert_eq!(concat("{ x} {}: {}", &[Part::Str("a{}b"), Part::Uint(7)]), "{ x} a{}b: 7");
+        assert_eq!(concat("n={}", &[Part::Int(-2), Part::Str(" rest")]), "n=-2 rest");
+        assert_eq!(concat("[{}] {}", &[Part::Bytes(b"web")]), "[web] ");
+        assert_eq!(concat("{}", &[]), "");
+        assert_eq!(concat("ends with {", &[]), "ends with {");
     }
 
     #[test]
